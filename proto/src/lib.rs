@@ -1,0 +1,28 @@
+//! The `lienthong.v1` contract and the domain rules it carries.
+//!
+//! Generated code lives in [`v1`]; it is produced by `build.rs` from
+//! `proto/lienthong/v1/*.proto` and never edited. The rules that every edge of the
+//! gateway enforces — personal ID, legacy ID, agency code — live beside it so that
+//! clients, adapters and the gateway agree on one definition.
+
+#![forbid(unsafe_code)]
+
+pub mod agency_code;
+mod error;
+pub mod personal_id;
+pub mod province;
+
+pub use agency_code::AgencyCode;
+pub use error::Error;
+pub use personal_id::{LegacyId, PersonalId};
+
+/// Generated messages, clients and servers of package `lienthong.v1`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod v1 {
+    tonic::include_proto!("lienthong.v1");
+}
+
+/// The encoded `FileDescriptorSet` of every `.proto` in the contract, for gRPC
+/// server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/lienthong_descriptor.bin"));
