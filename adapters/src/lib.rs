@@ -1,1 +1,16 @@
-//! placeholder
+//! Adapters from the gateway to national systems, and simulators of those systems.
+//!
+//! The gateway knows an upstream only through a trait ([`population::Registry`]);
+//! what stands behind it — the in-process simulator, a national REST/JSON API, or
+//! another lienthong gateway over gRPC — is chosen by configuration. Adapters know
+//! nothing of policy, cache or audit. Their one error type says whether a failure
+//! may be retried and whose fault it is, so the gateway can map it to a status code
+//! a client can act on.
+
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod population;
+pub mod sim;
+
+pub use error::{Error, Fault};

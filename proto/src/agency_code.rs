@@ -46,7 +46,10 @@ impl AgencyCode {
             });
         }
         if s.len() > MAX_LEN {
-            return Err(Error::Length { expected: "at most 35 characters", actual: s.len() });
+            return Err(Error::Length {
+                expected: "at most 35 characters",
+                actual: s.len(),
+            });
         }
         let groups: Vec<&str> = s.split('.').collect();
         if groups.iter().any(|g| g.is_empty()) {
@@ -61,7 +64,10 @@ impl AgencyCode {
                 "is neither the 2016 form (e.g. 000.00.00.H30) nor the 2020 form (e.g. H55.242)",
             ));
         };
-        Ok(AgencyCode { code: s.to_owned(), form })
+        Ok(AgencyCode {
+            code: s.to_owned(),
+            form,
+        })
     }
 
     /// The code as written.
@@ -139,13 +145,40 @@ mod tests {
         );
         let table: &[(&str, Error)] = &[
             ("", Error::Empty),
-            ("h99.01", Error::Character { found: 'h', position: 1, allowed: "only 0-9, A-Z and '.' are allowed" }),
-            ("H99-01", Error::Character { found: '-', position: 4, allowed: "only 0-9, A-Z and '.' are allowed" }),
-            ("H99.01 ", Error::Character { found: ' ', position: 7, allowed: "only 0-9, A-Z and '.' are allowed" }),
+            (
+                "h99.01",
+                Error::Character {
+                    found: 'h',
+                    position: 1,
+                    allowed: "only 0-9, A-Z and '.' are allowed",
+                },
+            ),
+            (
+                "H99-01",
+                Error::Character {
+                    found: '-',
+                    position: 4,
+                    allowed: "only 0-9, A-Z and '.' are allowed",
+                },
+            ),
+            (
+                "H99.01 ",
+                Error::Character {
+                    found: ' ',
+                    position: 7,
+                    allowed: "only 0-9, A-Z and '.' are allowed",
+                },
+            ),
             ("H99..01", Error::Format("has an empty group between dots")),
             ("H99.01.", Error::Format("has an empty group between dots")),
             (".H99", Error::Format("has an empty group between dots")),
-            ("A01.1.22.333.4444.55555.666666.77777", Error::Length { expected: "at most 35 characters", actual: 36 }),
+            (
+                "A01.1.22.333.4444.55555.666666.77777",
+                Error::Length {
+                    expected: "at most 35 characters",
+                    actual: 36,
+                },
+            ),
             ("99.01", neither.clone()),
             ("HH9.01", neither.clone()),
             ("H99.0A", neither.clone()),

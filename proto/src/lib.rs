@@ -15,6 +15,8 @@ pub mod province;
 pub use agency_code::AgencyCode;
 pub use error::Error;
 pub use personal_id::{LegacyId, PersonalId};
+/// Well-known protobuf types used by the contract (timestamps, field masks).
+pub use prost_types;
 
 /// Generated messages, clients and servers of package `lienthong.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -10,9 +10,9 @@ use std::fmt;
 
 use time::{OffsetDateTime, UtcOffset};
 
+use crate::Error;
 use crate::province::{self, BirthProvince};
 use crate::v1::Sex;
-use crate::Error;
 
 /// Vietnam's offset from UTC; "this year" is the year in Vietnam.
 const VIETNAM: UtcOffset = match UtcOffset::from_hms(7, 0, 0) {
@@ -35,7 +35,9 @@ impl PersonalId {
         digits(s, 12, "exactly 12 digits")?;
         let code = &s[..3];
         if province::by_code(code).is_none() {
-            return Err(Error::UnknownProvince { code: code.to_owned() });
+            return Err(Error::UnknownProvince {
+                code: code.to_owned(),
+            });
         }
         let id = PersonalId(s.to_owned());
         let year = id.birth_year();
@@ -70,7 +72,8 @@ impl PersonalId {
 
     /// The birth year: 1900 + 100·⌊G/2⌋ + YY.
     pub fn birth_year(&self) -> i32 {
-        let yy = i32::from(self.0.as_bytes()[4] - b'0') * 10 + i32::from(self.0.as_bytes()[5] - b'0');
+        let yy =
+            i32::from(self.0.as_bytes()[4] - b'0') * 10 + i32::from(self.0.as_bytes()[5] - b'0');
         1900 + 100 * (self.century_digit() / 2) + yy
     }
 
@@ -132,10 +135,17 @@ fn digits(s: &str, len: usize, expected: &'static str) -> Result<(), Error> {
         return Err(Error::Empty);
     }
     if let Some((i, c)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
-        return Err(Error::Character { found: c, position: i + 1, allowed: "only digits 0-9 are allowed" });
+        return Err(Error::Character {
+            found: c,
+            position: i + 1,
+            allowed: "only digits 0-9 are allowed",
+        });
     }
     if s.len() != len {
-        return Err(Error::Length { expected, actual: s.len() });
+        return Err(Error::Length {
+            expected,
+            actual: s.len(),
+        });
     }
     Ok(())
 }
@@ -200,7 +210,12 @@ mod tests {
                 }
                 Err(e) => {
                     assert!(!known, "{s}: {e}");
-                    assert_eq!(e, Error::UnknownProvince { code: s[..3].to_owned() });
+                    assert_eq!(
+                        e,
+                        Error::UnknownProvince {
+                            code: s[..3].to_owned()
+                        }
+                    );
                 }
             }
         }
@@ -211,17 +226,80 @@ mod tests {
     fn malformed() {
         let table: &[(&str, Error)] = &[
             ("", Error::Empty),
-            ("00108501234", Error::Length { expected: "exactly 12 digits", actual: 11 }),
-            ("0010850123456", Error::Length { expected: "exactly 12 digits", actual: 13 }),
-            ("00108501234a", Error::Character { found: 'a', position: 12, allowed: "only digits 0-9 are allowed" }),
-            (" 001085012345", Error::Character { found: ' ', position: 1, allowed: "only digits 0-9 are allowed" }),
-            ("001085012345 ", Error::Character { found: ' ', position: 13, allowed: "only digits 0-9 are allowed" }),
-            ("001 085 012345", Error::Character { found: ' ', position: 4, allowed: "only digits 0-9 are allowed" }),
-            ("00108501234５", Error::Character { found: '５', position: 12, allowed: "only digits 0-9 are allowed" }),
-            ("-01085012345", Error::Character { found: '-', position: 1, allowed: "only digits 0-9 are allowed" }),
-            ("003085012345", Error::UnknownProvince { code: "003".into() }),
-            ("099085012345", Error::UnknownProvince { code: "099".into() }),
-            ("000085012345", Error::UnknownProvince { code: "000".into() }),
+            (
+                "00108501234",
+                Error::Length {
+                    expected: "exactly 12 digits",
+                    actual: 11,
+                },
+            ),
+            (
+                "0010850123456",
+                Error::Length {
+                    expected: "exactly 12 digits",
+                    actual: 13,
+                },
+            ),
+            (
+                "00108501234a",
+                Error::Character {
+                    found: 'a',
+                    position: 12,
+                    allowed: "only digits 0-9 are allowed",
+                },
+            ),
+            (
+                " 001085012345",
+                Error::Character {
+                    found: ' ',
+                    position: 1,
+                    allowed: "only digits 0-9 are allowed",
+                },
+            ),
+            (
+                "001085012345 ",
+                Error::Character {
+                    found: ' ',
+                    position: 13,
+                    allowed: "only digits 0-9 are allowed",
+                },
+            ),
+            (
+                "001 085 012345",
+                Error::Character {
+                    found: ' ',
+                    position: 4,
+                    allowed: "only digits 0-9 are allowed",
+                },
+            ),
+            (
+                "00108501234５",
+                Error::Character {
+                    found: '５',
+                    position: 12,
+                    allowed: "only digits 0-9 are allowed",
+                },
+            ),
+            (
+                "-01085012345",
+                Error::Character {
+                    found: '-',
+                    position: 1,
+                    allowed: "only digits 0-9 are allowed",
+                },
+            ),
+            (
+                "003085012345",
+                Error::UnknownProvince { code: "003".into() },
+            ),
+            (
+                "099085012345",
+                Error::UnknownProvince { code: "099".into() },
+            ),
+            (
+                "000085012345",
+                Error::UnknownProvince { code: "000".into() },
+            ),
             ("001227012345", Error::BirthYearInFuture { year: 2027 }),
         ];
         for (s, want) in table {
@@ -251,9 +329,21 @@ mod tests {
 
     #[test]
     fn legacy_id() {
-        assert_eq!(LegacyId::parse("012345678").map(|l| l.as_str().to_owned()), Ok("012345678".into()));
-        assert_eq!(LegacyId::parse("01234567").err(), Some(Error::Length { expected: "exactly 9 digits", actual: 8 }));
-        assert!(LegacyId::parse("001085012345").is_err(), "a personal ID is not a legacy ID");
+        assert_eq!(
+            LegacyId::parse("012345678").map(|l| l.as_str().to_owned()),
+            Ok("012345678".into())
+        );
+        assert_eq!(
+            LegacyId::parse("01234567").err(),
+            Some(Error::Length {
+                expected: "exactly 9 digits",
+                actual: 8
+            })
+        );
+        assert!(
+            LegacyId::parse("001085012345").is_err(),
+            "a personal ID is not a legacy ID"
+        );
         assert!(LegacyId::parse("01234567x").is_err());
     }
 }

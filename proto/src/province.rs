@@ -97,7 +97,12 @@ mod tests {
     #[test]
     fn table_is_sorted_and_unique() {
         for pair in BIRTH_PROVINCES.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{:?} before {:?}", pair[0], pair[1]);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{:?} before {:?}",
+                pair[0],
+                pair[1]
+            );
         }
     }
 

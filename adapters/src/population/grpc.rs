@@ -1,0 +1,158 @@
+//! Federation: another lienthong gateway (or any service speaking `lienthong.v1`) as
+//! the population registry, over mutual TLS.
+//!
+//! This gateway presents its own agency certificate; the caller's request context is
+//! forwarded so that the upstream gateway applies its own policy and audit.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lienthong_proto::PersonalId;
+use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
+use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
+use lienthong_proto::v1::{Citizen, GetCitizenRequest, GetResidenceRequest, Residence};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::{Code, Status};
+
+use super::{Call, Registry};
+use crate::Error;
+
+/// Where the upstream gateway is and which certificate to present to it.
+#[derive(Debug, Clone)]
+pub struct GrpcConfig {
+    /// `https://host:port` of the upstream gateway.
+    pub url: String,
+    /// The CA that signed the upstream's server certificate (PEM).
+    pub ca_pem: Vec<u8>,
+    /// This gateway's client certificate (PEM), carrying its agency code.
+    pub cert_pem: Vec<u8>,
+    /// Its private key (PEM).
+    pub key_pem: Vec<u8>,
+    /// Name to check the upstream's certificate against, if not the URL's host.
+    pub server_name: Option<String>,
+    /// Deadline for each call, sent upstream as `grpc-timeout` too.
+    pub timeout: Duration,
+}
+
+/// Builds a lazily connecting mTLS channel; also used by the command-line client.
+pub fn channel(config: &GrpcConfig) -> Result<Channel, Error> {
+    let setup = |e: tonic::transport::Error| Error::Rejected {
+        endpoint: config.url.clone(),
+        detail: e.to_string(),
+    };
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&config.ca_pem))
+        .identity(Identity::from_pem(&config.cert_pem, &config.key_pem));
+    if let Some(name) = &config.server_name {
+        tls = tls.domain_name(name.clone());
+    }
+    let endpoint = Endpoint::from_shared(config.url.clone())
+        .map_err(setup)?
+        .tls_config(tls)
+        .map_err(setup)?
+        .connect_timeout(config.timeout)
+        .timeout(config.timeout);
+    Ok(endpoint.connect_lazy())
+}
+
+/// The gRPC adapter.
+pub struct GrpcRegistry {
+    identity: IdentityServiceClient<Channel>,
+    residency: ResidencyServiceClient<Channel>,
+    config: GrpcConfig,
+}
+
+impl GrpcRegistry {
+    /// Builds the adapter; the connection is made on first use and re-made as needed.
+    pub fn new(config: GrpcConfig) -> Result<GrpcRegistry, Error> {
+        let channel = channel(&config)?;
+        Ok(GrpcRegistry {
+            identity: IdentityServiceClient::new(channel.clone()),
+            residency: ResidencyServiceClient::new(channel),
+            config,
+        })
+    }
+
+    fn map(&self, status: Status) -> Error {
+        let endpoint = self.config.url.clone();
+        let detail = format!("{:?}: {}", status.code(), status.message());
+        match status.code() {
+            Code::NotFound => Error::NotFound { endpoint },
+            Code::DeadlineExceeded => Error::Timeout {
+                endpoint,
+                after: self.config.timeout,
+            },
+            Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::Cancelled => {
+                Error::Unavailable { endpoint, detail }
+            }
+            Code::PermissionDenied
+            | Code::Unauthenticated
+            | Code::InvalidArgument
+            | Code::FailedPrecondition => Error::Rejected { endpoint, detail },
+            _ => Error::Protocol { endpoint, detail },
+        }
+    }
+
+    fn request<T>(&self, message: T, call: &Call) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.config.timeout);
+        if let Ok(value) = call.request_id.parse() {
+            request
+                .metadata_mut()
+                .insert("x-upstream-request-id", value);
+        }
+        request
+    }
+}
+
+#[async_trait]
+impl Registry for GrpcRegistry {
+    fn name(&self) -> &'static str {
+        "grpc"
+    }
+
+    async fn citizen(&self, id: &PersonalId, call: &Call) -> Result<Citizen, Error> {
+        let message = GetCitizenRequest {
+            context: Some(call.context.clone()),
+            personal_id: id.as_str().to_owned(),
+            fields: None,
+        };
+        let request = self.request(message, call);
+        let citizen = self
+            .identity
+            .clone()
+            .get_citizen(request)
+            .await
+            .map_err(|s| self.map(s))?
+            .into_inner();
+        if citizen.personal_id != id.as_str() {
+            return Err(Error::Protocol {
+                endpoint: self.config.url.clone(),
+                detail: "answered with another citizen's record".into(),
+            });
+        }
+        Ok(citizen)
+    }
+
+    async fn residence(&self, id: &PersonalId, call: &Call) -> Result<Residence, Error> {
+        let message = GetResidenceRequest {
+            context: Some(call.context.clone()),
+            personal_id: id.as_str().to_owned(),
+        };
+        let request = self.request(message, call);
+        let residence = self
+            .residency
+            .clone()
+            .get_residence(request)
+            .await
+            .map_err(|s| self.map(s))?
+            .into_inner();
+        if residence.personal_id != id.as_str() {
+            return Err(Error::Protocol {
+                endpoint: self.config.url.clone(),
+                detail: "answered with another citizen's record".into(),
+            });
+        }
+        Ok(residence)
+    }
+}

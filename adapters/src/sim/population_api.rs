@@ -1,0 +1,248 @@
+//! The population simulator as a real HTTP server speaking the national REST/JSON
+//! schema ([`crate::population::schema`]).
+//!
+//! `POST /api/v1/xacthuc/token` trades credentials for a bearer token;
+//! `POST /api/v1/congdan/tracuu` and `POST /api/v1/cutru/tracuu` look a citizen or a
+//! residence up by personal ID. Outcomes travel in the envelope's result code
+//! (201 not found, 400 bad request, 401 bad token, 500 system error, 503 maintenance),
+//! with the HTTP status a national gateway would send alongside.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lienthong_proto::PersonalId;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::{Faults, citizens, today};
+use crate::population::schema::{self, CongDan, CuTru, Envelope, Lookup, Token, TokenRequest};
+
+/// Credentials the simulator accepts.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// Account name.
+    pub username: String,
+    /// Secret.
+    pub password: String,
+}
+
+impl Default for Credentials {
+    /// The development account, also the REST adapter's default.
+    fn default() -> Self {
+        Credentials {
+            username: "lienthong-dev".into(),
+            password: "lienthong-dev-secret".into(),
+        }
+    }
+}
+
+struct Shared {
+    credentials: Credentials,
+    faults: Arc<Faults>,
+    /// Tokens handed out; never expire while the simulator runs.
+    tokens: Mutex<HashSet<String>>,
+}
+
+/// A running simulator; dropping it does not stop it, [`Server::stop`] does.
+pub struct Server {
+    addr: SocketAddr,
+    faults: Arc<Faults>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds `listen` and serves until stopped.
+    pub async fn start(
+        listen: SocketAddr,
+        credentials: Credentials,
+        faults: Arc<Faults>,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            credentials,
+            faults: faults.clone(),
+            tokens: Mutex::default(),
+        });
+        let router = Router::new()
+            .route("/api/v1/xacthuc/token", post(token))
+            .route("/api/v1/congdan/tracuu", post(citizen))
+            .route("/api/v1/cutru/tracuu", post(residence))
+            .route("/healthz", get(|| async { "ok" }))
+            .with_state(shared);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "population simulator listening");
+        Ok(Server {
+            addr,
+            faults,
+            stop,
+            task,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The faults it injects; change them at run time.
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    /// Stops accepting, closes connections and waits for the server to end.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Serves until the process ends.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let _keep_open = self.stop;
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+type Answer<T> = (StatusCode, Json<Envelope<T>>);
+
+fn fail<T>(status: StatusCode, code: i32, message: &str) -> Answer<T> {
+    (
+        status,
+        Json(Envelope {
+            code,
+            message: message.into(),
+            data: None,
+        }),
+    )
+}
+
+fn ok<T>(data: T) -> Answer<T> {
+    (
+        StatusCode::OK,
+        Json(Envelope {
+            code: schema::OK,
+            message: "Thành công".into(),
+            data: Some(data),
+        }),
+    )
+}
+
+async fn token(State(s): State<Arc<Shared>>, Json(req): Json<TokenRequest>) -> Answer<Token> {
+    if req.username != s.credentials.username || req.password != s.credentials.password {
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            schema::UNAUTHORIZED,
+            "Sai tên đăng nhập hoặc mật khẩu",
+        );
+    }
+    let token = format!(
+        "{:016x}{:016x}",
+        RandomState::new().hash_one(1u8),
+        RandomState::new().hash_one(2u8)
+    );
+    if let Ok(mut tokens) = s.tokens.lock() {
+        tokens.insert(token.clone());
+    }
+    ok(Token {
+        access_token: token,
+        expires_in: 3600,
+    })
+}
+
+/// Authenticates, injects faults and parses the personal ID shared by both lookups.
+async fn admit<T>(s: &Shared, headers: &HeaderMap, req: &Lookup) -> Result<PersonalId, Answer<T>> {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let known = match (bearer, s.tokens.lock()) {
+        (Some(t), Ok(tokens)) => tokens.contains(t),
+        _ => false,
+    };
+    if !known {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            schema::UNAUTHORIZED,
+            "Mã truy cập không hợp lệ hoặc đã hết hạn",
+        ));
+    }
+    if s.faults.is_down() {
+        return Err(fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            schema::MAINTENANCE,
+            "Hệ thống đang bảo trì",
+        ));
+    }
+    let latency = s.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if s.faults.draw_failure() {
+        return Err(fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            schema::SYSTEM_ERROR,
+            "Lỗi hệ thống",
+        ));
+    }
+    PersonalId::parse(&req.personal_id).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            schema::BAD_REQUEST,
+            &format!("SoDinhDanh {e}"),
+        )
+    })
+}
+
+fn found<T: Serialize>(record: Option<T>) -> Answer<T> {
+    match record {
+        Some(r) => ok(r),
+        None => fail(
+            StatusCode::OK,
+            schema::NOT_FOUND,
+            "Không tìm thấy thông tin công dân",
+        ),
+    }
+}
+
+async fn citizen(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(req): Json<Lookup>,
+) -> Answer<CongDan> {
+    match admit(&s, &headers, &req).await {
+        Ok(id) => found(citizens::citizen(&id, today()).as_ref().map(CongDan::from)),
+        Err(answer) => answer,
+    }
+}
+
+async fn residence(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(req): Json<Lookup>,
+) -> Answer<CuTru> {
+    match admit(&s, &headers, &req).await {
+        Ok(id) => found(citizens::residence(&id, today()).as_ref().map(CuTru::from)),
+        Err(answer) => answer,
+    }
+}
