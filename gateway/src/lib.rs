@@ -1,1 +1,27 @@
-//! placeholder
+//! The lienthong gateway: everything that makes a request safe between an agency
+//! system and a national system.
+//!
+//! A request travels `tls` (client certificate → agency code) → `server` (request id,
+//! deadline) → `services` (validation, the adapter, the answer) → `status` (the one
+//! map from [`Error`] to a gRPC status with details a client can act on).
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod client;
+pub mod config;
+mod error;
+pub mod pki;
+pub mod server;
+pub mod services;
+mod status;
+pub mod tls;
+
+pub use config::Config;
+pub use error::{Error, FieldViolation};
+
+/// Installs ring as the process-wide rustls crypto provider. Idempotent; every entry
+/// point that may build a TLS config calls it first.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

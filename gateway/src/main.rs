@@ -1,1 +1,67 @@
-fn main() {}
+//! The `lienthong` binary: parses the command line and hands over to the library.
+
+#![forbid(unsafe_code)]
+
+use anyhow::Context;
+use clap::Parser;
+use lienthong_gateway::cli::{Cli, Command, Pki, Sim};
+use lienthong_gateway::pki::{self, Paths, Validity};
+use lienthong_proto::AgencyCode;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("--log")?)
+        .with_writer(std::io::stderr)
+        .init();
+    lienthong_gateway::install_crypto_provider();
+    match cli.command {
+        Command::Serve(serve) => lienthong_gateway::server::run(serve.config()?).await?,
+        Command::Pki(Pki::Init { certs_dir, force }) => {
+            pki::init(&Paths::new(&certs_dir), force)?;
+            println!("development PKI written to {}", certs_dir.display());
+        }
+        Command::Pki(Pki::Issue {
+            agency,
+            certs_dir,
+            days,
+        }) => {
+            let code = AgencyCode::parse(&agency)
+                .map_err(|e| anyhow::anyhow!("--agency {agency:?} {e}"))?;
+            let path = pki::issue(&Paths::new(&certs_dir), &code, Validity::days(days))?;
+            println!("issued {}", path.display());
+        }
+        Command::Pki(Pki::Revoke { agency, certs_dir }) => {
+            pki::revoke(&Paths::new(&certs_dir), &agency)?;
+            println!("revoked {agency}; CRL rewritten (a running gateway reads it at start-up)");
+        }
+        Command::Sim(Sim::Population {
+            listen,
+            latency_ms,
+            error_rate,
+        }) => {
+            use lienthong_adapters::sim::{Faults, population_api};
+            let faults = Faults::new(std::time::Duration::from_millis(latency_ms), error_rate);
+            let server = population_api::Server::start(
+                listen,
+                population_api::Credentials::default(),
+                faults,
+            )
+            .await?;
+            println!("population simulator on {}", server.url());
+            tokio::select! {
+                result = server.wait() => result?,
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Command::Client(client) => match lienthong_gateway::client::run(&client).await {
+            Ok(output) => println!("{}", output.trim_end()),
+            Err(failure) => {
+                eprintln!("{failure}");
+                std::process::exit(1);
+            }
+        },
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! The command line: `serve`, `pki`, `sim`, `client`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// lienthong: a gRPC gateway for Vietnamese e-government data exchange.
+#[derive(Debug, Parser)]
+#[command(name = "lienthong", version)]
+pub struct Cli {
+    /// Log verbosity filter, e.g. `info` or `lienthong_gateway=debug`.
+    #[arg(long, global = true, default_value = "info")]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(Serve),
+    /// Manage the development PKI.
+    #[command(subcommand)]
+    Pki(Pki),
+    /// Run a simulator of a national system.
+    #[command(subcommand)]
+    Sim(Sim),
+    /// Call a gateway as an agency system.
+    Client(crate::client::Client),
+}
+
+/// `serve` options; flags override the config file.
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// TOML configuration file; without it, the embedded development setup.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Listen address.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// State directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Certificates directory.
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+    /// Use a national REST/JSON population API at this URL.
+    #[arg(long, conflicts_with = "population_grpc")]
+    pub population_url: Option<String>,
+    /// Use another lienthong gateway at this URL as the population registry.
+    #[arg(long)]
+    pub population_grpc: Option<String>,
+    /// Agency certificate (under `certs/clients/`) to present to the upstream gateway.
+    #[arg(long, default_value = "H99.01", requires = "population_grpc")]
+    pub population_grpc_agency: String,
+    /// Per-call deadline of the REST or gRPC population adapter, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub population_timeout_ms: u64,
+}
+
+/// `pki` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Pki {
+    /// Create the CA, CRL, server certificate and the demo agencies' certificates.
+    Init {
+        /// Certificates directory.
+        #[arg(long, default_value = "certs")]
+        certs_dir: PathBuf,
+        /// Replace an existing PKI.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a client certificate for an agency.
+    Issue {
+        /// Agency code, e.g. H99.03.
+        #[arg(long)]
+        agency: String,
+        /// Certificates directory.
+        #[arg(long, default_value = "certs")]
+        certs_dir: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: i64,
+    },
+    /// Revoke an agency's certificate and rewrite the CRL.
+    Revoke {
+        /// Agency code.
+        #[arg(long)]
+        agency: String,
+        /// Certificates directory.
+        #[arg(long, default_value = "certs")]
+        certs_dir: PathBuf,
+    },
+}
+
+/// `sim` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Sim {
+    /// The national population database as a REST/JSON server.
+    Population {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        listen: SocketAddr,
+        /// Latency added to every answer, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Share of calls that fail with a system error (0.0–1.0).
+        #[arg(long, default_value_t = 0.0)]
+        error_rate: f64,
+    },
+}
+
+impl Serve {
+    /// The configuration: file (or embedded default) with flags applied.
+    pub fn config(&self) -> Result<crate::Config, crate::Error> {
+        use crate::config::Population;
+        let mut config = match &self.config {
+            Some(path) => crate::Config::load(path)?,
+            None => crate::Config::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(dir) = &self.certs_dir {
+            config.tls.certs_dir = dir.clone();
+        }
+        let timeout = Duration::from_millis(self.population_timeout_ms);
+        if let Some(url) = &self.population_url {
+            let dev = lienthong_adapters::sim::population_api::Credentials::default();
+            config.population = Population::Rest {
+                url: url.clone(),
+                username: dev.username,
+                password: dev.password,
+                timeout,
+                ca_file: None,
+            };
+        }
+        if let Some(url) = &self.population_grpc {
+            let paths = crate::pki::Paths::new(&config.tls.certs_dir);
+            let agency = &self.population_grpc_agency;
+            config.population = Population::Grpc {
+                url: url.clone(),
+                ca_file: paths.ca_cert(),
+                cert_file: paths.client_cert(agency),
+                key_file: paths.client_key(agency),
+                server_name: None,
+                timeout,
+            };
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}

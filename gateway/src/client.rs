@@ -1,0 +1,268 @@
+//! `lienthong client`: call a gateway as an agency system, with that agency's
+//! certificate from the certificates directory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use lienthong_adapters::population::grpc::{self, GrpcConfig};
+use lienthong_proto::prost_types::{FieldMask, Timestamp};
+use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
+use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
+use lienthong_proto::v1::{
+    Address, Citizen, GetCitizenRequest, GetResidenceRequest, MaritalStatus, RequestContext,
+    Residence, Sex, VerifyCitizenRequest,
+};
+use serde_json::{Value, json};
+use tonic_types::StatusExt;
+
+use crate::pki::Paths;
+
+/// Options shared by every call.
+#[derive(Debug, Args)]
+pub struct Client {
+    /// The gateway's URL.
+    #[arg(long, default_value = "https://localhost:50051")]
+    pub url: String,
+    /// The agency to call as (its certificate under `<certs-dir>/clients/`).
+    #[arg(long, default_value = "H99.01")]
+    pub agency: String,
+    /// Certificates directory.
+    #[arg(long, default_value = "certs")]
+    pub certs_dir: PathBuf,
+    /// Purpose of processing, e.g. dossier-processing.
+    #[arg(long)]
+    pub purpose: String,
+    /// Legal basis, e.g. ND-47/2020.
+    #[arg(long)]
+    pub legal_basis: String,
+    /// Officer on whose behalf the call is made.
+    #[arg(long)]
+    pub officer: String,
+    /// Case reference, e.g. a dossier code.
+    #[arg(long, default_value = "")]
+    pub case_ref: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Deadline of the call in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// The call.
+    #[command(subcommand)]
+    pub call: Call,
+}
+
+/// The calls.
+#[derive(Debug, Subcommand)]
+pub enum Call {
+    /// A citizen's identity record.
+    Citizen {
+        /// Personal ID (12 digits).
+        personal_id: String,
+        /// Only these fields, comma-separated (e.g. full_name,birth_date).
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+    },
+    /// Check a name (and birth date) against the register.
+    Verify {
+        /// Personal ID (12 digits).
+        personal_id: String,
+        /// Claimed full name.
+        #[arg(long)]
+        name: String,
+        /// Claimed birth date, YYYY-MM-DD.
+        #[arg(long, default_value = "")]
+        birth_date: String,
+    },
+    /// A citizen's residence record.
+    Residence {
+        /// Personal ID (12 digits).
+        personal_id: String,
+    },
+}
+
+/// Makes the call; `Ok` is the text to print, `Err` the failure explained.
+pub async fn run(client: &Client) -> Result<String, String> {
+    crate::install_crypto_provider();
+    let paths = Paths::new(&client.certs_dir);
+    let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
+    let timeout = Duration::from_millis(client.timeout_ms);
+    let channel = grpc::channel(&GrpcConfig {
+        url: client.url.clone(),
+        ca_pem: read(paths.ca_cert())?,
+        cert_pem: read(paths.client_cert(&client.agency))?,
+        key_pem: read(paths.client_key(&client.agency))?,
+        server_name: None,
+        timeout,
+    })
+    .map_err(|e| e.to_string())?;
+    let context = Some(RequestContext {
+        purpose: client.purpose.clone(),
+        legal_basis: client.legal_basis.clone(),
+        case_ref: client.case_ref.clone(),
+        officer_id: client.officer.clone(),
+    });
+    let value = match &client.call {
+        Call::Citizen {
+            personal_id,
+            fields,
+        } => {
+            let fields = (!fields.is_empty()).then(|| FieldMask {
+                paths: fields.clone(),
+            });
+            let request = GetCitizenRequest {
+                context,
+                personal_id: personal_id.clone(),
+                fields,
+            };
+            let response = IdentityServiceClient::new(channel)
+                .get_citizen(request)
+                .await
+                .map_err(explain)?;
+            with_request_id(citizen_json(response.get_ref()), response.metadata())
+        }
+        Call::Verify {
+            personal_id,
+            name,
+            birth_date,
+        } => {
+            let request = VerifyCitizenRequest {
+                context,
+                personal_id: personal_id.clone(),
+                full_name: name.clone(),
+                birth_date: birth_date.clone(),
+            };
+            let response = IdentityServiceClient::new(channel)
+                .verify_citizen(request)
+                .await
+                .map_err(explain)?;
+            let r = response.get_ref();
+            with_request_id(
+                json!({ "match": r.r#match, "mismatched_fields": r.mismatched_fields }),
+                response.metadata(),
+            )
+        }
+        Call::Residence { personal_id } => {
+            let request = GetResidenceRequest {
+                context,
+                personal_id: personal_id.clone(),
+            };
+            let response = ResidencyServiceClient::new(channel)
+                .get_residence(request)
+                .await
+                .map_err(explain)?;
+            with_request_id(residence_json(response.get_ref()), response.metadata())
+        }
+    };
+    Ok(if client.json {
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    } else {
+        text(&value, "")
+    })
+}
+
+fn with_request_id(mut value: Value, metadata: &tonic::metadata::MetadataMap) -> Value {
+    let id = metadata
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if let Value::Object(map) = &mut value {
+        map.insert("request_id".into(), id.into());
+    }
+    value
+}
+
+/// A failed call, with everything the gateway said about it.
+fn explain(status: tonic::Status) -> String {
+    let mut out = format!("{:?}: {}", status.code(), status.message());
+    let details = status.get_error_details();
+    if let Some(bad) = details.bad_request() {
+        for v in &bad.field_violations {
+            out.push_str(&format!("\n  {}: {}", v.field, v.description));
+        }
+    }
+    if let Some(info) = details.error_info() {
+        out.push_str(&format!("\n  reason: {}", info.reason));
+    }
+    if let Some(retry) = details.retry_info().and_then(|r| r.retry_delay) {
+        out.push_str(&format!("\n  retry after: {retry:?}"));
+    }
+    if let Some(id) = status
+        .metadata()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+    {
+        out.push_str(&format!("\n  request id: {id}"));
+    }
+    out
+}
+
+fn timestamp(ts: Option<&Timestamp>) -> Value {
+    ts.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map_or(Value::Null, Value::from)
+}
+
+fn citizen_json(c: &Citizen) -> Value {
+    json!({
+        "personal_id": c.personal_id,
+        "full_name": c.full_name,
+        "birth_date": c.birth_date,
+        "sex": Sex::try_from(c.sex).map(|s| s.as_str_name()).unwrap_or_default(),
+        "ethnicity": c.ethnicity,
+        "religion": c.religion,
+        "nationality": c.nationality,
+        "birth_registration_place": c.birth_registration_place,
+        "hometown": c.hometown,
+        "marital_status": MaritalStatus::try_from(c.marital_status).map(|s| s.as_str_name()).unwrap_or_default(),
+        "legacy_id_number": c.legacy_id_number,
+        "updated_at": timestamp(c.updated_at.as_ref()),
+    })
+}
+
+fn address_json(a: Option<&Address>) -> Value {
+    a.map_or(Value::Null, |a| {
+        json!({
+            "detail": a.detail, "commune_code": a.commune_code, "commune_name": a.commune_name,
+            "district_code": a.district_code, "district_name": a.district_name,
+            "province_code": a.province_code, "province_name": a.province_name, "country_code": a.country_code,
+        })
+    })
+}
+
+fn residence_json(r: &Residence) -> Value {
+    json!({
+        "personal_id": r.personal_id,
+        "permanent": address_json(r.permanent.as_ref()),
+        "temporary": address_json(r.temporary.as_ref()),
+        "current": address_json(r.current.as_ref()),
+        "household_head_id": r.household_head_id,
+        "relation_to_head": r.relation_to_head,
+        "updated_at": timestamp(r.updated_at.as_ref()),
+    })
+}
+
+/// Indented `key: value` lines, leaving out empty values.
+fn text(value: &Value, indent: &str) -> String {
+    let Value::Object(map) = value else {
+        return value.to_string();
+    };
+    let mut out = String::new();
+    for (key, v) in map {
+        match v {
+            Value::Null => {}
+            Value::String(s) if s.is_empty() => {}
+            Value::String(s) => out.push_str(&format!("{indent}{key}: {s}\n")),
+            Value::Object(_) => out.push_str(&format!(
+                "{indent}{key}:\n{}",
+                text(v, &format!("{indent}  "))
+            )),
+            other => out.push_str(&format!("{indent}{key}: {other}\n")),
+        }
+    }
+    out
+}

@@ -1,0 +1,248 @@
+//! The gateway's configuration: one typed tree, read from TOML, validated at start-up.
+//!
+//! [`Config::default`] is the embedded development setup that `lienthong serve` runs
+//! with no file: loopback listener, dev PKI under `certs/`, state under `data/`, the
+//! population simulator in-process. Unknown keys are refused so that a typo cannot
+//! silently fall back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address of the mTLS gRPC listener.
+    pub listen: SocketAddr,
+    /// Where the gateway keeps its state.
+    pub data_dir: PathBuf,
+    /// Certificates and the identity of agencies.
+    pub tls: Tls,
+    /// The national population database.
+    pub population: Population,
+    /// Deadlines.
+    pub limits: Limits,
+}
+
+/// Files of the PKI and how identities are read from certificates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// Directory with `ca.crt`, `ca.crl`, `server.crt`, `server.key` (the layout
+    /// `lienthong pki init` writes). With the default config, a missing dev PKI is
+    /// generated here at start-up.
+    pub certs_dir: PathBuf,
+    /// The SAN URI prefix that carries the agency code in client certificates.
+    pub agency_uri_prefix: String,
+    /// A TLS handshake that takes longer is abandoned.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Generate the development PKI into `certs_dir` when it has none. Never in production.
+    pub generate_dev_pki: bool,
+}
+
+/// Which adapter answers for the national population database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase", tag = "adapter")]
+pub enum Population {
+    /// The simulator, in-process.
+    Sim {
+        /// Latency added to every answer.
+        #[serde(with = "humantime_serde", default)]
+        latency: Duration,
+        /// Share of calls that fail (0.0–1.0).
+        #[serde(default)]
+        error_rate: f64,
+    },
+    /// A national REST/JSON API (or `lienthong sim population`).
+    Rest {
+        /// Base URL.
+        url: String,
+        /// Account for the token endpoint.
+        username: String,
+        /// Its secret.
+        password: String,
+        /// Per-call deadline.
+        #[serde(with = "humantime_serde")]
+        timeout: Duration,
+        /// Extra CA bundle (PEM) for `https` URLs.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
+    },
+    /// Another lienthong gateway over mTLS (federation).
+    Grpc {
+        /// `https://host:port`.
+        url: String,
+        /// CA of the upstream's server certificate.
+        ca_file: PathBuf,
+        /// This gateway's client certificate at the upstream.
+        cert_file: PathBuf,
+        /// Its key.
+        key_file: PathBuf,
+        /// Name to check the upstream certificate against, if not the URL's host.
+        #[serde(default)]
+        server_name: Option<String>,
+        /// Per-call deadline.
+        #[serde(with = "humantime_serde")]
+        timeout: Duration,
+    },
+}
+
+/// Deadlines.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Longest a request may take; a shorter `grpc-timeout` from the client wins.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest the gateway waits for an upstream answer within a request.
+    #[serde(with = "humantime_serde")]
+    pub upstream_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("data"),
+            tls: Tls::default(),
+            population: Population::Sim {
+                latency: Duration::ZERO,
+                error_rate: 0.0,
+            },
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            certs_dir: PathBuf::from("certs"),
+            agency_uri_prefix: crate::pki::AGENCY_URI_PREFIX.to_owned(),
+            handshake_timeout: Duration::from_secs(10),
+            generate_dev_pki: true,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout: Duration::from_secs(15),
+            upstream_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        let config: Config = toml::from_str(&text).map_err(|e| Error::Config {
+            key: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot; the error names the offending key.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |key: &str, detail: &str| {
+            Err(Error::Config {
+                key: key.into(),
+                detail: detail.into(),
+            })
+        };
+        if self.limits.request_timeout.is_zero() {
+            return bad("limits.request_timeout", "must be greater than zero");
+        }
+        if self.limits.upstream_timeout.is_zero()
+            || self.limits.upstream_timeout > self.limits.request_timeout
+        {
+            return bad(
+                "limits.upstream_timeout",
+                "must be greater than zero and at most limits.request_timeout",
+            );
+        }
+        if self.tls.handshake_timeout.is_zero() {
+            return bad("tls.handshake_timeout", "must be greater than zero");
+        }
+        if !self.tls.agency_uri_prefix.contains(':') {
+            return bad(
+                "tls.agency_uri_prefix",
+                "must be a URI prefix such as urn:lienthong:agency:",
+            );
+        }
+        match &self.population {
+            Population::Sim { error_rate, .. } if !(0.0..=1.0).contains(error_rate) => {
+                bad("population.error_rate", "must be between 0.0 and 1.0")
+            }
+            Population::Rest { url, timeout, .. } => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return bad("population.url", "must start with http:// or https://");
+                }
+                if timeout.is_zero() {
+                    return bad("population.timeout", "must be greater than zero");
+                }
+                Ok(())
+            }
+            Population::Grpc { url, timeout, .. } => {
+                if !url.starts_with("https://") {
+                    return bad(
+                        "population.url",
+                        "must start with https:// (federation is always mTLS)",
+                    );
+                }
+                if timeout.is_zero() {
+                    return bad("population.timeout", "must be greater than zero");
+                }
+                Ok(())
+            }
+            Population::Sim { .. } => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_round_trips() {
+        let config = Config::default();
+        config.validate().expect("default config is valid");
+        let text = toml::to_string(&config).expect("serializes");
+        let back: Config = toml::from_str(&text).expect("parses back");
+        assert_eq!(back.listen, config.listen);
+        assert_eq!(back.limits.request_timeout, config.limits.request_timeout);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let unknown =
+            toml::from_str::<Config>("listen = \"127.0.0.1:1\"\nlisten_port = 5").unwrap_err();
+        assert!(unknown.to_string().contains("listen_port"), "{unknown}");
+        let config: Config =
+            toml::from_str("[limits]\nupstream_timeout = \"30s\"\nrequest_timeout = \"10s\"")
+                .unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("limits.upstream_timeout"), "{err}");
+        let config: Config =
+            toml::from_str("[population]\nadapter = \"rest\"\nurl = \"ftp://x\"\nusername = \"u\"\npassword = \"p\"\ntimeout = \"1s\"")
+                .unwrap();
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("population.url")
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! Assembly of the gateway: listener, TLS handshakes, tower layers, services,
+//! health, reflection and graceful shutdown.
+//!
+//! Handshakes run in their own tasks under a deadline, at most
+//! [`MAX_PENDING_HANDSHAKES`] at a time, so a client that stalls mid-handshake holds
+//! one slot for a bounded time and never the accept loop. Every response carries an
+//! `x-request-id` header minted here (a client cannot choose it: it keys the audit
+//! trail). On shutdown the listener closes first, then in-flight requests finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use lienthong_adapters::population::Registry;
+use lienthong_adapters::population::grpc::{GrpcConfig, GrpcRegistry};
+use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
+use lienthong_adapters::sim::{Faults, Population};
+use lienthong_proto::v1::identity_service_server::IdentityServiceServer;
+use lienthong_proto::v1::residency_service_server::ResidencyServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::PropagateRequestIdLayer;
+use tower_http::set_header::SetRequestHeaderLayer;
+
+use crate::config::{Config, Population as PopulationConfig};
+use crate::pki::Paths;
+use crate::services::Shared;
+use crate::services::identity::Identity;
+use crate::services::residency::Residency;
+use crate::{Error, tls};
+
+/// Handshakes in progress at once; further connections wait in the kernel backlog.
+pub const MAX_PENDING_HANDSHAKES: usize = 256;
+
+/// A running gateway.
+pub struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), Error>>,
+}
+
+impl Running {
+    /// The address it listens on (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish within `grace`, and returns.
+    pub async fn shutdown(self, grace: Duration) -> Result<(), Error> {
+        self.shutdown.cancel();
+        let abort = self.task.abort_handle();
+        match tokio::time::timeout(grace, self.task).await {
+            Ok(joined) => joined.map_err(|e| Error::Pki(format!("server task: {e}")))?,
+            Err(_) => {
+                tracing::warn!(
+                    ?grace,
+                    "in-flight requests did not finish in time; closing them"
+                );
+                abort.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The population adapter the configuration names.
+pub fn registry(config: &Config) -> Result<Arc<dyn Registry>, Error> {
+    let read = |path: &std::path::Path| std::fs::read(path).map_err(Error::io(path));
+    Ok(match &config.population {
+        PopulationConfig::Sim {
+            latency,
+            error_rate,
+        } => Arc::new(Population::new(Faults::new(*latency, *error_rate))),
+        PopulationConfig::Rest {
+            url,
+            username,
+            password,
+            timeout,
+            ca_file,
+        } => Arc::new(RestRegistry::new(RestConfig {
+            base_url: url.clone(),
+            username: username.clone(),
+            password: password.clone(),
+            timeout: *timeout,
+            ca_pem: ca_file.as_deref().map(read).transpose()?,
+        })?),
+        PopulationConfig::Grpc {
+            url,
+            ca_file,
+            cert_file,
+            key_file,
+            server_name,
+            timeout,
+        } => Arc::new(GrpcRegistry::new(GrpcConfig {
+            url: url.clone(),
+            ca_pem: read(ca_file)?,
+            cert_pem: read(cert_file)?,
+            key_pem: read(key_file)?,
+            server_name: server_name.clone(),
+            timeout: *timeout,
+        })?),
+    })
+}
+
+/// Binds the listener and serves until [`Running::shutdown`].
+pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Running, Error> {
+    config.validate()?;
+    crate::install_crypto_provider();
+    let tls = tls::server_config(
+        &Paths::new(&config.tls.certs_dir),
+        &config.tls.agency_uri_prefix,
+    )?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Io {
+            path: config.listen.to_string().into(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(Error::io("listener"))?;
+    let shutdown = CancellationToken::new();
+
+    let (connections, incoming) = mpsc::channel::<tls::Connection>(MAX_PENDING_HANDSHAKES);
+    tokio::spawn(accept_loop(
+        listener,
+        TlsAcceptor::from(tls),
+        connections,
+        config.clone(),
+        shutdown.clone(),
+    ));
+
+    let shared = Arc::new(Shared {
+        registry,
+        limits: config.limits.clone(),
+    });
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<IdentityServiceServer<Identity>>()
+        .await;
+    health
+        .set_serving::<ResidencyServiceServer<Residency>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::Pki(format!("reflection: {e}")))?;
+
+    let request_id = tower::ServiceBuilder::new()
+        .layer(SetRequestHeaderLayer::overriding(
+            http::header::HeaderName::from_static("x-request-id"),
+            |_: &http::Request<tonic::body::Body>| {
+                HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).ok()
+            },
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id());
+    let router = tonic::transport::Server::builder()
+        .timeout(config.limits.request_timeout + Duration::from_secs(1))
+        .layer(request_id)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(IdentityServiceServer::new(Identity::new(shared.clone())))
+        .add_service(ResidencyServiceServer::new(Residency::new(shared)));
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
+        router
+            .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+            .await
+            .map_err(|e| Error::Pki(format!("server: {e}")))
+    });
+    tracing::info!(%addr, "gateway listening (mTLS)");
+    Ok(Running {
+        addr,
+        shutdown,
+        task,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    connections: mpsc::Sender<tls::Connection>,
+    config: Config,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let prefix: Arc<str> = config.tls.agency_uri_prefix.as_str().into();
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, remote) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, connections, prefix) =
+            (acceptor.clone(), connections.clone(), prefix.clone());
+        let timeout = config.tls.handshake_timeout;
+        tokio::spawn(async move {
+            match tls::accept(&acceptor, tcp, timeout, &prefix).await {
+                Ok(connection) => {
+                    tracing::debug!(%remote, agency = %connection.peer().agency, "client connected");
+                    drop(slot);
+                    let _ = connections.send(connection).await;
+                }
+                Err(reason) => tracing::warn!(%remote, %reason, "TLS handshake refused"),
+            }
+        });
+    }
+}
+
+/// `lienthong serve`: prepares the dev PKI and data dir when configured to, serves
+/// until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config) -> Result<(), Error> {
+    config.validate()?;
+    let paths = Paths::new(&config.tls.certs_dir);
+    if config.tls.generate_dev_pki && !paths.ca_cert().exists() {
+        tracing::warn!(dir = %paths.dir.display(), "no PKI found; generating the DEVELOPMENT PKI (never use it in production)");
+        crate::pki::init(&paths, false)?;
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+    let running = start(&config, registry(&config)?).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    running.shutdown(config.limits.request_timeout).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

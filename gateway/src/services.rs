@@ -1,0 +1,261 @@
+//! The gRPC services and what every handler shares: who is calling (from the
+//! connection), the request id, the deadline budget, validation of the request at
+//! the edge, the upstream call under that budget, and the log line of the outcome.
+
+pub mod fields;
+pub mod identity;
+pub mod residency;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lienthong_adapters::population::Registry;
+use lienthong_proto::v1::RequestContext;
+use lienthong_proto::{PersonalId, personal_id};
+use tonic::Status;
+
+use crate::config::Limits;
+use crate::tls::Peer;
+use crate::{Error, FieldViolation};
+
+/// What the services share.
+pub struct Shared {
+    /// The population registry adapter.
+    pub registry: Arc<dyn Registry>,
+    /// Deadlines.
+    pub limits: Limits,
+}
+
+/// One request in flight: who asks, under which id, until when.
+pub(crate) struct Ctx {
+    peer: Arc<Peer>,
+    request_id: String,
+    method: &'static str,
+    started: Instant,
+    /// Time the request may take: the configured limit or the client's grpc-timeout.
+    budget: Duration,
+}
+
+impl Ctx {
+    pub(crate) fn of<T>(
+        request: &tonic::Request<T>,
+        limits: &Limits,
+        method: &'static str,
+    ) -> Result<Ctx, Status> {
+        let peer = request
+            .extensions()
+            .get::<Arc<Peer>>()
+            .cloned()
+            .ok_or_else(|| Status::from(Error::Unauthenticated))?;
+        let metadata = request.metadata();
+        let request_id = metadata
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let client = metadata
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout);
+        let budget = client.map_or(limits.request_timeout, |c| c.min(limits.request_timeout));
+        Ok(Ctx {
+            peer,
+            request_id,
+            method,
+            started: Instant::now(),
+            budget,
+        })
+    }
+
+    /// Runs an upstream call within the request's remaining budget and the upstream limit.
+    pub(crate) async fn upstream<T, F>(&self, shared: &Shared, call: F) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, lienthong_adapters::Error>>,
+    {
+        let remaining = self.budget.saturating_sub(self.started.elapsed());
+        let limit = remaining.min(shared.limits.upstream_timeout);
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => Ok(result?),
+            Err(_) if limit < shared.limits.upstream_timeout => Err(Error::Deadline(self.budget)),
+            Err(_) => Err(Error::Upstream(lienthong_adapters::Error::Timeout {
+                endpoint: shared.registry.name().into(),
+                after: limit,
+            })),
+        }
+    }
+
+    /// The call's context for the adapter.
+    pub(crate) fn call(
+        &self,
+        context: Option<&RequestContext>,
+    ) -> lienthong_adapters::population::Call {
+        lienthong_adapters::population::Call {
+            request_id: self.request_id.clone(),
+            context: context.cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Logs the outcome (personal ID masked, nothing else personal) and maps the error.
+    pub(crate) fn finish<T>(
+        &self,
+        subject: &str,
+        result: Result<T, Error>,
+    ) -> Result<tonic::Response<T>, Status> {
+        let elapsed_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        let subject = personal_id::mask(subject);
+        match result {
+            Ok(answer) => {
+                tracing::info!(request_id = %self.request_id, agency = %self.peer.agency, method = self.method, %subject, code = "OK", elapsed_ms, "request served");
+                Ok(tonic::Response::new(answer))
+            }
+            Err(error) => {
+                let detail = error.to_string();
+                let status = Status::from(error);
+                tracing::warn!(request_id = %self.request_id, agency = %self.peer.agency, method = self.method, %subject, code = ?status.code(), elapsed_ms, error = %detail, "request failed");
+                Err(status)
+            }
+        }
+    }
+}
+
+/// Parses the `grpc-timeout` header: an integer of at most 8 digits and a unit.
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (amount, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = amount.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// Collects every invalid field of a request, so the client can fix all at once.
+#[derive(Default)]
+pub(crate) struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub(crate) fn add(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    pub(crate) fn personal_id(&mut self, field: &str, value: &str) -> Option<PersonalId> {
+        PersonalId::parse(value)
+            .map_err(|e| {
+                self.add(
+                    field,
+                    format!("{e}; a personal ID is 12 digits PPPGYYNNNNNN"),
+                )
+            })
+            .ok()
+    }
+
+    /// Checks the request context every read must carry.
+    pub(crate) fn context(&mut self, context: Option<&RequestContext>) {
+        let Some(c) = context else {
+            self.add(
+                "context",
+                "is required: purpose, legal_basis and officer_id",
+            );
+            return;
+        };
+        let slug = |s: &str| {
+            s.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
+            })
+        };
+        match c.purpose.as_str() {
+            "" => self.add("context.purpose", "is required, e.g. dossier-processing"),
+            p if p.len() > 64 || !slug(p) => self.add(
+                "context.purpose",
+                "must be at most 64 characters of a-z, 0-9, '-', '_', '.'",
+            ),
+            _ => {}
+        }
+        self.text("context.legal_basis", &c.legal_basis, 128, true);
+        self.text("context.officer_id", &c.officer_id, 64, true);
+        self.text("context.case_ref", &c.case_ref, 64, false);
+    }
+
+    /// Free text: printable, bounded, required or not.
+    pub(crate) fn text(&mut self, field: &str, value: &str, max: usize, required: bool) {
+        if value.trim().is_empty() {
+            if required {
+                self.add(field, "is required");
+            }
+        } else if value.chars().count() > max {
+            self.add(field, format!("must be at most {max} characters"));
+        } else if value.chars().any(char::is_control) {
+            self.add(field, "must not contain control characters");
+        }
+    }
+
+    pub(crate) fn finish(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_header() {
+        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_grpc_timeout("99999999u"),
+            Some(Duration::from_micros(99_999_999))
+        );
+        for bad in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn context_violations_name_each_field() {
+        let mut v = Violations::default();
+        v.context(Some(&RequestContext {
+            purpose: "Dossier Processing".into(),
+            legal_basis: String::new(),
+            case_ref: "x".repeat(65),
+            officer_id: "cb\u{7}".into(),
+        }));
+        let fields: Vec<_> = v.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "context.purpose",
+                "context.legal_basis",
+                "context.officer_id",
+                "context.case_ref"
+            ]
+        );
+        let mut v = Violations::default();
+        v.context(None);
+        assert_eq!(v.0[0].field, "context");
+        let mut v = Violations::default();
+        v.context(Some(&RequestContext {
+            purpose: "dossier-processing".into(),
+            legal_basis: "ND-47/2020".into(),
+            case_ref: String::new(),
+            officer_id: "cb-01".into(),
+        }));
+        assert!(v.finish().is_ok());
+    }
+}

@@ -1,0 +1,48 @@
+//! `ResidencyService`: a citizen's permanent, temporary and current address.
+
+use std::sync::Arc;
+
+use lienthong_proto::v1::residency_service_server::ResidencyService;
+use lienthong_proto::v1::{GetResidenceRequest, Residence};
+use tonic::{Request, Response, Status};
+
+use super::{Ctx, Shared, Violations};
+
+/// The residency service.
+pub struct Residency {
+    shared: Arc<Shared>,
+}
+
+impl Residency {
+    /// The service over `shared`.
+    pub fn new(shared: Arc<Shared>) -> Residency {
+        Residency { shared }
+    }
+}
+
+#[tonic::async_trait]
+impl ResidencyService for Residency {
+    async fn get_residence(
+        &self,
+        request: Request<GetResidenceRequest>,
+    ) -> Result<Response<Residence>, Status> {
+        let ctx = Ctx::of(
+            &request,
+            &self.shared.limits,
+            "ResidencyService/GetResidence",
+        )?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::default();
+            v.context(req.context.as_ref());
+            let id = v.personal_id("personal_id", &req.personal_id);
+            v.finish()?;
+            let id = id.ok_or_else(|| crate::Error::Invalid(Vec::new()))?;
+            let call = ctx.call(req.context.as_ref());
+            ctx.upstream(&self.shared, self.shared.registry.residence(&id, &call))
+                .await
+        }
+        .await;
+        ctx.finish(&req.personal_id, result)
+    }
+}
