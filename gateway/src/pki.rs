@@ -109,10 +109,10 @@ pub fn init(paths: &Paths, force: bool) -> Result<(), Error> {
     fs::create_dir_all(paths.dir.join("clients")).map_err(Error::io(&paths.dir))?;
     let ca_key = KeyPair::generate().map_err(pki_err("CA key"))?;
     let mut ca = CertificateParams::default();
-    ca.distinguished_name = name(
-        "lienthong development federation CA",
-        "lienthong (development only)",
-    );
+    // A unique name per PKI: two development PKIs must never be mistaken for each other.
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let ca_name = format!("lienthong development CA {}", &id[..8]);
+    ca.distinguished_name = name(&ca_name, "lienthong (development only)");
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,

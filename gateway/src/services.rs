@@ -58,6 +58,9 @@ impl Ctx {
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout);
+        // Answer a little before the client gives up, so it receives our status
+        // (DEADLINE_EXCEEDED with details) rather than cancelling on its own timer.
+        let client = client.map(|c| c.saturating_sub((c / 10).min(Duration::from_millis(50))));
         let budget = client.map_or(limits.request_timeout, |c| c.min(limits.request_timeout));
         Ok(Ctx {
             peer,

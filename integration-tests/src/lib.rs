@@ -1,1 +1,109 @@
-//! placeholder
+//! Test harness: a throw-away PKI, a gateway on `127.0.0.1:0`, mTLS channels as any
+//! agency. Everything is real: sockets, TLS handshakes, certificate files.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lienthong_adapters::population::Registry;
+use lienthong_adapters::population::grpc::{self, GrpcConfig};
+use lienthong_adapters::sim::{Faults, Population};
+use lienthong_gateway::Config;
+use lienthong_gateway::pki::{self, Paths};
+use lienthong_gateway::server::{self, Running};
+use lienthong_proto::v1::RequestContext;
+use tempfile::TempDir;
+use tonic::transport::Channel;
+
+/// A development PKI in a temporary directory, removed on drop.
+pub struct TestPki {
+    /// Keeps the directory alive.
+    pub dir: TempDir,
+    /// Its layout.
+    pub paths: Paths,
+}
+
+impl TestPki {
+    /// CA, CRL, server certificate and the demo agencies.
+    pub fn new() -> TestPki {
+        lienthong_gateway::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = Paths::new(dir.path().join("certs"));
+        pki::init(&paths, false).expect("pki init");
+        TestPki { dir, paths }
+    }
+}
+
+impl Default for TestPki {
+    fn default() -> Self {
+        TestPki::new()
+    }
+}
+
+/// The gateway's default configuration on a free loopback port with this PKI.
+pub fn config(pki: &TestPki) -> Config {
+    let mut config = Config::default();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.data_dir = pki.dir.path().join("data");
+    config.tls.certs_dir = pki.paths.dir.clone();
+    config.tls.generate_dev_pki = false;
+    config
+}
+
+/// Starts a gateway with `config` in front of `registry`.
+pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Running {
+    server::start(config, registry)
+        .await
+        .expect("gateway starts")
+}
+
+/// Starts a gateway in front of an in-process simulator; returns its faults too.
+pub async fn start_with_sim(pki: &TestPki) -> (Running, Arc<Faults>) {
+    let faults = Faults::new(Duration::ZERO, 0.0);
+    let running = start(&config(pki), Arc::new(Population::new(faults.clone()))).await;
+    (running, faults)
+}
+
+/// The mTLS settings an agency uses to reach the gateway at `addr`.
+pub fn grpc_config(addr: SocketAddr, paths: &Paths, agency: &str) -> GrpcConfig {
+    let read = |p: std::path::PathBuf| {
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    GrpcConfig {
+        url: format!("https://localhost:{}", addr.port()),
+        ca_pem: read(paths.ca_cert()),
+        cert_pem: read(paths.client_cert(agency)),
+        key_pem: read(paths.client_key(agency)),
+        server_name: None,
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// A channel to the gateway at `addr` as `agency`.
+pub fn channel(addr: SocketAddr, paths: &Paths, agency: &str) -> Channel {
+    grpc::channel(&grpc_config(addr, paths, agency)).expect("channel")
+}
+
+/// A valid request context.
+pub fn context() -> Option<RequestContext> {
+    Some(RequestContext {
+        purpose: "dossier-processing".into(),
+        legal_basis: "ND-47/2020".into(),
+        case_ref: "H99.01-261122-0001".into(),
+        officer_id: "cb-0001".into(),
+    })
+}
+
+/// The first well-formed personal ID from `prefix` + serials that the simulator
+/// does (or does not) have a record for.
+pub fn sim_id(prefix: &str, registered: bool) -> String {
+    (0..1_000_000u32)
+        .map(|n| format!("{prefix}{n:06}"))
+        .find(|s| {
+            let id = lienthong_proto::PersonalId::parse(s).expect("valid test ID");
+            lienthong_adapters::sim::citizens::is_registered(&id) == registered
+        })
+        .expect("such an ID exists")
+}
