@@ -44,9 +44,11 @@ impl Default for TestPki {
 
 /// The gateway's default configuration on a free loopback port with this PKI.
 pub fn config(pki: &TestPki) -> Config {
-    let mut config = Config::default();
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.data_dir = pki.dir.path().join("data");
+    let mut config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: pki.dir.path().join("data"),
+        ..Config::default()
+    };
     config.tls.certs_dir = pki.paths.dir.clone();
     config.tls.generate_dev_pki = false;
     config

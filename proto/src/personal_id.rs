@@ -94,7 +94,7 @@ pub fn mask(s: &str) -> String {
     chars
         .iter()
         .enumerate()
-        .map(|(i, c)| if i < 4 || i >= 10 { *c } else { '*' })
+        .map(|(i, c)| if !(4..10).contains(&i) { *c } else { '*' })
         .collect()
 }
 

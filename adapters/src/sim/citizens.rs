@@ -279,7 +279,7 @@ fn birth_of(c: &Citizen) -> Date {
             .unwrap_or(1)
     };
     let month = Month::try_from(p(5..7) as u8).unwrap_or(Month::January);
-    Date::from_calendar_date(p(0..4) as i32, month, p(8..10) as u8).unwrap_or(Date::MIN)
+    Date::from_calendar_date(p(0..4), month, p(8..10) as u8).unwrap_or(Date::MIN)
 }
 
 fn age_on(birth: Date, today: Date) -> i32 {
@@ -373,7 +373,7 @@ mod tests {
     fn sample(n: usize) -> Vec<PersonalId> {
         (0..)
             .map(|i: u64| {
-                let g = if i % 3 == 0 { 2 } else { (i % 2) as u8 };
+                let g = if i.is_multiple_of(3) { 2 } else { (i % 2) as u8 };
                 let yy = if g >= 2 { i % 26 } else { 30 + i % 70 };
                 id(&format!(
                     "0{:02}{g}{yy:02}{:06}",
