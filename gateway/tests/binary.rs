@@ -18,14 +18,30 @@ impl Drop for Killed {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn client(dir: &Path, port: u16, agency: &str, args: &[&str]) -> Output {
     Command::new(BIN)
         .current_dir(dir)
-        .args(["client", "--url", &format!("https://localhost:{port}"), "--agency", agency])
-        .args(["--purpose", "dossier-processing", "--legal-basis", "ND-47/2020", "--officer", "cb-0001"])
+        .args([
+            "client",
+            "--url",
+            &format!("https://localhost:{port}"),
+            "--agency",
+            agency,
+        ])
+        .args([
+            "--purpose",
+            "dossier-processing",
+            "--legal-basis",
+            "ND-47/2020",
+            "--officer",
+            "cb-0001",
+        ])
         .args(args)
         .output()
         .expect("client runs")
@@ -56,23 +72,43 @@ fn serve_from_nothing_then_look_up_a_citizen() {
         assert!(Instant::now() < deadline, "gateway did not come up");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let citizen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
     assert_eq!(citizen["personal_id"], id);
-    assert!(citizen["birth_date"].as_str().unwrap_or_default().starts_with("1985-"), "{citizen}");
+    assert!(
+        citizen["birth_date"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("1985-"),
+        "{citizen}"
+    );
     assert_eq!(citizen["sex"], "SEX_MALE");
     assert!(dir.path().join("data").is_dir());
 
     let residence = client(dir.path(), port, "H99.02", &["residence", id]);
-    assert!(String::from_utf8_lossy(&residence.stdout).contains("commune_code:"), "{residence:?}");
+    assert!(
+        String::from_utf8_lossy(&residence.stdout).contains("commune_code:"),
+        "{residence:?}"
+    );
 
     let invalid = client(dir.path(), port, "H99.01", &["citizen", "12345"]);
     assert!(!invalid.status.success());
     let message = String::from_utf8_lossy(&invalid.stderr);
-    assert!(message.contains("InvalidArgument") && message.contains("personal_id"), "{message}");
+    assert!(
+        message.contains("InvalidArgument") && message.contains("personal_id"),
+        "{message}"
+    );
 
     // Revoke H99.02 with the CLI: a restarted gateway refuses it, H99.01 still works.
-    let revoke = Command::new(BIN).current_dir(dir.path()).args(["pki", "revoke", "--agency", "H99.02"]).output().unwrap();
+    let revoke = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["pki", "revoke", "--agency", "H99.02"])
+        .output()
+        .unwrap();
     assert!(revoke.status.success(), "{revoke:?}");
     drop(_serve);
     let port = free_port();
@@ -84,7 +120,10 @@ fn serve_from_nothing_then_look_up_a_citizen() {
         .expect("serve restarts");
     let _serve = Killed(serve);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !client(dir.path(), port, "H99.01", &["citizen", id]).status.success() {
+    while !client(dir.path(), port, "H99.01", &["citizen", id])
+        .status
+        .success()
+    {
         assert!(Instant::now() < deadline, "gateway did not come back");
         std::thread::sleep(Duration::from_millis(200));
     }

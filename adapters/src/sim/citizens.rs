@@ -373,7 +373,11 @@ mod tests {
     fn sample(n: usize) -> Vec<PersonalId> {
         (0..)
             .map(|i: u64| {
-                let g = if i.is_multiple_of(3) { 2 } else { (i % 2) as u8 };
+                let g = if i.is_multiple_of(3) {
+                    2
+                } else {
+                    (i % 2) as u8
+                };
                 let yy = if g >= 2 { i % 26 } else { 30 + i % 70 };
                 id(&format!(
                     "0{:02}{g}{yy:02}{:06}",
