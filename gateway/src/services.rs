@@ -140,6 +140,24 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
+/// Validates what every lookup carries — the context and the personal ID — plus the
+/// method's own `checks`, reporting every violation at once.
+pub(crate) fn lookup(
+    context: Option<&RequestContext>,
+    personal_id: &str,
+    checks: impl FnOnce(&mut Violations),
+) -> Result<PersonalId, Error> {
+    let mut v = Violations::default();
+    v.context(context);
+    let id = v.personal_id("personal_id", personal_id);
+    checks(&mut v);
+    match (v.finish(), id) {
+        (Ok(()), Some(id)) => Ok(id),
+        (Err(e), _) => Err(e),
+        (Ok(()), None) => Err(Error::Invalid(Vec::new())),
+    }
+}
+
 /// Collects every invalid field of a request, so the client can fix all at once.
 #[derive(Default)]
 pub(crate) struct Violations(Vec<FieldViolation>);

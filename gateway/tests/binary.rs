@@ -7,7 +7,9 @@ use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lienthong");
+const ID: &str = "001085012345";
 
+/// A child process killed when dropped, so a failing test leaves nothing running.
 struct Killed(Child);
 
 impl Drop for Killed {
@@ -27,73 +29,58 @@ fn free_port() -> u16 {
 fn client(dir: &Path, port: u16, agency: &str, args: &[&str]) -> Output {
     Command::new(BIN)
         .current_dir(dir)
-        .args([
-            "client",
-            "--url",
-            &format!("https://localhost:{port}"),
-            "--agency",
-            agency,
-        ])
-        .args([
-            "--purpose",
-            "dossier-processing",
-            "--legal-basis",
-            "ND-47/2020",
-            "--officer",
-            "cb-0001",
-        ])
+        .args(["client", "--url", &format!("https://localhost:{port}")])
+        .args(["--agency", agency, "--purpose", "dossier-processing"])
+        .args(["--legal-basis", "ND-47/2020", "--officer", "cb-0001"])
         .args(args)
         .output()
         .expect("client runs")
+}
+
+/// Starts `serve` in `dir` on `port` with no other argument and waits until H99.01
+/// gets an answer.
+fn serve(dir: &Path, port: u16) -> Killed {
+    let child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let serving = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(dir.join("certs/clients/H99.01.crt").exists()
+        && client(dir, port, "H99.01", &["citizen", ID])
+            .status
+            .success())
+    {
+        assert!(Instant::now() < deadline, "gateway did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    serving
 }
 
 #[test]
 fn serve_from_nothing_then_look_up_a_citizen() {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let serve = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let _serve = Killed(serve);
+    let serving = serve(dir.path(), port);
 
-    // Wait until it generated the dev PKI and answers.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let id = "001085012345";
-    let output = loop {
-        if dir.path().join("certs/clients/H99.01.crt").exists() {
-            let out = client(dir.path(), port, "H99.01", &["--json", "citizen", id]);
-            if out.status.success() || Instant::now() > deadline {
-                break out;
-            }
-        }
-        assert!(Instant::now() < deadline, "gateway did not come up");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let output = client(dir.path(), port, "H99.01", &["--json", "citizen", ID]);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let citizen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
-    assert_eq!(citizen["personal_id"], id);
-    assert!(
-        citizen["birth_date"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("1985-"),
-        "{citizen}"
-    );
+    assert_eq!(citizen["personal_id"], ID);
+    let birth = citizen["birth_date"].as_str().unwrap_or_default();
+    assert!(birth.starts_with("1985-"), "{citizen}");
     assert_eq!(citizen["sex"], "SEX_MALE");
     assert!(dir.path().join("data").is_dir());
 
-    let residence = client(dir.path(), port, "H99.02", &["residence", id]);
-    assert!(
-        String::from_utf8_lossy(&residence.stdout).contains("commune_code:"),
-        "{residence:?}"
-    );
+    let residence = client(dir.path(), port, "H99.02", &["residence", ID]);
+    let text = String::from_utf8_lossy(&residence.stdout);
+    assert!(text.contains("commune_code:"), "{residence:?}");
 
     let invalid = client(dir.path(), port, "H99.01", &["citizen", "12345"]);
     assert!(!invalid.status.success());
@@ -108,25 +95,11 @@ fn serve_from_nothing_then_look_up_a_citizen() {
         .current_dir(dir.path())
         .args(["pki", "revoke", "--agency", "H99.02"])
         .output()
-        .unwrap();
+        .expect("pki revoke runs");
     assert!(revoke.status.success(), "{revoke:?}");
-    drop(_serve);
+    drop(serving);
     let port = free_port();
-    let serve = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve restarts");
-    let _serve = Killed(serve);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client(dir.path(), port, "H99.01", &["citizen", id])
-        .status
-        .success()
-    {
-        assert!(Instant::now() < deadline, "gateway did not come back");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let refused = client(dir.path(), port, "H99.02", &["citizen", id]);
+    let _serving = serve(dir.path(), port);
+    let refused = client(dir.path(), port, "H99.02", &["citizen", ID]);
     assert!(!refused.status.success(), "a revoked agency is refused");
 }

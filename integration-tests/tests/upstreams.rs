@@ -11,6 +11,7 @@ use lienthong_adapters::population::grpc::GrpcRegistry;
 use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::population_api::{Credentials, Server};
+use lienthong_gateway::server::Running;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
 use lienthong_proto::v1::{GetCitizenRequest, GetResidenceRequest};
@@ -46,6 +47,20 @@ fn rest(url: String, password: &str, timeout: Duration) -> Arc<RestRegistry> {
     )
 }
 
+/// The REST simulator, and a gateway in front of it through the REST adapter.
+async fn rest_gateway(pki: &TestPki, password: &str, timeout: Duration) -> (Server, Running) {
+    let faults = Faults::new(Duration::ZERO, 0.0);
+    let sim = Server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Credentials::default(),
+        faults,
+    )
+    .await
+    .unwrap();
+    let gw = start(&config(pki), rest(sim.url(), password, timeout)).await;
+    (sim, gw)
+}
+
 fn reason(status: &tonic::Status) -> String {
     status
         .get_error_details()
@@ -57,20 +72,10 @@ fn reason(status: &tonic::Status) -> String {
 #[tokio::test]
 async fn rest_simulator_behind_the_rest_adapter() {
     let pki = TestPki::new();
-    let sim = Server::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Credentials::default(),
-        Faults::new(Duration::ZERO, 0.0),
-    )
-    .await
-    .unwrap();
-    let gw = start(
-        &config(&pki),
-        rest(
-            sim.url(),
-            &Credentials::default().password,
-            Duration::from_secs(2),
-        ),
+    let (sim, gw) = rest_gateway(
+        &pki,
+        &Credentials::default().password,
+        Duration::from_secs(2),
     )
     .await;
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
@@ -139,18 +144,7 @@ async fn rest_simulator_behind_the_rest_adapter() {
 #[tokio::test]
 async fn refused_credentials_are_the_gateways_fault_not_the_callers() {
     let pki = TestPki::new();
-    let sim = Server::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Credentials::default(),
-        Faults::new(Duration::ZERO, 0.0),
-    )
-    .await
-    .unwrap();
-    let gw = start(
-        &config(&pki),
-        rest(sim.url(), "wrong", Duration::from_secs(2)),
-    )
-    .await;
+    let (_sim, gw) = rest_gateway(&pki, "wrong", Duration::from_secs(2)).await;
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let err = identity
         .get_citizen(citizen_request(&sim_id("001085", true)))
@@ -170,21 +164,10 @@ async fn refused_credentials_are_the_gateways_fault_not_the_callers() {
 #[tokio::test]
 async fn upstream_down_is_unavailable() {
     let pki = TestPki::new();
-    let sim = Server::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Credentials::default(),
-        Faults::new(Duration::ZERO, 0.0),
-    )
-    .await
-    .unwrap();
-    let url = sim.url();
-    let gw = start(
-        &config(&pki),
-        rest(
-            url,
-            &Credentials::default().password,
-            Duration::from_secs(2),
-        ),
+    let (sim, gw) = rest_gateway(
+        &pki,
+        &Credentials::default().password,
+        Duration::from_secs(2),
     )
     .await;
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
@@ -208,20 +191,10 @@ async fn upstream_down_is_unavailable() {
 #[tokio::test]
 async fn upstream_slow_is_deadline_exceeded() {
     let pki = TestPki::new();
-    let sim = Server::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Credentials::default(),
-        Faults::new(Duration::ZERO, 0.0),
-    )
-    .await
-    .unwrap();
-    let gw = start(
-        &config(&pki),
-        rest(
-            sim.url(),
-            &Credentials::default().password,
-            Duration::from_millis(300),
-        ),
+    let (sim, gw) = rest_gateway(
+        &pki,
+        &Credentials::default().password,
+        Duration::from_millis(300),
     )
     .await;
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));

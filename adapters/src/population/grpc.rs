@@ -93,6 +93,18 @@ impl GrpcRegistry {
         }
     }
 
+    /// Refuses a record about someone else: better no answer than another citizen's data.
+    fn check_subject(&self, asked: &PersonalId, got: &str) -> Result<(), Error> {
+        if got == asked.as_str() {
+            Ok(())
+        } else {
+            Err(Error::Protocol {
+                endpoint: self.config.url.clone(),
+                detail: "answered with another citizen's record".into(),
+            })
+        }
+    }
+
     fn request<T>(&self, message: T, call: &Call) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.config.timeout);
@@ -125,12 +137,7 @@ impl Registry for GrpcRegistry {
             .await
             .map_err(|s| self.map(s))?
             .into_inner();
-        if citizen.personal_id != id.as_str() {
-            return Err(Error::Protocol {
-                endpoint: self.config.url.clone(),
-                detail: "answered with another citizen's record".into(),
-            });
-        }
+        self.check_subject(id, &citizen.personal_id)?;
         Ok(citizen)
     }
 
@@ -147,12 +154,7 @@ impl Registry for GrpcRegistry {
             .await
             .map_err(|s| self.map(s))?
             .into_inner();
-        if residence.personal_id != id.as_str() {
-            return Err(Error::Protocol {
-                endpoint: self.config.url.clone(),
-                detail: "answered with another citizen's record".into(),
-            });
-        }
+        self.check_subject(id, &residence.personal_id)?;
         Ok(residence)
     }
 }

@@ -9,7 +9,7 @@ use lienthong_proto::v1::{
 use time::macros::format_description;
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, Violations, fields};
+use super::{Ctx, Shared, fields, lookup};
 
 /// The identity service.
 pub struct Identity {
@@ -40,27 +40,24 @@ impl IdentityService for Identity {
         let ctx = Ctx::of(&request, &self.shared.limits, "IdentityService/GetCitizen")?;
         let req = request.into_inner();
         let result = async {
-            let mut v = Violations::default();
-            v.context(req.context.as_ref());
-            let id = v.personal_id("personal_id", &req.personal_id);
             let paths = req
                 .fields
                 .as_ref()
                 .map(|m| m.paths.as_slice())
                 .unwrap_or_default();
-            for (i, path) in paths.iter().enumerate() {
-                if !fields::CITIZEN.contains(&path.as_str()) {
-                    v.add(
-                        &format!("fields.paths[{i}]"),
-                        format!(
-                            "{path:?} is not a Citizen field; one of {}",
-                            fields::CITIZEN.join(", ")
-                        ),
-                    );
+            let id = lookup(req.context.as_ref(), &req.personal_id, |v| {
+                for (i, path) in paths.iter().enumerate() {
+                    if !fields::CITIZEN.contains(&path.as_str()) {
+                        v.add(
+                            &format!("fields.paths[{i}]"),
+                            format!(
+                                "{path:?} is not a Citizen field; one of {}",
+                                fields::CITIZEN.join(", ")
+                            ),
+                        );
+                    }
                 }
-            }
-            v.finish()?;
-            let id = id.ok_or_else(|| crate::Error::Invalid(Vec::new()))?;
+            })?;
             let call = ctx.call(req.context.as_ref());
             let mut citizen = ctx
                 .upstream(&self.shared, self.shared.registry.citizen(&id, &call))
@@ -86,16 +83,13 @@ impl IdentityService for Identity {
         )?;
         let req = request.into_inner();
         let result = async {
-            let mut v = Violations::default();
-            v.context(req.context.as_ref());
-            let id = v.personal_id("personal_id", &req.personal_id);
-            v.text("full_name", &req.full_name, 200, true);
-            let iso = format_description!("[year]-[month]-[day]");
-            if !req.birth_date.is_empty() && time::Date::parse(&req.birth_date, iso).is_err() {
-                v.add("birth_date", "must be a date YYYY-MM-DD");
-            }
-            v.finish()?;
-            let id = id.ok_or_else(|| crate::Error::Invalid(Vec::new()))?;
+            let id = lookup(req.context.as_ref(), &req.personal_id, |v| {
+                v.text("full_name", &req.full_name, 200, true);
+                let iso = format_description!("[year]-[month]-[day]");
+                if !req.birth_date.is_empty() && time::Date::parse(&req.birth_date, iso).is_err() {
+                    v.add("birth_date", "must be a date YYYY-MM-DD");
+                }
+            })?;
             let call = ctx.call(req.context.as_ref());
             let citizen = ctx
                 .upstream(&self.shared, self.shared.registry.citizen(&id, &call))

@@ -6,7 +6,7 @@ use lienthong_proto::v1::residency_service_server::ResidencyService;
 use lienthong_proto::v1::{GetResidenceRequest, Residence};
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, Violations};
+use super::{Ctx, Shared, lookup};
 
 /// The residency service.
 pub struct Residency {
@@ -33,11 +33,7 @@ impl ResidencyService for Residency {
         )?;
         let req = request.into_inner();
         let result = async {
-            let mut v = Violations::default();
-            v.context(req.context.as_ref());
-            let id = v.personal_id("personal_id", &req.personal_id);
-            v.finish()?;
-            let id = id.ok_or_else(|| crate::Error::Invalid(Vec::new()))?;
+            let id = lookup(req.context.as_ref(), &req.personal_id, |_| {})?;
             let call = ctx.call(req.context.as_ref());
             ctx.upstream(&self.shared, self.shared.registry.residence(&id, &call))
                 .await
