@@ -16,8 +16,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lienthong_proto::PersonalId;
 use lienthong_proto::v1::{Citizen, Residence};
-use time::macros::offset;
-use time::{Date, OffsetDateTime};
 
 use crate::Error;
 use crate::population::{Call, Registry};
@@ -85,9 +83,7 @@ impl Faults {
 }
 
 /// Today in Vietnam, the date the simulated register lives in.
-pub fn today() -> Date {
-    OffsetDateTime::now_utc().to_offset(offset!(+7)).date()
-}
+pub use lienthong_proto::today;
 
 /// The population database, simulated in-process.
 #[derive(Debug, Clone)]

@@ -18,6 +18,15 @@ pub use personal_id::{LegacyId, PersonalId};
 /// Well-known protobuf types used by the contract (timestamps, field masks).
 pub use prost_types;
 
+/// Vietnam's offset from UTC. Times travel as UTC; Vietnamese systems and dates of
+/// the register (birth dates, "this year") are in +07:00.
+pub const VIETNAM: time::UtcOffset = time::macros::offset!(+7);
+
+/// Today's date in Vietnam.
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().to_offset(VIETNAM).date()
+}
+
 /// Generated messages, clients and servers of package `lienthong.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v1 {

@@ -8,17 +8,9 @@
 
 use std::fmt;
 
-use time::{OffsetDateTime, UtcOffset};
-
 use crate::Error;
 use crate::province::{self, BirthProvince};
 use crate::v1::Sex;
-
-/// Vietnam's offset from UTC; "this year" is the year in Vietnam.
-const VIETNAM: UtcOffset = match UtcOffset::from_hms(7, 0, 0) {
-    Ok(offset) => offset,
-    Err(_) => panic!("+07:00 is a valid offset"),
-};
 
 /// A well-formed personal ID. The only way to build one is [`PersonalId::parse`].
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,7 +19,7 @@ pub struct PersonalId(String);
 impl PersonalId {
     /// Parses `s` as a personal ID, judging "the future" by today's date in Vietnam.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        Self::parse_as_of(s, OffsetDateTime::now_utc().to_offset(VIETNAM).year())
+        Self::parse_as_of(s, crate::today().year())
     }
 
     /// Parses `s` as a personal ID of someone born no later than `this_year`.
