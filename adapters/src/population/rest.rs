@@ -153,7 +153,7 @@ impl RestRegistry {
             } else {
                 Error::Protocol {
                     endpoint: self.endpoint(),
-                    detail: format!("HTTP {status}: {e}"),
+                    detail: format!("HTTP {status}: {}", schema::describe_json_error(&e)),
                 }
             }
         })

@@ -7,11 +7,12 @@
 //! `yyyyMMddHHmmss` in Vietnam time (+07:00). The simulator serves this schema and the
 //! REST adapter reads it, so both sides share one definition.
 
+use lienthong_proto::VIETNAM;
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::{Address, Citizen, MaritalStatus, Residence, Sex};
 use serde::{Deserialize, Serialize};
 use time::format_description::BorrowedFormatItem;
-use time::macros::{format_description, offset};
+use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 /// Result code: success.
@@ -158,16 +159,28 @@ const ISO_DATE: &[BorrowedFormatItem<'static>] = format_description!("[year]-[mo
 const STAMP: &[BorrowedFormatItem<'static>] =
     format_description!("[year][month][day][hour][minute][second]");
 
+/// Describes a JSON error by its kind and position only: serde_json's own message
+/// quotes the offending value, which may be a citizen's personal data, and error
+/// details end up in logs.
+pub fn describe_json_error(e: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+}
+
 /// Formats a UTC instant as the API's `yyyyMMddHHmmss` in +07:00.
 pub fn format_stamp(at: OffsetDateTime) -> String {
-    at.to_offset(offset!(+7)).format(STAMP).unwrap_or_default()
+    at.to_offset(VIETNAM).format(STAMP).unwrap_or_default()
 }
 
 /// Parses the API's `yyyyMMddHHmmss` (+07:00) into a UTC timestamp.
 pub fn parse_stamp(s: &str) -> Result<Timestamp, String> {
-    let local =
-        PrimitiveDateTime::parse(s, STAMP).map_err(|e| format!("NgayCapNhat {s:?}: {e}"))?;
-    let utc = local.assume_offset(offset!(+7));
+    let local = PrimitiveDateTime::parse(s, STAMP)
+        .map_err(|e| format!("NgayCapNhat is not yyyyMMddHHmmss: {e}"))?;
+    let utc = local.assume_offset(VIETNAM);
     Ok(Timestamp {
         seconds: utc.unix_timestamp(),
         nanos: 0,
@@ -208,13 +221,13 @@ impl TryFrom<CongDan> for Citizen {
 
     fn try_from(c: CongDan) -> Result<Self, String> {
         let birth = Date::parse(&c.ngay_thang_nam_sinh, BIRTH_DATE_VN)
-            .map_err(|e| format!("NgayThangNamSinh {:?}: {e}", c.ngay_thang_nam_sinh))?;
+            .map_err(|e| format!("NgayThangNamSinh is not dd/MM/yyyy: {e}"))?;
         let sex = match Sex::try_from(c.gioi_tinh) {
             Ok(sex) if sex != Sex::Unspecified => sex,
-            _ => return Err(format!("GioiTinh {} is not 1 or 2", c.gioi_tinh)),
+            _ => return Err("GioiTinh is not 1 or 2".to_owned()),
         };
         let marital = MaritalStatus::try_from(c.tinh_trang_hon_nhan)
-            .map_err(|_| format!("TinhTrangHonNhan {} is not 1-4", c.tinh_trang_hon_nhan))?;
+            .map_err(|_| "TinhTrangHonNhan is not 1-4".to_owned())?;
         Ok(Citizen {
             personal_id: c.so_dinh_danh,
             full_name: c.ho_va_ten,
@@ -290,5 +303,64 @@ impl TryFrom<CuTru> for Residence {
             relation_to_head: r.quan_he_voi_chu_ho,
             updated_at: Some(parse_stamp(&r.ngay_cap_nhat)?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> CongDan {
+        CongDan::from(&Citizen {
+            personal_id: "001085012345".into(),
+            full_name: "Nguyễn Văn An".into(),
+            birth_date: "1985-08-15".into(),
+            sex: Sex::Male.into(),
+            marital_status: MaritalStatus::Married.into(),
+            updated_at: Some(Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = record();
+        assert_eq!(c.ngay_thang_nam_sinh, "15/08/1985");
+        let back = Citizen::try_from(c).expect("valid record");
+        assert_eq!(back.birth_date, "1985-08-15");
+        assert_eq!(back.updated_at.map(|t| t.seconds), Some(1_700_000_000));
+    }
+
+    #[test]
+    fn malformed_values_are_not_quoted() {
+        let mut c = record();
+        c.ngay_thang_nam_sinh = "31/02/1985".into();
+        let e = Citizen::try_from(c).unwrap_err();
+        assert!(
+            e.starts_with("NgayThangNamSinh") && !e.contains("1985"),
+            "{e}"
+        );
+        let mut c = record();
+        c.gioi_tinh = 7;
+        c.tinh_trang_hon_nhan = 9;
+        assert_eq!(Citizen::try_from(c).unwrap_err(), "GioiTinh is not 1 or 2");
+        let mut c = record();
+        c.ngay_cap_nhat = "2025-01-01 10:00".into();
+        let e = Citizen::try_from(c).unwrap_err();
+        assert!(e.starts_with("NgayCapNhat") && !e.contains("2025"), "{e}");
+        let body = r#"{"MaKetQua":0,"ThongDiep":"","DuLieu":{"SoDinhDanh":"001085012345","HoVaTen":"Nguyễn Văn An","GioiTinh":"Nguyễn Văn An"}}"#;
+        let e = serde_json::from_str::<Envelope<CongDan>>(body).unwrap_err();
+        assert!(
+            e.to_string().contains("Nguyễn"),
+            "serde_json quotes values: the reason for describe_json_error"
+        );
+        let described = describe_json_error(&e);
+        assert!(
+            !described.contains("Nguyễn") && described.contains("line 1"),
+            "{described}"
+        );
     }
 }
