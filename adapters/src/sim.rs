@@ -69,17 +69,41 @@ impl Faults {
         self.down.load(Ordering::Relaxed)
     }
 
-    /// Draws whether this call fails.
-    pub fn draw_failure(&self) -> bool {
+    /// Applies the faults to one call: an outage fails it at once; otherwise the
+    /// latency is waited out and then a system error may be drawn. The in-process
+    /// simulator and the HTTP one share this, so they fail alike.
+    pub async fn inject(&self) -> Result<(), Injected> {
+        if self.is_down() {
+            return Err(Injected::Outage);
+        }
+        let latency = self.latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if self.draw_failure() {
+            return Err(Injected::SystemError);
+        }
+        Ok(())
+    }
+
+    /// Draws whether this call fails: a deterministic sequence at the set rate.
+    fn draw_failure(&self) -> bool {
         let ppm = self.error_ppm.load(Ordering::Relaxed);
         if ppm == 0 {
             return false;
         }
         let n = self.draws.fetch_add(1, Ordering::Relaxed);
-        let mut z = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        (z ^ (z >> 29)) % 1_000_000 < u64::from(ppm)
+        citizens::Rng::seeded(n).below(1_000_000) < u64::from(ppm)
     }
+}
+
+/// A fault [`Faults::inject`] applied to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    /// The system is down (maintenance).
+    Outage,
+    /// The call failed with a system error.
+    SystemError,
 }
 
 /// Today in Vietnam, the date the simulated register lives in.
@@ -103,21 +127,16 @@ impl Population {
     }
 
     async fn inject(&self) -> Result<(), Error> {
-        let unavailable = |detail: &str| Error::Unavailable {
-            endpoint: "sim".into(),
-            detail: detail.into(),
-        };
-        if self.faults.is_down() {
-            return Err(unavailable("simulated outage"));
-        }
-        let latency = self.faults.latency();
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
-        if self.faults.draw_failure() {
-            return Err(unavailable("simulated system error"));
-        }
-        Ok(())
+        self.faults
+            .inject()
+            .await
+            .map_err(|fault| Error::Unavailable {
+                endpoint: "sim".into(),
+                detail: match fault {
+                    Injected::Outage => "simulated outage".into(),
+                    Injected::SystemError => "simulated system error".into(),
+                },
+            })
     }
 }
 
@@ -139,5 +158,43 @@ impl Registry for Population {
         citizens::residence(id, today()).ok_or(Error::NotFound {
             endpoint: "sim".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn faults_apply_in_order() {
+        let faults = Faults::new(Duration::from_millis(250), 0.0);
+        let started = tokio::time::Instant::now();
+        assert_eq!(faults.inject().await, Ok(()));
+        assert_eq!(started.elapsed(), Duration::from_millis(250));
+
+        faults.set_down(true);
+        let started = tokio::time::Instant::now();
+        assert_eq!(faults.inject().await, Err(Injected::Outage));
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "an outage answers at once"
+        );
+
+        faults.set_down(false);
+        faults.set_latency(Duration::ZERO);
+        faults.set_error_rate(0.3);
+        let mut failed = 0;
+        for _ in 0..10_000 {
+            if faults.inject().await == Err(Injected::SystemError) {
+                failed += 1;
+            }
+        }
+        assert!(
+            (2_700..3_300).contains(&failed),
+            "{failed} of 10000 failed at rate 0.3"
+        );
+        faults.set_error_rate(1.0);
+        assert_eq!(faults.inject().await, Err(Injected::SystemError));
     }
 }

@@ -19,7 +19,12 @@ impl Rng {
     /// A stream for `id`, separated by `purpose` so records do not share draws.
     pub(crate) fn new(id: &PersonalId, purpose: u64) -> Rng {
         let n: u64 = id.as_str().parse().unwrap_or_default();
-        Rng(n ^ purpose.wrapping_mul(0xA076_1D64_78BD_642F))
+        Rng::seeded(n ^ purpose.wrapping_mul(0xA076_1D64_78BD_642F))
+    }
+
+    /// A stream from a raw seed.
+    pub(crate) fn seeded(seed: u64) -> Rng {
+        Rng(seed)
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
@@ -149,6 +154,11 @@ pub fn is_registered(id: &PersonalId) -> bool {
 
 /// The citizen registered under `id`, as of `today`; `None` if not registered.
 pub fn citizen(id: &PersonalId, today: Date) -> Option<Citizen> {
+    person(id, today).map(|(citizen, _)| citizen)
+}
+
+/// The citizen record and the birth date it was drawn with.
+fn person(id: &PersonalId, today: Date) -> Option<(Citizen, Date)> {
     if !is_registered(id) {
         return None;
     }
@@ -177,7 +187,7 @@ pub fn citizen(id: &PersonalId, today: Date) -> Option<Citizen> {
         String::new()
     };
     let hometown = rng.pick(places().old_in_province(&id.province().code[1..]));
-    Some(Citizen {
+    let citizen = Citizen {
         personal_id: id.as_str().to_owned(),
         full_name,
         birth_date: format!(
@@ -198,12 +208,13 @@ pub fn citizen(id: &PersonalId, today: Date) -> Option<Citizen> {
         marital_status: marital.into(),
         legacy_id_number: legacy,
         updated_at: Some(updated_at(&mut rng, birth, today)),
-    })
+    };
+    Some((citizen, birth))
 }
 
 /// The residence registered for `id`, as of `today`; `None` if not registered.
 pub fn residence(id: &PersonalId, today: Date) -> Option<Residence> {
-    let citizen = citizen(id, today)?;
+    let (citizen, birth) = person(id, today)?;
     let mut rng = Rng::new(id, 2);
     let places = places();
     let birth_province = &id.province().code[1..];
@@ -226,7 +237,7 @@ pub fn residence(id: &PersonalId, today: Date) -> Option<Residence> {
     let current = temporary
         .clone()
         .unwrap_or_else(|| new_address(&mut rng, home));
-    let adult = age_on(birth_of(&citizen), today) >= 18;
+    let adult = age_on(birth, today) >= 18;
     let (head, relation) = if adult && rng.chance(45) {
         (id.as_str().to_owned(), "Chủ hộ".to_owned())
     } else if adult && citizen.marital_status == i32::from(MaritalStatus::Married) {
@@ -269,17 +280,6 @@ fn days_in_year(year: i32) -> u16 {
     } else {
         365
     }
-}
-
-fn birth_of(c: &Citizen) -> Date {
-    let p = |r: std::ops::Range<usize>| {
-        c.birth_date
-            .get(r)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1)
-    };
-    let month = Month::try_from(p(5..7) as u8).unwrap_or(Month::January);
-    Date::from_calendar_date(p(0..4), month, p(8..10) as u8).unwrap_or(Date::MIN)
 }
 
 fn age_on(birth: Date, today: Date) -> i32 {
@@ -408,7 +408,8 @@ mod tests {
                 c.birth_date[..4].parse::<i32>().ok(),
                 Some(pid.birth_year())
             );
-            let birth = birth_of(&c);
+            let iso = time::macros::format_description!("[year]-[month]-[day]");
+            let birth = Date::parse(&c.birth_date, iso).expect("birth_date is YYYY-MM-DD");
             assert!(birth <= TODAY, "{}", c.birth_date);
             assert_eq!(c.birth_registration_place, pid.province().name);
             let words: Vec<_> = c.full_name.split(' ').collect();

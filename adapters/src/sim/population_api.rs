@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{Faults, citizens, today};
+use super::{Faults, Injected, citizens, today};
 use crate::population::schema::{self, CongDan, CuTru, Envelope, Lookup, Token, TokenRequest};
 
 /// Credentials the simulator accepts.
@@ -187,23 +187,22 @@ async fn admit<T>(s: &Shared, headers: &HeaderMap, req: &Lookup) -> Result<Perso
             "Mã truy cập không hợp lệ hoặc đã hết hạn",
         ));
     }
-    if s.faults.is_down() {
-        return Err(fail(
-            StatusCode::SERVICE_UNAVAILABLE,
-            schema::MAINTENANCE,
-            "Hệ thống đang bảo trì",
-        ));
-    }
-    let latency = s.faults.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    if s.faults.draw_failure() {
-        return Err(fail(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            schema::SYSTEM_ERROR,
-            "Lỗi hệ thống",
-        ));
+    match s.faults.inject().await {
+        Ok(()) => {}
+        Err(Injected::Outage) => {
+            return Err(fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                schema::MAINTENANCE,
+                "Hệ thống đang bảo trì",
+            ));
+        }
+        Err(Injected::SystemError) => {
+            return Err(fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                schema::SYSTEM_ERROR,
+                "Lỗi hệ thống",
+            ));
+        }
     }
     PersonalId::parse(&req.personal_id).map_err(|e| {
         fail(
