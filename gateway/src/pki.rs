@@ -163,21 +163,18 @@ fn ca_issuer(paths: &Paths) -> Result<Issuer<'static, KeyPair>, Error> {
 
 /// Issues the gateway's server certificate for `names` (DNS names or IP addresses).
 pub fn issue_server(paths: &Paths, names: &[&str], validity: Validity) -> Result<(), Error> {
-    let issuer = ca_issuer(paths)?;
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let mut params = CertificateParams::new(names).map_err(pki_err("server names"))?;
     params.distinguished_name = name("lienthong gateway", "lienthong (development only)");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.serial_number = Some(serial());
-    params.use_authority_key_identifier_extension = true;
-    (params.not_before, params.not_after) = (validity.not_before, validity.not_after);
-    let key = KeyPair::generate().map_err(pki_err("server key"))?;
-    let cert = params
-        .signed_by(&key, &issuer)
-        .map_err(pki_err("server certificate"))?;
-    write(&paths.server_cert(), cert.pem().as_bytes(), false)?;
-    write(&paths.server_key(), key.serialize_pem().as_bytes(), true)
+    let usage = ExtendedKeyUsagePurpose::ServerAuth;
+    sign_leaf(
+        paths,
+        params,
+        usage,
+        validity,
+        &paths.server_cert(),
+        &paths.server_key(),
+    )
 }
 
 /// Issues a client certificate for `agency`; returns the certificate's path.
@@ -194,7 +191,6 @@ pub fn issue_with_sans(
     uris: &[String],
     validity: Validity,
 ) -> Result<PathBuf, Error> {
-    let issuer = ca_issuer(paths)?;
     let mut params = CertificateParams::default();
     let label = DEMO_AGENCIES
         .iter()
@@ -206,24 +202,41 @@ pub fn issue_with_sans(
         .map(|u| Ok(SanType::URI(u.as_str().try_into()?)))
         .collect::<Result<_, rcgen::Error>>()
         .map_err(pki_err("agency URI"))?;
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    fs::create_dir_all(paths.dir.join("clients")).map_err(Error::io(&paths.dir))?;
+    let cert_path = paths.client_cert(file_stem);
+    let usage = ExtendedKeyUsagePurpose::ClientAuth;
+    sign_leaf(
+        paths,
+        params,
+        usage,
+        validity,
+        &cert_path,
+        &paths.client_key(file_stem),
+    )?;
+    Ok(cert_path)
+}
+
+/// Signs an end-entity certificate for `usage` with the CA and a new key, and writes
+/// both (the key 0600).
+fn sign_leaf(
+    paths: &Paths,
+    mut params: CertificateParams,
+    usage: ExtendedKeyUsagePurpose,
+    validity: Validity,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<(), Error> {
+    let issuer = ca_issuer(paths)?;
+    params.extended_key_usages = vec![usage];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.serial_number = Some(serial());
     params.use_authority_key_identifier_extension = true;
     (params.not_before, params.not_after) = (validity.not_before, validity.not_after);
-    let key = KeyPair::generate().map_err(pki_err("client key"))?;
-    let cert = params
-        .signed_by(&key, &issuer)
-        .map_err(pki_err("client certificate"))?;
-    fs::create_dir_all(paths.dir.join("clients")).map_err(Error::io(&paths.dir))?;
-    let cert_path = paths.client_cert(file_stem);
-    write(&cert_path, cert.pem().as_bytes(), false)?;
-    write(
-        &paths.client_key(file_stem),
-        key.serialize_pem().as_bytes(),
-        true,
-    )?;
-    Ok(cert_path)
+    let failed = |e: rcgen::Error| Error::Pki(format!("{}: {e}", cert_path.display()));
+    let key = KeyPair::generate().map_err(failed)?;
+    let cert = params.signed_by(&key, &issuer).map_err(failed)?;
+    write(cert_path, cert.pem().as_bytes(), false)?;
+    write(key_path, key.serialize_pem().as_bytes(), true)
 }
 
 /// Revokes the agency's current client certificate and rewrites the CRL.
