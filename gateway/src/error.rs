@@ -43,6 +43,17 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// The listener could not be bound.
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The gRPC server could not be built or stopped with an error.
+    #[error("server: {0}")]
+    Server(String),
     /// Certificates, keys or CRLs could not be made or used.
     #[error("pki: {0}")]
     Pki(String),

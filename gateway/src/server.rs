@@ -56,7 +56,7 @@ impl Running {
         self.shutdown.cancel();
         let abort = self.task.abort_handle();
         match tokio::time::timeout(grace, self.task).await {
-            Ok(joined) => joined.map_err(|e| Error::Pki(format!("server task: {e}")))?,
+            Ok(joined) => joined.map_err(|e| Error::Server(format!("task: {e}")))?,
             Err(_) => {
                 tracing::warn!(
                     ?grace,
@@ -116,13 +116,12 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         &Paths::new(&config.tls.certs_dir),
         &config.tls.agency_uri_prefix,
     )?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| Error::Io {
-            path: config.listen.to_string().into(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(Error::io("listener"))?;
+    let listen = |source| Error::Listen {
+        addr: config.listen,
+        source,
+    };
+    let listener = TcpListener::bind(config.listen).await.map_err(listen)?;
+    let addr = listener.local_addr().map_err(listen)?;
     let shutdown = CancellationToken::new();
 
     let (connections, incoming) = mpsc::channel::<tls::Connection>(MAX_PENDING_HANDSHAKES);
@@ -149,7 +148,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| Error::Pki(format!("reflection: {e}")))?;
+        .map_err(|e| Error::Server(format!("reflection: {e}")))?;
 
     let request_id = tower::ServiceBuilder::new()
         .layer(SetRequestHeaderLayer::overriding(
@@ -172,7 +171,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         router
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
             .await
-            .map_err(|e| Error::Pki(format!("server: {e}")))
+            .map_err(|e| Error::Server(e.to_string()))
     });
     tracing::info!(%addr, "gateway listening (mTLS)");
     Ok(Running {

@@ -45,7 +45,11 @@ impl From<Error> for Status {
                 None,
             ),
             Error::Upstream(e) => upstream(&e),
-            Error::Io { .. } | Error::Config { .. } | Error::Pki(_) => info(
+            Error::Io { .. }
+            | Error::Config { .. }
+            | Error::Listen { .. }
+            | Error::Server(_)
+            | Error::Pki(_) => info(
                 Code::Internal,
                 "INTERNAL",
                 "internal error; see the gateway log",
