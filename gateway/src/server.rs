@@ -125,11 +125,16 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     let shutdown = CancellationToken::new();
 
     let (connections, incoming) = mpsc::channel::<tls::Connection>(MAX_PENDING_HANDSHAKES);
+    let handshake = Handshake {
+        timeout: config.tls.handshake_timeout,
+        agency_uri_prefix: config.tls.agency_uri_prefix.as_str().into(),
+    };
+    let acceptor = TlsAcceptor::from(tls);
     tokio::spawn(accept_loop(
         listener,
-        TlsAcceptor::from(tls),
+        acceptor,
+        handshake,
         connections,
-        config.clone(),
         shutdown.clone(),
     ));
 
@@ -181,18 +186,29 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     })
 }
 
+/// What each handshake task needs.
+#[derive(Clone)]
+struct Handshake {
+    timeout: Duration,
+    agency_uri_prefix: Arc<str>,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
+    handshake: Handshake,
     connections: mpsc::Sender<tls::Connection>,
-    config: Config,
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
-    let prefix: Arc<str> = config.tls.agency_uri_prefix.as_str().into();
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
+        // Waiting for a free handshake slot must not hold up shutdown.
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
         };
         let (tcp, remote) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -207,11 +223,17 @@ async fn accept_loop(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, connections, prefix) =
-            (acceptor.clone(), connections.clone(), prefix.clone());
-        let timeout = config.tls.handshake_timeout;
+        let (acceptor, connections, handshake) =
+            (acceptor.clone(), connections.clone(), handshake.clone());
         tokio::spawn(async move {
-            match tls::accept(&acceptor, tcp, timeout, &prefix).await {
+            match tls::accept(
+                &acceptor,
+                tcp,
+                handshake.timeout,
+                &handshake.agency_uri_prefix,
+            )
+            .await
+            {
                 Ok(connection) => {
                     tracing::debug!(%remote, agency = %connection.peer().agency, "client connected");
                     drop(slot);

@@ -1,12 +1,13 @@
 //! The server's own life cycle: binding and shutting down.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use integration_tests::{TestPki, config};
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_gateway::Error;
-use lienthong_gateway::server;
+use lienthong_gateway::server::{self, MAX_PENDING_HANDSHAKES};
+use tokio::net::TcpStream;
 
 fn sim() -> Arc<Population> {
     Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0)))
@@ -25,4 +26,29 @@ async fn a_busy_port_is_reported_with_its_address() {
         Err(other) => panic!("expected a Listen error, got {other}"),
         Ok(_) => panic!("two gateways bound {}", first.addr()),
     }
+}
+
+#[tokio::test]
+async fn shutdown_closes_the_listener_even_with_every_handshake_slot_taken() {
+    let pki = TestPki::new();
+    let mut config = config(&pki);
+    config.tls.handshake_timeout = Duration::from_secs(30);
+    let gateway = server::start(&config, sim()).await.expect("starts");
+    let addr = gateway.addr();
+    // Connections that never say a word hold every handshake slot for 30 s.
+    let mut stalled = Vec::new();
+    for _ in 0..MAX_PENDING_HANDSHAKES + 1 {
+        stalled.push(TcpStream::connect(addr).await.expect("connects"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gateway
+        .shutdown(Duration::from_secs(1))
+        .await
+        .expect("shuts down");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after shutdown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stalled);
 }
