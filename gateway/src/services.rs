@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lienthong_adapters::population::Registry;
+use lienthong_proto::PersonalId;
+use lienthong_proto::personal_id::Masked;
 use lienthong_proto::v1::RequestContext;
-use lienthong_proto::{PersonalId, personal_id};
 use tonic::Status;
 
 use crate::config::Limits;
@@ -106,7 +107,7 @@ impl Ctx {
         result: Result<T, Error>,
     ) -> Result<tonic::Response<T>, Status> {
         let elapsed_ms = self.started.elapsed().as_secs_f64() * 1e3;
-        let subject = personal_id::mask(subject);
+        let subject = Masked(subject);
         match result {
             Ok(answer) => {
                 tracing::info!(request_id = %self.request_id, agency = %self.peer.agency, method = self.method, %subject, code = "OK", elapsed_ms, "request served");

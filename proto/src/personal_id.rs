@@ -6,7 +6,7 @@
 //! year, `NNNNNN` a random serial. There is no check digit, so none is invented here:
 //! a well-formed ID that nobody holds is for the register to answer (NOT_FOUND).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::Error;
 use crate::province::{self, BirthProvince};
@@ -79,21 +79,31 @@ impl PersonalId {
 /// last two characters of a 12-character value survive, everything else is `*`.
 /// Values of any other length are masked completely (they may be a typo of a real ID).
 pub fn mask(s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    if chars.len() != 12 {
-        return "*".repeat(chars.len().min(16));
+    Masked(s).to_string()
+}
+
+/// [`mask`] as a `Display`: formats masked, allocating nothing until a log line is
+/// actually written.
+#[derive(Debug, Clone, Copy)]
+pub struct Masked<'a>(pub &'a str);
+
+impl fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.0.chars().count();
+        if len != 12 {
+            return (0..len.min(16)).try_for_each(|_| f.write_char('*'));
+        }
+        for (i, c) in self.0.chars().enumerate() {
+            f.write_char(if (4..10).contains(&i) { '*' } else { c })?;
+        }
+        Ok(())
     }
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if !(4..10).contains(&i) { *c } else { '*' })
-        .collect()
 }
 
 impl fmt::Debug for PersonalId {
     /// Masked, so that a `{:?}` in a log line cannot leak an ID.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PersonalId({})", self.masked())
+        write!(f, "PersonalId({})", Masked(&self.0))
     }
 }
 
