@@ -47,22 +47,27 @@ async fn connect(
         }
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let server = ServerName::try_from("localhost").unwrap();
-    let mut tls = TlsConnector::from(Arc::new(config))
-        .connect(server, tcp)
+    let exchange = async {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let mut tls = TlsConnector::from(Arc::new(config))
+            .connect(server, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
+        tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
+        match tls.read(&mut buf).await {
+            Ok(0) => Err("closed without a word".to_owned()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    // Connect, handshake and the answer together: a stalled server fails the test.
+    tokio::time::timeout(Duration::from_secs(5), exchange)
         .await
-        .map_err(|e| e.to_string())?;
-    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 64];
-    match tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await {
-        Ok(Ok(0)) => Err("closed without a word".into()),
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("no answer".into()),
-    }
+        .unwrap_or_else(|_| Err("no answer".into()))
 }
 
 fn assert_refused(result: Result<(), String>, alert: &str) {
