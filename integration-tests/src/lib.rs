@@ -13,7 +13,7 @@ use lienthong_adapters::sim::{Faults, Population};
 use lienthong_gateway::Config;
 use lienthong_gateway::pki::{self, Paths};
 use lienthong_gateway::server::{self, Running};
-use lienthong_proto::v1::RequestContext;
+use lienthong_proto::v1::{GetCitizenRequest, RequestContext};
 use tempfile::TempDir;
 use tonic::transport::Channel;
 
@@ -96,6 +96,15 @@ pub fn context() -> Option<RequestContext> {
         case_ref: "H99.01-261122-0001".into(),
         officer_id: "cb-0001".into(),
     })
+}
+
+/// A citizen lookup with a valid context and no field mask.
+pub fn citizen_request(personal_id: &str) -> GetCitizenRequest {
+    GetCitizenRequest {
+        context: context(),
+        personal_id: personal_id.into(),
+        fields: None,
+    }
 }
 
 /// The first well-formed personal ID from `prefix` + serials that the simulator

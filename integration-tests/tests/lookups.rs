@@ -1,7 +1,7 @@
 //! Lookups through the gateway over real mTLS: answers, field masks, verification,
 //! request ids, and every class of invalid input.
 
-use integration_tests::{TestPki, channel, context, sim_id, start_with_sim};
+use integration_tests::{TestPki, channel, citizen_request, context, sim_id, start_with_sim};
 use lienthong_proto::prost_types::FieldMask;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
@@ -24,11 +24,7 @@ async fn citizen_matches_its_personal_id() {
     ] {
         let id = sim_id(prefix, true);
         let response = identity
-            .get_citizen(GetCitizenRequest {
-                context: context(),
-                personal_id: id.clone(),
-                fields: None,
-            })
+            .get_citizen(citizen_request(&id))
             .await
             .expect("lookup succeeds");
         let request_id = response
@@ -86,11 +82,7 @@ async fn verify_compares_without_releasing() {
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let id = sim_id("001085", true);
     let c = identity
-        .get_citizen(GetCitizenRequest {
-            context: context(),
-            personal_id: id.clone(),
-            fields: None,
-        })
+        .get_citizen(citizen_request(&id))
         .await
         .unwrap()
         .into_inner();
@@ -152,11 +144,7 @@ async fn unknown_citizen_is_not_found() {
     let mut residency = ResidencyServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let id = sim_id("001085", false);
     let err = identity
-        .get_citizen(GetCitizenRequest {
-            context: context(),
-            personal_id: id.clone(),
-            fields: None,
-        })
+        .get_citizen(citizen_request(&id))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err:?}");

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{
-    TestPki, channel, config, context, grpc_config, sim_id, start, start_with_sim,
+    TestPki, channel, citizen_request, config, context, grpc_config, sim_id, start, start_with_sim,
 };
 use lienthong_adapters::population::grpc::GrpcRegistry;
 use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::population_api::{Credentials, Server};
 use lienthong_gateway::server::Running;
+use lienthong_proto::v1::GetResidenceRequest;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
-use lienthong_proto::v1::{GetCitizenRequest, GetResidenceRequest};
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -24,14 +24,6 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_types::StatusExt;
-
-fn citizen_request(personal_id: &str) -> GetCitizenRequest {
-    GetCitizenRequest {
-        context: context(),
-        personal_id: personal_id.into(),
-        fields: None,
-    }
-}
 
 fn rest(url: String, password: &str, timeout: Duration) -> Arc<RestRegistry> {
     let credentials = Credentials::default();
