@@ -115,7 +115,8 @@ pub enum Sim {
 }
 
 impl Serve {
-    /// The configuration: file (or embedded default) with flags applied.
+    /// The configuration: file (or embedded default) with flags applied; `server::run`
+    /// validates it before acting on it.
     pub fn config(&self) -> Result<crate::Config, crate::Error> {
         use crate::config::Population;
         let mut config = match &self.config {
@@ -154,7 +155,6 @@ impl Serve {
                 timeout,
             };
         }
-        config.validate()?;
         Ok(config)
     }
 }
