@@ -13,7 +13,7 @@ use lienthong_adapters::sim::{Faults, Population};
 use lienthong_gateway::Config;
 use lienthong_gateway::pki::{self, Paths};
 use lienthong_gateway::server::{self, Running};
-use lienthong_proto::v1::{GetCitizenRequest, RequestContext};
+use lienthong_proto::v1::{GetCitizenRequest, GetResidenceRequest, RequestContext};
 use tempfile::TempDir;
 use tonic::transport::Channel;
 
@@ -104,6 +104,14 @@ pub fn citizen_request(personal_id: &str) -> GetCitizenRequest {
         context: context(),
         personal_id: personal_id.into(),
         fields: None,
+    }
+}
+
+/// A residence lookup with a valid context.
+pub fn residence_request(personal_id: &str) -> GetResidenceRequest {
+    GetResidenceRequest {
+        context: context(),
+        personal_id: personal_id.into(),
     }
 }
 

@@ -5,9 +5,7 @@ use integration_tests::{TestPki, channel, citizen_request, context, sim_id, star
 use lienthong_proto::prost_types::FieldMask;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
-use lienthong_proto::v1::{
-    GetCitizenRequest, GetResidenceRequest, RequestContext, Sex, VerifyCitizenRequest,
-};
+use lienthong_proto::v1::{GetCitizenRequest, RequestContext, Sex, VerifyCitizenRequest};
 use std::time::Duration;
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -115,10 +113,7 @@ async fn residence_has_versioned_addresses() {
     let mut residency = ResidencyServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let id = sim_id("079301", true);
     let r = residency
-        .get_residence(GetResidenceRequest {
-            context: context(),
-            personal_id: id.clone(),
-        })
+        .get_residence(residence_request(&id))
         .await
         .unwrap()
         .into_inner();
@@ -159,10 +154,7 @@ async fn unknown_citizen_is_not_found() {
         "errors carry the request id too"
     );
     let err = residency
-        .get_residence(GetResidenceRequest {
-            context: context(),
-            personal_id: id,
-        })
+        .get_residence(residence_request(&id))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -246,10 +238,7 @@ async fn every_class_of_invalid_input_is_named() {
         .unwrap_err();
     assert_eq!(violated(&status), ["full_name", "birth_date"]);
     let status = residency
-        .get_residence(GetResidenceRequest {
-            context: context(),
-            personal_id: "9".repeat(12),
-        })
+        .get_residence(residence_request(&"9".repeat(12)))
         .await
         .unwrap_err();
     assert_eq!(violated(&status), ["personal_id"]);

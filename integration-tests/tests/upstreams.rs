@@ -12,7 +12,6 @@ use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::population_api::{Credentials, Server};
 use lienthong_gateway::server::Running;
-use lienthong_proto::v1::GetResidenceRequest;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
 use tonic::Code;
@@ -86,10 +85,7 @@ async fn rest_simulator_behind_the_rest_adapter() {
             .unwrap();
     assert_eq!(via_rest, direct);
     let residence = residency
-        .get_residence(GetResidenceRequest {
-            context: context(),
-            personal_id: id.clone(),
-        })
+        .get_residence(residence_request(&id))
         .await
         .unwrap()
         .into_inner();
@@ -252,10 +248,7 @@ async fn a_gateway_federated_behind_another() {
     );
     let mut residency = ResidencyServiceClient::new(channel(a.addr(), &pki.paths, "H99.02"));
     let r = residency
-        .get_residence(GetResidenceRequest {
-            context: context(),
-            personal_id: id,
-        })
+        .get_residence(residence_request(&id))
         .await
         .unwrap()
         .into_inner();
