@@ -1,7 +1,9 @@
 //! Lookups through the gateway over real mTLS: answers, field masks, verification,
 //! request ids, and every class of invalid input.
 
-use integration_tests::{TestPki, channel, citizen_request, context, sim_id, start_with_sim};
+use integration_tests::{
+    TestPki, channel, citizen_request, context, residence_request, sim_id, start_with_sim,
+};
 use lienthong_proto::prost_types::FieldMask;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;

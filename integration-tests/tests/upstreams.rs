@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{
-    TestPki, channel, citizen_request, config, context, grpc_config, sim_id, start, start_with_sim,
+    TestPki, channel, citizen_request, config, grpc_config, residence_request, sim_id, start,
+    start_with_sim,
 };
 use lienthong_adapters::population::grpc::GrpcRegistry;
 use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
