@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 mod error;
 pub mod pki;
+pub mod policy;
 pub mod server;
 pub mod services;
 mod status;

@@ -1,0 +1,343 @@
+//! Who may read what: the policy, deny by default.
+//!
+//! A grant names an agency (exact code, a prefix such as `H99.*`, or `*`), the
+//! operations it may call, the purposes and legal bases it may cite, and the fields
+//! it may receive. A request is allowed when one grant matches all four; the fields
+//! released are the union over every matching grant, narrowed by the request. Roles
+//! (`auditor`) open `AuditService`. Anything not granted is refused with a reason a
+//! client can act on.
+
+pub mod fields;
+mod file;
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub use fields::{Fields, Record};
+
+use crate::Error;
+
+/// The development policy that `serve` uses without a config file (see the README).
+pub const DEV_POLICY: &str = include_str!("../policy.dev.toml");
+
+/// An operation of the contract, as grants and audit records name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Operation {
+    /// `IdentityService/GetCitizen`.
+    GetCitizen,
+    /// `IdentityService/VerifyCitizen`.
+    VerifyCitizen,
+    /// `ResidencyService/GetResidence`.
+    GetResidence,
+    /// `AuditService/QueryAudit` (role `auditor`).
+    QueryAudit,
+    /// `AuditService/VerifyAudit` (role `auditor`).
+    VerifyAudit,
+    /// `AuditService/ExportAudit` (role `auditor`).
+    ExportAudit,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 6] = [
+        Operation::GetCitizen,
+        Operation::VerifyCitizen,
+        Operation::GetResidence,
+        Operation::QueryAudit,
+        Operation::VerifyAudit,
+        Operation::ExportAudit,
+    ];
+
+    /// `Service/Method`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::GetCitizen => "IdentityService/GetCitizen",
+            Operation::VerifyCitizen => "IdentityService/VerifyCitizen",
+            Operation::GetResidence => "ResidencyService/GetResidence",
+            Operation::QueryAudit => "AuditService/QueryAudit",
+            Operation::VerifyAudit => "AuditService/VerifyAudit",
+            Operation::ExportAudit => "AuditService/ExportAudit",
+        }
+    }
+
+    /// The record whose fields it releases; `None` for operations opened by a role.
+    pub fn record(self) -> Option<Record> {
+        match self {
+            Operation::GetCitizen | Operation::VerifyCitizen => Some(Record::Citizen),
+            Operation::GetResidence => Some(Record::Residence),
+            Operation::QueryAudit | Operation::VerifyAudit | Operation::ExportAudit => None,
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which agencies a grant or role covers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Pattern {
+    /// Exactly this agency code.
+    Exact(String),
+    /// Every code below this one; stored with its trailing dot (`H99.`), so `H99.*`
+    /// covers `H99.01` but neither `H99` nor `H990.01`.
+    Prefix(String),
+    /// Every agency.
+    Any,
+}
+
+impl Pattern {
+    /// True when `agency` is covered.
+    pub fn matches(&self, agency: &str) -> bool {
+        match self {
+            Pattern::Exact(code) => code == agency,
+            Pattern::Prefix(prefix) => agency.starts_with(prefix.as_str()),
+            Pattern::Any => true,
+        }
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pattern::Exact(code) => f.write_str(code),
+            Pattern::Prefix(prefix) => write!(f, "{prefix}*"),
+            Pattern::Any => f.write_str("*"),
+        }
+    }
+}
+
+/// One `[[grant]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "file::RawGrant")]
+pub struct Grant {
+    /// Who.
+    pub agency: Pattern,
+    /// May call what.
+    pub operations: Vec<Operation>,
+    /// Citing which purposes.
+    pub purposes: Vec<String>,
+    /// On which legal bases.
+    pub legal_bases: Vec<String>,
+    /// Receiving which fields.
+    pub fields: Fields,
+    /// Why the grant exists (free text for the people who review the policy).
+    pub note: String,
+    /// Line of the `[[grant]]` header in the file, for explanations.
+    pub line: usize,
+}
+
+/// A role an agency can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// May query, verify and export the audit log.
+    Auditor,
+}
+
+/// Why a request was refused; `as_str` is the `ErrorInfo` reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No grant names the agency.
+    NoGrant,
+    /// The agency has grants, none for this operation.
+    OperationNotAllowed,
+    /// The operation is granted, not for this purpose.
+    PurposeNotAllowed,
+    /// The purpose is granted, not on this legal basis.
+    LegalBasisNotAllowed,
+    /// The request asks for fields the grants do not release.
+    FieldNotAllowed,
+    /// The operation needs a role the agency does not hold.
+    RoleRequired,
+}
+
+impl Reason {
+    /// The stable reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NoGrant => "NO_GRANT",
+            Reason::OperationNotAllowed => "OPERATION_NOT_ALLOWED",
+            Reason::PurposeNotAllowed => "PURPOSE_NOT_ALLOWED",
+            Reason::LegalBasisNotAllowed => "LEGAL_BASIS_NOT_ALLOWED",
+            Reason::FieldNotAllowed => "FIELD_NOT_ALLOWED",
+            Reason::RoleRequired => "ROLE_REQUIRED",
+        }
+    }
+}
+
+/// A refusal: the reason and a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct Denial {
+    /// Why.
+    pub reason: Reason,
+    /// What exactly, and what would be allowed.
+    pub detail: String,
+}
+
+/// A granted request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    /// The fields that may be released: the union over every matching grant.
+    pub fields: Fields,
+    /// Line of the first matching grant.
+    pub line: usize,
+}
+
+/// The policy in force.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    grants: Vec<Grant>,
+    auditors: Vec<Pattern>,
+}
+
+impl Policy {
+    /// Parses a policy; `origin` names the file in errors, which carry line and key.
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, Error> {
+        let file: file::File = toml::from_str(text).map_err(|e| Error::Config {
+            key: format!("policy file {origin}"),
+            detail: e.to_string(),
+        })?;
+        let grants = file
+            .grants
+            .into_iter()
+            .map(|spanned| {
+                let line = 1 + text[..spanned.span().start].matches('\n').count();
+                Grant {
+                    line,
+                    ..spanned.into_inner()
+                }
+            })
+            .collect();
+        Ok(Policy {
+            grants,
+            auditors: file.roles.auditor,
+        })
+    }
+
+    /// Reads and parses a policy file.
+    pub fn load(path: &Path) -> Result<Policy, Error> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        Policy::parse(&text, &path.display().to_string())
+    }
+
+    /// The development policy.
+    pub fn dev() -> Policy {
+        Policy::parse(DEV_POLICY, "(embedded dev policy)").expect("the dev policy parses")
+    }
+
+    /// The grants, in file order.
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    /// Decides a read by `agency` of `op` for `purpose` on `legal_basis`.
+    pub fn decide(
+        &self,
+        agency: &str,
+        op: Operation,
+        purpose: &str,
+        legal_basis: &str,
+    ) -> Result<Allowed, Denial> {
+        let deny = |reason, detail| Err(Denial { reason, detail });
+        let mine = || self.grants.iter().filter(|g| g.agency.matches(agency));
+        if mine().next().is_none() {
+            return deny(
+                Reason::NoGrant,
+                format!("agency {agency} holds no grant at this gateway"),
+            );
+        }
+        let for_op = || mine().filter(|g| g.operations.contains(&op));
+        if for_op().next().is_none() {
+            return deny(
+                Reason::OperationNotAllowed,
+                format!("agency {agency} is not granted {op}"),
+            );
+        }
+        let for_purpose = || for_op().filter(|g| g.purposes.iter().any(|p| p == purpose));
+        if for_purpose().next().is_none() {
+            let granted = listed(for_op().flat_map(|g| &g.purposes));
+            return deny(
+                Reason::PurposeNotAllowed,
+                format!("purpose {purpose:?} is not granted to {agency} for {op}; granted: {granted}"),
+            );
+        }
+        let matching = || for_purpose().filter(|g| g.legal_bases.iter().any(|l| l == legal_basis));
+        let Some(first) = matching().next() else {
+            let granted = listed(for_purpose().flat_map(|g| &g.legal_bases));
+            return deny(
+                Reason::LegalBasisNotAllowed,
+                format!(
+                    "legal basis {legal_basis:?} is not granted to {agency} for {op} and purpose {purpose:?}; granted: {granted}"
+                ),
+            );
+        };
+        let record = op.record().expect("grants name only operations with a record");
+        let fields = matching()
+            .fold(Fields::NONE, |set, g| set.union(g.fields))
+            .of(record);
+        Ok(Allowed {
+            fields,
+            line: first.line,
+        })
+    }
+
+    /// Checks that `agency` holds `role`.
+    pub fn require(&self, agency: &str, role: Role, op: Operation) -> Result<(), Denial> {
+        let holders = match role {
+            Role::Auditor => &self.auditors,
+        };
+        if holders.iter().any(|p| p.matches(agency)) {
+            Ok(())
+        } else {
+            Err(Denial {
+                reason: Reason::RoleRequired,
+                detail: format!("{op} requires the auditor role, which agency {agency} does not hold"),
+            })
+        }
+    }
+}
+
+/// Distinct values, quoted and joined.
+fn listed<'a>(values: impl Iterator<Item = &'a String>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for v in values {
+        if !seen.contains(&v.as_str()) {
+            seen.push(v);
+        }
+    }
+    seen.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+}
+
+impl Allowed {
+    /// Checks the fields a request names (message field names of `record`) against
+    /// the allowed set; returns what will be released.
+    pub fn narrow(&self, record: Record, requested: &[&str]) -> Result<Fields, Denial> {
+        if requested.is_empty() {
+            return Ok(self.fields);
+        }
+        let mut wanted = Fields::NONE;
+        for name in requested {
+            if let Some(f) = Fields::named(record, name) {
+                wanted = wanted.union(f);
+            }
+        }
+        let refused = wanted.minus(self.fields);
+        if !refused.is_empty() {
+            return Err(Denial {
+                reason: Reason::FieldNotAllowed,
+                detail: format!("not granted: {refused}; granted: {}", self.fields),
+            });
+        }
+        Ok(wanted)
+    }
+}
+
+#[cfg(test)]
+mod tests;
