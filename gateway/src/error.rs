@@ -24,6 +24,12 @@ pub enum Error {
     /// The request's deadline passed before an answer was ready.
     #[error("no answer within {0:?}")]
     Deadline(Duration),
+    /// The policy refuses the request.
+    #[error("permission denied: {0}")]
+    Denied(#[from] crate::policy::Denial),
+    /// The audit log cannot record or read; nothing is released without a record.
+    #[error("audit log: {0}")]
+    Audit(String),
     /// An upstream system failed.
     #[error(transparent)]
     Upstream(#[from] lienthong_adapters::Error),

@@ -64,6 +64,16 @@ impl Paths {
         self.dir.join("server.key")
     }
     /// An agency's client certificate.
+    pub fn audit_key(&self) -> PathBuf {
+        self.dir.join("audit-signing.key")
+    }
+
+    /// The public key that verifies audit checkpoints (SPKI PEM): what an inspector trusts.
+    pub fn audit_public_key(&self) -> PathBuf {
+        self.dir.join("audit-signing.pub")
+    }
+
+    /// An agency's client certificate.
     pub fn client_cert(&self, agency: &str) -> PathBuf {
         self.dir.join("clients").join(format!("{agency}.crt"))
     }
@@ -131,12 +141,28 @@ pub fn init(paths: &Paths, force: bool) -> Result<(), Error> {
         &["localhost", "127.0.0.1", "::1"],
         Validity::days(825),
     )?;
+    init_audit_key(paths)?;
     for (code, _) in DEMO_AGENCIES {
         let code =
             AgencyCode::parse(code).map_err(|e| Error::Pki(format!("demo agency {code}: {e}")))?;
         issue(paths, &code, Validity::days(825))?;
     }
     Ok(())
+}
+
+/// A fresh Ed25519 key for signing audit checkpoints: (private PKCS#8 PEM, public
+/// SPKI PEM).
+pub fn audit_key_pem() -> Result<(String, String), Error> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(pki_err("audit key"))?;
+    Ok((key.serialize_pem(), key.public_key_pem()))
+}
+
+/// Writes a new audit signing key pair into the certificates directory.
+pub fn init_audit_key(paths: &Paths) -> Result<(), Error> {
+    fs::create_dir_all(&paths.dir).map_err(Error::io(&paths.dir))?;
+    let (private, public) = audit_key_pem()?;
+    write(&paths.audit_key(), private.as_bytes(), true)?;
+    write(&paths.audit_public_key(), public.as_bytes(), false)
 }
 
 fn name(common: &str, organization: &str) -> DistinguishedName {

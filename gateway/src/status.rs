@@ -44,6 +44,18 @@ impl From<Error> for Status {
                 &format!("no answer within {} ms", after.as_millis()),
                 None,
             ),
+            Error::Denied(denial) => info(
+                Code::PermissionDenied,
+                denial.reason.as_str(),
+                &denial.detail,
+                None,
+            ),
+            Error::Audit(_) => info(
+                Code::Unavailable,
+                "AUDIT_UNAVAILABLE",
+                "the audit log cannot record this request, so nothing is released",
+                Some(Duration::from_secs(5)),
+            ),
             Error::Upstream(e) => upstream(&e),
             Error::Io { .. }
             | Error::Config { .. }

@@ -1,0 +1,191 @@
+//! The tamper-evident audit log: one record per request, granted or not.
+//!
+//! Invariants:
+//! - a record is durable (committed to redb, fsynced) before the response it
+//!   describes is sent; if it cannot be written, the request fails and nothing is
+//!   released;
+//! - records form a hash chain (`hash = SHA-256(prev_hash ‖ canonical record)`), so
+//!   a record changed, removed, reordered or slipped in breaks it at its sequence
+//!   number;
+//! - every `checkpoint_every` records, every `checkpoint_interval` and at shutdown
+//!   the head is signed (Ed25519), so a cut tail or a rewritten chain shows.
+//!
+//! The layout of the records and checkpoints is in `docs/AUDIT.md`.
+
+pub mod checkpoint;
+pub mod export;
+pub mod record;
+pub mod store;
+pub mod verify;
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lienthong_proto::v1::{AuditRecord, Checkpoint, VerifyAuditResponse};
+use tokio::sync::{mpsc, oneshot};
+
+pub use checkpoint::Signer;
+pub use store::{Head, Item, Store};
+pub use writer::{Settings, Stats};
+
+use crate::Error;
+use writer::Command;
+
+/// Requests waiting for the writer at most; further ones wait to enqueue.
+const QUEUE: usize = 8192;
+
+/// The audit log of a running gateway.
+pub struct Log {
+    /// To the writer thread.
+    tx: mpsc::Sender<Command>,
+    /// For readers (queries, verification, export).
+    store: Arc<Store>,
+    /// Signs checkpoints and export seals.
+    signer: Arc<Signer>,
+    /// The writer's counters.
+    stats: Arc<Stats>,
+    /// Joined on close.
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Log {
+    /// Opens the ledger at `path` and starts its writer; must run inside a tokio
+    /// runtime (the checkpoint timer is a task).
+    pub fn open(
+        path: &Path,
+        signer: Signer,
+        settings: Settings,
+        checkpoint_interval: Duration,
+    ) -> Result<Log, Error> {
+        let store = Arc::new(Store::open(path)?);
+        let head = store.head()?;
+        if let Some(last) = store.record(head.seq)?
+            && record::hash(&last.prev_hash, &last)[..] != last.hash[..]
+        {
+            // Serve anyway: refusing every request would stop the counters, and the
+            // damage is already on record for `audit verify` to locate.
+            tracing::error!(seq = head.seq, "the last audit record does not match its hash; run `lienthong audit verify`");
+        }
+        tracing::info!(path = %path.display(), head = head.seq, checkpoint = head.checkpoint, "audit log open");
+        let signer = Arc::new(signer);
+        let stats = Arc::new(Stats::default());
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer = {
+            let (store, signer, stats) = (store.clone(), signer.clone(), stats.clone());
+            std::thread::Builder::new()
+                .name("audit-writer".into())
+                .spawn(move || writer::run(store, signer, settings, head, stats, rx))
+                .map_err(|e| Error::Audit(format!("start writer: {e}")))?
+        };
+        let ticker = tx.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(checkpoint_interval);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                if ticker.send(Command::Checkpoint).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Log {
+            tx,
+            store,
+            signer,
+            stats,
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Appends `record` (its seq, time and hashes are set by the writer) and returns
+    /// its sequence number once it is durable.
+    pub async fn append(&self, record: AuditRecord) -> Result<u64, Error> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || Error::Audit("the audit log is closed".into());
+        self.tx
+            .send(Command::Append(Box::new(record), reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Signs a last checkpoint and stops the writer; appends after this fail.
+    pub async fn close(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.tx.send(Command::Close(done)).await.is_ok() {
+            let _ = finished.await;
+        }
+        let writer = self.writer.lock().expect("writer handle").take();
+        if let Some(writer) = writer {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+    }
+
+    /// The store, for readers.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The raw public key that verifies this log's checkpoints.
+    pub fn public_key(&self) -> &[u8] {
+        self.signer.public_key()
+    }
+
+    /// A checkpoint signed now over record `seq` with hash `hash` (ends an export).
+    pub fn seal(&self, seq: u64, hash: &[u8]) -> Checkpoint {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+        self.signer.sign(seq, hash, now as i64)
+    }
+
+    /// Verifies records `from..=to` (0 = start / head) and the checkpoints in them.
+    pub async fn verify(&self, from: u64, to: u64) -> Result<VerifyAuditResponse, Error> {
+        let store = self.store.clone();
+        let key = self.public_key().to_vec();
+        tokio::task::spawn_blocking(move || verify_store(&store, &key, from, to))
+            .await
+            .map_err(|e| Error::Audit(format!("verify: {e}")))?
+    }
+}
+
+/// Verifies records `from..=to` of `store` against the trusted public key `key`.
+pub fn verify_store(store: &Store, key: &[u8], from: u64, to: u64) -> Result<VerifyAuditResponse, Error> {
+    let mut v = verify::Verifier::new(key, from);
+    store.walk(from, to, |item| match item {
+        Item::Record(r) => v.record(&r),
+        Item::Checkpoint(c) => v.checkpoint(&c),
+    })?;
+    Ok(v.finish(false))
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// Bytes of a hex string (either case); `None` if it is not hex.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
