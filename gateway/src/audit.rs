@@ -66,7 +66,10 @@ impl Log {
         {
             // Serve anyway: refusing every request would stop the counters, and the
             // damage is already on record for `audit verify` to locate.
-            tracing::error!(seq = head.seq, "the last audit record does not match its hash; run `lienthong audit verify`");
+            tracing::error!(
+                seq = head.seq,
+                "the last audit record does not match its hash; run `lienthong audit verify`"
+            );
         }
         tracing::info!(path = %path.display(), head = head.seq, checkpoint = head.checkpoint, "audit log open");
         let signer = Arc::new(signer);
@@ -156,7 +159,12 @@ impl Log {
 }
 
 /// Verifies records `from..=to` of `store` against the trusted public key `key`.
-pub fn verify_store(store: &Store, key: &[u8], from: u64, to: u64) -> Result<VerifyAuditResponse, Error> {
+pub fn verify_store(
+    store: &Store,
+    key: &[u8],
+    from: u64,
+    to: u64,
+) -> Result<VerifyAuditResponse, Error> {
     let mut v = verify::Verifier::new(key, from);
     store.walk(from, to, |item| match item {
         Item::Record(r) => v.record(&r),
@@ -178,7 +186,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Bytes of a hex string (either case); `None` if it is not hex.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())

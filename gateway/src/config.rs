@@ -27,6 +27,60 @@ pub struct Config {
     pub population: Population,
     /// Deadlines.
     pub limits: Limits,
+    /// Who may read what.
+    pub policy: PolicyConfig,
+    /// The audit log.
+    pub audit: Audit,
+}
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The policy file (TOML, see `gateway/policy.dev.toml`); without it, the
+    /// embedded development policy.
+    pub file: Option<PathBuf>,
+}
+
+/// The audit log (`ledger.redb` in the data dir).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// Record every request. Switch off only to measure the framework's own cost
+    /// (the benchmark baseline): a gateway that releases personal data must audit.
+    pub enabled: bool,
+    /// Ed25519 key (PKCS#8 PEM) that signs checkpoints; default
+    /// `<certs_dir>/audit-signing.key`.
+    pub signing_key: Option<PathBuf>,
+    /// Sign a checkpoint after this many records.
+    pub checkpoint_every: u64,
+    /// And at least this often while records arrive.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// Records per durable commit at most (group commit).
+    pub max_batch: usize,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            enabled: true,
+            signing_key: None,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+            max_batch: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The audit signing key's path.
+    pub fn audit_signing_key(&self) -> PathBuf {
+        self.audit
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| crate::pki::Paths::new(&self.tls.certs_dir).audit_key())
+    }
 }
 
 /// Files of the PKI and how identities are read from certificates.
@@ -116,6 +170,8 @@ impl Default for Config {
                 error_rate: 0.0,
             },
             limits: Limits::default(),
+            policy: PolicyConfig::default(),
+            audit: Audit::default(),
         }
     }
 }
@@ -170,6 +226,15 @@ impl Config {
                 "limits.upstream_timeout",
                 "must be greater than zero and at most limits.request_timeout",
             );
+        }
+        if self.audit.checkpoint_every == 0 {
+            return bad("audit.checkpoint_every", "must be at least 1");
+        }
+        if self.audit.checkpoint_interval.is_zero() {
+            return bad("audit.checkpoint_interval", "must be greater than zero");
+        }
+        if !(1..=65_536).contains(&self.audit.max_batch) {
+            return bad("audit.max_batch", "must be between 1 and 65536");
         }
         if self.tls.handshake_timeout.is_zero() {
             return bad("tls.handshake_timeout", "must be greater than zero");

@@ -265,7 +265,9 @@ impl Policy {
             let granted = listed(for_op().flat_map(|g| &g.purposes));
             return deny(
                 Reason::PurposeNotAllowed,
-                format!("purpose {purpose:?} is not granted to {agency} for {op}; granted: {granted}"),
+                format!(
+                    "purpose {purpose:?} is not granted to {agency} for {op}; granted: {granted}"
+                ),
             );
         }
         let matching = || for_purpose().filter(|g| g.legal_bases.iter().any(|l| l == legal_basis));
@@ -278,7 +280,9 @@ impl Policy {
                 ),
             );
         };
-        let record = op.record().expect("grants name only operations with a record");
+        let record = op
+            .record()
+            .expect("grants name only operations with a record");
         let fields = matching()
             .fold(Fields::NONE, |set, g| set.union(g.fields))
             .of(record);
@@ -298,7 +302,9 @@ impl Policy {
         } else {
             Err(Denial {
                 reason: Reason::RoleRequired,
-                detail: format!("{op} requires the auditor role, which agency {agency} does not hold"),
+                detail: format!(
+                    "{op} requires the auditor role, which agency {agency} does not hold"
+                ),
             })
         }
     }
@@ -312,7 +318,10 @@ fn listed<'a>(values: impl Iterator<Item = &'a String>) -> String {
             seen.push(v);
         }
     }
-    seen.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+    seen.iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Allowed {

@@ -16,6 +16,7 @@ use lienthong_adapters::population::Registry;
 use lienthong_adapters::population::grpc::{GrpcConfig, GrpcRegistry};
 use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
 use lienthong_adapters::sim::{Faults, Population};
+use lienthong_proto::v1::audit_service_server::AuditServiceServer;
 use lienthong_proto::v1::identity_service_server::IdentityServiceServer;
 use lienthong_proto::v1::residency_service_server::ResidencyServiceServer;
 use tokio::net::TcpListener;
@@ -28,12 +29,18 @@ use tokio_util::sync::CancellationToken;
 use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::set_header::SetRequestHeaderLayer;
 
+use crate::audit;
 use crate::config::{Config, Population as PopulationConfig};
 use crate::pki::Paths;
+use crate::policy::Policy;
 use crate::services::Shared;
+use crate::services::audit::Audit;
 use crate::services::identity::Identity;
 use crate::services::residency::Residency;
 use crate::{Error, tls};
+
+/// The redb file under the data dir that holds the audit log (and, later, dossiers).
+pub const LEDGER: &str = "ledger.redb";
 
 /// Handshakes in progress at once; further connections wait in the kernel backlog.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
@@ -43,6 +50,8 @@ pub struct Running {
     addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), Error>>,
+    /// Closed (a last signed checkpoint) once requests have finished.
+    audit: Option<Arc<audit::Log>>,
 }
 
 impl Running {
@@ -51,11 +60,17 @@ impl Running {
         self.addr
     }
 
-    /// Stops accepting, lets in-flight requests finish within `grace`, and returns.
+    /// The audit log, when auditing is on.
+    pub fn audit(&self) -> Option<&Arc<audit::Log>> {
+        self.audit.as_ref()
+    }
+
+    /// Stops accepting, lets in-flight requests finish within `grace`, signs a last
+    /// audit checkpoint, and returns.
     pub async fn shutdown(self, grace: Duration) -> Result<(), Error> {
         self.shutdown.cancel();
         let abort = self.task.abort_handle();
-        match tokio::time::timeout(grace, self.task).await {
+        let served = match tokio::time::timeout(grace, self.task).await {
             Ok(joined) => joined.map_err(|e| Error::Server(format!("task: {e}")))?,
             Err(_) => {
                 tracing::warn!(
@@ -65,7 +80,11 @@ impl Running {
                 abort.abort();
                 Ok(())
             }
+        };
+        if let Some(log) = self.audit {
+            log.close().await;
         }
+        served
     }
 }
 
@@ -116,6 +135,31 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         &Paths::new(&config.tls.certs_dir),
         &config.tls.agency_uri_prefix,
     )?;
+    let policy = match &config.policy.file {
+        Some(path) => Policy::load(path)?,
+        None => {
+            tracing::warn!("no policy file configured; using the embedded DEVELOPMENT policy");
+            Policy::dev()
+        }
+    };
+    let audit = if config.audit.enabled {
+        std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+        let signer = audit::Signer::load(&config.audit_signing_key())?;
+        let settings = audit::Settings {
+            checkpoint_every: config.audit.checkpoint_every,
+            max_batch: config.audit.max_batch,
+        };
+        let path = config.data_dir.join(LEDGER);
+        Some(Arc::new(audit::Log::open(
+            &path,
+            signer,
+            settings,
+            config.audit.checkpoint_interval,
+        )?))
+    } else {
+        tracing::warn!("auditing is OFF: requests leave no record (benchmark baseline only)");
+        None
+    };
     let listen = |source| Error::Listen {
         addr: config.listen,
         source,
@@ -141,6 +185,8 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     let shared = Arc::new(Shared {
         registry,
         limits: config.limits.clone(),
+        policy: Arc::new(policy),
+        audit: audit.clone(),
     });
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -149,6 +195,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     health
         .set_serving::<ResidencyServiceServer<Residency>>()
         .await;
+    health.set_serving::<AuditServiceServer<Audit>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -169,7 +216,8 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         .add_service(health_service)
         .add_service(reflection)
         .add_service(IdentityServiceServer::new(Identity::new(shared.clone())))
-        .add_service(ResidencyServiceServer::new(Residency::new(shared)));
+        .add_service(ResidencyServiceServer::new(Residency::new(shared.clone())))
+        .add_service(AuditServiceServer::new(Audit::new(shared)));
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
@@ -183,6 +231,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         addr,
         shutdown,
         task,
+        audit,
     })
 }
 
@@ -253,6 +302,13 @@ pub async fn run(config: Config) -> Result<(), Error> {
     if config.tls.generate_dev_pki && !paths.ca_cert().exists() {
         tracing::warn!(dir = %paths.dir.display(), "no PKI found; generating the DEVELOPMENT PKI (never use it in production)");
         crate::pki::init(&paths, false)?;
+    }
+    if config.tls.generate_dev_pki
+        && config.audit.signing_key.is_none()
+        && !paths.audit_key().exists()
+    {
+        tracing::warn!(dir = %paths.dir.display(), "no audit signing key; generating a DEVELOPMENT key");
+        crate::pki::init_audit_key(&paths)?;
     }
     std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
     let running = start(&config, registry(&config)?).await?;

@@ -1,7 +1,10 @@
 //! The gRPC services and what every handler shares: who is calling (from the
 //! connection), the request id, the deadline budget, validation of the request at
-//! the edge, the upstream call under that budget, and the log line of the outcome.
+//! the edge, the policy decision, the upstream call under that budget, and the end
+//! of every request: its audit record, durable before the answer leaves, and the log
+//! line of the outcome.
 
+pub mod audit;
 pub mod fields;
 pub mod identity;
 pub mod residency;
@@ -13,10 +16,12 @@ use std::time::{Duration, Instant};
 use lienthong_adapters::population::Registry;
 use lienthong_proto::PersonalId;
 use lienthong_proto::personal_id::Masked;
-use lienthong_proto::v1::RequestContext;
+use lienthong_proto::v1::{AuditRecord, Decision, RequestContext};
 use tonic::Status;
 
+use crate::audit::record::bounded;
 use crate::config::Limits;
+use crate::policy::{Allowed, Fields, Operation, Policy, Role};
 use crate::tls::Peer;
 use crate::{Error, FieldViolation};
 
@@ -26,13 +31,39 @@ pub struct Shared {
     pub registry: Arc<dyn Registry>,
     /// Deadlines.
     pub limits: Limits,
+    /// Who may read what.
+    pub policy: Arc<Policy>,
+    /// Where every request is recorded; `None` only in the benchmark baseline.
+    pub audit: Option<Arc<crate::audit::Log>>,
+}
+
+/// What a request's audit record says beyond who called and how it ended.
+#[derive(Default)]
+pub(crate) struct Trail {
+    /// The subject's personal ID, as sent.
+    pub subject: String,
+    /// The request context, as sent.
+    pub context: RequestContext,
+    /// The fields that left the gateway.
+    pub released: Fields,
+}
+
+impl Trail {
+    /// A trail about `subject` under `context`.
+    pub(crate) fn new(subject: &str, context: Option<&RequestContext>) -> Trail {
+        Trail {
+            subject: subject.to_owned(),
+            context: context.cloned().unwrap_or_default(),
+            released: Fields::NONE,
+        }
+    }
 }
 
 /// One request in flight: who asks, under which id, until when.
 pub(crate) struct Ctx {
     peer: Arc<Peer>,
     request_id: String,
-    method: &'static str,
+    operation: Operation,
     started: Instant,
     /// Time the request may take: the configured limit or the client's grpc-timeout.
     budget: Duration,
@@ -42,7 +73,7 @@ impl Ctx {
     pub(crate) fn of<T>(
         request: &tonic::Request<T>,
         limits: &Limits,
-        method: &'static str,
+        operation: Operation,
     ) -> Result<Ctx, Status> {
         let peer = request
             .extensions()
@@ -66,10 +97,30 @@ impl Ctx {
         Ok(Ctx {
             peer,
             request_id,
-            method,
+            operation,
             started: Instant::now(),
             budget,
         })
+    }
+
+    /// The policy's decision on this read under `context` (already validated).
+    pub(crate) fn allow(
+        &self,
+        policy: &Policy,
+        context: Option<&RequestContext>,
+    ) -> Result<Allowed, Error> {
+        let c = context.cloned().unwrap_or_default();
+        Ok(policy.decide(
+            self.peer.agency.as_str(),
+            self.operation,
+            &c.purpose,
+            &c.legal_basis,
+        )?)
+    }
+
+    /// Checks that the caller holds `role`.
+    pub(crate) fn require(&self, policy: &Policy, role: Role) -> Result<(), Error> {
+        Ok(policy.require(self.peer.agency.as_str(), role, self.operation)?)
     }
 
     /// Runs an upstream call within the request's remaining budget and the upstream limit.
@@ -100,23 +151,67 @@ impl Ctx {
         }
     }
 
-    /// Logs the outcome (personal ID masked, nothing else personal) and maps the error.
-    pub(crate) fn finish<T>(
+    /// Ends the request: appends its audit record and waits until it is durable,
+    /// logs the outcome (personal ID masked, nothing else personal), and maps the
+    /// error. If the record cannot be written, the answer is withheld.
+    pub(crate) async fn finish<T>(
         &self,
-        subject: &str,
+        shared: &Shared,
+        trail: Trail,
         result: Result<T, Error>,
     ) -> Result<tonic::Response<T>, Status> {
-        let elapsed_ms = self.started.elapsed().as_secs_f64() * 1e3;
-        let subject = Masked(subject);
-        match result {
-            Ok(answer) => {
-                tracing::info!(request_id = %self.request_id, agency = %self.peer.agency, method = self.method, %subject, code = "OK", elapsed_ms, "request served");
-                Ok(tonic::Response::new(answer))
-            }
+        let (decision, reason) = match &result {
+            Ok(_) => (Decision::Granted, ""),
+            Err(Error::Invalid(_)) => (Decision::Invalid, "INVALID_ARGUMENT"),
+            Err(Error::Denied(d)) => (Decision::Denied, d.reason.as_str()),
+            Err(e) => (Decision::Granted, crate::status::reason(e)),
+        };
+        let (result, code) = match result {
+            Ok(answer) => (Ok(answer), tonic::Code::Ok),
             Err(error) => {
                 let detail = error.to_string();
                 let status = Status::from(error);
-                tracing::warn!(request_id = %self.request_id, agency = %self.peer.agency, method = self.method, %subject, code = ?status.code(), elapsed_ms, error = %detail, "request failed");
+                let code = status.code();
+                (Err((status, detail)), code)
+            }
+        };
+        if let Some(log) = &shared.audit {
+            let record = AuditRecord {
+                agency_code: self.peer.agency.as_str().to_owned(),
+                certificate_fingerprint: self.peer.fingerprint.clone(),
+                officer_id: bounded(&trail.context.officer_id),
+                operation: self.operation.name().to_owned(),
+                subject_personal_id: bounded(&trail.subject),
+                purpose: bounded(&trail.context.purpose),
+                legal_basis: bounded(&trail.context.legal_basis),
+                case_ref: bounded(&trail.context.case_ref),
+                decision: decision as i32,
+                reason: reason.to_owned(),
+                outcome: code as u32,
+                fields_released: if code == tonic::Code::Ok {
+                    trail.released.names()
+                } else {
+                    Vec::new()
+                },
+                cache: String::new(),
+                request_id: self.request_id.clone(),
+                ..Default::default()
+            };
+            if let Err(e) = log.append(record).await {
+                tracing::error!(request_id = %self.request_id, agency = %self.peer.agency, operation = self.operation.name(), error = %e, "audit record not written; answer withheld");
+                return Err(Status::from(e));
+            }
+        }
+        let elapsed_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        let subject = Masked(&trail.subject);
+        let operation = self.operation.name();
+        match result {
+            Ok(answer) => {
+                tracing::info!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = "OK", elapsed_ms, "request served");
+                Ok(tonic::Response::new(answer))
+            }
+            Err((status, detail)) => {
+                tracing::warn!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = ?status.code(), reason, elapsed_ms, error = %detail, "request refused or failed");
                 Err(status)
             }
         }

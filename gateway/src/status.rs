@@ -16,104 +16,136 @@ use crate::Error;
 /// The `ErrorInfo.domain` of every error the gateway reports.
 pub const DOMAIN: &str = "lienthong.v1";
 
-impl From<Error> for Status {
-    fn from(error: Error) -> Status {
-        match error {
-            Error::Invalid(violations) => {
-                let message = match violations.first() {
-                    Some(v) => format!("invalid {}: {}", v.field, v.description),
-                    None => "invalid request".to_owned(),
-                };
-                let details = ErrorDetails::with_bad_request(
-                    violations
-                        .into_iter()
-                        .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
-                        .collect::<Vec<_>>(),
-                );
-                Status::with_error_details(Code::InvalidArgument, message, details)
-            }
-            Error::Unauthenticated => info(
-                Code::Unauthenticated,
-                "NO_AGENCY_IDENTITY",
-                "no verified agency identity",
-                None,
-            ),
-            Error::Deadline(after) => info(
-                Code::DeadlineExceeded,
-                "DEADLINE_EXCEEDED",
-                &format!("no answer within {} ms", after.as_millis()),
-                None,
-            ),
-            Error::Denied(denial) => info(
-                Code::PermissionDenied,
-                denial.reason.as_str(),
-                &denial.detail,
-                None,
-            ),
-            Error::Audit(_) => info(
-                Code::Unavailable,
-                "AUDIT_UNAVAILABLE",
-                "the audit log cannot record this request, so nothing is released",
-                Some(Duration::from_secs(5)),
-            ),
-            Error::Upstream(e) => upstream(&e),
-            Error::Io { .. }
-            | Error::Config { .. }
-            | Error::Listen { .. }
-            | Error::Server(_)
-            | Error::Pki(_) => info(
-                Code::Internal,
-                "INTERNAL",
-                "internal error; see the gateway log",
-                None,
-            ),
-        }
+/// How an error is reported: code, stable reason, message, retry delay.
+struct Parts {
+    code: Code,
+    reason: &'static str,
+    message: String,
+    retry: Option<Duration>,
+}
+
+fn parts(error: &Error) -> Parts {
+    let p = |code, reason, message: &str, retry| Parts {
+        code,
+        reason,
+        message: message.to_owned(),
+        retry,
+    };
+    match error {
+        Error::Invalid(violations) => p(
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            &match violations.first() {
+                Some(v) => format!("invalid {}: {}", v.field, v.description),
+                None => "invalid request".to_owned(),
+            },
+            None,
+        ),
+        Error::Unauthenticated => p(
+            Code::Unauthenticated,
+            "NO_AGENCY_IDENTITY",
+            "no verified agency identity",
+            None,
+        ),
+        Error::Deadline(after) => p(
+            Code::DeadlineExceeded,
+            "DEADLINE_EXCEEDED",
+            &format!("no answer within {} ms", after.as_millis()),
+            None,
+        ),
+        Error::Denied(denial) => p(
+            Code::PermissionDenied,
+            denial.reason.as_str(),
+            &denial.detail,
+            None,
+        ),
+        Error::Audit(_) => p(
+            Code::Unavailable,
+            "AUDIT_UNAVAILABLE",
+            "the audit log cannot record this request, so nothing is released",
+            Some(Duration::from_secs(5)),
+        ),
+        Error::Upstream(e) => upstream(e),
+        Error::Io { .. }
+        | Error::Config { .. }
+        | Error::Listen { .. }
+        | Error::Server(_)
+        | Error::Pki(_) => p(
+            Code::Internal,
+            "INTERNAL",
+            "internal error; see the gateway log",
+            None,
+        ),
     }
 }
 
-fn upstream(e: &Upstream) -> Status {
+/// The stable `ErrorInfo` reason reported for `error` (also kept in audit records).
+pub fn reason(error: &Error) -> &'static str {
+    parts(error).reason
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Status {
+        let parts = parts(&error);
+        let details = match error {
+            Error::Invalid(violations) => ErrorDetails::with_bad_request(
+                violations
+                    .into_iter()
+                    .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
+                    .collect::<Vec<_>>(),
+            ),
+            _ => {
+                let mut details = ErrorDetails::with_error_info(parts.reason, DOMAIN, []);
+                if let Some(delay) = parts.retry {
+                    details.set_retry_info(Some(delay));
+                }
+                details
+            }
+        };
+        Status::with_error_details(parts.code, parts.message, details)
+    }
+}
+
+fn upstream(e: &Upstream) -> Parts {
     let retry = Some(Duration::from_secs(1));
-    match e {
-        Upstream::NotFound { .. } => info(
+    let (code, reason, message) = match e {
+        Upstream::NotFound { .. } => (
             Code::NotFound,
             "CITIZEN_NOT_FOUND",
-            "no citizen is registered under this personal ID",
-            None,
+            "no citizen is registered under this personal ID".to_owned(),
         ),
-        Upstream::Timeout { after, .. } => info(
+        Upstream::Timeout { after, .. } => (
             Code::DeadlineExceeded,
             "UPSTREAM_TIMEOUT",
-            &format!(
+            format!(
                 "the national system did not answer within {} ms",
                 after.as_millis()
             ),
-            retry,
         ),
-        Upstream::Unavailable { .. } => info(
+        Upstream::Unavailable { .. } => (
             Code::Unavailable,
             "UPSTREAM_UNAVAILABLE",
-            "the national system is unavailable",
-            retry,
+            "the national system is unavailable".to_owned(),
         ),
-        Upstream::Protocol { .. } => info(
+        Upstream::Protocol { .. } => (
             Code::Unavailable,
             "UPSTREAM_BAD_RESPONSE",
-            "the national system answered with a malformed response",
-            retry,
+            "the national system answered with a malformed response".to_owned(),
         ),
-        Upstream::Rejected { .. } => info(
+        Upstream::Rejected { .. } => (
             Code::Internal,
             "UPSTREAM_REJECTED",
-            "the national system refused this gateway",
-            None,
+            "the national system refused this gateway".to_owned(),
         ),
+    };
+    let retry = match e {
+        Upstream::NotFound { .. } | Upstream::Rejected { .. } => None,
+        _ => retry,
+    };
+    Parts {
+        code,
+        reason,
+        message,
+        retry,
     }
-}
-
-fn info(code: Code, reason: &str, message: &str, retry: Option<Duration>) -> Status {
-    let mut details = ErrorDetails::with_error_info(reason, DOMAIN, []);
-    if let Some(delay) = retry {
-        details.set_retry_info(Some(delay));
-    }
-    Status::with_error_details(code, message, details)
 }

@@ -78,9 +78,22 @@ fn serve_from_nothing_then_look_up_a_citizen() {
     assert_eq!(citizen["sex"], "SEX_MALE");
     assert!(dir.path().join("data").is_dir());
 
-    let residence = client(dir.path(), port, "H99.02", &["residence", ID]);
+    let residence = client(dir.path(), port, "H99.01", &["residence", ID]);
     let text = String::from_utf8_lossy(&residence.stdout);
     assert!(text.contains("commune_code:"), "{residence:?}");
+
+    // The dev policy: H99.02 sees name, birth date and sex only, and no residence.
+    let narrow = client(dir.path(), port, "H99.02", &["--json", "citizen", ID]);
+    let narrow: serde_json::Value = serde_json::from_slice(&narrow.stdout).expect("JSON output");
+    assert_eq!(narrow["birth_date"], citizen["birth_date"]);
+    assert_ne!(citizen["hometown"], "");
+    assert_eq!(narrow["hometown"], "", "{narrow}");
+    let refused = client(dir.path(), port, "H99.02", &["residence", ID]);
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("PermissionDenied") && message.contains("OPERATION_NOT_ALLOWED"),
+        "{message}"
+    );
 
     let invalid = client(dir.path(), port, "H99.01", &["citizen", "12345"]);
     assert!(!invalid.status.success());

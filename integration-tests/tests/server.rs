@@ -21,10 +21,24 @@ async fn a_busy_port_is_reported_with_its_address() {
         .expect("first binds");
     let mut taken = config(&pki);
     taken.listen = first.addr();
+    taken.data_dir = pki.dir.path().join("data-2");
     match server::start(&taken, sim()).await {
         Err(Error::Listen { addr, .. }) => assert_eq!(addr, first.addr()),
         Err(other) => panic!("expected a Listen error, got {other}"),
         Ok(_) => panic!("two gateways bound {}", first.addr()),
+    }
+}
+
+#[tokio::test]
+async fn a_second_gateway_on_the_same_data_dir_is_refused() {
+    let pki = TestPki::new();
+    let _first = server::start(&config(&pki), sim())
+        .await
+        .expect("first starts");
+    match server::start(&config(&pki), sim()).await {
+        Err(Error::Audit(detail)) => assert!(detail.contains("ledger.redb"), "{detail}"),
+        Err(other) => panic!("expected an audit log error, got {other}"),
+        Ok(_) => panic!("two gateways share one ledger"),
     }
 }
 

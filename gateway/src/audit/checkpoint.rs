@@ -46,7 +46,8 @@ pub struct Signer {
 impl Signer {
     /// Reads a PKCS#8 PEM Ed25519 key (as `lienthong pki init` writes it).
     pub fn load(path: &Path) -> Result<Signer, Error> {
-        let bad = |detail: String| Error::Pki(format!("audit signing key {}: {detail}", path.display()));
+        let bad =
+            |detail: String| Error::Pki(format!("audit signing key {}: {detail}", path.display()));
         let der = PrivatePkcs8KeyDer::from_pem_file(path).map_err(|e| bad(e.to_string()))?;
         let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.secret_pkcs8_der())
             .map_err(|e| bad(format!("not an Ed25519 key: {e}")))?;
@@ -85,7 +86,11 @@ pub fn verify(checkpoint: &Checkpoint, trusted: &[u8]) -> Result<(), String> {
     if checkpoint.public_key != trusted {
         return Err("signed by a key other than the trusted one".into());
     }
-    let m = message(checkpoint.seq, &checkpoint.hash, micros(checkpoint.at.as_ref()));
+    let m = message(
+        checkpoint.seq,
+        &checkpoint.hash,
+        micros(checkpoint.at.as_ref()),
+    );
     UnparsedPublicKey::new(&ED25519, trusted)
         .verify(&m, &checkpoint.signature)
         .map_err(|_| "signature does not verify".to_owned())

@@ -34,6 +34,9 @@ pub struct Head {
 }
 
 /// One item of a walk: what an export holds and a verification reads.
+// Items are moved one at a time through a walk, never stored in bulk: boxing the
+// larger variant would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Item {
     /// A record.
@@ -56,9 +59,13 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, Error> {
         let db = Database::create(path)
             .map_err(|e| Error::Audit(format!("open {}: {e}", path.display())))?;
-        let txn = db.begin_write().map_err(|e| err("create tables")(e.into()))?;
-        txn.open_table(RECORDS).map_err(|e| err("create tables")(e.into()))?;
-        txn.open_table(CHECKPOINTS).map_err(|e| err("create tables")(e.into()))?;
+        let txn = db
+            .begin_write()
+            .map_err(|e| err("create tables")(e.into()))?;
+        txn.open_table(RECORDS)
+            .map_err(|e| err("create tables")(e.into()))?;
+        txn.open_table(CHECKPOINTS)
+            .map_err(|e| err("create tables")(e.into()))?;
         txn.commit().map_err(|e| err("create tables")(e.into()))?;
         Ok(Store { db })
     }
@@ -96,7 +103,11 @@ impl Store {
     }
 
     /// Appends records (and a checkpoint) in one durable transaction.
-    pub fn append(&self, records: &[AuditRecord], checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
+    pub fn append(
+        &self,
+        records: &[AuditRecord],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<(), Error> {
         let e = err("append");
         let txn = self.db.begin_write().map_err(|x| e(x.into()))?;
         {
@@ -105,7 +116,9 @@ impl Store {
             for r in records {
                 buf.clear();
                 r.encode(&mut buf).expect("a Vec grows");
-                table.insert(r.seq, buf.as_slice()).map_err(|x| e(x.into()))?;
+                table
+                    .insert(r.seq, buf.as_slice())
+                    .map_err(|x| e(x.into()))?;
             }
             if let Some(c) = checkpoint {
                 let mut table = txn.open_table(CHECKPOINTS).map_err(|x| e(x.into()))?;
@@ -123,7 +136,10 @@ impl Store {
         let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
         let table = txn.open_table(RECORDS).map_err(|x| e(x.into()))?;
         let mut out = Vec::new();
-        for entry in table.range(after.saturating_add(1)..).map_err(|x| e(x.into()))? {
+        for entry in table
+            .range(after.saturating_add(1)..)
+            .map_err(|x| e(x.into()))?
+        {
             let (_, v) = entry.map_err(|x| e(x.into()))?;
             out.push(decode_record(v.value())?);
             if out.len() == limit {
@@ -165,7 +181,9 @@ impl Store {
         let (mut lo, mut hi) = (1, head + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let at = self.record(mid)?.map_or(i64::MAX, |r| micros(r.at.as_ref()));
+            let at = self
+                .record(mid)?
+                .map_or(i64::MAX, |r| micros(r.at.as_ref()));
             if at < micros_at {
                 lo = mid + 1;
             } else {

@@ -83,7 +83,10 @@ async fn concurrent_appends_share_commits_and_chain() {
     }
     let commits = log.stats().commits.load(Ordering::Relaxed);
     assert_eq!(log.stats().records.load(Ordering::Relaxed), 256);
-    assert!(commits < 256, "group commit: {commits} commits for 256 records");
+    assert!(
+        commits < 256,
+        "group commit: {commits} commits for 256 records"
+    );
     let report = log.verify(0, 0).await.unwrap();
     assert!(report.ok, "{}", report.detail);
     assert_eq!(report.records_checked, 256);
@@ -114,7 +117,10 @@ async fn restart_continues_the_chain() {
     let store = Store::open(&path).unwrap();
     let report = verify_store(&store, &key, 0, 0).unwrap();
     assert!(report.ok, "{}", report.detail);
-    assert_eq!((report.records_checked, report.checkpoints_checked), (30, 3));
+    assert_eq!(
+        (report.records_checked, report.checkpoints_checked),
+        (30, 3)
+    );
     assert_eq!(store.head().unwrap().checkpoint, 30);
 }
 
@@ -126,7 +132,10 @@ async fn tampered_exports_name_the_first_bad_record() {
     let lines = export(&path);
     let report = verify_lines(&lines, &key);
     assert!(report.ok, "{}", report.detail);
-    assert_eq!((report.records_checked, report.checkpoints_checked), (40, 4));
+    assert_eq!(
+        (report.records_checked, report.checkpoints_checked),
+        (40, 4)
+    );
 
     let index = |seq: u64| {
         lines
@@ -252,7 +261,12 @@ async fn an_altered_ledger_record_is_located() {
     }
     let store = Store::open(&path).unwrap();
     let report = verify_store(&store, &key, 0, 0).unwrap();
-    assert_eq!((report.ok, report.first_bad_seq), (false, 12), "{}", report.detail);
+    assert_eq!(
+        (report.ok, report.first_bad_seq),
+        (false, 12),
+        "{}",
+        report.detail
+    );
     drop(store);
     let read = Database::open(&path).unwrap();
     let txn = read.begin_read().unwrap();

@@ -63,11 +63,17 @@ impl<'k> Verifier<'k> {
         let expected = self.next.unwrap_or(self.from).max(1);
         if self.next.is_none() && r.seq > expected {
             // A range that starts later than asked for: the records before are missing.
-            return self.fail(expected, format!("record {expected} is missing (the first is {})", r.seq));
+            return self.fail(
+                expected,
+                format!("record {expected} is missing (the first is {})", r.seq),
+            );
         }
         if r.seq != expected {
             let detail = if r.seq > expected {
-                format!("record {expected} is missing (record {} follows {})", r.seq, self.last_seq)
+                format!(
+                    "record {expected} is missing (record {} follows {})",
+                    r.seq, self.last_seq
+                )
             } else {
                 format!("record {} is out of order (expected {expected})", r.seq)
             };
@@ -81,7 +87,11 @@ impl<'k> Verifier<'k> {
         if !chained {
             return self.fail(
                 r.seq,
-                format!("record {}'s prev_hash is not the hash of record {}: it is not chained", r.seq, r.seq - 1),
+                format!(
+                    "record {}'s prev_hash is not the hash of record {}: it is not chained",
+                    r.seq,
+                    r.seq - 1
+                ),
             );
         }
         if hash(&r.prev_hash, r)[..] != r.hash[..] {
@@ -116,12 +126,18 @@ impl<'k> Verifier<'k> {
             );
         }
         if c.seq < self.last_seq || self.records == 0 {
-            return self.fail(c.seq, format!("checkpoint at record {} is out of place", c.seq));
+            return self.fail(
+                c.seq,
+                format!("checkpoint at record {} is out of place", c.seq),
+            );
         }
         if c.hash[..] != self.head[..] {
             return self.fail(
                 c.seq,
-                format!("record {}'s hash differs from the signed checkpoint: rewritten", c.seq),
+                format!(
+                    "record {}'s hash differs from the signed checkpoint: rewritten",
+                    c.seq
+                ),
             );
         }
         self.checkpoints += 1;
@@ -148,10 +164,7 @@ impl<'k> Verifier<'k> {
                 0,
                 format!(
                     "{} records chain from {} to {}; {} signed checkpoints hold",
-                    self.records,
-                    self.from,
-                    self.last_seq,
-                    self.checkpoints
+                    self.records, self.from, self.last_seq, self.checkpoints
                 ),
             ),
             Some((seq, detail)) => (false, seq, detail),

@@ -99,7 +99,9 @@ pub(super) fn run(
                         new_head.checkpoint = new_head.seq;
                     }
                     head = new_head;
-                    stats.records.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    stats
+                        .records
+                        .fetch_add(records.len() as u64, Ordering::Relaxed);
                     stats.commits.fetch_add(1, Ordering::Relaxed);
                     for (r, reply) in records.drain(..).zip(replies.drain(..)) {
                         let _ = reply.send(Ok(r.seq));
@@ -119,7 +121,11 @@ pub(super) fn run(
             break;
         }
     }
-    tracing::info!(head = head.seq, checkpoint = head.checkpoint, "audit writer stopped");
+    tracing::info!(
+        head = head.seq,
+        checkpoint = head.checkpoint,
+        "audit writer stopped"
+    );
 }
 
 /// Now, in microseconds since the Unix epoch.

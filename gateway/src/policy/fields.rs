@@ -189,12 +189,21 @@ mod tests {
         assert_eq!(citizen.iter().count(), 9);
         let religion = Fields::parse("citizen.religion").unwrap();
         assert_eq!(religion.names(), ["citizen.religion"]);
-        assert_eq!(Fields::parse("residence.*").unwrap(), Fields::all(Record::Residence));
+        assert_eq!(
+            Fields::parse("residence.*").unwrap(),
+            Fields::all(Record::Residence)
+        );
     }
 
     #[test]
     fn unknown_names_are_refused_with_the_list() {
-        for bad in ["citizen.personal_id", "full_name", "*", "citizen.", "residence.address"] {
+        for bad in [
+            "citizen.personal_id",
+            "full_name",
+            "*",
+            "citizen.",
+            "residence.address",
+        ] {
             let err = Fields::parse(bad).unwrap_err();
             assert!(err.contains("citizen.full_name"), "{bad}: {err}");
         }

@@ -9,7 +9,8 @@ use lienthong_proto::v1::{
 use time::macros::format_description;
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, fields, lookup};
+use super::{Ctx, Shared, Trail, fields, lookup};
+use crate::policy::{Operation, Record};
 
 /// The identity service.
 pub struct Identity {
@@ -37,8 +38,10 @@ impl IdentityService for Identity {
         &self,
         request: Request<GetCitizenRequest>,
     ) -> Result<Response<Citizen>, Status> {
-        let ctx = Ctx::of(&request, &self.shared.limits, "IdentityService/GetCitizen")?;
+        let shared = &*self.shared;
+        let ctx = Ctx::of(&request, &shared.limits, Operation::GetCitizen)?;
         let req = request.into_inner();
+        let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
         let result = async {
             let paths = req
                 .fields
@@ -58,30 +61,30 @@ impl IdentityService for Identity {
                     }
                 }
             })?;
+            let requested: Vec<&str> = paths.iter().map(String::as_str).collect();
+            let keep = ctx
+                .allow(&shared.policy, req.context.as_ref())?
+                .narrow(Record::Citizen, &requested)?;
             let call = ctx.call(req.context.as_ref());
             let mut citizen = ctx
-                .upstream(&self.shared, self.shared.registry.citizen(&id, &call))
+                .upstream(shared, shared.registry.citizen(&id, &call))
                 .await?;
-            if !paths.is_empty() {
-                let keep: Vec<&str> = paths.iter().map(String::as_str).collect();
-                fields::retain(&mut citizen, &keep);
-            }
+            fields::citizen(&mut citizen, keep);
+            trail.released = keep;
             Ok(citizen)
         }
         .await;
-        ctx.finish(&req.personal_id, result)
+        ctx.finish(shared, trail, result).await
     }
 
     async fn verify_citizen(
         &self,
         request: Request<VerifyCitizenRequest>,
     ) -> Result<Response<VerifyCitizenResponse>, Status> {
-        let ctx = Ctx::of(
-            &request,
-            &self.shared.limits,
-            "IdentityService/VerifyCitizen",
-        )?;
+        let shared = &*self.shared;
+        let ctx = Ctx::of(&request, &shared.limits, Operation::VerifyCitizen)?;
         let req = request.into_inner();
+        let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
         let result = async {
             let id = lookup(req.context.as_ref(), &req.personal_id, |v| {
                 v.text("full_name", &req.full_name, 200, true);
@@ -90,9 +93,19 @@ impl IdentityService for Identity {
                     v.add("birth_date", "must be a date YYYY-MM-DD");
                 }
             })?;
+            // Only what the agency could read may be compared: a yes/no answer
+            // about a field reveals something about it.
+            let claimed: &[&str] = if req.birth_date.is_empty() {
+                &["full_name"]
+            } else {
+                &["full_name", "birth_date"]
+            };
+            let compared = ctx
+                .allow(&shared.policy, req.context.as_ref())?
+                .narrow(Record::Citizen, claimed)?;
             let call = ctx.call(req.context.as_ref());
             let citizen = ctx
-                .upstream(&self.shared, self.shared.registry.citizen(&id, &call))
+                .upstream(shared, shared.registry.citizen(&id, &call))
                 .await?;
             let mut mismatched = Vec::new();
             if normalize_name(&req.full_name) != normalize_name(&citizen.full_name) {
@@ -101,13 +114,14 @@ impl IdentityService for Identity {
             if !req.birth_date.is_empty() && req.birth_date != citizen.birth_date {
                 mismatched.push("birth_date".to_owned());
             }
+            trail.released = compared;
             Ok(VerifyCitizenResponse {
                 r#match: mismatched.is_empty(),
                 mismatched_fields: mismatched,
             })
         }
         .await;
-        ctx.finish(&req.personal_id, result)
+        ctx.finish(shared, trail, result).await
     }
 }
 

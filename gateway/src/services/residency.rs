@@ -6,7 +6,8 @@ use lienthong_proto::v1::residency_service_server::ResidencyService;
 use lienthong_proto::v1::{GetResidenceRequest, Residence};
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, lookup};
+use super::{Ctx, Shared, Trail, fields, lookup};
+use crate::policy::Operation;
 
 /// The residency service.
 pub struct Residency {
@@ -26,19 +27,22 @@ impl ResidencyService for Residency {
         &self,
         request: Request<GetResidenceRequest>,
     ) -> Result<Response<Residence>, Status> {
-        let ctx = Ctx::of(
-            &request,
-            &self.shared.limits,
-            "ResidencyService/GetResidence",
-        )?;
+        let shared = &*self.shared;
+        let ctx = Ctx::of(&request, &shared.limits, Operation::GetResidence)?;
         let req = request.into_inner();
+        let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
         let result = async {
             let id = lookup(req.context.as_ref(), &req.personal_id, |_| {})?;
+            let allowed = ctx.allow(&shared.policy, req.context.as_ref())?;
             let call = ctx.call(req.context.as_ref());
-            ctx.upstream(&self.shared, self.shared.registry.residence(&id, &call))
-                .await
+            let mut residence = ctx
+                .upstream(shared, shared.registry.residence(&id, &call))
+                .await?;
+            fields::residence(&mut residence, allowed.fields);
+            trail.released = allowed.fields;
+            Ok(residence)
         }
         .await;
-        ctx.finish(&req.personal_id, result)
+        ctx.finish(shared, trail, result).await
     }
 }
