@@ -15,7 +15,9 @@ use lienthong_gateway::pki::{self, Paths};
 use lienthong_gateway::server::{self, Running};
 use lienthong_proto::v1::{GetCitizenRequest, GetResidenceRequest, RequestContext};
 use tempfile::TempDir;
+use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 /// A development PKI in a temporary directory, removed on drop.
 pub struct TestPki {
@@ -125,4 +127,22 @@ pub fn sim_id(prefix: &str, registered: bool) -> String {
             lienthong_adapters::sim::citizens::is_registered(&id) == registered
         })
         .expect("such an ID exists")
+}
+
+/// The `ErrorInfo` reason of an error status (empty without one).
+pub fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// The `x-request-id` the gateway put on an answer.
+pub fn request_id(metadata: &MetadataMap) -> String {
+    metadata
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("every answer carries x-request-id")
+        .to_owned()
 }

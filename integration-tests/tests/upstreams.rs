@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{
-    TestPki, channel, citizen_request, config, grpc_config, residence_request, sim_id, start,
-    start_with_sim,
+    TestPki, channel, citizen_request, config, grpc_config, reason, residence_request, sim_id,
+    start, start_with_sim,
 };
 use lienthong_adapters::population::grpc::GrpcRegistry;
 use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
@@ -51,14 +51,6 @@ async fn rest_gateway(pki: &TestPki, password: &str, timeout: Duration) -> (Serv
     .unwrap();
     let gw = start(&config(pki), rest(sim.url(), password, timeout)).await;
     (sim, gw)
-}
-
-fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
 }
 
 #[tokio::test]

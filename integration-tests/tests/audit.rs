@@ -1,0 +1,487 @@
+//! Policy and audit over real mTLS: every request — served, denied, invalid — leaves
+//! a record under the request id its client saw; only auditors read the log; what
+//! they export verifies on its own.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use integration_tests::{
+    TestPki, channel, citizen_request, config, context, reason, request_id, residence_request,
+    sim_id, start, start_with_sim,
+};
+use lienthong_adapters::sim::{Faults, Population};
+use lienthong_gateway::audit::{Item, checkpoint, export};
+use lienthong_proto::prost_types::FieldMask;
+use lienthong_proto::v1::audit_service_client::AuditServiceClient;
+use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
+use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
+use lienthong_proto::v1::{
+    AuditRecord, Decision, ExportAuditRequest, GetCitizenRequest, QueryAuditRequest,
+    RequestContext, VerifyAuditRequest, VerifyCitizenRequest, export_item,
+};
+use std::sync::Arc;
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn auditor(gw: std::net::SocketAddr, pki: &TestPki) -> AuditServiceClient<Channel> {
+    AuditServiceClient::new(channel(gw, &pki.paths, "H99.90"))
+}
+
+async fn query(
+    client: &mut AuditServiceClient<Channel>,
+    req: QueryAuditRequest,
+) -> Vec<AuditRecord> {
+    let mut stream = client
+        .query_audit(req)
+        .await
+        .expect("auditor may query")
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(r) = stream.message().await.expect("stream") {
+        out.push(r);
+    }
+    out
+}
+
+/// (request id, code, reason) of an answer or error.
+fn seen<T>(result: Result<tonic::Response<T>, tonic::Status>) -> (String, Code, String) {
+    match result {
+        Ok(r) => (request_id(r.metadata()), Code::Ok, String::new()),
+        Err(s) => (request_id(s.metadata()), s.code(), reason(&s)),
+    }
+}
+
+#[tokio::test]
+async fn every_request_leaves_a_record_under_the_id_its_client_saw() {
+    let pki = TestPki::new();
+    let (gw, _) = start_with_sim(&pki).await;
+    let id = sim_id("001085", true);
+    let one = channel(gw.addr(), &pki.paths, "H99.01");
+    let two = channel(gw.addr(), &pki.paths, "H99.02");
+    let mut identity1 = IdentityServiceClient::new(one.clone());
+    let mut identity2 = IdentityServiceClient::new(two.clone());
+    let mut residency2 = ResidencyServiceClient::new(two);
+    let mut identity90 = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.90"));
+    let wrong_purpose = GetCitizenRequest {
+        context: Some(RequestContext {
+            purpose: "marketing".into(),
+            ..context().unwrap()
+        }),
+        ..citizen_request(&id)
+    };
+    let religion = GetCitizenRequest {
+        fields: Some(FieldMask {
+            paths: vec!["full_name".into(), "religion".into()],
+        }),
+        ..citizen_request(&id)
+    };
+    // (what the client saw, agency, decision, reason expected in the record)
+    let cases = vec![
+        (
+            seen(identity1.get_citizen(citizen_request(&id)).await),
+            "H99.01",
+            Decision::Granted,
+            "",
+        ),
+        (
+            seen(identity1.get_citizen(citizen_request("0010850123")).await),
+            "H99.01",
+            Decision::Invalid,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            seen(identity1.get_citizen(wrong_purpose).await),
+            "H99.01",
+            Decision::Denied,
+            "PURPOSE_NOT_ALLOWED",
+        ),
+        (
+            seen(identity2.get_citizen(religion).await),
+            "H99.02",
+            Decision::Denied,
+            "FIELD_NOT_ALLOWED",
+        ),
+        (
+            seen(residency2.get_residence(residence_request(&id)).await),
+            "H99.02",
+            Decision::Denied,
+            "OPERATION_NOT_ALLOWED",
+        ),
+        (
+            seen(identity90.get_citizen(citizen_request(&id)).await),
+            "H99.90",
+            Decision::Denied,
+            "NO_GRANT",
+        ),
+        (
+            seen(
+                identity1
+                    .get_citizen(citizen_request(&sim_id("001085", false)))
+                    .await,
+            ),
+            "H99.01",
+            Decision::Granted,
+            "CITIZEN_NOT_FOUND",
+        ),
+    ];
+    let records = query(&mut auditor(gw.addr(), &pki), QueryAuditRequest::default()).await;
+    let by_id: HashMap<&str, &AuditRecord> =
+        records.iter().map(|r| (r.request_id.as_str(), r)).collect();
+    for ((rid, code, client_reason), agency, decision, why) in &cases {
+        let r = by_id
+            .get(rid.as_str())
+            .unwrap_or_else(|| panic!("no record for request {rid} ({why})"));
+        assert_eq!(r.agency_code, *agency, "{why}");
+        assert_eq!(r.decision, *decision as i32, "{why}");
+        assert_eq!(r.reason, *why);
+        assert_eq!(r.outcome, *code as u32, "{why}");
+        if *code != Code::Ok {
+            if *code != Code::InvalidArgument {
+                // (invalid requests carry BadRequest field violations instead)
+                assert_eq!(client_reason, why, "the client saw the same reason");
+            }
+            assert!(r.fields_released.is_empty(), "{why}: nothing released");
+        }
+        assert_eq!(r.certificate_fingerprint.len(), 64);
+        assert_eq!(r.officer_id, "cb-0001");
+        assert_eq!(r.legal_basis, "ND-47/2020");
+    }
+    let served = by_id[cases[0].0.0.as_str()];
+    assert_eq!(served.subject_personal_id, id);
+    assert_eq!(served.operation, "IdentityService/GetCitizen");
+    assert_eq!(served.case_ref, "H99.01-261122-0001");
+    assert!(
+        served
+            .fields_released
+            .contains(&"citizen.full_name".to_owned())
+    );
+    assert!(
+        !served
+            .fields_released
+            .iter()
+            .any(|f| f.contains("religion") || f.contains("ethnicity"))
+    );
+    assert_eq!(
+        by_id[cases[1].0.0.as_str()].subject_personal_id,
+        "0010850123"
+    );
+    // sequence numbers run 1, 2, 3 … with no gap
+    let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=records.len() as u64).collect::<Vec<_>>());
+    gw.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn only_auditors_read_the_log_and_refusals_are_recorded() {
+    let pki = TestPki::new();
+    let (gw, _) = start_with_sim(&pki).await;
+    let mut not_auditor = AuditServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let err = not_auditor
+        .query_audit(QueryAuditRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (Code::PermissionDenied, "ROLE_REQUIRED".into())
+    );
+    let err = not_auditor
+        .verify_audit(VerifyAuditRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = not_auditor
+        .export_audit(ExportAuditRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let records = query(
+        &mut auditor(gw.addr(), &pki),
+        QueryAuditRequest {
+            agency_code: "H99.01".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ops: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.operation.as_str(), r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("AuditService/QueryAudit", "ROLE_REQUIRED"),
+            ("AuditService/VerifyAudit", "ROLE_REQUIRED"),
+            ("AuditService/ExportAudit", "ROLE_REQUIRED"),
+        ]
+    );
+    // Bad filters are refused with the field named.
+    let err = auditor(gw.addr(), &pki)
+        .query_audit(QueryAuditRequest {
+            operation: "IdentityService/Everything".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("operation"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn queries_filter_by_subject_agency_operation_time_and_resume() {
+    let pki = TestPki::new();
+    let (gw, _) = start_with_sim(&pki).await;
+    let a = sim_id("001085", true);
+    let b = sim_id("079301", true);
+    let mut one = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let mut two = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.02"));
+    let mut residency = ResidencyServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    for _ in 0..3 {
+        one.get_citizen(citizen_request(&a)).await.unwrap();
+        two.get_citizen(citizen_request(&b)).await.unwrap();
+    }
+    let start_of_residence = std::time::SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    residency
+        .get_residence(residence_request(&a))
+        .await
+        .unwrap();
+    let mut auditor = auditor(gw.addr(), &pki);
+    let about_a = query(
+        &mut auditor,
+        QueryAuditRequest {
+            subject_personal_id: a.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(about_a.len(), 4);
+    assert!(about_a.iter().all(|r| r.subject_personal_id == a));
+    let by_two = query(
+        &mut auditor,
+        QueryAuditRequest {
+            agency_code: "H99.02".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(by_two.len(), 3);
+    assert!(by_two.iter().all(|r| r.subject_personal_id == b));
+    let residences = query(
+        &mut auditor,
+        QueryAuditRequest {
+            operation: "ResidencyService/GetResidence".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(residences.len(), 1);
+    let since = query(
+        &mut auditor,
+        QueryAuditRequest {
+            from: Some(start_of_residence.into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        since[0].operation, "ResidencyService/GetResidence",
+        "{since:?}"
+    );
+    let before = query(
+        &mut auditor,
+        QueryAuditRequest {
+            to: Some(start_of_residence.into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(before.len(), 6);
+    // resume after the second record, two at a time
+    let page = query(
+        &mut auditor,
+        QueryAuditRequest {
+            after_seq: 2,
+            limit: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4]);
+}
+
+#[tokio::test]
+async fn exports_verify_on_their_own_and_tampering_shows() {
+    let pki = TestPki::new();
+    let (gw, _) = start_with_sim(&pki).await;
+    let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    for i in 0..20 {
+        let id = sim_id(if i % 2 == 0 { "001085" } else { "079301" }, true);
+        identity.get_citizen(citizen_request(&id)).await.unwrap();
+    }
+    let mut auditor = auditor(gw.addr(), &pki);
+    let report = auditor
+        .verify_audit(VerifyAuditRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.ok, "{}", report.detail);
+    assert_eq!(report.records_checked, 20);
+
+    let mut stream = auditor
+        .export_audit(ExportAuditRequest {
+            from_seq: 5,
+            to_seq: 15,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut lines = Vec::new();
+    while let Some(item) = stream.message().await.unwrap() {
+        let item = match item.item.unwrap() {
+            export_item::Item::Record(r) => Item::Record(r),
+            export_item::Item::Checkpoint(c) => Item::Checkpoint(c),
+        };
+        lines.push(export::to_line(&item));
+    }
+    assert_eq!(lines.len(), 12, "11 records and the seal");
+    let key = checkpoint::load_public_key(&pki.paths.audit_public_key()).unwrap();
+    let ok = export::verify(lines.join("\n").as_bytes(), &key).unwrap();
+    assert!(ok.ok, "{}", ok.detail);
+    assert_eq!((ok.records_checked, ok.checkpoints_checked), (11, 1));
+    let mut tampered = lines.clone();
+    tampered[3] = tampered[3].replace("\"outcome\":0", "\"outcome\":7");
+    let bad = export::verify(tampered.join("\n").as_bytes(), &key).unwrap();
+    assert_eq!((bad.ok, bad.first_bad_seq), (false, 8), "{}", bad.detail);
+    // An export verified against another key fails: trust comes from the key.
+    let other = checkpoint::Signer::ephemeral();
+    assert!(
+        !export::verify(lines.join("\n").as_bytes(), other.public_key())
+            .unwrap()
+            .ok
+    );
+}
+
+/// A gateway with `policy` (TOML) in front of the simulator.
+async fn with_policy(pki: &TestPki, policy: &str) -> lienthong_gateway::server::Running {
+    let path = pki.dir.path().join("policy.toml");
+    std::fs::write(&path, policy).unwrap();
+    let mut config = config(pki);
+    config.policy.file = Some(path);
+    start(
+        &config,
+        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sensitive_fields_and_verification_follow_the_grant() {
+    let pki = TestPki::new();
+    let gw = with_policy(
+        &pki,
+        r#"
+[[grant]]
+agency = "H99.*"
+operations = ["IdentityService/GetCitizen", "IdentityService/VerifyCitizen"]
+purposes = ["dossier-processing"]
+legal_bases = ["ND-47/2020"]
+fields = ["citizen.full_name"]
+
+[[grant]]
+agency = "H99.01"
+operations = ["IdentityService/GetCitizen"]
+purposes = ["dossier-processing"]
+legal_bases = ["ND-47/2020"]
+fields = ["citizen.ethnicity", "citizen.birth_date"]
+"#,
+    )
+    .await;
+    let id = sim_id("001085", true);
+    let mut one = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let mut two = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.02"));
+    let c = one
+        .get_citizen(citizen_request(&id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!c.full_name.is_empty() && !c.ethnicity.is_empty() && !c.birth_date.is_empty());
+    assert!(c.religion.is_empty() && c.hometown.is_empty() && c.sex == 0);
+    let c = two
+        .get_citizen(citizen_request(&id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!c.full_name.is_empty() && c.ethnicity.is_empty() && c.birth_date.is_empty());
+
+    // VerifyCitizen compares only what the agency could read.
+    let name = one
+        .get_citizen(citizen_request(&id))
+        .await
+        .unwrap()
+        .into_inner();
+    let verify = |birth_date: &str| VerifyCitizenRequest {
+        context: context(),
+        personal_id: id.clone(),
+        full_name: name.full_name.clone(),
+        birth_date: birth_date.into(),
+    };
+    let ok = two.verify_citizen(verify("")).await.unwrap().into_inner();
+    assert!(ok.r#match);
+    let err = two
+        .verify_citizen(verify(&name.birth_date))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (Code::PermissionDenied, "FIELD_NOT_ALLOWED".into())
+    );
+    assert!(
+        err.message().contains("citizen.birth_date"),
+        "{}",
+        err.message()
+    );
+    // H99.01 may read the birth date, but VerifyCitizen's grant does not name it.
+    let err = one
+        .verify_citizen(verify(&name.birth_date))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "FIELD_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn a_malformed_policy_stops_start_up_naming_line_and_key() {
+    let pki = TestPki::new();
+    let path = pki.dir.path().join("policy.toml");
+    std::fs::write(&path, "[[grant]]\nagency = \"H99.01\"\noperations = [\"IdentityService/GetCitizen\"]\npurpose = [\"x\"]\n").unwrap();
+    let mut config = config(&pki);
+    config.policy.file = Some(path);
+    let sim = Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0)));
+    let err = lienthong_gateway::server::start(&config, sim)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("policy.toml") && err.contains("line 4") && err.contains("purpose"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_durable_record_nothing_is_released() {
+    let pki = TestPki::new();
+    let (gw, _) = start_with_sim(&pki).await;
+    let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let id = sim_id("001085", true);
+    identity.get_citizen(citizen_request(&id)).await.unwrap();
+    gw.audit().expect("auditing is on").close().await;
+    let err = identity
+        .get_citizen(citizen_request(&id))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (Code::Unavailable, "AUDIT_UNAVAILABLE".into())
+    );
+}
