@@ -14,6 +14,7 @@
 
 pub mod checkpoint;
 pub mod export;
+pub mod query;
 pub mod record;
 pub mod store;
 pub mod verify;
@@ -23,7 +24,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lienthong_proto::v1::{AuditRecord, Checkpoint, VerifyAuditResponse};
+use lienthong_proto::v1::{AuditRecord, VerifyAuditResponse};
 use tokio::sync::{mpsc, oneshot};
 
 pub use checkpoint::Signer;
@@ -142,10 +143,9 @@ impl Log {
         self.signer.public_key()
     }
 
-    /// A checkpoint signed now over record `seq` with hash `hash` (ends an export).
-    pub fn seal(&self, seq: u64, hash: &[u8]) -> Checkpoint {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
-        self.signer.sign(seq, hash, now as i64)
+    /// The key that signs checkpoints and export seals.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
     }
 
     /// Verifies records `from..=to` (0 = start / head) and the checkpoints in them.

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod audit;
+pub mod policy;
+
 /// lienthong: a gRPC gateway for Vietnamese e-government data exchange.
 #[derive(Debug, Parser)]
 #[command(name = "lienthong", version)]
@@ -31,6 +34,12 @@ pub enum Command {
     Sim(Sim),
     /// Call a gateway as an agency system.
     Client(crate::client::Client),
+    /// Query, verify and export the audit log.
+    #[command(subcommand)]
+    Audit(audit::Audit),
+    /// Explain the policy's decisions.
+    #[command(subcommand)]
+    Policy(Policy),
 }
 
 /// `serve` options; flags override the config file.
@@ -95,6 +104,13 @@ pub enum Pki {
         #[arg(long, default_value = "certs")]
         certs_dir: PathBuf,
     },
+}
+
+/// `policy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Policy {
+    /// What the policy decides for an agency, operation, purpose and legal basis.
+    Check(policy::Check),
 }
 
 /// `sim` subcommands.

@@ -18,18 +18,47 @@ use tonic_types::StatusExt;
 
 use crate::pki::Paths;
 
-/// Options shared by every call.
+/// Where the gateway is and how to reach it.
 #[derive(Debug, Args)]
-pub struct Client {
+pub struct Connect {
     /// The gateway's URL.
     #[arg(long, default_value = "https://localhost:50051")]
     pub url: String,
+    /// Certificates directory (the CA and `clients/<agency>.{crt,key}`).
+    #[arg(long, default_value = "certs")]
+    pub certs_dir: PathBuf,
+    /// Deadline of the call in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+impl Connect {
+    /// An mTLS channel to the gateway as `agency`.
+    pub fn channel(&self, agency: &str) -> Result<tonic::transport::Channel, String> {
+        crate::install_crypto_provider();
+        let paths = Paths::new(&self.certs_dir);
+        let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
+        grpc::channel(&GrpcConfig {
+            url: self.url.clone(),
+            ca_pem: read(paths.ca_cert())?,
+            cert_pem: read(paths.client_cert(agency))?,
+            key_pem: read(paths.client_key(agency))?,
+            server_name: None,
+            timeout: Duration::from_millis(self.timeout_ms),
+        })
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Options shared by every call.
+#[derive(Debug, Args)]
+pub struct Client {
+    /// The gateway.
+    #[command(flatten)]
+    pub connect: Connect,
     /// The agency to call as (its certificate under `<certs-dir>/clients/`).
     #[arg(long, default_value = "H99.01")]
     pub agency: String,
-    /// Certificates directory.
-    #[arg(long, default_value = "certs")]
-    pub certs_dir: PathBuf,
     /// Purpose of processing, e.g. dossier-processing.
     #[arg(long)]
     pub purpose: String,
@@ -45,9 +74,6 @@ pub struct Client {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Deadline of the call in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
     /// The call.
     #[command(subcommand)]
     pub call: Call,
@@ -84,19 +110,7 @@ pub enum Call {
 
 /// Makes the call; `Ok` is the text to print, `Err` the failure explained.
 pub async fn run(client: &Client) -> Result<String, String> {
-    crate::install_crypto_provider();
-    let paths = Paths::new(&client.certs_dir);
-    let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
-    let timeout = Duration::from_millis(client.timeout_ms);
-    let channel = grpc::channel(&GrpcConfig {
-        url: client.url.clone(),
-        ca_pem: read(paths.ca_cert())?,
-        cert_pem: read(paths.client_cert(&client.agency))?,
-        key_pem: read(paths.client_key(&client.agency))?,
-        server_name: None,
-        timeout,
-    })
-    .map_err(|e| e.to_string())?;
+    let channel = client.connect.channel(&client.agency)?;
     let context = Some(RequestContext {
         purpose: client.purpose.clone(),
         legal_basis: client.legal_basis.clone(),
@@ -174,7 +188,7 @@ fn with_request_id(mut value: Value, metadata: &tonic::metadata::MetadataMap) ->
 }
 
 /// A failed call, with everything the gateway said about it.
-fn explain(status: tonic::Status) -> String {
+pub fn explain(status: tonic::Status) -> String {
     let mut out = format!("{:?}: {}", status.code(), status.message());
     let details = status.get_error_details();
     if let Some(bad) = details.bad_request() {
@@ -247,7 +261,7 @@ fn residence_json(r: &Residence) -> Value {
 }
 
 /// Indented `key: value` lines, leaving out empty values.
-fn text(value: &Value, indent: &str) -> String {
+pub fn text(value: &Value, indent: &str) -> String {
     let Value::Object(map) = value else {
         return value.to_string();
     };

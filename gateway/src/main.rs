@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use lienthong_gateway::cli::{Cli, Command, Pki, Sim};
+use lienthong_gateway::cli::{Cli, Command, Pki, Policy, Sim};
 use lienthong_gateway::pki::{self, Paths, Validity};
 use lienthong_proto::AgencyCode;
 
@@ -53,6 +53,26 @@ async fn main() -> anyhow::Result<()> {
             tokio::select! {
                 result = server.wait() => result?,
                 _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Command::Audit(audit) => {
+            let mut out = std::io::stdout().lock();
+            match lienthong_gateway::cli::audit::run(&audit, &mut out).await {
+                Ok(true) => {}
+                Ok(false) => std::process::exit(1),
+                Err(failure) => {
+                    eprintln!("{failure}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        Command::Policy(Policy::Check(check)) => {
+            match lienthong_gateway::cli::policy::check(&check) {
+                Ok(explained) => println!("{explained}"),
+                Err(explained) => {
+                    println!("{explained}");
+                    std::process::exit(1);
+                }
             }
         }
         Command::Client(client) => match lienthong_gateway::client::run(&client).await {

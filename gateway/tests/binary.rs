@@ -1,63 +1,11 @@
 //! The README's first command, for real: `lienthong serve` as a child process in an
 //! empty directory (no config, no certificates), then `lienthong client` against it.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lienthong");
-const ID: &str = "001085012345";
+use support::{BIN, ID, client, free_port, serve};
 
-/// A child process killed when dropped, so a failing test leaves nothing running.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn client(dir: &Path, port: u16, agency: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .args(["client", "--url", &format!("https://localhost:{port}")])
-        .args(["--agency", agency, "--purpose", "dossier-processing"])
-        .args(["--legal-basis", "ND-47/2020", "--officer", "cb-0001"])
-        .args(args)
-        .output()
-        .expect("client runs")
-}
-
-/// Starts `serve` in `dir` on `port` with no other argument and waits until H99.01
-/// gets an answer.
-fn serve(dir: &Path, port: u16) -> Killed {
-    let child = Command::new(BIN)
-        .current_dir(dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let serving = Killed(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(dir.join("certs/clients/H99.01.crt").exists()
-        && client(dir, port, "H99.01", &["citizen", ID])
-            .status
-            .success())
-    {
-        assert!(Instant::now() < deadline, "gateway did not come up");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    serving
-}
+mod support;
 
 #[test]
 fn serve_from_nothing_then_look_up_a_citizen() {
@@ -115,4 +63,145 @@ fn serve_from_nothing_then_look_up_a_citizen() {
     let _serving = serve(dir.path(), port);
     let refused = client(dir.path(), port, "H99.02", &["citizen", ID]);
     assert!(!refused.status.success(), "a revoked agency is refused");
+}
+
+/// `lienthong` with `args` in `dir`.
+fn run(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("lienthong runs")
+}
+
+#[test]
+fn an_inspector_queries_exports_and_verifies_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let port = free_port();
+    let serving = serve(dir, port);
+    let url = format!("https://localhost:{port}");
+    let answered = client(dir, port, "H99.01", &["--json", "citizen", ID]);
+    let answered: serde_json::Value = serde_json::from_slice(&answered.stdout).expect("JSON");
+    let denied = client(dir, port, "H99.02", &["residence", ID]);
+    assert!(!denied.status.success());
+
+    // query: both requests are there, under the request ids the client printed
+    let query = run(
+        dir,
+        &["audit", "query", "--url", &url, "--subject", ID, "--json"],
+    );
+    assert!(query.status.success(), "{query:?}");
+    let lines = String::from_utf8(query.stdout).unwrap();
+    assert!(
+        lines.contains(answered["request_id"].as_str().unwrap()),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("\"reason\":\"OPERATION_NOT_ALLOWED\""),
+        "{lines}"
+    );
+    let table = run(
+        dir,
+        &["audit", "query", "--url", &url, "--agency-code", "H99.02"],
+    );
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("denied") && table.contains("ResidencyService/GetResidence"),
+        "{table}"
+    );
+    // not an auditor: refused
+    let refused = run(
+        dir,
+        &["audit", "query", "--url", &url, "--agency", "H99.01"],
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("ROLE_REQUIRED"),
+        "{refused:?}"
+    );
+
+    // online verification, then an export verified by our CLI and by the reference
+    // script in docs/ (a third party's own code)
+    let verify = run(dir, &["audit", "verify", "--url", &url]);
+    assert!(verify.status.success(), "{verify:?}");
+    let export = run(dir, &["audit", "export", "--url", &url]);
+    assert!(export.status.success(), "{export:?}");
+    let file = dir.join("export.jsonl");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let file_arg = file.to_str().unwrap();
+    let ok = run(dir, &["audit", "verify", "--file", file_arg]);
+    assert!(ok.status.success(), "{ok:?}");
+    let key = std::fs::read_to_string(dir.join("certs/audit-signing.pub")).unwrap();
+    let key_hex = {
+        let line = String::from_utf8(export.stdout.clone()).unwrap();
+        let last = line.lines().last().unwrap().to_owned();
+        let v: serde_json::Value = serde_json::from_str(&last).unwrap();
+        v["checkpoint"]["public_key"].as_str().unwrap().to_owned()
+    };
+    assert!(key.contains("PUBLIC KEY"));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/verify_audit.py");
+    let python = Command::new("python3")
+        .args([script, file_arg, &key_hex])
+        .output()
+        .expect("python3 runs");
+    assert!(python.status.success(), "{python:?}");
+    // one altered byte: both verifiers name record 1
+    let altered = String::from_utf8(export.stdout)
+        .unwrap()
+        .replacen("H99.01", "H99.03", 1);
+    std::fs::write(&file, altered).unwrap();
+    let bad = run(dir, &["audit", "verify", "--file", file_arg]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stdout).contains("FAILED at record 1"),
+        "{bad:?}"
+    );
+    let python = Command::new("python3")
+        .args([script, file_arg, &key_hex])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        !python.status.success() && String::from_utf8_lossy(&python.stdout).contains("record 1"),
+        "{python:?}"
+    );
+
+    // offline, on the stopped gateway's data dir
+    drop(serving);
+    let offline = run(dir, &["audit", "verify", "--data-dir", "data"]);
+    assert!(offline.status.success(), "{offline:?}");
+    let query = run(
+        dir,
+        &[
+            "audit",
+            "query",
+            "--data-dir",
+            "data",
+            "--operation",
+            "AuditService/QueryAudit",
+        ],
+    );
+    let table = String::from_utf8(query.stdout).unwrap();
+    assert!(
+        table.contains("ROLE_REQUIRED") && table.contains("H99.90"),
+        "{table}"
+    );
+
+    // the policy explained
+    let check = run(
+        dir,
+        &[
+            "policy",
+            "check",
+            "--agency",
+            "H99.02",
+            "--operation",
+            "ResidencyService/GetResidence",
+            "--purpose",
+            "dossier-processing",
+            "--legal-basis",
+            "ND-47/2020",
+        ],
+    );
+    assert_eq!(check.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("OPERATION_NOT_ALLOWED"));
 }

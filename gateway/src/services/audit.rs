@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use super::{Ctx, Shared, Trail, Violations};
 use crate::Error;
 use crate::audit::record::micros;
-use crate::audit::{Item, Log, Store};
+use crate::audit::{Item, Log, query};
 use crate::policy::{Operation, Role};
 
 /// Records buffered between the reader and a slow client.
@@ -55,29 +55,6 @@ fn range(
     }
 }
 
-/// The sequence range `from..=to` (0 = open) narrowed by a time range.
-fn seq_range(
-    store: &Store,
-    from_seq: u64,
-    to_seq: u64,
-    from: Option<&prost_types::Timestamp>,
-    to: Option<&prost_types::Timestamp>,
-) -> Result<(u64, u64), Error> {
-    let mut lo = from_seq.max(1);
-    let mut hi = if to_seq == 0 {
-        store.head()?.seq
-    } else {
-        to_seq
-    };
-    if let Some(f) = from {
-        lo = lo.max(store.seq_at(micros(Some(f)))?);
-    }
-    if let Some(t) = to {
-        hi = hi.min(store.seq_at(micros(Some(t)))?.saturating_sub(1));
-    }
-    Ok((lo, hi))
-}
-
 #[tonic::async_trait]
 impl AuditService for Audit {
     type QueryAuditStream = Stream<AuditRecord>;
@@ -105,15 +82,13 @@ impl AuditService for Audit {
             v.finish()?;
             ctx.require(&shared.policy, Role::Auditor)?;
             let store = self.log()?.store().clone();
-            let (lo, hi) = seq_range(
-                &store,
-                req.after_seq.saturating_add(1),
-                0,
-                req.from.as_ref(),
-                req.to.as_ref(),
-            )?;
             let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-            tokio::task::spawn_blocking(move || query(&store, &req, lo, hi, &tx));
+            tokio::task::spawn_blocking(move || {
+                let read = query::query(&store, &req, |r| tx.blocking_send(Ok(r)).is_ok());
+                if let Err(e) = read {
+                    let _ = tx.blocking_send(Err(Status::from(e)));
+                }
+            });
             Ok(ReceiverStream::new(rx))
         }
         .await;
@@ -156,7 +131,7 @@ impl AuditService for Audit {
             v.finish()?;
             ctx.require(&shared.policy, Role::Auditor)?;
             let log = self.log()?.clone();
-            let (lo, hi) = seq_range(
+            let (lo, hi) = query::range(
                 log.store(),
                 req.from_seq,
                 req.to_seq,
@@ -164,67 +139,22 @@ impl AuditService for Audit {
                 req.to.as_ref(),
             )?;
             let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-            tokio::task::spawn_blocking(move || export(&log, lo, hi, &tx));
+            tokio::task::spawn_blocking(move || {
+                let read = query::export(log.store(), log.signer(), lo, hi, |item| {
+                    let item = match item {
+                        Item::Record(r) => export_item::Item::Record(r),
+                        Item::Checkpoint(c) => export_item::Item::Checkpoint(c),
+                    };
+                    tx.blocking_send(Ok(ExportItem { item: Some(item) }))
+                        .is_ok()
+                });
+                if let Err(e) = read {
+                    let _ = tx.blocking_send(Err(Status::from(e)));
+                }
+            });
             Ok(ReceiverStream::new(rx))
         }
         .await;
         ctx.finish(shared, Trail::default(), result).await
-    }
-}
-
-/// Streams the records in `lo..=hi` that match every filter of `req`.
-fn query(
-    store: &Store,
-    req: &QueryAuditRequest,
-    lo: u64,
-    hi: u64,
-    tx: &mpsc::Sender<Result<AuditRecord, Status>>,
-) {
-    let matches = |r: &AuditRecord| {
-        (req.subject_personal_id.is_empty() || r.subject_personal_id == req.subject_personal_id)
-            && (req.agency_code.is_empty() || r.agency_code == req.agency_code)
-            && (req.operation.is_empty() || r.operation == req.operation)
-    };
-    let mut sent = 0u32;
-    let walked = store.walk(lo, hi.max(lo), |item| {
-        let Item::Record(r) = item else { return true };
-        if r.seq > hi {
-            return false;
-        }
-        if !matches(&r) {
-            return true;
-        }
-        sent += 1;
-        tx.blocking_send(Ok(r)).is_ok() && (req.limit == 0 || sent < req.limit)
-    });
-    if let Err(e) = walked {
-        let _ = tx.blocking_send(Err(Status::from(e)));
-    }
-}
-
-/// Streams records `lo..=hi` with their checkpoints, then a seal over the last one.
-fn export(log: &Log, lo: u64, hi: u64, tx: &mpsc::Sender<Result<ExportItem, Status>>) {
-    let mut last = None;
-    let send = |item| {
-        tx.blocking_send(Ok(ExportItem { item: Some(item) }))
-            .is_ok()
-    };
-    let walked = log.store().walk(lo, hi.max(lo), |item| match item {
-        Item::Record(r) if r.seq <= hi => {
-            last = Some((r.seq, r.hash.clone()));
-            send(export_item::Item::Record(r))
-        }
-        Item::Record(_) => false,
-        Item::Checkpoint(c) => send(export_item::Item::Checkpoint(c)),
-    });
-    match walked {
-        Ok(()) => {
-            if let Some((seq, hash)) = last {
-                send(export_item::Item::Checkpoint(log.seal(seq, &hash)));
-            }
-        }
-        Err(e) => {
-            let _ = tx.blocking_send(Err(Status::from(e)));
-        }
     }
 }

@@ -1,0 +1,336 @@
+//! `lienthong audit`: query, verify and export the audit log — online through
+//! `AuditService` with an auditor's certificate, or offline from a stopped
+//! gateway's data dir (or a copy of it).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use lienthong_proto::prost_types::Timestamp;
+use lienthong_proto::v1::audit_service_client::AuditServiceClient;
+use lienthong_proto::v1::{
+    AuditRecord, ExportAuditRequest, QueryAuditRequest, VerifyAuditRequest, VerifyAuditResponse,
+    export_item,
+};
+
+use crate::audit::record::{decision_name, micros};
+use crate::audit::{self, Item, Store, checkpoint, export, query};
+use crate::client::{Connect, explain};
+use crate::pki::Paths;
+use crate::server::LEDGER;
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Audit {
+    /// Records matching every filter given, as a table or JSON lines.
+    Query {
+        /// Where the log is.
+        #[command(flatten)]
+        source: Source,
+        /// Only records about this citizen.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only records of this calling agency.
+        #[arg(long)]
+        agency_code: Option<String>,
+        /// Only this operation, e.g. IdentityService/GetCitizen.
+        #[arg(long)]
+        operation: Option<String>,
+        /// From this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<Timestamp>,
+        /// Before this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<Timestamp>,
+        /// Only records after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after_seq: u64,
+        /// At most this many records (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+        /// JSON lines (the export format) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute the hash chain and check the signed checkpoints.
+    Verify {
+        /// Where the log is.
+        #[command(flatten)]
+        source: Source,
+        /// An export file to verify instead of a log.
+        #[arg(long, conflicts_with = "data_dir")]
+        file: Option<PathBuf>,
+        /// The public key to trust (offline and for files); default
+        /// `<certs-dir>/audit-signing.pub`.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// First sequence number (0: the start).
+        #[arg(long, default_value_t = 0)]
+        from_seq: u64,
+        /// Last sequence number (0: the head).
+        #[arg(long, default_value_t = 0)]
+        to_seq: u64,
+    },
+    /// Write a range of the log as JSON lines, sealed with a signed checkpoint.
+    Export {
+        /// Where the log is.
+        #[command(flatten)]
+        source: Source,
+        /// From this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<Timestamp>,
+        /// Before this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<Timestamp>,
+        /// First sequence number (0: the start).
+        #[arg(long, default_value_t = 0)]
+        from_seq: u64,
+        /// Last sequence number (0: the head).
+        #[arg(long, default_value_t = 0)]
+        to_seq: u64,
+        /// Offline: the key that signs the export's seal; default
+        /// `<certs-dir>/audit-signing.key`.
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+    },
+}
+
+/// The log to read: a running gateway, or a data dir.
+#[derive(Debug, Args)]
+pub struct Source {
+    /// The gateway.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// The auditor agency to call as.
+    #[arg(long, default_value = "H99.90")]
+    pub agency: String,
+    /// Read this data dir's ledger directly (the gateway must be stopped).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Source {
+    fn client(&self) -> Result<AuditServiceClient<tonic::transport::Channel>, String> {
+        Ok(AuditServiceClient::new(self.connect.channel(&self.agency)?))
+    }
+
+    fn store(&self) -> Result<Option<Store>, String> {
+        self.data_dir
+            .as_ref()
+            .map(|dir| Store::open(&dir.join(LEDGER)).map_err(|e| e.to_string()))
+            .transpose()
+    }
+
+    fn paths(&self) -> Paths {
+        Paths::new(&self.connect.certs_dir)
+    }
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time (2026-11-22T08:00:00+07:00): {e}"))?;
+    Ok(Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    })
+}
+
+/// Runs an `audit` subcommand; `Ok(true)` when everything checked out.
+pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> {
+    let io = |e: std::io::Error| e.to_string();
+    match command {
+        Audit::Query {
+            source,
+            subject,
+            agency_code,
+            operation,
+            from,
+            to,
+            after_seq,
+            limit,
+            json,
+        } => {
+            let req = QueryAuditRequest {
+                subject_personal_id: subject.clone().unwrap_or_default(),
+                agency_code: agency_code.clone().unwrap_or_default(),
+                operation: operation.clone().unwrap_or_default(),
+                from: *from,
+                to: *to,
+                after_seq: *after_seq,
+                limit: *limit,
+            };
+            if !json {
+                writeln!(
+                    out,
+                    "{:>8}  {:<27}  {:<12}  {:<30}  {:<12}  {:<8}  {:<24}  request id",
+                    "seq", "at (+07:00)", "agency", "operation", "subject", "decision", "reason"
+                )
+                .map_err(io)?;
+            }
+            let mut print = |r: AuditRecord| -> Result<(), String> {
+                if *json {
+                    writeln!(out, "{}", export::to_line(&Item::Record(r))).map_err(io)
+                } else {
+                    writeln!(
+                        out,
+                        "{:>8}  {:<27}  {:<12}  {:<30}  {:<12}  {:<8}  {:<24}  {}",
+                        r.seq,
+                        local(&r),
+                        r.agency_code,
+                        r.operation,
+                        r.subject_personal_id,
+                        decision_name(r.decision),
+                        r.reason,
+                        r.request_id
+                    )
+                    .map_err(io)
+                }
+            };
+            match source.store()? {
+                Some(store) => {
+                    let mut records = Vec::new();
+                    query::query(&store, &req, |r| {
+                        records.push(r);
+                        true
+                    })
+                    .map_err(|e| e.to_string())?;
+                    records.into_iter().try_for_each(&mut print)?;
+                }
+                None => {
+                    let mut stream = source
+                        .client()?
+                        .query_audit(req)
+                        .await
+                        .map_err(explain)?
+                        .into_inner();
+                    while let Some(r) = stream.message().await.map_err(explain)? {
+                        print(r)?;
+                    }
+                }
+            }
+            Ok(true)
+        }
+        Audit::Verify {
+            source,
+            file,
+            public_key,
+            from_seq,
+            to_seq,
+        } => {
+            let trusted = || {
+                let path = public_key
+                    .clone()
+                    .unwrap_or_else(|| source.paths().audit_public_key());
+                checkpoint::load_public_key(&path).map_err(|e| e.to_string())
+            };
+            let report = if let Some(file) = file {
+                let f =
+                    std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+                export::verify(std::io::BufReader::new(f), &trusted()?)
+                    .map_err(|e| e.to_string())?
+            } else if let Some(store) = source.store()? {
+                audit::verify_store(&store, &trusted()?, *from_seq, *to_seq)
+                    .map_err(|e| e.to_string())?
+            } else {
+                source
+                    .client()?
+                    .verify_audit(VerifyAuditRequest {
+                        from_seq: *from_seq,
+                        to_seq: *to_seq,
+                    })
+                    .await
+                    .map_err(explain)?
+                    .into_inner()
+            };
+            writeln!(out, "{}", summary(&report)).map_err(io)?;
+            Ok(report.ok)
+        }
+        Audit::Export {
+            source,
+            from,
+            to,
+            from_seq,
+            to_seq,
+            signing_key,
+        } => {
+            match source.store()? {
+                Some(store) => {
+                    let key = signing_key
+                        .clone()
+                        .unwrap_or_else(|| source.paths().audit_key());
+                    let signer = audit::Signer::load(&key).map_err(|e| e.to_string())?;
+                    let (lo, hi) =
+                        query::range(&store, *from_seq, *to_seq, from.as_ref(), to.as_ref())
+                            .map_err(|e| e.to_string())?;
+                    let mut failed = None;
+                    query::export(&store, &signer, lo, hi, |item| {
+                        match writeln!(out, "{}", export::to_line(&item)) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                failed = Some(e.to_string());
+                                false
+                            }
+                        }
+                    })
+                    .map_err(|e| e.to_string())?;
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                }
+                None => {
+                    let req = ExportAuditRequest {
+                        from_seq: *from_seq,
+                        to_seq: *to_seq,
+                        from: *from,
+                        to: *to,
+                    };
+                    let mut stream = source
+                        .client()?
+                        .export_audit(req)
+                        .await
+                        .map_err(explain)?
+                        .into_inner();
+                    while let Some(item) = stream.message().await.map_err(explain)? {
+                        let item = match item.item {
+                            Some(export_item::Item::Record(r)) => Item::Record(r),
+                            Some(export_item::Item::Checkpoint(c)) => Item::Checkpoint(c),
+                            None => continue,
+                        };
+                        writeln!(out, "{}", export::to_line(&item)).map_err(io)?;
+                    }
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// A record's time in Vietnam.
+fn local(r: &AuditRecord) -> String {
+    let nanos = i128::from(micros(r.at.as_ref())) * 1_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .map(|t| t.to_offset(lienthong_proto::VIETNAM))
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn summary(r: &VerifyAuditResponse) -> String {
+    if r.ok {
+        format!(
+            "OK: {}\n  head hash: {}",
+            r.detail,
+            audit::hex(&r.head_hash)
+        )
+    } else {
+        format!(
+            "FAILED at record {}: {}\n  records checked before it: {}",
+            r.first_bad_seq, r.detail, r.records_checked
+        )
+    }
+}

@@ -1,0 +1,62 @@
+//! What the tests that run the real binary share: the binary, free ports, a gateway
+//! child process that dies with the test, and `lienthong client` calls.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lienthong");
+pub const ID: &str = "001085012345";
+
+/// A child process killed when dropped, so a failing test leaves nothing running.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub fn client(dir: &Path, port: u16, agency: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(["client", "--url", &format!("https://localhost:{port}")])
+        .args(["--agency", agency, "--purpose", "dossier-processing"])
+        .args(["--legal-basis", "ND-47/2020", "--officer", "cb-0001"])
+        .args(args)
+        .output()
+        .expect("client runs")
+}
+
+/// Starts `serve` in `dir` on `port` with no other argument and waits until H99.01
+/// gets an answer.
+pub fn serve(dir: &Path, port: u16) -> Killed {
+    let child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let serving = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(dir.join("certs/clients/H99.01.crt").exists()
+        && client(dir, port, "H99.01", &["citizen", ID])
+            .status
+            .success())
+    {
+        assert!(Instant::now() < deadline, "gateway did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    serving
+}
