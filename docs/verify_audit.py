@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Verify a lienthong audit export with nothing but Python's standard library.
 
-    python3 docs/verify_audit.py export.jsonl <public-key-hex>
+    python3 docs/verify_audit.py export.jsonl certs/audit-signing.pub
+
+The key is the one you trust, obtained from the gateway's operator: the PEM file
+`lienthong pki init` writes, or its raw 32 bytes as 64 hex digits.
 
 Recomputes every record's hash from the canonical encoding in docs/AUDIT.md and
 checks the chain, the sequence numbers, and that each checkpoint carries the hash of
@@ -9,6 +12,7 @@ the record before it and is signed by the given key. Ed25519 signatures need the
 `cryptography` package; without it they are reported as not checked.
 Exit status 0 when the export verifies, 1 otherwise.
 """
+import base64
 import datetime
 import hashlib
 import json
@@ -91,8 +95,22 @@ def verify(lines, key_hex):
     return True, 0, "verified up to record %s%s" % (last_seq, note)
 
 
+def trusted_key(arg):
+    """64 hex digits, or an Ed25519 SubjectPublicKeyInfo PEM file."""
+    try:
+        with open(arg, encoding="ascii") as f:
+            pem = f.read()
+    except OSError:
+        return arg.lower()
+    body = "".join(l for l in pem.splitlines() if l and not l.startswith("-----"))
+    der = base64.b64decode(body)
+    if len(der) != 44 or der[:12] != bytes.fromhex("302a300506032b6570032100"):
+        sys.exit("%s: not an Ed25519 public key" % arg)
+    return der[12:].hex()
+
+
 if __name__ == "__main__":
     with open(sys.argv[1], encoding="utf-8") as f:
-        ok, bad, detail = verify(f, sys.argv[2].lower())
+        ok, bad, detail = verify(f, trusted_key(sys.argv[2]))
     print(("ok: " if ok else "FAILED at record %d: " % bad) + detail)
     sys.exit(0 if ok else 1)

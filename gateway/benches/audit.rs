@@ -1,0 +1,182 @@
+//! What auditing costs: durable appends per second with 1, 16 and 256 concurrent
+//! writers (group commit), and the latency the audit record adds to a lookup.
+//!
+//! `cargo bench -p lienthong-gateway --bench audit` (add `-- --quick` for a short
+//! run). Figures are printed with the baseline they compare to, measured in the
+//! same run: this machine is shared and noisy, so only ratios within a run mean much.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lienthong_adapters::population::grpc::{self, GrpcConfig};
+use lienthong_adapters::sim::{Faults, Population};
+use lienthong_gateway::audit::{Log, Settings, Signer};
+use lienthong_gateway::pki::{self, Paths};
+use lienthong_gateway::server;
+use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
+use lienthong_proto::v1::{AuditRecord, Decision, GetCitizenRequest, RequestContext};
+
+fn record(n: u64) -> AuditRecord {
+    AuditRecord {
+        agency_code: "H99.01".into(),
+        certificate_fingerprint: "ab".repeat(32),
+        officer_id: "cb-0001".into(),
+        operation: "IdentityService/GetCitizen".into(),
+        subject_personal_id: format!("001085{:06}", n % 1_000_000),
+        purpose: "dossier-processing".into(),
+        legal_basis: "ND-47/2020".into(),
+        case_ref: "H99.01-261122-0001".into(),
+        decision: Decision::Granted as i32,
+        fields_released: vec!["citizen.full_name".into(), "citizen.birth_date".into()],
+        request_id: format!("{:08x}-0000-4000-8000-{n:012x}", n as u32),
+        ..Default::default()
+    }
+}
+
+/// Durable appends/s with `writers` tasks appending back to back for `secs`, and
+/// the mean records per commit.
+async fn appends(writers: usize, secs: f64) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        checkpoint_every: 1000,
+        max_batch: 1024,
+    };
+    let log = Arc::new(
+        Log::open(
+            &dir.path().join("ledger.redb"),
+            Signer::ephemeral(),
+            settings,
+            Duration::from_secs(10),
+        )
+        .unwrap(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (log, stop, done) = (log.clone(), stop.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut n = w as u64 * 1_000_000;
+                while !stop.load(Ordering::Relaxed) {
+                    log.append(record(n)).await.unwrap();
+                    done.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    let count = done.load(Ordering::Relaxed) as f64;
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = log.stats();
+    let batch = stats.records.load(Ordering::Relaxed) as f64
+        / stats.commits.load(Ordering::Relaxed).max(1) as f64;
+    log.close().await;
+    (count / elapsed, batch)
+}
+
+/// Latencies (µs) of `n` sequential lookups through the gateway at `addr`.
+async fn lookups(addr: std::net::SocketAddr, paths: &Paths, n: usize) -> Vec<f64> {
+    let read = |p: std::path::PathBuf| std::fs::read(p).unwrap();
+    let channel = grpc::channel(&GrpcConfig {
+        url: format!("https://localhost:{}", addr.port()),
+        ca_pem: read(paths.ca_cert()),
+        cert_pem: read(paths.client_cert("H99.01")),
+        key_pem: read(paths.client_key("H99.01")),
+        server_name: None,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let mut client = IdentityServiceClient::new(channel);
+    let request = GetCitizenRequest {
+        context: Some(RequestContext {
+            purpose: "dossier-processing".into(),
+            legal_basis: "ND-47/2020".into(),
+            case_ref: String::new(),
+            officer_id: "cb-0001".into(),
+        }),
+        personal_id: "001085012345".into(),
+        fields: None,
+    };
+    for _ in 0..100 {
+        client.get_citizen(request.clone()).await.unwrap();
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        client.get_citizen(request.clone()).await.unwrap();
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    out
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let secs = if quick { 1.0 } else { 4.0 };
+    println!("durable audit appends (redb, group commit, fsync per commit), {secs} s each");
+    println!(
+        "{:>8}  {:>12}  {:>14}",
+        "writers", "records/s", "records/commit"
+    );
+    for writers in [1, 16, 256] {
+        let (rate, batch) = appends(writers, secs).await;
+        println!("{writers:>8}  {rate:>12.0}  {batch:>14.1}");
+    }
+
+    lienthong_gateway::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path().join("certs"));
+    pki::init(&paths, false).unwrap();
+    let config = |audit: bool, data: &str| {
+        let mut config = lienthong_gateway::Config {
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: dir.path().join(data),
+            ..Default::default()
+        };
+        config.tls.certs_dir = paths.dir.clone();
+        config.tls.generate_dev_pki = false;
+        config.audit.enabled = audit;
+        config
+    };
+    let sim = || Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0)));
+    let with = server::start(&config(true, "with"), sim()).await.unwrap();
+    let without = server::start(&config(false, "without"), sim())
+        .await
+        .unwrap();
+    let n = if quick { 800 } else { 4000 };
+    // Alternate the two, so drift in the machine's load hits both alike.
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        off.extend(lookups(without.addr(), &paths, n / 4).await);
+        on.extend(lookups(with.addr(), &paths, n / 4).await);
+    }
+    on.sort_by(f64::total_cmp);
+    off.sort_by(f64::total_cmp);
+    println!();
+    println!(
+        "GetCitizen over mTLS, 1 connection x 1 in flight, {n} lookups each, in-process simulator"
+    );
+    println!("{:>22}  {:>9}  {:>9}", "", "p50 (µs)", "p99 (µs)");
+    for (name, v) in [("audit off (baseline)", &off), ("audit on", &on)] {
+        println!("{name:>22}  {:>9.0}  {:>9.0}", pct(v, 0.5), pct(v, 0.99));
+    }
+    println!(
+        "{:>22}  {:>9.0}  {:>9.0}",
+        "added by auditing",
+        pct(&on, 0.5) - pct(&off, 0.5),
+        pct(&on, 0.99) - pct(&off, 0.99)
+    );
+    with.shutdown(Duration::from_secs(5)).await.unwrap();
+    without.shutdown(Duration::from_secs(5)).await.unwrap();
+}
