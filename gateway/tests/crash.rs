@@ -54,7 +54,7 @@ async fn load(dir: PathBuf, port: u16, stop: Arc<AtomicBool>, seen: Arc<Mutex<Ve
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let answer = if n % 3 == 0 {
+        let answer = if n.is_multiple_of(3) {
             let req = GetResidenceRequest {
                 context: context(),
                 personal_id: ID.into(),
