@@ -218,6 +218,16 @@ impl Ctx {
     }
 }
 
+/// Runs a handler in its own task, so that a client that hangs up mid-request does
+/// not cancel it: once a request is under way it always reaches its audit record.
+pub(crate) async fn detached<T: Send + 'static>(
+    handler: impl Future<Output = Result<T, Status>> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::spawn(handler)
+        .await
+        .unwrap_or_else(|e| Err(Status::internal(format!("handler failed: {e}"))))
+}
+
 /// Parses the `grpc-timeout` header: an integer of at most 8 digits and a unit.
 fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     if value.len() < 2 || value.len() > 9 {

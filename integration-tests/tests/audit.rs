@@ -485,3 +485,30 @@ async fn without_a_durable_record_nothing_is_released() {
         (Code::Unavailable, "AUDIT_UNAVAILABLE".into())
     );
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_does_not_erase_the_access() {
+    let pki = TestPki::new();
+    let (gw, faults) = start_with_sim(&pki).await;
+    faults.set_latency(Duration::from_millis(300));
+    let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let id = sim_id("036192", true);
+    // The client gives up (resets the stream) while the registry is still answering.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        identity.get_citizen(citizen_request(&id)),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the call was still running");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let records = query(
+        &mut auditor(gw.addr(), &pki),
+        QueryAuditRequest {
+            subject_personal_id: id.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(records.len(), 1, "the data was fetched: the access is on record");
+    assert_eq!(records[0].outcome, Code::Ok as u32);
+}

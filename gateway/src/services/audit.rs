@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, Trail, Violations};
+use super::{Ctx, Shared, Trail, Violations, detached};
 use crate::Error;
 use crate::audit::record::micros;
 use crate::audit::{Item, Log, query};
@@ -31,13 +31,13 @@ impl Audit {
     pub fn new(shared: Arc<Shared>) -> Audit {
         Audit { shared }
     }
+}
 
-    fn log(&self) -> Result<&Arc<Log>, Error> {
-        self.shared
-            .audit
-            .as_ref()
-            .ok_or_else(|| Error::Audit("auditing is switched off at this gateway".into()))
-    }
+fn log(shared: &Shared) -> Result<&Arc<Log>, Error> {
+    shared
+        .audit
+        .as_ref()
+        .ok_or_else(|| Error::Audit("auditing is switched off at this gateway".into()))
 }
 
 type Stream<T> = ReceiverStream<Result<T, Status>>;
@@ -64,97 +64,109 @@ impl AuditService for Audit {
         &self,
         request: Request<QueryAuditRequest>,
     ) -> Result<Response<Self::QueryAuditStream>, Status> {
-        let shared = &*self.shared;
-        let ctx = Ctx::of(&request, &shared.limits, Operation::QueryAudit)?;
-        let req = request.into_inner();
-        let trail = Trail::new(&req.subject_personal_id, None);
-        let result = async {
-            let mut v = Violations::default();
-            v.text("subject_personal_id", &req.subject_personal_id, 12, false);
-            v.text("agency_code", &req.agency_code, 35, false);
-            if !req.operation.is_empty()
-                && !Operation::ALL.iter().any(|op| op.name() == req.operation)
-            {
-                let names: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
-                v.add("operation", format!("must be one of {}", names.join(", ")));
-            }
-            range(&mut v, req.from.as_ref(), req.to.as_ref());
-            v.finish()?;
-            ctx.require(&shared.policy, Role::Auditor)?;
-            let store = self.log()?.store().clone();
-            let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-            tokio::task::spawn_blocking(move || {
-                let read = query::query(&store, &req, |r| tx.blocking_send(Ok(r)).is_ok());
-                if let Err(e) = read {
-                    let _ = tx.blocking_send(Err(Status::from(e)));
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::QueryAudit)?;
+            let req = request.into_inner();
+            let trail = Trail::new(&req.subject_personal_id, None);
+            let result = async {
+                let mut v = Violations::default();
+                v.text("subject_personal_id", &req.subject_personal_id, 12, false);
+                v.text("agency_code", &req.agency_code, 35, false);
+                if !req.operation.is_empty()
+                    && !Operation::ALL.iter().any(|op| op.name() == req.operation)
+                {
+                    let names: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
+                    v.add("operation", format!("must be one of {}", names.join(", ")));
                 }
-            });
-            Ok(ReceiverStream::new(rx))
-        }
-        .await;
-        ctx.finish(shared, trail, result).await
+                range(&mut v, req.from.as_ref(), req.to.as_ref());
+                v.finish()?;
+                ctx.require(&shared.policy, Role::Auditor)?;
+                let store = log(shared)?.store().clone();
+                let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+                tokio::task::spawn_blocking(move || {
+                    let read = query::query(&store, &req, |r| tx.blocking_send(Ok(r)).is_ok());
+                    if let Err(e) = read {
+                        let _ = tx.blocking_send(Err(Status::from(e)));
+                    }
+                });
+                Ok(ReceiverStream::new(rx))
+            }
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
     }
 
     async fn verify_audit(
         &self,
         request: Request<VerifyAuditRequest>,
     ) -> Result<Response<VerifyAuditResponse>, Status> {
-        let shared = &*self.shared;
-        let ctx = Ctx::of(&request, &shared.limits, Operation::VerifyAudit)?;
-        let req = request.into_inner();
-        let result = async {
-            let mut v = Violations::default();
-            if req.to_seq != 0 && req.to_seq < req.from_seq {
-                v.add("to_seq", "must be 0 (the head) or at least from_seq");
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::VerifyAudit)?;
+            let req = request.into_inner();
+            let result = async {
+                let mut v = Violations::default();
+                if req.to_seq != 0 && req.to_seq < req.from_seq {
+                    v.add("to_seq", "must be 0 (the head) or at least from_seq");
+                }
+                v.finish()?;
+                ctx.require(&shared.policy, Role::Auditor)?;
+                log(shared)?.verify(req.from_seq, req.to_seq).await
             }
-            v.finish()?;
-            ctx.require(&shared.policy, Role::Auditor)?;
-            self.log()?.verify(req.from_seq, req.to_seq).await
-        }
-        .await;
-        ctx.finish(shared, Trail::default(), result).await
+            .await;
+            ctx.finish(shared, Trail::default(), result).await
+        })
+        .await
     }
 
     async fn export_audit(
         &self,
         request: Request<ExportAuditRequest>,
     ) -> Result<Response<Self::ExportAuditStream>, Status> {
-        let shared = &*self.shared;
-        let ctx = Ctx::of(&request, &shared.limits, Operation::ExportAudit)?;
-        let req = request.into_inner();
-        let result = async {
-            let mut v = Violations::default();
-            if req.to_seq != 0 && req.to_seq < req.from_seq {
-                v.add("to_seq", "must be 0 (the head) or at least from_seq");
-            }
-            range(&mut v, req.from.as_ref(), req.to.as_ref());
-            v.finish()?;
-            ctx.require(&shared.policy, Role::Auditor)?;
-            let log = self.log()?.clone();
-            let (lo, hi) = query::range(
-                log.store(),
-                req.from_seq,
-                req.to_seq,
-                req.from.as_ref(),
-                req.to.as_ref(),
-            )?;
-            let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-            tokio::task::spawn_blocking(move || {
-                let read = query::export(log.store(), log.signer(), lo, hi, |item| {
-                    let item = match item {
-                        Item::Record(r) => export_item::Item::Record(r),
-                        Item::Checkpoint(c) => export_item::Item::Checkpoint(c),
-                    };
-                    tx.blocking_send(Ok(ExportItem { item: Some(item) }))
-                        .is_ok()
-                });
-                if let Err(e) = read {
-                    let _ = tx.blocking_send(Err(Status::from(e)));
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::ExportAudit)?;
+            let req = request.into_inner();
+            let result = async {
+                let mut v = Violations::default();
+                if req.to_seq != 0 && req.to_seq < req.from_seq {
+                    v.add("to_seq", "must be 0 (the head) or at least from_seq");
                 }
-            });
-            Ok(ReceiverStream::new(rx))
-        }
-        .await;
-        ctx.finish(shared, Trail::default(), result).await
+                range(&mut v, req.from.as_ref(), req.to.as_ref());
+                v.finish()?;
+                ctx.require(&shared.policy, Role::Auditor)?;
+                let log = log(shared)?.clone();
+                let (lo, hi) = query::range(
+                    log.store(),
+                    req.from_seq,
+                    req.to_seq,
+                    req.from.as_ref(),
+                    req.to.as_ref(),
+                )?;
+                let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+                tokio::task::spawn_blocking(move || {
+                    let read = query::export(log.store(), log.signer(), lo, hi, |item| {
+                        let item = match item {
+                            Item::Record(r) => export_item::Item::Record(r),
+                            Item::Checkpoint(c) => export_item::Item::Checkpoint(c),
+                        };
+                        tx.blocking_send(Ok(ExportItem { item: Some(item) }))
+                            .is_ok()
+                    });
+                    if let Err(e) = read {
+                        let _ = tx.blocking_send(Err(Status::from(e)));
+                    }
+                });
+                Ok(ReceiverStream::new(rx))
+            }
+            .await;
+            ctx.finish(shared, Trail::default(), result).await
+        })
+        .await
     }
 }

@@ -9,7 +9,7 @@ use lienthong_proto::v1::{
 use time::macros::format_description;
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, Trail, fields, lookup};
+use super::{Ctx, Shared, Trail, detached, fields, lookup};
 use crate::policy::{Operation, Record};
 
 /// The identity service.
@@ -38,90 +38,100 @@ impl IdentityService for Identity {
         &self,
         request: Request<GetCitizenRequest>,
     ) -> Result<Response<Citizen>, Status> {
-        let shared = &*self.shared;
-        let ctx = Ctx::of(&request, &shared.limits, Operation::GetCitizen)?;
-        let req = request.into_inner();
-        let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
-        let result = async {
-            let paths = req
-                .fields
-                .as_ref()
-                .map(|m| m.paths.as_slice())
-                .unwrap_or_default();
-            let id = lookup(req.context.as_ref(), &req.personal_id, |v| {
-                for (i, path) in paths.iter().enumerate() {
-                    if !fields::CITIZEN.contains(&path.as_str()) {
-                        v.add(
-                            &format!("fields.paths[{i}]"),
-                            format!(
-                                "{path:?} is not a Citizen field; one of {}",
-                                fields::CITIZEN.join(", ")
-                            ),
-                        );
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::GetCitizen)?;
+            let req = request.into_inner();
+            let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
+            let result = async {
+                let paths = req
+                    .fields
+                    .as_ref()
+                    .map(|m| m.paths.as_slice())
+                    .unwrap_or_default();
+                let id = lookup(req.context.as_ref(), &req.personal_id, |v| {
+                    for (i, path) in paths.iter().enumerate() {
+                        if !fields::CITIZEN.contains(&path.as_str()) {
+                            v.add(
+                                &format!("fields.paths[{i}]"),
+                                format!(
+                                    "{path:?} is not a Citizen field; one of {}",
+                                    fields::CITIZEN.join(", ")
+                                ),
+                            );
+                        }
                     }
-                }
-            })?;
-            let requested: Vec<&str> = paths.iter().map(String::as_str).collect();
-            let keep = ctx
-                .allow(&shared.policy, req.context.as_ref())?
-                .narrow(Record::Citizen, &requested)?;
-            let call = ctx.call(req.context.as_ref());
-            let mut citizen = ctx
-                .upstream(shared, shared.registry.citizen(&id, &call))
-                .await?;
-            fields::citizen(&mut citizen, keep);
-            trail.released = keep;
-            Ok(citizen)
-        }
-        .await;
-        ctx.finish(shared, trail, result).await
+                })?;
+                let requested: Vec<&str> = paths.iter().map(String::as_str).collect();
+                let keep = ctx
+                    .allow(&shared.policy, req.context.as_ref())?
+                    .narrow(Record::Citizen, &requested)?;
+                let call = ctx.call(req.context.as_ref());
+                let mut citizen = ctx
+                    .upstream(shared, shared.registry.citizen(&id, &call))
+                    .await?;
+                fields::citizen(&mut citizen, keep);
+                trail.released = keep;
+                Ok(citizen)
+            }
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
     }
 
     async fn verify_citizen(
         &self,
         request: Request<VerifyCitizenRequest>,
     ) -> Result<Response<VerifyCitizenResponse>, Status> {
-        let shared = &*self.shared;
-        let ctx = Ctx::of(&request, &shared.limits, Operation::VerifyCitizen)?;
-        let req = request.into_inner();
-        let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
-        let result = async {
-            let id = lookup(req.context.as_ref(), &req.personal_id, |v| {
-                v.text("full_name", &req.full_name, 200, true);
-                let iso = format_description!("[year]-[month]-[day]");
-                if !req.birth_date.is_empty() && time::Date::parse(&req.birth_date, iso).is_err() {
-                    v.add("birth_date", "must be a date YYYY-MM-DD");
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::VerifyCitizen)?;
+            let req = request.into_inner();
+            let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
+            let result = async {
+                let id = lookup(req.context.as_ref(), &req.personal_id, |v| {
+                    v.text("full_name", &req.full_name, 200, true);
+                    let iso = format_description!("[year]-[month]-[day]");
+                    if !req.birth_date.is_empty()
+                        && time::Date::parse(&req.birth_date, iso).is_err()
+                    {
+                        v.add("birth_date", "must be a date YYYY-MM-DD");
+                    }
+                })?;
+                // Only what the agency could read may be compared: a yes/no answer
+                // about a field reveals something about it.
+                let claimed: &[&str] = if req.birth_date.is_empty() {
+                    &["full_name"]
+                } else {
+                    &["full_name", "birth_date"]
+                };
+                let compared = ctx
+                    .allow(&shared.policy, req.context.as_ref())?
+                    .narrow(Record::Citizen, claimed)?;
+                let call = ctx.call(req.context.as_ref());
+                let citizen = ctx
+                    .upstream(shared, shared.registry.citizen(&id, &call))
+                    .await?;
+                let mut mismatched = Vec::new();
+                if normalize_name(&req.full_name) != normalize_name(&citizen.full_name) {
+                    mismatched.push("full_name".to_owned());
                 }
-            })?;
-            // Only what the agency could read may be compared: a yes/no answer
-            // about a field reveals something about it.
-            let claimed: &[&str] = if req.birth_date.is_empty() {
-                &["full_name"]
-            } else {
-                &["full_name", "birth_date"]
-            };
-            let compared = ctx
-                .allow(&shared.policy, req.context.as_ref())?
-                .narrow(Record::Citizen, claimed)?;
-            let call = ctx.call(req.context.as_ref());
-            let citizen = ctx
-                .upstream(shared, shared.registry.citizen(&id, &call))
-                .await?;
-            let mut mismatched = Vec::new();
-            if normalize_name(&req.full_name) != normalize_name(&citizen.full_name) {
-                mismatched.push("full_name".to_owned());
+                if !req.birth_date.is_empty() && req.birth_date != citizen.birth_date {
+                    mismatched.push("birth_date".to_owned());
+                }
+                trail.released = compared;
+                Ok(VerifyCitizenResponse {
+                    r#match: mismatched.is_empty(),
+                    mismatched_fields: mismatched,
+                })
             }
-            if !req.birth_date.is_empty() && req.birth_date != citizen.birth_date {
-                mismatched.push("birth_date".to_owned());
-            }
-            trail.released = compared;
-            Ok(VerifyCitizenResponse {
-                r#match: mismatched.is_empty(),
-                mismatched_fields: mismatched,
-            })
-        }
-        .await;
-        ctx.finish(shared, trail, result).await
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
     }
 }
 

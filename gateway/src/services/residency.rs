@@ -6,7 +6,7 @@ use lienthong_proto::v1::residency_service_server::ResidencyService;
 use lienthong_proto::v1::{GetResidenceRequest, Residence};
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, Trail, fields, lookup};
+use super::{Ctx, Shared, Trail, detached, fields, lookup};
 use crate::policy::Operation;
 
 /// The residency service.
@@ -27,22 +27,26 @@ impl ResidencyService for Residency {
         &self,
         request: Request<GetResidenceRequest>,
     ) -> Result<Response<Residence>, Status> {
-        let shared = &*self.shared;
-        let ctx = Ctx::of(&request, &shared.limits, Operation::GetResidence)?;
-        let req = request.into_inner();
-        let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
-        let result = async {
-            let id = lookup(req.context.as_ref(), &req.personal_id, |_| {})?;
-            let allowed = ctx.allow(&shared.policy, req.context.as_ref())?;
-            let call = ctx.call(req.context.as_ref());
-            let mut residence = ctx
-                .upstream(shared, shared.registry.residence(&id, &call))
-                .await?;
-            fields::residence(&mut residence, allowed.fields);
-            trail.released = allowed.fields;
-            Ok(residence)
-        }
-        .await;
-        ctx.finish(shared, trail, result).await
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::GetResidence)?;
+            let req = request.into_inner();
+            let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
+            let result = async {
+                let id = lookup(req.context.as_ref(), &req.personal_id, |_| {})?;
+                let allowed = ctx.allow(&shared.policy, req.context.as_ref())?;
+                let call = ctx.call(req.context.as_ref());
+                let mut residence = ctx
+                    .upstream(shared, shared.registry.residence(&id, &call))
+                    .await?;
+                fields::residence(&mut residence, allowed.fields);
+                trail.released = allowed.fields;
+                Ok(residence)
+            }
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
     }
 }
