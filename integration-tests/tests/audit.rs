@@ -509,6 +509,10 @@ async fn a_client_that_hangs_up_does_not_erase_the_access() {
         },
     )
     .await;
-    assert_eq!(records.len(), 1, "the data was fetched: the access is on record");
+    assert_eq!(
+        records.len(),
+        1,
+        "the data was fetched: the access is on record"
+    );
     assert_eq!(records[0].outcome, Code::Ok as u32);
 }
