@@ -8,8 +8,11 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod breaker;
+pub mod cache;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 mod error;
 pub mod pki;

@@ -329,7 +329,7 @@ fn write_crl(paths: &Paths, revoked: Vec<RevokedCertParams>, number: u64) -> Res
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.
-fn write(path: &Path, bytes: &[u8], secret: bool) -> Result<(), Error> {
+pub(crate) fn write(path: &Path, bytes: &[u8], secret: bool) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -30,6 +30,9 @@ use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::set_header::SetRequestHeaderLayer;
 
 use crate::audit;
+use crate::breaker::Breaker;
+use crate::cache::Cache;
+use crate::clock;
 use crate::config::{Config, Population as PopulationConfig};
 use crate::pki::Paths;
 use crate::policy::Policy;
@@ -52,12 +55,19 @@ pub struct Running {
     task: JoinHandle<Result<(), Error>>,
     /// Closed (a last signed checkpoint) once requests have finished.
     audit: Option<Arc<audit::Log>>,
+    /// Flushed at shutdown.
+    cache: Arc<Cache>,
 }
 
 impl Running {
     /// The address it listens on (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The cache in front of the registry.
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
     }
 
     /// The audit log, when auditing is on.
@@ -84,6 +94,8 @@ impl Running {
         if let Some(log) = self.audit {
             log.close().await;
         }
+        let cache = self.cache;
+        let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
         served
     }
 }
@@ -182,7 +194,21 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         shutdown.clone(),
     ));
 
+    let breaker = Breaker::new(
+        config.breaker.failures,
+        config.breaker.cool_down,
+        Arc::new(clock::System),
+    );
+    let cache = Arc::new(Cache::open(
+        &config.data_dir,
+        config.cache.clone(),
+        breaker,
+        Arc::new(clock::System),
+        registry.name(),
+    ));
+    cache.spawn_sweeper(shutdown.clone());
     let shared = Arc::new(Shared {
+        cache: cache.clone(),
         registry,
         limits: config.limits.clone(),
         policy: Arc::new(policy),
@@ -232,6 +258,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         shutdown,
         task,
         audit,
+        cache,
     })
 }
 

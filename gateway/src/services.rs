@@ -31,6 +31,8 @@ pub struct Shared {
     pub registry: Arc<dyn Registry>,
     /// Deadlines.
     pub limits: Limits,
+    /// The cache and circuit breaker in front of the registry.
+    pub cache: Arc<crate::cache::Cache>,
     /// Who may read what.
     pub policy: Arc<Policy>,
     /// Where every request is recorded; `None` only in the benchmark baseline.
@@ -46,6 +48,8 @@ pub(crate) struct Trail {
     pub context: RequestContext,
     /// The fields that left the gateway.
     pub released: Fields,
+    /// How the cache served the record, when it did.
+    pub cache: Option<crate::cache::Served>,
 }
 
 impl Trail {
@@ -55,6 +59,7 @@ impl Trail {
             subject: subject.to_owned(),
             context: context.cloned().unwrap_or_default(),
             released: Fields::NONE,
+            cache: None,
         }
     }
 }
@@ -193,7 +198,11 @@ impl Ctx {
                 } else {
                     Vec::new()
                 },
-                cache: String::new(),
+                cache: trail
+                    .cache
+                    .filter(|_| code == tonic::Code::Ok)
+                    .map_or("", |c| c.as_str())
+                    .to_owned(),
                 request_id: self.request_id.clone(),
                 ..Default::default()
             };
@@ -207,8 +216,16 @@ impl Ctx {
         let operation = self.operation.name();
         match result {
             Ok(answer) => {
-                tracing::info!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = "OK", elapsed_ms, "request served");
-                Ok(tonic::Response::new(answer))
+                let cache = trail.cache.map_or("", |c| c.as_str());
+                tracing::info!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = "OK", cache, elapsed_ms, "request served");
+                let mut response = tonic::Response::new(answer);
+                if let Some(served) = trail.cache {
+                    response.metadata_mut().insert(
+                        "x-cache",
+                        tonic::metadata::MetadataValue::from_static(served.as_str()),
+                    );
+                }
+                Ok(response)
             }
             Err((status, detail)) => {
                 tracing::warn!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = ?status.code(), reason, elapsed_ms, error = %detail, "request refused or failed");

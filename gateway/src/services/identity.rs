@@ -68,9 +68,12 @@ impl IdentityService for Identity {
                     .allow(&shared.policy, req.context.as_ref())?
                     .narrow(Record::Citizen, &requested)?;
                 let call = ctx.call(req.context.as_ref());
-                let mut citizen = ctx
-                    .upstream(shared, shared.registry.citizen(&id, &call))
+                let fetch = ctx.upstream(shared, shared.registry.citizen(&id, &call));
+                let (mut citizen, served) = shared
+                    .cache
+                    .get(Record::Citizen, &req.personal_id, fetch)
                     .await?;
+                trail.cache = served;
                 fields::citizen(&mut citizen, keep);
                 trail.released = keep;
                 Ok(citizen)
@@ -112,9 +115,16 @@ impl IdentityService for Identity {
                     .allow(&shared.policy, req.context.as_ref())?
                     .narrow(Record::Citizen, claimed)?;
                 let call = ctx.call(req.context.as_ref());
-                let citizen = ctx
-                    .upstream(shared, shared.registry.citizen(&id, &call))
+                let fetch = ctx.upstream(shared, shared.registry.citizen(&id, &call));
+                let (citizen, served) = shared
+                    .cache
+                    .get::<lienthong_proto::v1::Citizen, _>(
+                        Record::Citizen,
+                        &req.personal_id,
+                        fetch,
+                    )
                     .await?;
+                trail.cache = served;
                 let mut mismatched = Vec::new();
                 if normalize_name(&req.full_name) != normalize_name(&citizen.full_name) {
                     mismatched.push("full_name".to_owned());

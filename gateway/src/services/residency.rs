@@ -7,7 +7,7 @@ use lienthong_proto::v1::{GetResidenceRequest, Residence};
 use tonic::{Request, Response, Status};
 
 use super::{Ctx, Shared, Trail, detached, fields, lookup};
-use crate::policy::Operation;
+use crate::policy::{Operation, Record};
 
 /// The residency service.
 pub struct Residency {
@@ -37,9 +37,12 @@ impl ResidencyService for Residency {
                 let id = lookup(req.context.as_ref(), &req.personal_id, |_| {})?;
                 let allowed = ctx.allow(&shared.policy, req.context.as_ref())?;
                 let call = ctx.call(req.context.as_ref());
-                let mut residence = ctx
-                    .upstream(shared, shared.registry.residence(&id, &call))
+                let fetch = ctx.upstream(shared, shared.registry.residence(&id, &call));
+                let (mut residence, served) = shared
+                    .cache
+                    .get(Record::Residence, &req.personal_id, fetch)
                     .await?;
+                trail.cache = served;
                 fields::residence(&mut residence, allowed.fields);
                 trail.released = allowed.fields;
                 Ok(residence)

@@ -1,0 +1,410 @@
+//! A read-through cache of identity and residence records that keeps agencies
+//! working when the national system is slow or down.
+//!
+//! - A record younger than its `fresh` TTL is served from the cache (`hit`).
+//! - Older or absent, it is fetched (`miss`); concurrent misses for one record make
+//!   one upstream call (single flight), through the upstream's circuit breaker.
+//! - If that fails because the upstream is down, slow or its circuit is open, a record
+//!   stored less than `fresh + stale_if_error` ago is served instead (`stale`);
+//!   beyond that the failure stands (`UNAVAILABLE`).
+//! - Records live in memory (a bounded LRU, plaintext) in front of sled (sealed; see
+//!   [`seal`]): neither names nor personal IDs reach the files. A background sweep
+//!   drops expired records and the oldest ones beyond the size bound.
+
+pub mod seal;
+pub mod store;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lienthong_adapters::Fault;
+use lru::LruCache;
+use prost::Message;
+use tokio::sync::{Notify, OnceCell};
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+use crate::breaker::Breaker;
+use crate::clock::{Clock, micros};
+use crate::config::CacheConfig;
+use crate::policy::Record;
+use seal::Keys;
+use store::Store;
+
+pub use store::Stats;
+
+/// How an answer was served; the `x-cache` header and the audit record say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// From the cache, fresh.
+    Hit,
+    /// From the upstream (and now cached).
+    Miss,
+    /// From the cache, past its TTL, because the upstream failed.
+    Stale,
+}
+
+impl Served {
+    /// `hit`, `miss` or `stale`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Served::Hit => "hit",
+            Served::Miss => "miss",
+            Served::Stale => "stale",
+        }
+    }
+}
+
+/// Why a fetch failed, in a form every waiter of a single flight can share.
+#[derive(Debug, Clone)]
+enum Failure {
+    Upstream(lienthong_adapters::Error),
+    Deadline(Duration),
+    Open {
+        endpoint: String,
+        retry_in: Duration,
+    },
+}
+
+impl Failure {
+    fn of(e: Error, endpoint: &str) -> Failure {
+        match e {
+            Error::Upstream(e) => Failure::Upstream(e),
+            Error::Deadline(d) => Failure::Deadline(d),
+            other => Failure::Upstream(lienthong_adapters::Error::Unavailable {
+                endpoint: endpoint.into(),
+                detail: other.to_string(),
+            }),
+        }
+    }
+
+    /// Whether a stale record may answer instead: the upstream is down or slow, not
+    /// "no such citizen".
+    fn stale_ok(&self) -> bool {
+        match self {
+            Failure::Upstream(e) => e.fault() == Fault::Upstream,
+            Failure::Deadline(_) | Failure::Open { .. } => true,
+        }
+    }
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        match f {
+            Failure::Upstream(e) => Error::Upstream(e),
+            Failure::Deadline(d) => Error::Deadline(d),
+            Failure::Open { endpoint, retry_in } => {
+                Error::Upstream(lienthong_adapters::Error::Unavailable {
+                    endpoint,
+                    detail: format!(
+                        "circuit open after repeated failures; next probe in {} ms",
+                        retry_in.as_millis()
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// A record as held: when it was stored and its protobuf bytes.
+#[derive(Clone)]
+struct Entry {
+    at: i64,
+    bytes: Arc<[u8]>,
+}
+
+type Flight = Arc<OnceCell<Result<Entry, Failure>>>;
+
+/// The cache in front of one upstream.
+pub struct Cache {
+    settings: CacheConfig,
+    keys: Keys,
+    /// `None` when caching is off, or the disk could not be used at all.
+    store: Option<Store>,
+    /// `None` when caching is off.
+    memory: Option<Mutex<LruCache<[u8; 32], Entry>>>,
+    flights: Mutex<HashMap<[u8; 32], Flight>>,
+    breaker: Breaker,
+    clock: Arc<dyn Clock>,
+    /// The upstream's name, for errors.
+    endpoint: String,
+    /// Wakes the sweeper when the size bound is passed.
+    over_bound: Notify,
+}
+
+impl Cache {
+    /// The cache under `data_dir` (`cache/` and `cache.key`), or a pass-through
+    /// (still single-flight, still behind the breaker) when `settings.enabled` is off.
+    /// Never fails: a cache that cannot be used leaves a log line and a colder gateway.
+    pub fn open(
+        data_dir: &Path,
+        settings: CacheConfig,
+        breaker: Breaker,
+        clock: Arc<dyn Clock>,
+        endpoint: &str,
+    ) -> Cache {
+        let (keys, store) = if settings.enabled {
+            let keys = Keys::load_or_create(&data_dir.join("cache.key")).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cache key unusable; this run's cache lives in memory only");
+                Keys::from_master(&random_key())
+            });
+            let store = Store::open(&data_dir.join("cache"))
+                .inspect_err(|e| tracing::error!(error = %e, "the cache's disk is unusable; caching in memory only"))
+                .ok();
+            (keys, store)
+        } else {
+            (Keys::from_master(&random_key()), None)
+        };
+        let memory = settings.enabled.then(|| {
+            let cap = NonZeroUsize::new(settings.memory_entries).unwrap_or(NonZeroUsize::MIN);
+            Mutex::new(LruCache::new(cap))
+        });
+        Cache {
+            settings,
+            keys,
+            store,
+            memory,
+            flights: Mutex::new(HashMap::new()),
+            breaker,
+            clock,
+            endpoint: endpoint.to_owned(),
+            over_bound: Notify::new(),
+        }
+    }
+
+    /// The upstream's circuit breaker.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    fn window(&self, record: Record) -> (i64, i64) {
+        let f = match record {
+            Record::Citizen => &self.settings.citizen,
+            Record::Residence => &self.settings.residence,
+        };
+        (micros(f.fresh), micros(f.fresh + f.stale_if_error))
+    }
+
+    /// `record` about `personal_id`: from the cache while fresh, else from `fetch`
+    /// (once for all concurrent callers), else stale if the upstream is down. The
+    /// second value is how it was served; `None` when caching is off.
+    pub async fn get<T, F>(
+        &self,
+        record: Record,
+        personal_id: &str,
+        fetch: F,
+    ) -> Result<(T, Option<Served>), Error>
+    where
+        T: Message + Default,
+        F: Future<Output = Result<T, Error>>,
+    {
+        let key = self.keys.index(record.prefix(), personal_id);
+        let (fresh, usable) = self.window(record);
+        let cached = self.lookup(&key);
+        let age = |e: &Entry| self.clock.now() - e.at;
+        if let Some(e) = cached.as_ref().filter(|e| age(e) < fresh)
+            && let Ok(value) = T::decode(&*e.bytes)
+        {
+            return Ok((value, self.served(Served::Hit)));
+        }
+        let flight = self.join(key);
+        let outcome = flight
+            .get_or_init(|| async {
+                let permit = self.breaker.permit().map_err(|r| Failure::Open {
+                    endpoint: self.endpoint.clone(),
+                    retry_in: r.retry_in,
+                })?;
+                let result = fetch.await;
+                match &result {
+                    Ok(_) => self.breaker.record(permit, true),
+                    Err(Error::Upstream(e)) => {
+                        self.breaker.record(permit, e.fault() != Fault::Upstream)
+                    }
+                    Err(_) => {}
+                }
+                let value = result.map_err(|e| Failure::of(e, &self.endpoint))?;
+                let entry = Entry {
+                    at: self.clock.now(),
+                    bytes: value.encode_to_vec().into(),
+                };
+                self.keep(&key, &entry);
+                Ok(entry)
+            })
+            .await
+            .clone();
+        self.leave(&key, &flight);
+        match outcome {
+            Ok(entry) => {
+                let value = T::decode(&*entry.bytes).map_err(|e| Error::Server(e.to_string()))?;
+                Ok((value, self.served(Served::Miss)))
+            }
+            Err(Failure::Upstream(e @ lienthong_adapters::Error::NotFound { .. })) => {
+                self.forget(&key);
+                Err(Error::Upstream(e))
+            }
+            Err(f) => match cached.filter(|e| f.stale_ok() && age(e) < usable) {
+                Some(e) => {
+                    let value = T::decode(&*e.bytes).map_err(|_| Error::from(f.clone()))?;
+                    tracing::warn!(upstream = %self.endpoint, "upstream failed; serving a stale record");
+                    Ok((value, self.served(Served::Stale)))
+                }
+                None => Err(f.into()),
+            },
+        }
+    }
+
+    fn served(&self, how: Served) -> Option<Served> {
+        self.settings.enabled.then_some(how)
+    }
+
+    fn lookup(&self, key: &[u8; 32]) -> Option<Entry> {
+        let memory = self.memory.as_ref()?;
+        if let Some(e) = memory.lock().expect("cache memory").get(key) {
+            return Some(e.clone());
+        }
+        let sealed = self.store.as_ref()?.get(key)?;
+        let (at, plain) = self.keys.open(key, &sealed)?;
+        let entry = Entry {
+            at,
+            bytes: plain.into(),
+        };
+        memory
+            .lock()
+            .expect("cache memory")
+            .put(*key, entry.clone());
+        Some(entry)
+    }
+
+    fn keep(&self, key: &[u8; 32], entry: &Entry) {
+        let Some(memory) = &self.memory else { return };
+        memory
+            .lock()
+            .expect("cache memory")
+            .put(*key, entry.clone());
+        if let Some(store) = &self.store {
+            store.put(key, &self.keys.seal(key, entry.at, &entry.bytes));
+            if store.bytes() > self.settings.max_bytes {
+                self.over_bound.notify_one();
+            }
+        }
+    }
+
+    fn forget(&self, key: &[u8; 32]) {
+        if let Some(memory) = &self.memory {
+            memory.lock().expect("cache memory").pop(key);
+        }
+        if let Some(store) = &self.store {
+            store.remove(key);
+        }
+    }
+
+    /// The flight for `key`, joined or started.
+    fn join(&self, key: [u8; 32]) -> Flight {
+        self.flights
+            .lock()
+            .expect("flights")
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+
+    /// Ends this caller's part in a flight; the last one out removes it.
+    fn leave(&self, key: &[u8; 32], flight: &Flight) {
+        let mut flights = self.flights.lock().expect("flights");
+        if flights
+            .get(key)
+            .is_some_and(|f| Arc::ptr_eq(f, flight) && f.initialized())
+        {
+            flights.remove(key);
+        }
+    }
+
+    /// Removes every record about `personal_id` (a correction at the register).
+    pub fn purge(&self, personal_id: &str) {
+        for record in [Record::Citizen, Record::Residence] {
+            self.forget(&self.keys.index(record.prefix(), personal_id));
+        }
+        if let Some(store) = &self.store {
+            store.flush();
+        }
+    }
+
+    /// Removes every record.
+    pub fn purge_all(&self) -> Result<(), Error> {
+        if let Some(memory) = &self.memory {
+            memory.lock().expect("cache memory").clear();
+        }
+        self.store.as_ref().map_or(Ok(()), Store::clear)
+    }
+
+    /// The disk side's counts, when there is one.
+    pub fn stats(&self) -> Option<Stats> {
+        self.store.as_ref().map(Store::stats)
+    }
+
+    /// Drops expired records and the oldest beyond the size bound; returns how many.
+    pub fn sweep(&self) -> (u64, u64) {
+        let Some(store) = &self.store else {
+            return (0, 0);
+        };
+        let longest = [Record::Citizen, Record::Residence]
+            .into_iter()
+            .map(|r| self.window(r).1)
+            .max()
+            .unwrap_or(0);
+        let (expired, evicted) = store.sweep(self.clock.now() - longest, self.settings.max_bytes);
+        if expired + evicted > 0 {
+            if let Some(memory) = &self.memory {
+                // Keep memory no wider than the disk: evicted records may linger there.
+                memory.lock().expect("cache memory").clear();
+            }
+            tracing::info!(expired, evicted, bytes = store.bytes(), "cache swept");
+        }
+        (expired, evicted)
+    }
+
+    /// Sweeps every `sweep_interval` and whenever the size bound is passed, until
+    /// `shutdown`; then flushes.
+    pub fn spawn_sweeper(self: &Arc<Self>, shutdown: CancellationToken) {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(cache.settings.sweep_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                    _ = cache.over_bound.notified() => {}
+                }
+                let c = cache.clone();
+                let _ = tokio::task::spawn_blocking(move || c.sweep()).await;
+            }
+            if let Some(store) = &cache.store {
+                store.flush();
+            }
+        });
+    }
+
+    /// Writes the disk side out (at shutdown).
+    pub fn flush(&self) {
+        if let Some(store) = &self.store {
+            store.flush();
+        }
+    }
+}
+
+fn random_key() -> [u8; seal::KEY_LEN] {
+    use ring::rand::SecureRandom;
+    let mut key = [0; seal::KEY_LEN];
+    ring::rand::SystemRandom::new()
+        .fill(&mut key)
+        .expect("system randomness");
+    key
+}
+
+#[cfg(test)]
+mod tests;
