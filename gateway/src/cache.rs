@@ -176,6 +176,33 @@ impl Cache {
         }
     }
 
+    /// The cache of a stopped gateway's data dir, for `lienthong cache`: unlike
+    /// [`Cache::open`], every problem is an error.
+    pub fn open_offline(data_dir: &Path) -> Result<Cache, Error> {
+        let key = data_dir.join("cache.key");
+        if !key.exists() {
+            return Err(Error::Config {
+                key: "cache".into(),
+                detail: format!("{} has no cache key: no cache to read", data_dir.display()),
+            });
+        }
+        let settings = CacheConfig::default();
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::System);
+        let breaker = Breaker::new(1, Duration::from_secs(1), clock.clone());
+        let memory = Mutex::new(LruCache::new(NonZeroUsize::MIN));
+        Ok(Cache {
+            keys: Keys::load_or_create(&key)?,
+            store: Some(Store::open(&data_dir.join("cache"))?),
+            memory: Some(memory),
+            settings,
+            flights: Mutex::new(HashMap::new()),
+            breaker,
+            clock,
+            endpoint: String::new(),
+            over_bound: Notify::new(),
+        })
+    }
+
     /// The upstream's circuit breaker.
     pub fn breaker(&self) -> &Breaker {
         &self.breaker

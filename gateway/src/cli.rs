@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 pub mod audit;
+pub mod cache;
 pub mod policy;
 
 /// lienthong: a gRPC gateway for Vietnamese e-government data exchange.
@@ -37,6 +38,9 @@ pub enum Command {
     /// Query, verify and export the audit log.
     #[command(subcommand)]
     Audit(audit::Audit),
+    /// Look into or empty the cache of a stopped gateway.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Explain the policy's decisions.
     #[command(subcommand)]
     Policy(Policy),

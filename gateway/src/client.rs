@@ -183,6 +183,9 @@ fn with_request_id(mut value: Value, metadata: &tonic::metadata::MetadataMap) ->
         .unwrap_or_default();
     if let Value::Object(map) = &mut value {
         map.insert("request_id".into(), id.into());
+        if let Some(cache) = metadata.get("x-cache").and_then(|v| v.to_str().ok()) {
+            map.insert("cache".into(), cache.into());
+        }
     }
     value
 }

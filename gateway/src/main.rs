@@ -66,6 +66,13 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Cache(command) => match lienthong_gateway::cli::cache::run(&command) {
+            Ok(text) => println!("{text}"),
+            Err(failure) => {
+                eprintln!("{failure}");
+                std::process::exit(1);
+            }
+        },
         Command::Policy(Policy::Check(check)) => {
             match lienthong_gateway::cli::policy::check(&check) {
                 Ok(explained) => println!("{explained}"),

@@ -200,3 +200,44 @@ fn an_inspector_queries_exports_and_verifies_the_log() {
     assert_eq!(check.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&check.stdout).contains("OPERATION_NOT_ALLOWED"));
 }
+
+#[test]
+fn the_cache_serves_repeats_and_an_operator_purges_a_citizen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let port = free_port();
+    let serving = serve(dir, port);
+    let lookup = |port: u16, what: &str| {
+        let out = client(dir, port, "H99.01", &["--json", what, ID]);
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        v["cache"].as_str().unwrap_or_default().to_owned()
+    };
+    // (serve's readiness probe already looked the citizen up once)
+    assert_eq!(lookup(port, "citizen"), "hit");
+    assert_eq!(lookup(port, "residence"), "miss");
+    assert_eq!(lookup(port, "residence"), "hit");
+    let busy = run(dir, &["cache", "stats"]);
+    assert!(!busy.status.success());
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("in use"),
+        "{busy:?}"
+    );
+    // a graceful stop flushes the cache (sled writes behind)
+    serving.terminate();
+    let stats = run(dir, &["cache", "stats"]);
+    let text = String::from_utf8_lossy(&stats.stdout);
+    assert!(text.contains("records: 2"), "{stats:?}");
+    let purge = run(dir, &["cache", "purge", "--personal-id", ID]);
+    assert!(
+        String::from_utf8_lossy(&purge.stdout).contains("removed 2 records; 0 remain"),
+        "{purge:?}"
+    );
+    let port = free_port();
+    let _serving = serve(dir, port);
+    assert_eq!(
+        lookup(port, "residence"),
+        "miss",
+        "purged records are fetched anew"
+    );
+}

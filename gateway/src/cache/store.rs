@@ -41,6 +41,16 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, Error> {
         let db = match open_db(dir) {
             Ok(db) => db,
+            // Another process (a running gateway) holds it: not broken, not ours.
+            Err(why) if why.contains("could not acquire lock") => {
+                return Err(Error::Config {
+                    key: "cache".into(),
+                    detail: format!(
+                        "{} is in use by another process (a running gateway?)",
+                        dir.display()
+                    ),
+                });
+            }
             Err(why) => {
                 let aside = aside(dir);
                 tracing::error!(dir = %dir.display(), aside = %aside.display(), error = %why, "the cache cannot be opened; moving it aside and starting cold");

@@ -389,3 +389,26 @@ async fn purge_removes_a_citizens_records() {
         Some(Served::Hit)
     );
 }
+
+#[tokio::test]
+async fn a_cache_in_use_is_never_moved_aside() {
+    let rig = Rig::new();
+    let cache = rig.open(settings());
+    rig.get(&cache, ID, Ok(())).await.unwrap();
+    let err = Store::open(&rig.dir.path().join("cache"))
+        .err()
+        .expect("locked");
+    assert!(err.to_string().contains("in use"), "{err}");
+    let names: Vec<_> = std::fs::read_dir(rig.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.to_string_lossy().contains("broken")),
+        "{names:?}"
+    );
+    assert_eq!(
+        served(&rig.get(&cache, ID, down()).await),
+        Some(Served::Hit)
+    );
+}

@@ -14,6 +14,17 @@ pub const ID: &str = "001085012345";
 /// A child process killed when dropped, so a failing test leaves nothing running.
 pub struct Killed(pub Child);
 
+impl Killed {
+    /// Stops the gateway with SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) {
+        let pid = self.0.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(sent.success());
+        let status = self.0.wait().expect("the gateway exits");
+        assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    }
+}
+
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
