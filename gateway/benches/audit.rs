@@ -9,13 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use lienthong_adapters::population::grpc::{self, GrpcConfig};
-use lienthong_adapters::sim::{Faults, Population};
 use lienthong_gateway::audit::{Log, Settings, Signer};
-use lienthong_gateway::pki::{self, Paths};
-use lienthong_gateway::server;
-use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
-use lienthong_proto::v1::{AuditRecord, Decision, GetCitizenRequest, RequestContext};
+use lienthong_proto::v1::{AuditRecord, Decision};
+use support::{Bench, pct, sorted, timed};
+
+mod support;
 
 fn record(n: u64) -> AuditRecord {
     AuditRecord {
@@ -81,45 +79,6 @@ async fn appends(writers: usize, secs: f64) -> (f64, f64) {
     (count / elapsed, batch)
 }
 
-/// Latencies (µs) of `n` sequential lookups through the gateway at `addr`.
-async fn lookups(addr: std::net::SocketAddr, paths: &Paths, n: usize) -> Vec<f64> {
-    let read = |p: std::path::PathBuf| std::fs::read(p).unwrap();
-    let channel = grpc::channel(&GrpcConfig {
-        url: format!("https://localhost:{}", addr.port()),
-        ca_pem: read(paths.ca_cert()),
-        cert_pem: read(paths.client_cert("H99.01")),
-        key_pem: read(paths.client_key("H99.01")),
-        server_name: None,
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let mut client = IdentityServiceClient::new(channel);
-    let request = GetCitizenRequest {
-        context: Some(RequestContext {
-            purpose: "dossier-processing".into(),
-            legal_basis: "ND-47/2020".into(),
-            case_ref: String::new(),
-            officer_id: "cb-0001".into(),
-        }),
-        personal_id: "001085012345".into(),
-        fields: None,
-    };
-    for _ in 0..100 {
-        client.get_citizen(request.clone()).await.unwrap();
-    }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        client.get_citizen(request.clone()).await.unwrap();
-        out.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    out
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -134,39 +93,27 @@ async fn main() {
         println!("{writers:>8}  {rate:>12.0}  {batch:>14.1}");
     }
 
-    lienthong_gateway::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let paths = Paths::new(dir.path().join("certs"));
-    pki::init(&paths, false).unwrap();
-    let config = |audit: bool, data: &str| {
-        let mut config = lienthong_gateway::Config {
-            listen: ([127, 0, 0, 1], 0).into(),
-            data_dir: dir.path().join(data),
-            ..Default::default()
-        };
-        config.tls.certs_dir = paths.dir.clone();
-        config.tls.generate_dev_pki = false;
-        config.audit.enabled = audit;
-        config
-    };
-    let sim = || Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0)));
-    let with = server::start(&config(true, "with"), sim()).await.unwrap();
-    let without = server::start(&config(false, "without"), sim())
-        .await
-        .unwrap();
+    let bench = Bench::new();
+    let mut off = bench.config("without");
+    off.audit.enabled = false;
+    let with = bench.start(&bench.config("with"), Duration::ZERO).await;
+    let without = bench.start(&off, Duration::ZERO).await;
     let n = if quick { 800 } else { 4000 };
     // Alternate the two, so drift in the machine's load hits both alike.
+    // The same citizen every time: served from the cache, so the difference is the
+    // audit record alone.
+    let ids = vec!["001085012345".to_owned(); n / 4];
+    let (on_channel, off_channel) = (bench.channel(&with), bench.channel(&without));
+    timed(on_channel.clone(), &ids[..100]).await;
+    timed(off_channel.clone(), &ids[..100]).await;
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for _ in 0..4 {
-        off.extend(lookups(without.addr(), &paths, n / 4).await);
-        on.extend(lookups(with.addr(), &paths, n / 4).await);
+        off.extend(timed(off_channel.clone(), &ids).await);
+        on.extend(timed(on_channel.clone(), &ids).await);
     }
-    on.sort_by(f64::total_cmp);
-    off.sort_by(f64::total_cmp);
+    let (on, off) = (sorted(on), sorted(off));
     println!();
-    println!(
-        "GetCitizen over mTLS, 1 connection x 1 in flight, {n} lookups each, in-process simulator"
-    );
+    println!("GetCitizen over mTLS (cache hits), 1 connection x 1 in flight, {n} lookups each");
     println!("{:>22}  {:>9}  {:>9}", "", "p50 (µs)", "p99 (µs)");
     for (name, v) in [("audit off (baseline)", &off), ("audit on", &on)] {
         println!("{name:>22}  {:>9.0}  {:>9.0}", pct(v, 0.5), pct(v, 0.99));

@@ -18,7 +18,10 @@ impl Killed {
     /// Stops the gateway with SIGTERM and waits for a clean exit.
     pub fn terminate(mut self) {
         let pid = self.0.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
         assert!(sent.success());
         let status = self.0.wait().expect("the gateway exits");
         assert!(status.success(), "a graceful stop exits 0: {status:?}");

@@ -1,0 +1,116 @@
+//! What the benchmarks share: a dev PKI, gateways on loopback in front of the
+//! in-process simulator, and timed lookups over mTLS.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lienthong_adapters::population::grpc::{self, GrpcConfig};
+use lienthong_adapters::sim::{Faults, Population};
+use lienthong_gateway::Config;
+use lienthong_gateway::pki::{self, Paths};
+use lienthong_gateway::server::{self, Running};
+use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
+use lienthong_proto::v1::{GetCitizenRequest, RequestContext};
+use tonic::transport::Channel;
+
+/// A PKI and data dirs that live as long as the bench.
+pub struct Bench {
+    /// Removed at the end.
+    pub dir: tempfile::TempDir,
+    /// The PKI in it.
+    pub paths: Paths,
+}
+
+impl Bench {
+    /// A fresh dev PKI.
+    pub fn new() -> Bench {
+        lienthong_gateway::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("certs"));
+        pki::init(&paths, false).unwrap();
+        Bench { dir, paths }
+    }
+
+    /// The default config on a free port, with state in `data`.
+    pub fn config(&self, data: &str) -> Config {
+        let mut config = Config {
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: self.dir.path().join(data),
+            ..Default::default()
+        };
+        config.tls.certs_dir = self.paths.dir.clone();
+        config.tls.generate_dev_pki = false;
+        config
+    }
+
+    /// A gateway with `config` in front of the simulator answering after `latency`.
+    pub async fn start(&self, config: &Config, latency: Duration) -> Running {
+        let sim = Arc::new(Population::new(Faults::new(latency, 0.0)));
+        server::start(config, sim).await.unwrap()
+    }
+
+    /// An mTLS channel to `gw` as H99.01.
+    pub fn channel(&self, gw: &Running) -> Channel {
+        let read = |p: std::path::PathBuf| std::fs::read(p).unwrap();
+        grpc::channel(&GrpcConfig {
+            url: format!("https://localhost:{}", gw.addr().port()),
+            ca_pem: read(self.paths.ca_cert()),
+            cert_pem: read(self.paths.client_cert("H99.01")),
+            key_pem: read(self.paths.client_key("H99.01")),
+            server_name: None,
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap()
+    }
+}
+
+/// A lookup of `personal_id` as the one-stop shop.
+pub fn request(personal_id: &str) -> GetCitizenRequest {
+    GetCitizenRequest {
+        context: Some(RequestContext {
+            purpose: "dossier-processing".into(),
+            legal_basis: "ND-47/2020".into(),
+            case_ref: String::new(),
+            officer_id: "cb-0001".into(),
+        }),
+        personal_id: personal_id.into(),
+        fields: None,
+    }
+}
+
+/// Latencies (µs) of sequential lookups of `ids` on one channel.
+pub async fn timed(channel: Channel, ids: &[String]) -> Vec<f64> {
+    let mut client = IdentityServiceClient::new(channel);
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let t = Instant::now();
+        client.get_citizen(request(id)).await.unwrap();
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    out
+}
+
+/// The `p` quantile of sorted values.
+pub fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Sorts latencies for [`pct`].
+pub fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// `n` distinct personal IDs the simulator has citizens for, from `serial` on.
+pub fn distinct_ids(n: usize, serial: usize) -> Vec<String> {
+    (serial..)
+        .map(|i| format!("0{:02}085{:06}", 1 + (i / 1_000_000) % 2, i % 1_000_000))
+        .filter(|s| {
+            let id = lienthong_proto::PersonalId::parse(s).expect("well-formed");
+            lienthong_adapters::sim::citizens::is_registered(&id)
+        })
+        .take(n)
+        .collect()
+}
