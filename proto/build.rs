@@ -6,6 +6,7 @@ use std::{env, fs, path::PathBuf};
 use prost::Message;
 
 const PROTOS: &[&str] = &[
+    "lienthong/v1/admin.proto",
     "lienthong/v1/audit.proto",
     "lienthong/v1/common.proto",
     "lienthong/v1/identity.proto",

@@ -320,13 +320,12 @@ impl Cache {
         }
     }
 
-    fn forget(&self, key: &[u8; 32]) {
+    /// Drops the record under `key` from memory and disk; true if the disk had it.
+    fn forget(&self, key: &[u8; 32]) -> bool {
         if let Some(memory) = &self.memory {
             memory.lock().expect("cache memory").pop(key);
         }
-        if let Some(store) = &self.store {
-            store.remove(key);
-        }
+        self.store.as_ref().is_some_and(|s| s.remove(key))
     }
 
     /// The flight for `key`, joined or started.
@@ -350,22 +349,25 @@ impl Cache {
         }
     }
 
-    /// Removes every record about `personal_id` (a correction at the register).
-    pub fn purge(&self, personal_id: &str) {
-        for record in [Record::Citizen, Record::Residence] {
-            self.forget(&self.keys.index(record.prefix(), personal_id));
-        }
+    /// Removes every record about `personal_id` (a correction at the register);
+    /// returns how many the disk held.
+    pub fn purge(&self, personal_id: &str) -> u64 {
+        let removed = [Record::Citizen, Record::Residence]
+            .into_iter()
+            .filter(|r| self.forget(&self.keys.index(r.prefix(), personal_id)))
+            .count() as u64;
         if let Some(store) = &self.store {
             store.flush();
         }
+        removed
     }
 
-    /// Removes every record.
-    pub fn purge_all(&self) -> Result<(), Error> {
+    /// Removes every record; returns how many the disk held.
+    pub fn purge_all(&self) -> Result<u64, Error> {
         if let Some(memory) = &self.memory {
             memory.lock().expect("cache memory").clear();
         }
-        self.store.as_ref().map_or(Ok(()), Store::clear)
+        self.store.as_ref().map_or(Ok(0), Store::clear)
     }
 
     /// The disk side's counts, when there is one.

@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Cache(command) => match lienthong_gateway::cli::cache::run(&command) {
+        Command::Cache(command) => match lienthong_gateway::cli::cache::run(&command).await {
             Ok(text) => println!("{text}"),
             Err(failure) => {
                 eprintln!("{failure}");

@@ -25,10 +25,14 @@ use crate::Error;
 pub const AGENCY_URI_PREFIX: &str = "urn:lienthong:agency:";
 
 /// The demo agencies `pki init` issues certificates for.
-pub const DEMO_AGENCIES: [(&str, &str); 3] = [
+pub const DEMO_AGENCIES: [(&str, &str); 4] = [
     ("H99.01", "Bộ phận Một cửa tỉnh (provincial one-stop shop)"),
     ("H99.02", "Sở Tư pháp (a provincial department)"),
     ("H99.90", "Thanh tra tỉnh (provincial inspectorate)"),
+    (
+        "H99.99",
+        "Trung tâm dữ liệu tỉnh (provincial data centre, runs the gateway)",
+    ),
 ];
 
 /// Where each file of the PKI lives.
@@ -142,7 +146,19 @@ pub fn init(paths: &Paths, force: bool) -> Result<(), Error> {
         Validity::days(825),
     )?;
     init_audit_key(paths)?;
+    issue_demo_agencies(paths, false)
+}
+
+/// Issues a certificate to every demo agency that has none.
+pub fn issue_missing_demo_agencies(paths: &Paths) -> Result<(), Error> {
+    issue_demo_agencies(paths, true)
+}
+
+fn issue_demo_agencies(paths: &Paths, only_missing: bool) -> Result<(), Error> {
     for (code, _) in DEMO_AGENCIES {
+        if only_missing && paths.client_cert(code).exists() {
+            continue;
+        }
         let code =
             AgencyCode::parse(code).map_err(|e| Error::Pki(format!("demo agency {code}: {e}")))?;
         issue(paths, &code, Validity::days(825))?;

@@ -38,17 +38,20 @@ pub enum Operation {
     VerifyAudit,
     /// `AuditService/ExportAudit` (role `auditor`).
     ExportAudit,
+    /// `AdminService/PurgeCache` (role `operator`).
+    PurgeCache,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 7] = [
         Operation::GetCitizen,
         Operation::VerifyCitizen,
         Operation::GetResidence,
         Operation::QueryAudit,
         Operation::VerifyAudit,
         Operation::ExportAudit,
+        Operation::PurgeCache,
     ];
 
     /// `Service/Method`.
@@ -60,6 +63,7 @@ impl Operation {
             Operation::QueryAudit => "AuditService/QueryAudit",
             Operation::VerifyAudit => "AuditService/VerifyAudit",
             Operation::ExportAudit => "AuditService/ExportAudit",
+            Operation::PurgeCache => "AdminService/PurgeCache",
         }
     }
 
@@ -68,7 +72,10 @@ impl Operation {
         match self {
             Operation::GetCitizen | Operation::VerifyCitizen => Some(Record::Citizen),
             Operation::GetResidence => Some(Record::Residence),
-            Operation::QueryAudit | Operation::VerifyAudit | Operation::ExportAudit => None,
+            Operation::QueryAudit
+            | Operation::VerifyAudit
+            | Operation::ExportAudit
+            | Operation::PurgeCache => None,
         }
     }
 }
@@ -138,6 +145,18 @@ pub struct Grant {
 pub enum Role {
     /// May query, verify and export the audit log.
     Auditor,
+    /// Runs the gateway: may purge its cache.
+    Operator,
+}
+
+impl Role {
+    /// The role's name in the policy file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Auditor => "auditor",
+            Role::Operator => "operator",
+        }
+    }
 }
 
 /// Why a request was refused; `as_str` is the `ErrorInfo` reason.
@@ -195,6 +214,7 @@ pub struct Allowed {
 pub struct Policy {
     grants: Vec<Grant>,
     auditors: Vec<Pattern>,
+    operators: Vec<Pattern>,
 }
 
 impl Policy {
@@ -218,6 +238,7 @@ impl Policy {
         Ok(Policy {
             grants,
             auditors: file.roles.auditor,
+            operators: file.roles.operator,
         })
     }
 
@@ -296,6 +317,7 @@ impl Policy {
     pub fn require(&self, agency: &str, role: Role, op: Operation) -> Result<(), Denial> {
         let holders = match role {
             Role::Auditor => &self.auditors,
+            Role::Operator => &self.operators,
         };
         if holders.iter().any(|p| p.matches(agency)) {
             Ok(())
@@ -303,7 +325,8 @@ impl Policy {
             Err(Denial {
                 reason: Reason::RoleRequired,
                 detail: format!(
-                    "{op} requires the auditor role, which agency {agency} does not hold"
+                    "{op} requires the {} role, which agency {agency} does not hold",
+                    role.name()
                 ),
             })
         }

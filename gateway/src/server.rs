@@ -16,6 +16,7 @@ use lienthong_adapters::population::Registry;
 use lienthong_adapters::population::grpc::{GrpcConfig, GrpcRegistry};
 use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
 use lienthong_adapters::sim::{Faults, Population};
+use lienthong_proto::v1::admin_service_server::AdminServiceServer;
 use lienthong_proto::v1::audit_service_server::AuditServiceServer;
 use lienthong_proto::v1::identity_service_server::IdentityServiceServer;
 use lienthong_proto::v1::residency_service_server::ResidencyServiceServer;
@@ -37,6 +38,7 @@ use crate::config::{Config, Population as PopulationConfig};
 use crate::pki::Paths;
 use crate::policy::Policy;
 use crate::services::Shared;
+use crate::services::admin::Admin;
 use crate::services::audit::Audit;
 use crate::services::identity::Identity;
 use crate::services::residency::Residency;
@@ -222,6 +224,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         .set_serving::<ResidencyServiceServer<Residency>>()
         .await;
     health.set_serving::<AuditServiceServer<Audit>>().await;
+    health.set_serving::<AdminServiceServer<Admin>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -243,7 +246,8 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         .add_service(reflection)
         .add_service(IdentityServiceServer::new(Identity::new(shared.clone())))
         .add_service(ResidencyServiceServer::new(Residency::new(shared.clone())))
-        .add_service(AuditServiceServer::new(Audit::new(shared)));
+        .add_service(AuditServiceServer::new(Audit::new(shared.clone())))
+        .add_service(AdminServiceServer::new(Admin::new(shared)));
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
@@ -329,6 +333,10 @@ pub async fn run(config: Config) -> Result<(), Error> {
     if config.tls.generate_dev_pki && !paths.ca_cert().exists() {
         tracing::warn!(dir = %paths.dir.display(), "no PKI found; generating the DEVELOPMENT PKI (never use it in production)");
         crate::pki::init(&paths, false)?;
+    }
+    if config.tls.generate_dev_pki {
+        // A dev PKI from an older version may lack a demo agency added since.
+        crate::pki::issue_missing_demo_agencies(&paths)?;
     }
     if config.tls.generate_dev_pki
         && config.audit.signing_key.is_none()

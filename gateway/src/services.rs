@@ -4,6 +4,7 @@
 //! of every request: its audit record, durable before the answer leaves, and the log
 //! line of the outcome.
 
+pub mod admin;
 pub mod audit;
 pub mod fields;
 pub mod identity;

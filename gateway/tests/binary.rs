@@ -223,21 +223,37 @@ fn the_cache_serves_repeats_and_an_operator_purges_a_citizen() {
         String::from_utf8_lossy(&busy.stderr).contains("in use"),
         "{busy:?}"
     );
-    // a graceful stop flushes the cache (sled writes behind)
-    serving.terminate();
-    let stats = run(dir, &["cache", "stats"]);
-    let text = String::from_utf8_lossy(&stats.stdout);
-    assert!(text.contains("records: 2"), "{stats:?}");
-    let purge = run(dir, &["cache", "purge", "--personal-id", ID]);
+    // a correction at the register: the operator purges the citizen from the running gateway
+    let url = format!("https://localhost:{port}");
+    let purge = run(dir, &["cache", "purge", "--url", &url, "--personal-id", ID]);
     assert!(
-        String::from_utf8_lossy(&purge.stdout).contains("removed 2 records; 0 remain"),
+        String::from_utf8_lossy(&purge.stdout).contains("removed 2 records"),
         "{purge:?}"
     );
-    let port = free_port();
-    let _serving = serve(dir, port);
     assert_eq!(
         lookup(port, "residence"),
         "miss",
         "purged records are fetched anew"
+    );
+    assert_eq!(lookup(port, "citizen"), "miss");
+    // a graceful stop flushes the cache (sled writes behind); then offline
+    serving.terminate();
+    let stats = run(dir, &["cache", "stats"]);
+    assert!(
+        String::from_utf8_lossy(&stats.stdout).contains("records: 2"),
+        "{stats:?}"
+    );
+    let purge = run(
+        dir,
+        &["cache", "purge", "--data-dir", "data", "--personal-id", ID],
+    );
+    assert!(
+        String::from_utf8_lossy(&purge.stdout).contains("removed 2 records"),
+        "{purge:?}"
+    );
+    let stats = run(dir, &["cache", "stats"]);
+    assert!(
+        String::from_utf8_lossy(&stats.stdout).contains("records: 0"),
+        "{stats:?}"
     );
 }

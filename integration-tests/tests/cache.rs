@@ -138,3 +138,56 @@ async fn an_outage_is_bridged_by_the_cache_and_the_cache_refreshes_after() {
     );
     assert!(identity.get_citizen(citizen_request(&never)).await.is_ok());
 }
+
+#[tokio::test]
+async fn an_operator_purges_a_corrected_citizen_from_the_running_gateway() {
+    use lienthong_proto::v1::PurgeCacheRequest;
+    use lienthong_proto::v1::admin_service_client::AdminServiceClient;
+    let pki = TestPki::new();
+    let (gw, _) = integration_tests::start_with_sim(&pki).await;
+    let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let mut residency = ResidencyServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let (a, b) = (sim_id("001085", true), sim_id("079301", true));
+    identity.get_citizen(citizen_request(&a)).await.unwrap();
+    residency
+        .get_residence(residence_request(&a))
+        .await
+        .unwrap();
+    identity.get_citizen(citizen_request(&b)).await.unwrap();
+    let purge = |personal_id: &str| PurgeCacheRequest {
+        personal_id: personal_id.into(),
+        all: false,
+    };
+    // Not an operator: refused, and on record.
+    let mut not_operator = AdminServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let err = not_operator.purge_cache(purge(&a)).await.unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (Code::PermissionDenied, "ROLE_REQUIRED".into())
+    );
+    let mut operator = AdminServiceClient::new(channel(gw.addr(), &pki.paths, "H99.99"));
+    let err = operator.purge_cache(purge("12345")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let removed = operator.purge_cache(purge(&a)).await.unwrap().into_inner();
+    assert_eq!(removed.records_removed, 2, "identity and residence");
+    let again = identity.get_citizen(citizen_request(&a)).await.unwrap();
+    assert_eq!(x_cache(&again), "miss", "fetched anew");
+    assert_eq!(
+        x_cache(&identity.get_citizen(citizen_request(&b)).await.unwrap()),
+        "hit",
+        "others stay"
+    );
+    let all = operator
+        .purge_cache(PurgeCacheRequest {
+            personal_id: String::new(),
+            all: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.records_removed, 2);
+    assert_eq!(
+        x_cache(&identity.get_citizen(citizen_request(&b)).await.unwrap()),
+        "miss"
+    );
+}

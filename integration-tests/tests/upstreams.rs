@@ -326,6 +326,7 @@ async fn health_and_reflection_answer() {
         [
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
+            "lienthong.v1.AdminService",
             "lienthong.v1.AuditService",
             "lienthong.v1.IdentityService",
             "lienthong.v1.ResidencyService"

@@ -96,11 +96,15 @@ impl Store {
         }
     }
 
-    /// Removes the record under `key`.
-    pub fn remove(&self, key: &[u8]) {
-        if let Ok(Some(old)) = self.db.remove(key) {
-            self.bytes
-                .fetch_sub((key.len() + old.len()) as u64, Ordering::Relaxed);
+    /// Removes the record under `key`; true if there was one.
+    pub fn remove(&self, key: &[u8]) -> bool {
+        match self.db.remove(key) {
+            Ok(Some(old)) => {
+                self.bytes
+                    .fetch_sub((key.len() + old.len()) as u64, Ordering::Relaxed);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -153,15 +157,16 @@ impl Store {
         s
     }
 
-    /// Removes every record.
-    pub fn clear(&self) -> Result<(), Error> {
+    /// Removes every record; returns how many there were.
+    pub fn clear(&self) -> Result<u64, Error> {
+        let count = self.db.len() as u64;
         self.db.clear().map_err(|e| Error::Config {
             key: "cache".into(),
             detail: e.to_string(),
         })?;
         self.bytes.store(0, Ordering::Relaxed);
         self.flush();
-        Ok(())
+        Ok(count)
     }
 
     /// Writes what sled holds in memory to disk (once, at shutdown or after a purge).

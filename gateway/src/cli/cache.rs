@@ -1,11 +1,16 @@
-//! `lienthong cache`: look into and empty the cache of a stopped gateway's data dir.
+//! `lienthong cache`: look into a stopped gateway's cache, and purge records —
+//! through a running gateway (`AdminService`, role `operator`), or from a stopped
+//! one's data dir.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
 use lienthong_proto::PersonalId;
+use lienthong_proto::v1::PurgeCacheRequest;
+use lienthong_proto::v1::admin_service_client::AdminServiceClient;
 
 use crate::cache::Cache;
+use crate::client::{Connect, explain};
 
 /// `cache` subcommands.
 #[derive(Debug, Subcommand)]
@@ -18,17 +23,23 @@ pub enum CacheCommand {
     },
     /// Remove one citizen's records (after a correction at the register), or all.
     Purge {
-        /// The gateway's data dir (the gateway must be stopped).
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-        /// Only this citizen's identity and residence records.
+        /// The running gateway.
+        #[command(flatten)]
+        connect: Connect,
+        /// The operator agency to call as.
+        #[arg(long, default_value = "H99.99")]
+        agency: String,
+        /// Purge a stopped gateway's data dir instead.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Only this citizen's identity and residence records; without it, all.
         #[arg(long)]
         personal_id: Option<String>,
     },
 }
 
 /// Runs a `cache` subcommand; the text to print, or what went wrong.
-pub fn run(command: &CacheCommand) -> Result<String, String> {
+pub async fn run(command: &CacheCommand) -> Result<String, String> {
     match command {
         CacheCommand::Stats { data_dir } => {
             let cache = Cache::open_offline(data_dir).map_err(|e| e.to_string())?;
@@ -43,23 +54,37 @@ pub fn run(command: &CacheCommand) -> Result<String, String> {
             ))
         }
         CacheCommand::Purge {
+            connect,
+            agency,
             data_dir,
             personal_id,
         } => {
-            let cache = Cache::open_offline(data_dir).map_err(|e| e.to_string())?;
-            let before = cache.stats().unwrap_or_default().entries;
-            match personal_id {
-                Some(id) => {
-                    let id = PersonalId::parse(id).map_err(|e| format!("--personal-id: {e}"))?;
-                    cache.purge(id.as_str());
+            let removed = match data_dir {
+                Some(dir) => {
+                    let cache = Cache::open_offline(dir).map_err(|e| e.to_string())?;
+                    match personal_id {
+                        Some(id) => {
+                            let id =
+                                PersonalId::parse(id).map_err(|e| format!("--personal-id: {e}"))?;
+                            cache.purge(id.as_str())
+                        }
+                        None => cache.purge_all().map_err(|e| e.to_string())?,
+                    }
                 }
-                None => cache.purge_all().map_err(|e| e.to_string())?,
-            }
-            let after = cache.stats().unwrap_or_default().entries;
-            Ok(format!(
-                "removed {} records; {after} remain",
-                before - after
-            ))
+                None => {
+                    let request = PurgeCacheRequest {
+                        personal_id: personal_id.clone().unwrap_or_default(),
+                        all: personal_id.is_none(),
+                    };
+                    AdminServiceClient::new(connect.channel(agency)?)
+                        .purge_cache(request)
+                        .await
+                        .map_err(explain)?
+                        .into_inner()
+                        .records_removed
+                }
+            };
+            Ok(format!("removed {removed} records"))
         }
     }
 }

@@ -26,6 +26,9 @@ pub(super) struct Roles {
     /// May call `AuditService`.
     #[serde(default)]
     pub auditor: Vec<Pattern>,
+    /// May call `AdminService`.
+    #[serde(default)]
+    pub operator: Vec<Pattern>,
 }
 
 /// A grant as written, before its lists are checked against each other.
@@ -128,7 +131,7 @@ impl TryFrom<String> for Operation {
             })?;
         if op.record().is_none() {
             return Err(format!(
-                "{s} is not granted per purpose: list the agency under [roles] auditor"
+                "{s} is not granted per purpose: list the agency under [roles] (auditor or operator)"
             ));
         }
         Ok(op)

@@ -268,7 +268,7 @@ fn malformed_files_name_line_and_key() {
         (
             "[[grant]]\nagency = \"H99.01\"\noperations = [\"AuditService/QueryAudit\"]\n",
             "line 3",
-            "[roles] auditor",
+            "[roles] (auditor or operator)",
         ),
         (
             "[[grant]]\nagency = \"H99.01\"\noperations = [\"ResidencyService/GetResidence\"]\npurposes = [\"dp\"]\nlegal_bases = [\"x\"]\nfields = [\"citizen.*\"]\n",
