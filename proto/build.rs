@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "lienthong/v1/admin.proto",
     "lienthong/v1/audit.proto",
     "lienthong/v1/common.proto",
+    "lienthong/v1/dossier.proto",
     "lienthong/v1/identity.proto",
     "lienthong/v1/residency.proto",
 ];

@@ -8,11 +8,14 @@
 #![forbid(unsafe_code)]
 
 pub mod agency_code;
+pub mod dossier_code;
+pub mod dossier_status;
 mod error;
 pub mod personal_id;
 pub mod province;
 
 pub use agency_code::AgencyCode;
+pub use dossier_code::DossierCode;
 pub use error::Error;
 pub use personal_id::{LegacyId, PersonalId};
 /// Well-known protobuf types used by the contract (timestamps, field masks).
