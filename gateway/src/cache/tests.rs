@@ -190,10 +190,13 @@ async fn concurrent_misses_make_one_upstream_call() {
     let rig = Arc::new(Rig::new());
     let cache = Arc::new(rig.open(settings()));
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let (rig, cache, gate) = (rig.clone(), cache.clone(), gate.clone());
+            let started = started.clone();
             tokio::spawn(async move {
+                started.fetch_add(1, Ordering::SeqCst);
                 let fetch = async {
                     rig.calls.fetch_add(1, Ordering::SeqCst);
                     // Hold the upstream call until every caller has arrived.
@@ -204,7 +207,7 @@ async fn concurrent_misses_make_one_upstream_call() {
             })
         })
         .collect();
-    while Arc::strong_count(&cache) > 1 && cache.flights.lock().unwrap().is_empty() {
+    while started.load(Ordering::SeqCst) < 50 || cache.flights.lock().unwrap().is_empty() {
         tokio::task::yield_now().await;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
