@@ -27,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
 use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::set_header::SetRequestHeaderLayer;
 
@@ -225,9 +226,24 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         .await;
     health.set_serving::<AuditServiceServer<Audit>>().await;
     health.set_serving::<AdminServiceServer<Admin>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Advertise what is served, not every service of the contract (some are still
+    // being built).
+    let served = [
+        <IdentityServiceServer<Identity> as NamedService>::NAME,
+        <ResidencyServiceServer<Residency> as NamedService>::NAME,
+        <AuditServiceServer<Audit> as NamedService>::NAME,
+        <AdminServiceServer<Admin> as NamedService>::NAME,
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+    ];
+    let reflection = served
+        .into_iter()
+        .fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(name),
+        )
         .build_v1()
         .map_err(|e| Error::Server(format!("reflection: {e}")))?;
 
