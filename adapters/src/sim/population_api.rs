@@ -7,10 +7,8 @@
 //! (201 not found, 400 bad request, 401 bad token, 500 system error, 503 maintenance),
 //! with the HTTP status a national gateway would send alongside.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -22,33 +20,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{Faults, Injected, citizens, today};
-use crate::population::schema::{self, CongDan, CuTru, Envelope, Lookup, Token, TokenRequest};
-
-/// Credentials the simulator accepts.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    /// Account name.
-    pub username: String,
-    /// Secret.
-    pub password: String,
-}
-
-impl Default for Credentials {
-    /// The development account, also the REST adapter's default.
-    fn default() -> Self {
-        Credentials {
-            username: "lienthong-dev".into(),
-            password: "lienthong-dev-secret".into(),
-        }
-    }
-}
+pub use super::gate::Credentials;
+use super::gate::{Answer, Gate, fail, ok};
+use super::{Faults, citizens, today};
+use crate::population::schema::{self, CongDan, CuTru, Lookup, Token, TokenRequest};
 
 struct Shared {
-    credentials: Credentials,
-    faults: Arc<Faults>,
-    /// Tokens handed out; never expire while the simulator runs.
-    tokens: Mutex<HashSet<String>>,
+    gate: Gate,
 }
 
 /// A running simulator; dropping it does not stop it, [`Server::stop`] does.
@@ -69,9 +47,7 @@ impl Server {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            credentials,
-            faults: faults.clone(),
-            tokens: Mutex::default(),
+            gate: Gate::new(credentials, faults.clone()),
         });
         let router = Router::new()
             .route("/api/v1/xacthuc/token", post(token))
@@ -124,86 +100,13 @@ impl Server {
     }
 }
 
-type Answer<T> = (StatusCode, Json<Envelope<T>>);
-
-fn fail<T>(status: StatusCode, code: i32, message: &str) -> Answer<T> {
-    (
-        status,
-        Json(Envelope {
-            code,
-            message: message.into(),
-            data: None,
-        }),
-    )
-}
-
-fn ok<T>(data: T) -> Answer<T> {
-    (
-        StatusCode::OK,
-        Json(Envelope {
-            code: schema::OK,
-            message: "Thành công".into(),
-            data: Some(data),
-        }),
-    )
-}
-
 async fn token(State(s): State<Arc<Shared>>, Json(req): Json<TokenRequest>) -> Answer<Token> {
-    if req.username != s.credentials.username || req.password != s.credentials.password {
-        return fail(
-            StatusCode::UNAUTHORIZED,
-            schema::UNAUTHORIZED,
-            "Sai tên đăng nhập hoặc mật khẩu",
-        );
-    }
-    let token = format!(
-        "{:016x}{:016x}",
-        RandomState::new().hash_one(1u8),
-        RandomState::new().hash_one(2u8)
-    );
-    if let Ok(mut tokens) = s.tokens.lock() {
-        tokens.insert(token.clone());
-    }
-    ok(Token {
-        access_token: token,
-        expires_in: 3600,
-    })
+    s.gate.token(&req)
 }
 
 /// Authenticates, injects faults and parses the personal ID shared by both lookups.
 async fn admit<T>(s: &Shared, headers: &HeaderMap, req: &Lookup) -> Result<PersonalId, Answer<T>> {
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let known = match (bearer, s.tokens.lock()) {
-        (Some(t), Ok(tokens)) => tokens.contains(t),
-        _ => false,
-    };
-    if !known {
-        return Err(fail(
-            StatusCode::UNAUTHORIZED,
-            schema::UNAUTHORIZED,
-            "Mã truy cập không hợp lệ hoặc đã hết hạn",
-        ));
-    }
-    match s.faults.inject().await {
-        Ok(()) => {}
-        Err(Injected::Outage) => {
-            return Err(fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                schema::MAINTENANCE,
-                "Hệ thống đang bảo trì",
-            ));
-        }
-        Err(Injected::SystemError) => {
-            return Err(fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                schema::SYSTEM_ERROR,
-                "Lỗi hệ thống",
-            ));
-        }
-    }
+    s.gate.admit(headers).await?;
     PersonalId::parse(&req.personal_id).map_err(|e| {
         fail(
             StatusCode::BAD_REQUEST,
