@@ -10,7 +10,9 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod http;
 pub mod population;
+pub mod portal;
 pub mod sim;
 
 pub use error::{Error, Fault};

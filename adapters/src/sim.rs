@@ -9,6 +9,7 @@ pub mod citizens;
 pub mod gate;
 pub mod places;
 pub mod population_api;
+pub mod portal_api;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

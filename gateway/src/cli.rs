@@ -132,6 +132,28 @@ pub enum Sim {
         #[arg(long, default_value_t = 0.0)]
         error_rate: f64,
     },
+    /// The National Public Service Portal's dossier sync API as a REST/JSON server.
+    Portal {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        listen: SocketAddr,
+        /// Append every accepted revision to this file (JSON lines) and replay it
+        /// at start, so the portal remembers across restarts.
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Latency added to every answer, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Share of calls that fail with a system error (0.0–1.0).
+        #[arg(long, default_value_t = 0.0)]
+        fail_rate: f64,
+        /// A citizen submits a dossier online to this agency every `online_every_ms`.
+        #[arg(long)]
+        online_agency: Option<String>,
+        /// How often a citizen submits online, in milliseconds.
+        #[arg(long, default_value_t = 1000, requires = "online_agency")]
+        online_every_ms: u64,
+    },
 }
 
 impl Serve {

@@ -82,6 +82,45 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Sim(Sim::Portal {
+            listen,
+            record,
+            latency_ms,
+            fail_rate,
+            online_agency,
+            online_every_ms,
+        }) => {
+            use lienthong_adapters::sim::{Faults, portal_api};
+            let portal = match &record {
+                Some(path) => portal_api::Portal::open(path)
+                    .with_context(|| format!("--record {}", path.display()))?,
+                None => portal_api::Portal::new(),
+            };
+            let faults = Faults::new(std::time::Duration::from_millis(latency_ms), fail_rate);
+            let server = portal_api::Server::start(
+                listen,
+                lienthong_adapters::sim::gate::Credentials::default(),
+                faults,
+                portal.clone(),
+            )
+            .await?;
+            println!("portal simulator on {}", server.url());
+            if let Some(agency) = online_agency {
+                lienthong_proto::AgencyCode::parse(&agency)
+                    .map_err(|e| anyhow::anyhow!("--online-agency {agency:?} {e}"))?;
+                tokio::spawn(async move {
+                    let every = std::time::Duration::from_millis(online_every_ms.max(1));
+                    loop {
+                        tokio::time::sleep(every).await;
+                        portal.submit_online(&agency, 1);
+                    }
+                });
+            }
+            tokio::select! {
+                result = server.wait() => result?,
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
         Command::Client(client) => match lienthong_gateway::client::run(&client).await {
             Ok(output) => println!("{}", output.trim_end()),
             Err(failure) => {

@@ -12,8 +12,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lienthong_proto::PersonalId;
 use lienthong_proto::v1::{Citizen, Residence};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
 
 use super::schema::{self, CongDan, CuTru, Envelope, Lookup, Token, TokenRequest};
@@ -46,32 +44,7 @@ pub struct RestRegistry {
 impl RestRegistry {
     /// Builds the adapter; no connection is made until the first call.
     pub fn new(config: RestConfig) -> Result<RestRegistry, Error> {
-        let setup = |detail: String| Error::Rejected {
-            endpoint: config.base_url.clone(),
-            detail,
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        if let Some(pem) = &config.ca_pem {
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| setup(format!("CA bundle: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| setup(format!("CA bundle: {e}")))?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| setup(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| setup(e.to_string()))?;
+        let http = crate::http::client(&config.base_url, config.ca_pem.as_deref(), config.timeout)?;
         Ok(RestRegistry {
             http,
             config,

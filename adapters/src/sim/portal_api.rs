@@ -1,0 +1,401 @@
+//! The National Public Service Portal's dossier sync API, simulated as a real HTTP
+//! server ([`crate::portal::schema`]).
+//!
+//! - `POST /api/dvcqg/xacthuc`: credentials for a session token.
+//! - `POST /api/dvcqg/hoso/dongbo`: one revision of a dossier, create-or-update. A
+//!   revision already held is acknowledged as a duplicate (and counted); one that
+//!   skips ahead is refused as out of order (409, retryable); an illegal status
+//!   change or a malformed dossier is refused for good (422, 400).
+//! - `GET /api/dvcqg/hoso/tructuyen?MaDonVi=H99&SauConTro=12&SoLuong=100`: dossiers
+//!   citizens submitted online for agencies under `MaDonVi`, after a cursor.
+//!
+//! The portal's state ([`Portal`]) outlives a server, so the simulator can be stopped
+//! and started again like the real thing; with a record file, every accepted
+//! revision is appended to it as a JSON line, and a new process replays it.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lienthong_proto::v1::DossierStatus;
+use lienthong_proto::{DossierCode, PersonalId, dossier_status};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::gate::{Answer, Credentials, Gate, fail, ok};
+use super::{Faults, citizens, today};
+use crate::population::schema::{self, Token, TokenRequest, format_stamp};
+use crate::portal::schema::{
+    DanhSachTrucTuyen, HoSo, HoSoTrucTuyen, KetQuaDongBo, OUT_OF_ORDER, UNPROCESSABLE,
+};
+
+/// Procedures the simulated citizens apply for online.
+const PROCEDURES: [(&str, &str); 4] = [
+    ("1.001193", "Đăng ký khai sinh"),
+    ("1.000894", "Đăng ký kết hôn"),
+    ("1.004227", "Cấp bản sao trích lục hộ tịch"),
+    ("2.002154", "Cấp giấy phép xây dựng nhà ở riêng lẻ"),
+];
+
+/// What the portal has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Revisions accepted.
+    pub accepted: u64,
+    /// Revisions delivered again after they were accepted.
+    pub duplicates: u64,
+    /// Revisions refused because one before them was missing.
+    pub out_of_order: u64,
+    /// Revisions refused for good.
+    pub rejected: u64,
+    /// Dossiers held.
+    pub dossiers: u64,
+}
+
+#[derive(Default)]
+struct Held {
+    /// Dossier code → (revision, status) last accepted.
+    held: HashMap<String, (u64, i32)>,
+    stats: Stats,
+    /// Dossiers submitted online, in feed order (the cursor is the index + 1).
+    online: Vec<HoSo>,
+}
+
+/// The portal's state: what it holds, what it counted, its online feed.
+pub struct Portal {
+    state: Mutex<Held>,
+    /// Every accepted revision, one JSON line each.
+    record: Option<Mutex<File>>,
+}
+
+impl Portal {
+    /// A portal that keeps its state in memory only.
+    pub fn new() -> Arc<Portal> {
+        Arc::new(Portal {
+            state: Mutex::default(),
+            record: None,
+        })
+    }
+
+    /// A portal recording to `path`, after replaying what the file already holds.
+    pub fn open(path: &Path) -> std::io::Result<Arc<Portal>> {
+        let mut state = Held::default();
+        if let Ok(file) = File::open(path) {
+            for line in BufReader::new(file).lines() {
+                let h: HoSo = serde_json::from_str(&line?).map_err(std::io::Error::other)?;
+                state
+                    .held
+                    .insert(h.dossier_code.clone(), (h.revision, h.status));
+                state.stats.accepted += 1;
+            }
+        }
+        state.stats.dossiers = state.held.len() as u64;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Arc::new(Portal {
+            state: Mutex::new(state),
+            record: Some(Mutex::new(file)),
+        }))
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> Stats {
+        self.state.lock().expect("portal state").stats
+    }
+
+    /// The revision held for `dossier_code`, if any.
+    pub fn revision(&self, dossier_code: &str) -> Option<u64> {
+        let state = self.state.lock().expect("portal state");
+        state.held.get(dossier_code).map(|(r, _)| *r)
+    }
+
+    /// `n` citizens submit dossiers online to `agency` today; returns them.
+    pub fn submit_online(&self, agency: &str, n: usize) -> Vec<HoSo> {
+        let mut state = self.state.lock().expect("portal state");
+        let now = time::OffsetDateTime::now_utc();
+        let date = now.to_offset(lienthong_proto::VIETNAM).date();
+        let mut made = Vec::with_capacity(n);
+        for _ in 0..n {
+            let serial = state.online.len() + 1;
+            let (procedure_code, procedure_name) = PROCEDURES[serial % PROCEDURES.len()];
+            let applicant = applicant(serial);
+            let h = HoSo {
+                dossier_code: format!(
+                    "{agency}-{:02}{:02}{:02}-{:06}",
+                    date.year() % 100,
+                    u8::from(date.month()),
+                    date.day(),
+                    900_000 + serial
+                ),
+                procedure_code: procedure_code.into(),
+                procedure_name: procedure_name.into(),
+                agency_code: agency.into(),
+                applicant_name: applicant.full_name,
+                applicant_personal_id: applicant.personal_id,
+                channel: 2,
+                status: DossierStatus::Registered as i32,
+                submitted_at: format_stamp(now),
+                received_at: format_stamp(now),
+                due_at: String::new(),
+                completed_at: String::new(),
+                returned_at: String::new(),
+                revision: 1,
+            };
+            state.online.push(h.clone());
+            made.push(h);
+        }
+        made
+    }
+
+    /// Accepts, acknowledges or refuses one revision.
+    fn sync(&self, h: HoSo) -> Result<KetQuaDongBo, (StatusCode, i32, String)> {
+        let bad = |m: String| Err((StatusCode::BAD_REQUEST, schema::BAD_REQUEST, m));
+        let code = match DossierCode::parse(&h.dossier_code) {
+            Ok(c) => c,
+            Err(e) => return bad(format!("MaHoSo {e}")),
+        };
+        if code.agency().as_str() != h.agency_code {
+            return bad("MaCoQuan không khớp với MaHoSo".into());
+        }
+        let Ok(status) = DossierStatus::try_from(h.status) else {
+            return bad("TrangThaiHoSo phải từ 1 đến 10".into());
+        };
+        if status == DossierStatus::Unspecified || h.revision == 0 || h.procedure_code.is_empty() {
+            return bad("Thiếu TrangThaiHoSo, PhienBan hoặc MaTTHC".into());
+        }
+        let mut state = self.state.lock().expect("portal state");
+        let (held, held_status) = state.held.get(&h.dossier_code).copied().unwrap_or((0, 0));
+        let answer = |revision, duplicate| KetQuaDongBo {
+            dossier_code: h.dossier_code.clone(),
+            revision,
+            duplicate,
+        };
+        if h.revision <= held {
+            state.stats.duplicates += 1;
+            return Ok(answer(held, true));
+        }
+        if h.revision > held + 1 {
+            state.stats.out_of_order += 1;
+            return Err((
+                StatusCode::CONFLICT,
+                OUT_OF_ORDER,
+                format!("PhienBan {} đến trước PhienBan {}", h.revision, held + 1),
+            ));
+        }
+        let legal = if held == 0 {
+            dossier_status::INITIAL.contains(&status) || h.channel == 2
+        } else {
+            let from = DossierStatus::try_from(held_status).unwrap_or_default();
+            dossier_status::allowed(from, status) || from == status
+        };
+        if !legal {
+            state.stats.rejected += 1;
+            return Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                UNPROCESSABLE,
+                format!(
+                    "Không thể chuyển trạng thái {held_status} sang {}",
+                    h.status
+                ),
+            ));
+        }
+        if let Some(record) = &self.record {
+            let line = serde_json::to_string(&h).expect("plain data");
+            let mut file = record.lock().expect("record file");
+            if let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush()) {
+                return Err((
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    schema::SYSTEM_ERROR,
+                    format!("Lỗi ghi: {e}"),
+                ));
+            }
+        }
+        if held == 0 {
+            state.stats.dossiers += 1;
+        }
+        state
+            .held
+            .insert(h.dossier_code.clone(), (h.revision, h.status));
+        state.stats.accepted += 1;
+        Ok(answer(h.revision, false))
+    }
+
+    /// Online dossiers for agencies under `unit`, after `after`.
+    fn feed(&self, unit: &str, after: usize, limit: usize) -> DanhSachTrucTuyen {
+        let state = self.state.lock().expect("portal state");
+        let prefix = format!("{unit}.");
+        let mut items = Vec::new();
+        let mut more = false;
+        for (i, h) in state.online.iter().enumerate().skip(after) {
+            if h.agency_code != unit && !h.agency_code.starts_with(&prefix) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(HoSoTrucTuyen {
+                cursor: (i + 1).to_string(),
+                dossier: h.clone(),
+            });
+        }
+        DanhSachTrucTuyen { items, more }
+    }
+}
+
+/// A registered simulated citizen for the `n`-th online dossier.
+fn applicant(n: usize) -> lienthong_proto::v1::Citizen {
+    (n * 7919..)
+        .find_map(|k| {
+            let id =
+                PersonalId::parse(&format!("0011{:02}{:06}", 80 + k % 20, k % 1_000_000)).ok()?;
+            citizens::citizen(&id, today())
+        })
+        .expect("the simulator has citizens")
+}
+
+struct Shared {
+    gate: Gate,
+    portal: Arc<Portal>,
+}
+
+/// A running portal simulator; [`Server::stop`] stops it, its [`Portal`] lives on.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds `listen` and serves `portal` until stopped.
+    pub async fn start(
+        listen: SocketAddr,
+        credentials: Credentials,
+        faults: Arc<Faults>,
+        portal: Arc<Portal>,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            gate: Gate::new(credentials, faults),
+            portal,
+        });
+        let router = Router::new()
+            .route("/api/dvcqg/xacthuc", post(token))
+            .route("/api/dvcqg/hoso/dongbo", post(sync))
+            .route("/api/dvcqg/hoso/tructuyen", get(feed))
+            .route("/healthz", get(|| async { "ok" }))
+            .with_state(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "portal simulator listening");
+        Ok(Server {
+            addr,
+            shared,
+            stop,
+            task,
+        })
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The faults it injects.
+    pub fn faults(&self) -> &Arc<Faults> {
+        self.shared.gate.faults()
+    }
+
+    /// The portal behind it.
+    pub fn portal(&self) -> &Arc<Portal> {
+        &self.shared.portal
+    }
+
+    /// Stops accepting, closes connections and waits for the server to end.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Serves until the process ends.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let _keep_open = self.stop;
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+async fn token(State(s): State<Arc<Shared>>, Json(req): Json<TokenRequest>) -> Answer<Token> {
+    s.gate.token(&req)
+}
+
+async fn sync(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(h): Json<HoSo>,
+) -> Answer<KetQuaDongBo> {
+    if let Err(refused) = s.gate.admit(&headers).await {
+        return refused;
+    }
+    match s.portal.sync(h) {
+        Ok(done) => ok(done),
+        Err((status, code, message)) => fail(status, code, &message),
+    }
+}
+
+/// The feed's query string.
+#[derive(Deserialize)]
+struct FeedQuery {
+    #[serde(rename = "MaDonVi")]
+    unit: String,
+    #[serde(rename = "SauConTro", default)]
+    after: String,
+    #[serde(rename = "SoLuong", default)]
+    limit: Option<usize>,
+}
+
+async fn feed(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<FeedQuery>,
+) -> Answer<DanhSachTrucTuyen> {
+    if let Err(refused) = s.gate.admit(&headers).await {
+        return refused;
+    }
+    let after = if q.after.is_empty() {
+        Ok(0)
+    } else {
+        q.after.parse::<usize>()
+    };
+    match after {
+        Ok(after) => ok(s
+            .portal
+            .feed(&q.unit, after, q.limit.unwrap_or(100).clamp(1, 1000))),
+        Err(_) => fail(
+            StatusCode::BAD_REQUEST,
+            schema::BAD_REQUEST,
+            "SauConTro không hợp lệ",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;
