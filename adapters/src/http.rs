@@ -1,12 +1,17 @@
-//! The HTTP client every REST adapter uses: rustls with ring (no other TLS stack),
-//! trusting only the configured CA bundle, with the call's deadline for connecting
-//! and answering.
+//! What every REST adapter of a national API shares: an HTTP client on rustls with
+//! ring, trusting only the configured CA bundle; a session token obtained with
+//! credentials, kept until the API refuses it and then obtained again once; the
+//! envelope `{MaKetQua, ThongDiep, DuLieu}` decoded; transport failures classified.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+use crate::population::schema::{self, Envelope, Token, TokenRequest};
 
 /// An HTTP client for `endpoint` (named in errors) trusting `ca_pem` (PEM, for
 /// `https` URLs), giving up on a call after `timeout`.
@@ -14,8 +19,8 @@ pub fn client(
     endpoint: &str,
     ca_pem: Option<&[u8]>,
     timeout: Duration,
-) -> Result<reqwest::Client, crate::Error> {
-    let setup = |detail: String| crate::Error::Rejected {
+) -> Result<reqwest::Client, Error> {
+    let setup = |detail: String| Error::Rejected {
         endpoint: endpoint.to_owned(),
         detail,
     };
@@ -41,4 +46,174 @@ pub fn client(
         .pool_idle_timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| setup(e.to_string()))
+}
+
+/// Where a national API is and how to log in.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Base URL, e.g. `https://api.example.gov.vn` or a simulator's `http://…`.
+    pub base_url: String,
+    /// The token endpoint's path.
+    pub token_path: &'static str,
+    /// Account name.
+    pub username: String,
+    /// Its secret.
+    pub password: String,
+    /// Deadline for each HTTP call, connection included.
+    pub timeout: Duration,
+    /// Extra CA certificates (PEM) to trust for `https` URLs.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// A logged-in client of one national API.
+pub struct Session {
+    http: reqwest::Client,
+    account: Account,
+    /// The current token, shared by all calls; refreshed when refused.
+    token: Mutex<Option<Arc<str>>>,
+}
+
+impl Session {
+    /// A session; nothing is sent until the first call.
+    pub fn new(account: Account) -> Result<Session, Error> {
+        let http = client(
+            &account.base_url,
+            account.ca_pem.as_deref(),
+            account.timeout,
+        )?;
+        Ok(Session {
+            http,
+            account,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// The API's base URL, naming it in errors.
+    pub fn endpoint(&self) -> String {
+        self.account.base_url.clone()
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.account.base_url.trim_end_matches('/'))
+    }
+
+    /// Sends the request `build` makes (the token is added), refreshing the token
+    /// once if the API no longer accepts it; the envelope of any other answer.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Envelope<T>, Error> {
+        for attempt in 0..2 {
+            let token = self.token().await?;
+            let envelope: Envelope<T> = self
+                .decode(build(&self.http).bearer_auth(&token).send().await)
+                .await?;
+            if envelope.code == schema::UNAUTHORIZED && attempt == 0 {
+                if let Ok(mut slot) = self.token.lock() {
+                    *slot = None;
+                }
+                continue;
+            }
+            return Ok(envelope);
+        }
+        Err(Error::Rejected {
+            endpoint: self.endpoint(),
+            detail: "token refused twice".into(),
+        })
+    }
+
+    /// The payload of a successful envelope, or the error its result code means.
+    pub fn data<T>(&self, envelope: Envelope<T>) -> Result<T, Error> {
+        match (envelope.code, envelope.data) {
+            (schema::OK, Some(data)) => Ok(data),
+            (schema::OK, None) => Err(Error::Protocol {
+                endpoint: self.endpoint(),
+                detail: "success without DuLieu".into(),
+            }),
+            (code, _) => Err(self.outcome(code, &envelope.message)),
+        }
+    }
+
+    /// Maps the result codes every national API shares.
+    pub fn outcome(&self, code: i32, message: &str) -> Error {
+        let endpoint = self.endpoint();
+        let detail = format!("MaKetQua {code}: {message}");
+        match code {
+            schema::QUOTA_EXCEEDED | schema::SYSTEM_ERROR | schema::MAINTENANCE => {
+                Error::Unavailable { endpoint, detail }
+            }
+            schema::BAD_REQUEST | schema::UNAUTHORIZED => Error::Rejected { endpoint, detail },
+            _ => Error::Protocol { endpoint, detail },
+        }
+    }
+
+    fn transport(&self, e: reqwest::Error) -> Error {
+        if e.is_timeout() {
+            Error::Timeout {
+                endpoint: self.endpoint(),
+                after: self.account.timeout,
+            }
+        } else if e.is_decode() {
+            Error::Protocol {
+                endpoint: self.endpoint(),
+                detail: e.to_string(),
+            }
+        } else {
+            let mut detail = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                detail = format!("{detail}: {s}");
+                source = s.source();
+            }
+            Error::Unavailable {
+                endpoint: self.endpoint(),
+                detail,
+            }
+        }
+    }
+
+    async fn token(&self) -> Result<Arc<str>, Error> {
+        if let Some(token) = self.token.lock().ok().and_then(|t| t.clone()) {
+            return Ok(token);
+        }
+        let request = TokenRequest {
+            username: self.account.username.clone(),
+            password: self.account.password.clone(),
+        };
+        let response = self
+            .http
+            .post(self.url(self.account.token_path))
+            .json(&request)
+            .send()
+            .await;
+        let envelope: Envelope<Token> = self.decode(response).await?;
+        let token: Arc<str> = self.data(envelope)?.access_token.into();
+        if let Ok(mut slot) = self.token.lock() {
+            *slot = Some(token.clone());
+        }
+        Ok(token)
+    }
+
+    async fn decode<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Result<reqwest::Response>,
+    ) -> Result<Envelope<T>, Error> {
+        let response = response.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.transport(e))?;
+        serde_json::from_slice(&body).map_err(|e| {
+            if status.is_server_error() {
+                Error::Unavailable {
+                    endpoint: self.endpoint(),
+                    detail: format!("HTTP {status}"),
+                }
+            } else {
+                Error::Protocol {
+                    endpoint: self.endpoint(),
+                    detail: format!("HTTP {status}: {}", schema::describe_json_error(&e)),
+                }
+            }
+        })
+    }
 }
