@@ -46,6 +46,15 @@ pub enum Error {
         /// What was wrong with it.
         detail: String,
     },
+    /// The upstream refused this record for good (an illegal status change, a
+    /// malformed dossier): sending it again cannot help.
+    #[error("{endpoint} refused the record: {detail}")]
+    Refused {
+        /// Which upstream.
+        endpoint: String,
+        /// The upstream's code and message.
+        detail: String,
+    },
     /// The upstream refused this gateway (credentials, permissions, a bad request).
     #[error("{endpoint} refused the request: {detail}")]
     Rejected {
@@ -65,7 +74,7 @@ impl Error {
     /// Whose fault the failure is.
     pub fn fault(&self) -> Fault {
         match self {
-            Error::NotFound { .. } => Fault::Caller,
+            Error::NotFound { .. } | Error::Refused { .. } => Fault::Caller,
             Error::Unavailable { .. } | Error::Timeout { .. } | Error::Protocol { .. } => {
                 Fault::Upstream
             }

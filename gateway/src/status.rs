@@ -132,6 +132,11 @@ fn upstream(e: &Upstream) -> Parts {
             "UPSTREAM_BAD_RESPONSE",
             "the national system answered with a malformed response".to_owned(),
         ),
+        Upstream::Refused { .. } => (
+            Code::FailedPrecondition,
+            "UPSTREAM_REFUSED",
+            "the national system refused this record".to_owned(),
+        ),
         Upstream::Rejected { .. } => (
             Code::Internal,
             "UPSTREAM_REJECTED",
@@ -139,7 +144,7 @@ fn upstream(e: &Upstream) -> Parts {
         ),
     };
     let retry = match e {
-        Upstream::NotFound { .. } | Upstream::Rejected { .. } => None,
+        Upstream::NotFound { .. } | Upstream::Refused { .. } | Upstream::Rejected { .. } => None,
         _ => retry,
     };
     Parts {
