@@ -60,7 +60,22 @@ impl Log {
         settings: Settings,
         checkpoint_interval: Duration,
     ) -> Result<Log, Error> {
-        let store = Arc::new(Store::open(path)?);
+        Log::on(
+            crate::ledger::open(path)?,
+            signer,
+            settings,
+            checkpoint_interval,
+        )
+    }
+
+    /// The log in an open ledger, with its writer started.
+    pub fn on(
+        db: Arc<redb::Database>,
+        signer: Signer,
+        settings: Settings,
+        checkpoint_interval: Duration,
+    ) -> Result<Log, Error> {
+        let store = Arc::new(Store::on(db)?);
         let head = store.head()?;
         if let Some(last) = store.record(head.seq)?
             && record::hash(&last.prev_hash, &last)[..] != last.hash[..]
@@ -72,7 +87,11 @@ impl Log {
                 "the last audit record does not match its hash; run `lienthong audit verify`"
             );
         }
-        tracing::info!(path = %path.display(), head = head.seq, checkpoint = head.checkpoint, "audit log open");
+        tracing::info!(
+            head = head.seq,
+            checkpoint = head.checkpoint,
+            "audit log open"
+        );
         let signer = Arc::new(signer);
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::channel(QUEUE);

@@ -15,11 +15,13 @@ pub mod client;
 pub mod clock;
 pub mod config;
 mod error;
+pub mod ledger;
 pub mod pki;
 pub mod policy;
 pub mod server;
 pub mod services;
 mod status;
+pub mod sync;
 pub mod tls;
 
 pub use config::Config;

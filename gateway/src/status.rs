@@ -65,6 +65,12 @@ fn parts(error: &Error) -> Parts {
             "the audit log cannot record this request, so nothing is released",
             Some(Duration::from_secs(5)),
         ),
+        Error::Ledger(_) => p(
+            Code::Unavailable,
+            "LEDGER_UNAVAILABLE",
+            "the dossier ledger cannot be written; nothing was changed",
+            Some(Duration::from_secs(5)),
+        ),
         Error::Upstream(e) => upstream(e),
         Error::Io { .. }
         | Error::Config { .. }

@@ -6,6 +6,7 @@
 //! Readers run beside the writer on their own snapshots.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use lienthong_proto::v1::{AuditRecord, Checkpoint};
 use prost::Message;
@@ -47,7 +48,7 @@ pub enum Item {
 
 /// The audit tables of one ledger file.
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
 }
 
 fn err(context: &'static str) -> impl Fn(redb::Error) -> Error {
@@ -57,8 +58,11 @@ fn err(context: &'static str) -> impl Fn(redb::Error) -> Error {
 impl Store {
     /// Opens (or creates) the ledger at `path` and its audit tables.
     pub fn open(path: &Path) -> Result<Store, Error> {
-        let db = Database::create(path)
-            .map_err(|e| Error::Audit(format!("open {}: {e}", path.display())))?;
+        Store::on(crate::ledger::open(path)?)
+    }
+
+    /// The audit tables of an open ledger (made if missing).
+    pub fn on(db: Arc<Database>) -> Result<Store, Error> {
         let txn = db
             .begin_write()
             .map_err(|e| err("create tables")(e.into()))?;

@@ -1,0 +1,21 @@
+//! The durable store (`data/ledger.redb`): the audit log, the dossiers and their sync
+//! outbox, in one redb file. redb fsyncs every commit and reopens cleanly after a
+//! kill (see DESIGN.md for why not sled); one file means one lock, so two gateways
+//! can never share a data dir.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::Database;
+
+use crate::Error;
+
+/// The ledger's file name in the data dir.
+pub const FILE: &str = "ledger.redb";
+
+/// Opens (or creates) the ledger at `path`.
+pub fn open(path: &Path) -> Result<Arc<Database>, Error> {
+    Database::create(path)
+        .map(Arc::new)
+        .map_err(|e| Error::Audit(format!("open {}: {e}", path.display())))
+}

@@ -1,0 +1,357 @@
+//! Dossiers and their outbox, in the ledger, written by one thread with group
+//! commit.
+//!
+//! Invariants:
+//! - a dossier change and its outbox entry commit in the same transaction, durably,
+//!   before the caller hears of it: an acknowledged change is never lost and never
+//!   left undelivered;
+//! - revisions of a dossier go 1, 2, 3 … and its outbox entries carry them in that
+//!   order; a change names the revision it was made from (optimistic concurrency),
+//!   and follows the status machine of [`lienthong_proto::dossier_status`].
+
+use std::sync::Arc;
+
+use lienthong_proto::dossier_status;
+use lienthong_proto::prost_types::Timestamp;
+use lienthong_proto::v1::{Dossier, DossierStatus, SyncState, SyncStatus};
+use prost::Message;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+
+const DOSSIERS: TableDefinition<&str, &[u8]> = TableDefinition::new("dossiers");
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+
+/// Changes waiting for the writer at most.
+const QUEUE: usize = 8192;
+/// Changes per commit at most.
+const MAX_BATCH: usize = 1024;
+
+/// A change to the dossiers.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A dossier received in the province (validated at the edge).
+    Submit(Box<Dossier>),
+    /// A status change.
+    Update {
+        /// Which dossier.
+        code: String,
+        /// To what.
+        status: DossierStatus,
+        /// The revision the caller last saw.
+        expected_revision: u64,
+        /// When it happened.
+        at: Timestamp,
+    },
+}
+
+/// Why a change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Submitted twice.
+    #[error("dossier {0} already exists")]
+    Exists(String),
+    /// No such dossier.
+    #[error("no dossier {0}")]
+    NotFound(String),
+    /// Someone changed it since the caller looked.
+    #[error("dossier {code} is at revision {current}, not {expected}: read it again")]
+    StaleRevision {
+        /// Which dossier.
+        code: String,
+        /// The revision the caller expected.
+        expected: u64,
+        /// The revision it has.
+        current: u64,
+    },
+    /// The status machine does not allow it.
+    #[error("dossier {code} cannot go from {} ({}) to {} ({})", *.from as i32, dossier_status::vietnamese(*.from), *.to as i32, dossier_status::vietnamese(*.to))]
+    IllegalTransition {
+        /// Which dossier.
+        code: String,
+        /// Its status.
+        from: DossierStatus,
+        /// The status asked for.
+        to: DossierStatus,
+    },
+}
+
+/// One entry of the outbox: a revision of a dossier to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its place in the outbox.
+    pub seq: u64,
+    /// The dossier.
+    pub code: String,
+    /// The revision to deliver.
+    pub revision: u64,
+}
+
+fn encode_entry(code: &str, revision: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + code.len());
+    v.extend_from_slice(&revision.to_be_bytes());
+    v.extend_from_slice(code.as_bytes());
+    v
+}
+
+fn decode_entry(seq: u64, bytes: &[u8]) -> Option<Entry> {
+    let revision = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    let code = std::str::from_utf8(bytes.get(8..)?).ok()?.to_owned();
+    Some(Entry {
+        seq,
+        code,
+        revision,
+    })
+}
+
+fn err(context: &'static str) -> impl Fn(redb::Error) -> Error {
+    move |e| Error::Ledger(format!("dossier ledger {context}: {e}"))
+}
+
+type Reply = oneshot::Sender<Result<Result<Dossier, Refusal>, Error>>;
+
+/// What the writer is asked to do.
+enum Command {
+    Apply(Box<(Change, Reply)>),
+    /// Finish what is queued before, then stop.
+    Close,
+}
+
+/// The dossiers and their outbox.
+pub struct Outbox {
+    db: Arc<Database>,
+    tx: mpsc::Sender<Command>,
+    /// Joined on close.
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Outbox {
+    /// The dossier tables of an open ledger (made if missing), with their writer.
+    pub fn on(db: Arc<Database>) -> Result<Outbox, Error> {
+        let e = err("create tables");
+        let txn = db.begin_write().map_err(|x| e(x.into()))?;
+        txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
+        txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
+        txn.commit().map_err(|x| e(x.into()))?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer_db = db.clone();
+        let writer = std::thread::Builder::new()
+            .name("dossier-writer".into())
+            .spawn(move || write(&writer_db, rx))
+            .map_err(|x| Error::Ledger(format!("start dossier writer: {x}")))?;
+        Ok(Outbox {
+            db,
+            tx,
+            writer: std::sync::Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Commits what is queued and stops the writer; changes after this fail.
+    pub async fn close(&self) {
+        let _ = self.tx.send(Command::Close).await;
+        let writer = self.writer.lock().expect("writer handle").take();
+        if let Some(writer) = writer {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+    }
+
+    /// Applies `change`; `Ok(Ok(dossier))` once it and its outbox entry are durable.
+    pub async fn apply(&self, change: Change) -> Result<Result<Dossier, Refusal>, Error> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || Error::Ledger("the dossier writer has stopped".into());
+        self.tx
+            .send(Command::Apply(Box::new((change, reply))))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// The dossier `code`, if held.
+    pub fn get(&self, code: &str) -> Result<Option<Dossier>, Error> {
+        let e = err("read");
+        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
+        let table = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
+        let value = table.get(code).map_err(|x| e(x.into()))?;
+        value
+            .map(|v| {
+                Dossier::decode(v.value())
+                    .map_err(|x| Error::Ledger(format!("dossier {code}: {x}")))
+            })
+            .transpose()
+    }
+
+    /// Up to `limit` outbox entries after `after`, in order.
+    pub fn pending(&self, after: u64, limit: usize) -> Result<Vec<Entry>, Error> {
+        let e = err("read outbox");
+        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
+        let table = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
+        let mut out = Vec::new();
+        for item in table
+            .range(after.saturating_add(1)..)
+            .map_err(|x| e(x.into()))?
+        {
+            let (k, v) = item.map_err(|x| e(x.into()))?;
+            if let Some(entry) = decode_entry(k.value(), v.value()) {
+                out.push(entry);
+            }
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The writer: batches of changes, one durable commit each.
+fn write(db: &Database, mut rx: mpsc::Receiver<Command>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut closing = false;
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Apply(applied) => batch.push(*applied),
+                Command::Close => {
+                    closing = true;
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            if closing {
+                break;
+            }
+            continue;
+        }
+        match commit(db, &batch) {
+            Ok(results) => {
+                for ((_, reply), result) in batch.drain(..).zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = batch.len(), "dossier commit failed; the changes in it are refused");
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(Error::Ledger(e.to_string())));
+                }
+            }
+        }
+        if closing {
+            break;
+        }
+    }
+}
+
+/// Applies a batch in one transaction; each change sees the ones before it.
+fn commit(
+    db: &Database,
+    batch: &[(Change, Reply)],
+) -> Result<Vec<Result<Dossier, Refusal>>, Error> {
+    let e = err("write");
+    let txn = db.begin_write().map_err(|x| e(x.into()))?;
+    let mut results = Vec::with_capacity(batch.len());
+    {
+        let mut dossiers = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
+        let mut outbox = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
+        let mut seq = outbox
+            .last()
+            .map_err(|x| e(x.into()))?
+            .map_or(0, |(k, _)| k.value());
+        for (change, _) in batch {
+            let code = match change {
+                Change::Submit(d) => d.dossier_code.clone(),
+                Change::Update { code, .. } => code.clone(),
+            };
+            let current = dossiers
+                .get(code.as_str())
+                .map_err(|x| e(x.into()))?
+                .and_then(|v| Dossier::decode(v.value()).ok());
+            let next = match next(change, current) {
+                Ok(d) => d,
+                Err(refusal) => {
+                    results.push(Err(refusal));
+                    continue;
+                }
+            };
+            dossiers
+                .insert(code.as_str(), next.encode_to_vec().as_slice())
+                .map_err(|x| e(x.into()))?;
+            seq += 1;
+            outbox
+                .insert(seq, encode_entry(&code, next.revision).as_slice())
+                .map_err(|x| e(x.into()))?;
+            results.push(Ok(next));
+        }
+    }
+    txn.commit().map_err(|x| e(x.into()))?;
+    Ok(results)
+}
+
+/// The dossier after `change`, or why not.
+fn next(change: &Change, current: Option<Dossier>) -> Result<Dossier, Refusal> {
+    let pending = |last_delivered_revision| {
+        Some(SyncState {
+            status: SyncStatus::Pending as i32,
+            attempts: 0,
+            last_error: String::new(),
+            last_delivered_revision,
+        })
+    };
+    match (change, current) {
+        (Change::Submit(d), Some(_)) => Err(Refusal::Exists(d.dossier_code.clone())),
+        (Change::Submit(d), None) => Ok(Dossier {
+            revision: 1,
+            sync: pending(0),
+            ..(**d).clone()
+        }),
+        (Change::Update { code, .. }, None) => Err(Refusal::NotFound(code.clone())),
+        (
+            Change::Update {
+                code,
+                status,
+                expected_revision,
+                at,
+            },
+            Some(d),
+        ) => {
+            if d.revision != *expected_revision {
+                return Err(Refusal::StaleRevision {
+                    code: code.clone(),
+                    expected: *expected_revision,
+                    current: d.revision,
+                });
+            }
+            let from = DossierStatus::try_from(d.status).unwrap_or_default();
+            if !dossier_status::allowed(from, *status) {
+                return Err(Refusal::IllegalTransition {
+                    code: code.clone(),
+                    from,
+                    to: *status,
+                });
+            }
+            let delivered = d.sync.as_ref().map_or(0, |s| s.last_delivered_revision);
+            let mut next = Dossier {
+                status: *status as i32,
+                revision: d.revision + 1,
+                sync: pending(delivered),
+                ..d
+            };
+            match status {
+                DossierStatus::Processed
+                | DossierStatus::Rejected
+                | DossierStatus::Withdrawn
+                | DossierStatus::Stopped => next.completed_at = Some(*at),
+                DossierStatus::ResultReturned => next.returned_at = Some(*at),
+                _ => {}
+            }
+            Ok(next)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
