@@ -5,3 +5,4 @@
 //! entries to the portal in order per dossier.
 
 pub mod outbox;
+pub mod worker;

@@ -22,6 +22,8 @@ use crate::Error;
 
 const DOSSIERS: TableDefinition<&str, &[u8]> = TableDefinition::new("dossiers");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// Entries the portal refused for good: seq → the entry, a NUL, the reason.
+const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_dead");
 
 /// Changes waiting for the writer at most.
 const QUEUE: usize = 8192;
@@ -77,32 +79,44 @@ pub enum Refusal {
     },
 }
 
-/// One entry of the outbox: a revision of a dossier to deliver.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of the outbox: a dossier as it was at one revision, to deliver.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// Its place in the outbox.
     pub seq: u64,
-    /// The dossier.
-    pub code: String,
+    /// The dossier at that revision (without its sync state).
+    pub dossier: Dossier,
+}
+
+impl Entry {
+    /// The dossier's code.
+    pub fn code(&self) -> &str {
+        &self.dossier.dossier_code
+    }
+
     /// The revision to deliver.
-    pub revision: u64,
+    pub fn revision(&self) -> u64 {
+        self.dossier.revision
+    }
 }
 
-fn encode_entry(code: &str, revision: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(8 + code.len());
-    v.extend_from_slice(&revision.to_be_bytes());
-    v.extend_from_slice(code.as_bytes());
-    v
-}
-
-fn decode_entry(seq: u64, bytes: &[u8]) -> Option<Entry> {
-    let revision = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
-    let code = std::str::from_utf8(bytes.get(8..)?).ok()?.to_owned();
-    Some(Entry {
-        seq,
-        code,
-        revision,
-    })
+/// How a delivery went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The portal holds the revision (new or a redelivery).
+    Delivered,
+    /// It failed in a way that may pass later.
+    Retry {
+        /// Attempts so far.
+        attempts: u32,
+        /// Why.
+        error: String,
+    },
+    /// The portal refused it for good: it goes to the dead letters with the reason.
+    Dead {
+        /// The portal's reason.
+        reason: String,
+    },
 }
 
 fn err(context: &'static str) -> impl Fn(redb::Error) -> Error {
@@ -121,6 +135,8 @@ enum Command {
 /// The dossiers and their outbox.
 pub struct Outbox {
     db: Arc<Database>,
+    /// Woken after every commit that added entries.
+    changed: Arc<tokio::sync::Notify>,
     tx: mpsc::Sender<Command>,
     /// Joined on close.
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -133,18 +149,27 @@ impl Outbox {
         let txn = db.begin_write().map_err(|x| e(x.into()))?;
         txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
         txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
+        txn.open_table(DEAD).map_err(|x| e(x.into()))?;
         txn.commit().map_err(|x| e(x.into()))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer_db = db.clone();
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let notify = changed.clone();
         let writer = std::thread::Builder::new()
             .name("dossier-writer".into())
-            .spawn(move || write(&writer_db, rx))
+            .spawn(move || write(&writer_db, rx, &notify))
             .map_err(|x| Error::Ledger(format!("start dossier writer: {x}")))?;
         Ok(Outbox {
             db,
+            changed,
             tx,
             writer: std::sync::Mutex::new(Some(writer)),
         })
+    }
+
+    /// Resolves once entries were added since the last time it resolved.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Commits what is queued and stops the writer; changes after this fail.
@@ -181,6 +206,63 @@ impl Outbox {
             .transpose()
     }
 
+    /// Records how the delivery of `entry` went: delivered entries leave the
+    /// outbox, dead ones move to the dead letters, and the dossier's sync state says
+    /// so. Not fsynced on its own: if a crash loses it, the entry is delivered again
+    /// and the portal, which deduplicates by (dossier, revision), ignores it.
+    pub fn mark(&self, entry: &Entry, outcome: &Outcome) -> Result<(), Error> {
+        let e = err("mark");
+        let mut txn = self.db.begin_write().map_err(|x| e(x.into()))?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(|x| Error::Ledger(format!("mark: {x}")))?;
+        {
+            let mut outbox = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
+            let mut dead = txn.open_table(DEAD).map_err(|x| e(x.into()))?;
+            let mut dossiers = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
+            let current = dossiers
+                .get(entry.code())
+                .map_err(|x| e(x.into()))?
+                .and_then(|v| Dossier::decode(v.value()).ok());
+            let Some(mut dossier) = current else {
+                return Ok(());
+            };
+            let mut sync = dossier.sync.take().unwrap_or_default();
+            match outcome {
+                Outcome::Delivered => {
+                    outbox.remove(entry.seq).map_err(|x| e(x.into()))?;
+                    sync.last_delivered_revision =
+                        sync.last_delivered_revision.max(entry.revision());
+                    sync.attempts = 0;
+                    sync.last_error.clear();
+                    sync.status = if sync.last_delivered_revision >= dossier.revision {
+                        SyncStatus::Delivered
+                    } else {
+                        SyncStatus::Pending
+                    } as i32;
+                }
+                Outcome::Retry { attempts, error } => {
+                    sync.attempts = *attempts;
+                    sync.last_error.clone_from(error);
+                }
+                Outcome::Dead { reason } => {
+                    outbox.remove(entry.seq).map_err(|x| e(x.into()))?;
+                    let mut value = entry.dossier.encode_to_vec();
+                    value.push(0);
+                    value.extend_from_slice(reason.as_bytes());
+                    dead.insert(entry.seq, value.as_slice())
+                        .map_err(|x| e(x.into()))?;
+                    sync.status = SyncStatus::Dead as i32;
+                    sync.last_error.clone_from(reason);
+                }
+            }
+            dossier.sync = Some(sync);
+            dossiers
+                .insert(entry.code(), dossier.encode_to_vec().as_slice())
+                .map_err(|x| e(x.into()))?;
+        }
+        txn.commit().map_err(|x| e(x.into()))
+    }
+
     /// Up to `limit` outbox entries after `after`, in order.
     pub fn pending(&self, after: u64, limit: usize) -> Result<Vec<Entry>, Error> {
         let e = err("read outbox");
@@ -192,8 +274,11 @@ impl Outbox {
             .map_err(|x| e(x.into()))?
         {
             let (k, v) = item.map_err(|x| e(x.into()))?;
-            if let Some(entry) = decode_entry(k.value(), v.value()) {
-                out.push(entry);
+            if let Ok(dossier) = Dossier::decode(v.value()) {
+                out.push(Entry {
+                    seq: k.value(),
+                    dossier,
+                });
             }
             if out.len() == limit {
                 break;
@@ -204,7 +289,7 @@ impl Outbox {
 }
 
 /// The writer: batches of changes, one durable commit each.
-fn write(db: &Database, mut rx: mpsc::Receiver<Command>) {
+fn write(db: &Database, mut rx: mpsc::Receiver<Command>, changed: &tokio::sync::Notify) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
     while let Some(first) = rx.blocking_recv() {
@@ -232,6 +317,7 @@ fn write(db: &Database, mut rx: mpsc::Receiver<Command>) {
                 for ((_, reply), result) in batch.drain(..).zip(results) {
                     let _ = reply.send(Ok(result));
                 }
+                changed.notify_one();
             }
             Err(e) => {
                 tracing::error!(error = %e, batch = batch.len(), "dossier commit failed; the changes in it are refused");
@@ -281,8 +367,12 @@ fn commit(
                 .insert(code.as_str(), next.encode_to_vec().as_slice())
                 .map_err(|x| e(x.into()))?;
             seq += 1;
+            let snapshot = Dossier {
+                sync: None,
+                ..next.clone()
+            };
             outbox
-                .insert(seq, encode_entry(&code, next.revision).as_slice())
+                .insert(seq, snapshot.encode_to_vec().as_slice())
                 .map_err(|x| e(x.into()))?;
             results.push(Ok(next));
         }
@@ -333,11 +423,15 @@ fn next(change: &Change, current: Option<Dossier>) -> Result<Dossier, Refusal> {
                     to: *status,
                 });
             }
-            let delivered = d.sync.as_ref().map_or(0, |s| s.last_delivered_revision);
+            // A dossier held back by a dead letter stays so until an operator acts.
+            let sync = match d.sync.clone() {
+                Some(s) if s.status == SyncStatus::Dead as i32 => Some(s),
+                s => pending(s.map_or(0, |s| s.last_delivered_revision)),
+            };
             let mut next = Dossier {
                 status: *status as i32,
                 revision: d.revision + 1,
-                sync: pending(delivered),
+                sync,
                 ..d
             };
             match status {

@@ -108,8 +108,12 @@ async fn changes_follow_the_machine_and_the_revisions() {
     // the outbox holds the accepted revisions only, in order
     let entries = o.pending(0, 100).unwrap();
     assert_eq!(
-        entries.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        entries.iter().map(Entry::revision).collect::<Vec<_>>(),
         [1, 2, 3, 4]
+    );
+    assert_eq!(
+        entries[1].dossier.status, Processing as i32,
+        "each entry is its revision's snapshot"
     );
     assert_eq!(o.get(code).unwrap().unwrap().revision, 4);
 }
@@ -155,8 +159,8 @@ async fn concurrent_changes_stay_in_order_per_dossier_and_survive_a_reopen() {
     assert_eq!(entries.len(), 64 * 6);
     let mut last: HashMap<&str, u64> = HashMap::new();
     for e in &entries {
-        let prev = last.insert(e.code.as_str(), e.revision).unwrap_or(0);
-        assert_eq!(e.revision, prev + 1, "{} out of order", e.code);
+        let prev = last.insert(e.code(), e.revision()).unwrap_or(0);
+        assert_eq!(e.revision(), prev + 1, "{} out of order", e.code());
     }
     let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=64 * 6).collect::<Vec<_>>());

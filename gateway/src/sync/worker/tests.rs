@@ -1,0 +1,236 @@
+//! The worker against the portal simulator over real HTTP, with injected failures,
+//! an outage, and a refusal.
+
+use std::collections::HashMap;
+
+use lienthong_adapters::http::Account;
+use lienthong_adapters::portal::rest::RestPortal;
+use lienthong_adapters::sim::Faults;
+use lienthong_adapters::sim::gate::Credentials;
+use lienthong_adapters::sim::portal_api::{Portal, Server};
+use lienthong_proto::prost_types::Timestamp;
+use lienthong_proto::v1::{Dossier, DossierStatus};
+
+use super::*;
+use crate::sync::outbox::Change;
+
+fn fast() -> Settings {
+    Settings {
+        concurrency: 8,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(100),
+        max_loaded: 50_000,
+    }
+}
+
+fn dossier(code: &str) -> Dossier {
+    Dossier {
+        dossier_code: code.into(),
+        procedure_code: "1.001193".into(),
+        procedure_name: "Đăng ký khai sinh".into(),
+        agency_code: "H99.01".into(),
+        applicant_name: "Ngô Anh Đạt".into(),
+        applicant_personal_id: "001085012345".into(),
+        channel: 1,
+        status: DossierStatus::Registered as i32,
+        received_at: Some(Timestamp {
+            seconds: 1_795_300_000,
+            nanos: 0,
+        }),
+        ..Default::default()
+    }
+}
+
+const WALK: [DossierStatus; 5] = [
+    DossierStatus::Accepted,
+    DossierStatus::Processing,
+    DossierStatus::SupplementRequested,
+    DossierStatus::Processing,
+    DossierStatus::Processed,
+];
+
+async fn sim(addr: &str, portal: Arc<Portal>, fail_rate: f64) -> Server {
+    Server::start(
+        addr.parse().unwrap(),
+        Credentials::default(),
+        Faults::new(Duration::ZERO, fail_rate),
+        portal,
+    )
+    .await
+    .unwrap()
+}
+
+fn client(url: String) -> Arc<dyn NationalPortal> {
+    Arc::new(
+        RestPortal::new(Account {
+            base_url: url,
+            token_path: RestPortal::TOKEN_PATH,
+            username: Credentials::default().username,
+            password: Credentials::default().password,
+            timeout: Duration::from_secs(2),
+            ca_pem: None,
+        })
+        .unwrap(),
+    )
+}
+
+async fn drained(outbox: &Outbox, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !outbox.pending(0, 1).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the outbox did not drain");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_revision_arrives_in_order_through_failures_and_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("portal.jsonl");
+    let portal = Portal::open(&record).unwrap();
+    let server = sim("127.0.0.1:0", portal.clone(), 0.3).await;
+    let addr = server.url().trim_start_matches("http://").to_owned();
+    let outbox = Arc::new(
+        Outbox::on(crate::ledger::open(&dir.path().join("ledger.redb")).unwrap()).unwrap(),
+    );
+    let stop = CancellationToken::new();
+    let worker =
+        tokio::spawn(Worker::new(outbox.clone(), client(server.url()), fast()).run(stop.clone()));
+
+    let codes: Vec<String> = (0..40).map(|i| format!("H99.01-261122-{i:04}")).collect();
+    let writers: Vec<_> = codes
+        .iter()
+        .map(|code| {
+            let (outbox, code) = (outbox.clone(), code.clone());
+            tokio::spawn(async move {
+                outbox
+                    .apply(Change::Submit(Box::new(dossier(&code))))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                for (i, status) in WALK.into_iter().enumerate() {
+                    let change = Change::Update {
+                        code: code.clone(),
+                        status,
+                        expected_revision: i as u64 + 1,
+                        at: Timestamp::default(),
+                    };
+                    outbox.apply(change).await.unwrap().unwrap();
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+            })
+        })
+        .collect();
+    // The portal goes away for a while, then comes back with its state.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let server = sim(&addr, portal.clone(), 0.3).await;
+    for w in writers {
+        w.await.unwrap();
+    }
+    drained(&outbox, Duration::from_secs(30)).await;
+    stop.cancel();
+    worker.await.unwrap();
+
+    for code in &codes {
+        assert_eq!(portal.revision(code), Some(6), "{code}");
+        let d = outbox.get(code).unwrap().unwrap();
+        let sync = d.sync.unwrap();
+        assert_eq!(
+            (sync.status, sync.last_delivered_revision),
+            (SyncStatus::Delivered as i32, 6)
+        );
+    }
+    let stats = portal.stats();
+    assert_eq!(
+        stats.out_of_order, 0,
+        "never a revision before the one it follows"
+    );
+    assert_eq!(stats.accepted, 40 * 6);
+    // the portal's record: each dossier's revisions 1..6, in order, once
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for line in std::fs::read_to_string(&record).unwrap().lines() {
+        let h: lienthong_adapters::portal::schema::HoSo = serde_json::from_str(line).unwrap();
+        let last = seen.insert(h.dossier_code.clone(), h.revision).unwrap_or(0);
+        assert_eq!(h.revision, last + 1);
+    }
+    assert_eq!(seen.len(), 40);
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_refused_update_is_dead_lettered_and_holds_its_dossier_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sim("127.0.0.1:0", Portal::new(), 0.0).await;
+    let outbox = Arc::new(
+        Outbox::on(crate::ledger::open(&dir.path().join("ledger.redb")).unwrap()).unwrap(),
+    );
+    let stop = CancellationToken::new();
+    let worker =
+        tokio::spawn(Worker::new(outbox.clone(), client(server.url()), fast()).run(stop.clone()));
+    let (bad, good) = ("H99.01-261122-0001", "H99.01-261122-0002");
+    // a dossier the portal refuses (no procedure code), and a good one
+    let refused = Dossier {
+        procedure_code: String::new(),
+        ..dossier(bad)
+    };
+    outbox
+        .apply(Change::Submit(Box::new(refused)))
+        .await
+        .unwrap()
+        .unwrap();
+    outbox
+        .apply(Change::Submit(Box::new(dossier(good))))
+        .await
+        .unwrap()
+        .unwrap();
+    let update = |code: &str| Change::Update {
+        code: code.into(),
+        status: DossierStatus::Accepted,
+        expected_revision: 1,
+        at: Timestamp::default(),
+    };
+    outbox.apply(update(bad)).await.unwrap().unwrap();
+    outbox.apply(update(good)).await.unwrap().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.portal().revision(good) != Some(2) {
+        assert!(
+            Instant::now() < deadline,
+            "the good dossier was not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sync = outbox.get(bad).unwrap().unwrap().sync.unwrap();
+    assert_eq!(sync.status, SyncStatus::Dead as i32);
+    assert!(sync.last_error.contains("refused"), "{}", sync.last_error);
+    assert_eq!(server.portal().revision(bad), None);
+    // its revision 2 waits behind the dead letter
+    let pending = outbox.pending(0, 10).unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|e| (e.code(), e.revision()))
+            .collect::<Vec<_>>(),
+        [(bad, 2)]
+    );
+    stop.cancel();
+    worker.await.unwrap();
+}
+
+#[test]
+fn backoff_doubles_up_to_its_cap_with_jitter() {
+    let s = Settings {
+        backoff_base: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(2),
+        ..Settings::default()
+    };
+    assert_eq!(backoff(&s, 1, 1.0), Duration::from_millis(100));
+    assert_eq!(backoff(&s, 3, 1.0), Duration::from_millis(400));
+    assert_eq!(backoff(&s, 30, 1.0), Duration::from_secs(2));
+    assert_eq!(backoff(&s, 3, 0.0), Duration::from_millis(200));
+    for _ in 0..100 {
+        let j = jitter();
+        assert!((0.0..1.0).contains(&j), "{j}");
+    }
+}
