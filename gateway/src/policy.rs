@@ -40,11 +40,21 @@ pub enum Operation {
     ExportAudit,
     /// `AdminService/PurgeCache` (role `operator`).
     PurgeCache,
+    /// `DossierService/SubmitDossier`.
+    SubmitDossier,
+    /// `DossierService/UpdateDossierStatus`.
+    UpdateDossierStatus,
+    /// `DossierService/GetDossier`.
+    GetDossier,
+    /// `DossierService/ListDossiers`.
+    ListDossiers,
+    /// `DossierService/WatchDossiers`.
+    WatchDossiers,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 12] = [
         Operation::GetCitizen,
         Operation::VerifyCitizen,
         Operation::GetResidence,
@@ -52,6 +62,11 @@ impl Operation {
         Operation::VerifyAudit,
         Operation::ExportAudit,
         Operation::PurgeCache,
+        Operation::SubmitDossier,
+        Operation::UpdateDossierStatus,
+        Operation::GetDossier,
+        Operation::ListDossiers,
+        Operation::WatchDossiers,
     ];
 
     /// `Service/Method`.
@@ -64,18 +79,31 @@ impl Operation {
             Operation::VerifyAudit => "AuditService/VerifyAudit",
             Operation::ExportAudit => "AuditService/ExportAudit",
             Operation::PurgeCache => "AdminService/PurgeCache",
+            Operation::SubmitDossier => "DossierService/SubmitDossier",
+            Operation::UpdateDossierStatus => "DossierService/UpdateDossierStatus",
+            Operation::GetDossier => "DossierService/GetDossier",
+            Operation::ListDossiers => "DossierService/ListDossiers",
+            Operation::WatchDossiers => "DossierService/WatchDossiers",
         }
     }
 
-    /// The record whose fields it releases; `None` for operations opened by a role.
+    /// The record whose fields it releases, for the reads granted per purpose.
     pub fn record(self) -> Option<Record> {
         match self {
             Operation::GetCitizen | Operation::VerifyCitizen => Some(Record::Citizen),
             Operation::GetResidence => Some(Record::Residence),
-            Operation::QueryAudit
-            | Operation::VerifyAudit
-            | Operation::ExportAudit
-            | Operation::PurgeCache => None,
+            _ => None,
+        }
+    }
+
+    /// The role it needs, for the operations a role opens rather than a grant.
+    pub fn role(self) -> Option<Role> {
+        match self {
+            Operation::QueryAudit | Operation::VerifyAudit | Operation::ExportAudit => {
+                Some(Role::Auditor)
+            }
+            Operation::PurgeCache => Some(Role::Operator),
+            _ => None,
         }
     }
 }
@@ -311,6 +339,30 @@ impl Policy {
             fields,
             line: first.line,
         })
+    }
+
+    /// Decides a dossier operation: granted to the agency or not (dossier calls
+    /// carry no purpose; which dossiers an agency may touch is the service's rule).
+    pub fn allow(&self, agency: &str, op: Operation) -> Result<(), Denial> {
+        let mut mine = self
+            .grants
+            .iter()
+            .filter(|g| g.agency.matches(agency))
+            .peekable();
+        if mine.peek().is_none() {
+            return Err(Denial {
+                reason: Reason::NoGrant,
+                detail: format!("agency {agency} holds no grant at this gateway"),
+            });
+        }
+        if mine.any(|g| g.operations.contains(&op)) {
+            Ok(())
+        } else {
+            Err(Denial {
+                reason: Reason::OperationNotAllowed,
+                detail: format!("agency {agency} is not granted {op}"),
+            })
+        }
     }
 
     /// Checks that `agency` holds `role`.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::policy::{Fields, Operation, Policy, Role};
+use crate::policy::{Fields, Operation, Policy};
 
 /// `policy check` options.
 #[derive(Debug, Args)]
@@ -56,16 +56,22 @@ pub fn check(args: &Check) -> Result<String, String> {
             format!("--operation must be one of {}", names.join(", "))
         })?;
     let agency = &args.agency;
-    let Some(record) = op.record() else {
-        return match policy.require(agency, Role::Auditor, op) {
+    let denied = |d: crate::policy::Denial| {
+        format!("DENIED by {source} ({}): {}", d.reason.as_str(), d.detail)
+    };
+    if let Some(role) = op.role() {
+        return match policy.require(agency, role, op) {
             Ok(()) => Ok(format!(
-                "GRANTED by {source}: {agency} holds the auditor role, which {op} requires"
+                "GRANTED by {source}: {agency} holds the {} role, which {op} requires",
+                role.name()
             )),
-            Err(d) => Err(format!(
-                "DENIED by {source} ({}): {}",
-                d.reason.as_str(),
-                d.detail
-            )),
+            Err(d) => Err(denied(d)),
+        };
+    }
+    let Some(record) = op.record() else {
+        return match policy.allow(agency, op) {
+            Ok(()) => Ok(format!("GRANTED by {source}: {agency} may call {op}")),
+            Err(d) => Err(denied(d)),
         };
     };
     match policy.decide(agency, op, &args.purpose, &args.legal_basis) {
@@ -88,11 +94,7 @@ pub fn check(args: &Check) -> Result<String, String> {
             }
             Ok(out)
         }
-        Err(d) => Err(format!(
-            "DENIED by {source} ({}): {}",
-            d.reason.as_str(),
-            d.detail
-        )),
+        Err(d) => Err(denied(d)),
     }
 }
 

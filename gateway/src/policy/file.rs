@@ -37,8 +37,11 @@ pub(super) struct Roles {
 pub(super) struct RawGrant {
     agency: Pattern,
     operations: Vec<Operation>,
+    #[serde(default)]
     purposes: Vec<Purpose>,
+    #[serde(default)]
     legal_bases: Vec<LegalBasis>,
+    #[serde(default)]
     fields: Vec<FieldName>,
     #[serde(default)]
     note: String,
@@ -52,10 +55,13 @@ impl TryFrom<RawGrant> for Grant {
         if raw.operations.is_empty() {
             return empty("operations");
         }
-        if raw.purposes.is_empty() {
+        // Reads of personal data are granted per purpose and legal basis; dossier
+        // operations carry neither.
+        let reads = raw.operations.iter().any(|op| op.record().is_some());
+        if reads && raw.purposes.is_empty() {
             return empty("purposes");
         }
-        if raw.legal_bases.is_empty() {
+        if reads && raw.legal_bases.is_empty() {
             return empty("legal_bases");
         }
         let fields = raw
@@ -129,9 +135,10 @@ impl TryFrom<String> for Operation {
                 let names: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
                 format!("unknown operation {s:?}; one of {}", names.join(", "))
             })?;
-        if op.record().is_none() {
+        if let Some(role) = op.role() {
             return Err(format!(
-                "{s} is not granted per purpose: list the agency under [roles] (auditor or operator)"
+                "{s} is not granted by a grant: list the agency under [roles] {}",
+                role.name()
             ));
         }
         Ok(op)

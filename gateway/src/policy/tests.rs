@@ -268,7 +268,7 @@ fn malformed_files_name_line_and_key() {
         (
             "[[grant]]\nagency = \"H99.01\"\noperations = [\"AuditService/QueryAudit\"]\n",
             "line 3",
-            "[roles] (auditor or operator)",
+            "[roles] auditor",
         ),
         (
             "[[grant]]\nagency = \"H99.01\"\noperations = [\"ResidencyService/GetResidence\"]\npurposes = [\"dp\"]\nlegal_bases = [\"x\"]\nfields = [\"citizen.*\"]\n",
@@ -284,4 +284,27 @@ fn malformed_files_name_line_and_key() {
         assert!(err.contains(line), "want {line} in: {err}");
         assert!(err.contains(key), "want {key} in: {err}");
     }
+}
+
+#[test]
+fn dossier_operations_are_granted_without_purposes() {
+    let p = Policy::dev();
+    assert!(p.allow("H99.01", Operation::SubmitDossier).is_ok());
+    assert!(p.allow("H99.02", Operation::ListDossiers).is_ok());
+    let d = p
+        .allow("H99.02", Operation::UpdateDossierStatus)
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::OperationNotAllowed);
+    assert_eq!(
+        p.allow("H15.01", Operation::GetDossier).unwrap_err().reason,
+        Reason::NoGrant
+    );
+    // ...while a grant that reads personal data still needs its purposes
+    let err = Policy::parse(
+        "[[grant]]\nagency = \"H99.01\"\noperations = [\"IdentityService/GetCitizen\", \"DossierService/GetDossier\"]\nfields = [\"citizen.*\"]\n",
+        "p.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("purposes"), "{err}");
 }
