@@ -35,6 +35,73 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The circuit breaker in front of the population registry.
     pub breaker: BreakerConfig,
+    /// The National Public Service Portal.
+    pub portal: Portal,
+    /// Dossier exchange with the portal.
+    pub sync: SyncConfig,
+}
+
+/// Which adapter reaches the National Public Service Portal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase", tag = "adapter")]
+pub enum Portal {
+    /// The portal simulator, in-process; it keeps its state in
+    /// `<data_dir>/portal-sim.jsonl` so it remembers across restarts.
+    Sim {
+        /// Latency added to every answer.
+        #[serde(with = "humantime_serde", default)]
+        latency: Duration,
+        /// Share of calls that fail (0.0–1.0).
+        #[serde(default)]
+        fail_rate: f64,
+    },
+    /// The portal's REST/JSON sync API (or `lienthong sim portal`).
+    Rest {
+        /// Base URL.
+        url: String,
+        /// Account for the token endpoint.
+        username: String,
+        /// Its secret.
+        password: String,
+        /// Per-call deadline.
+        #[serde(with = "humantime_serde")]
+        timeout: Duration,
+        /// Extra CA bundle (PEM) for `https` URLs.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
+    },
+}
+
+/// How dossiers travel to and from the portal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// The province's agency code prefix: online dossiers for agencies under it are
+    /// fetched from the portal.
+    pub unit: String,
+    /// How often the portal's online feed is polled.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Deliveries in flight at most (each to a different dossier).
+    pub concurrency: usize,
+    /// The first retry of a failed delivery waits about this long, doubling after.
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// No retry waits longer.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            unit: "H99".into(),
+            poll_interval: Duration::from_secs(2),
+            concurrency: 16,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The read-through cache (`cache/` and `cache.key` in the data dir).
@@ -254,6 +321,11 @@ impl Default for Config {
             audit: Audit::default(),
             cache: CacheConfig::default(),
             breaker: BreakerConfig::default(),
+            portal: Portal::Sim {
+                latency: Duration::ZERO,
+                fail_rate: 0.0,
+            },
+            sync: SyncConfig::default(),
         }
     }
 }
@@ -334,6 +406,26 @@ impl Config {
                     "must be greater than zero (turn the cache off with cache.enabled = false)",
                 );
             }
+        }
+        if lienthong_proto::AgencyCode::parse(&self.sync.unit).is_err() {
+            return bad("sync.unit", "must be an agency code prefix, e.g. H99");
+        }
+        if self.sync.concurrency == 0 || self.sync.poll_interval.is_zero() {
+            return bad(
+                "sync.concurrency",
+                "sync.concurrency and sync.poll_interval must be greater than zero",
+            );
+        }
+        match &self.portal {
+            Portal::Sim { fail_rate, .. } if !(0.0..=1.0).contains(fail_rate) => {
+                return bad("portal.fail_rate", "must be between 0.0 and 1.0");
+            }
+            Portal::Rest { url, .. }
+                if !(url.starts_with("http://") || url.starts_with("https://")) =>
+            {
+                return bad("portal.url", "must start with http:// or https://");
+            }
+            _ => {}
         }
         if self.breaker.failures == 0 {
             return bad("breaker.failures", "must be at least 1");

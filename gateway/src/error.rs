@@ -30,6 +30,9 @@ pub enum Error {
     /// The audit log cannot record or read; nothing is released without a record.
     #[error("audit log: {0}")]
     Audit(String),
+    /// A dossier change the rules refuse.
+    #[error("{0}")]
+    Dossier(#[from] crate::sync::outbox::Refusal),
     /// The ledger (dossiers and outbox) cannot be read or written.
     #[error("ledger: {0}")]
     Ledger(String),

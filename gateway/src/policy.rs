@@ -202,6 +202,8 @@ pub enum Reason {
     FieldNotAllowed,
     /// The operation needs a role the agency does not hold.
     RoleRequired,
+    /// The dossier belongs to an agency that is neither the caller nor below it.
+    AgencyNotOwner,
 }
 
 impl Reason {
@@ -214,6 +216,7 @@ impl Reason {
             Reason::LegalBasisNotAllowed => "LEGAL_BASIS_NOT_ALLOWED",
             Reason::FieldNotAllowed => "FIELD_NOT_ALLOWED",
             Reason::RoleRequired => "ROLE_REQUIRED",
+            Reason::AgencyNotOwner => "AGENCY_NOT_OWNER",
         }
     }
 }

@@ -18,6 +18,7 @@ use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_proto::v1::admin_service_server::AdminServiceServer;
 use lienthong_proto::v1::audit_service_server::AuditServiceServer;
+use lienthong_proto::v1::dossier_service_server::DossierServiceServer;
 use lienthong_proto::v1::identity_service_server::IdentityServiceServer;
 use lienthong_proto::v1::residency_service_server::ResidencyServiceServer;
 use tokio::net::TcpListener;
@@ -41,6 +42,7 @@ use crate::policy::Policy;
 use crate::services::Shared;
 use crate::services::admin::Admin;
 use crate::services::audit::Audit;
+use crate::services::dossier::Dossiers;
 use crate::services::identity::Identity;
 use crate::services::residency::Residency;
 use crate::{Error, tls};
@@ -60,12 +62,19 @@ pub struct Running {
     audit: Option<Arc<audit::Log>>,
     /// Flushed at shutdown.
     cache: Arc<Cache>,
+    /// Stopped after the requests: the worker finishes its deliveries in flight.
+    exchange: crate::sync::Exchange,
 }
 
 impl Running {
     /// The address it listens on (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The dossier exchange.
+    pub fn exchange(&self) -> &crate::sync::Exchange {
+        &self.exchange
     }
 
     /// The cache in front of the registry.
@@ -94,6 +103,7 @@ impl Running {
                 Ok(())
             }
         };
+        self.exchange.stop().await;
         if let Some(log) = self.audit {
             log.close().await;
         }
@@ -157,16 +167,16 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
             Policy::dev()
         }
     };
+    std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+    let ledger = crate::ledger::open(&config.data_dir.join(LEDGER))?;
     let audit = if config.audit.enabled {
-        std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
         let signer = audit::Signer::load(&config.audit_signing_key())?;
         let settings = audit::Settings {
             checkpoint_every: config.audit.checkpoint_every,
             max_batch: config.audit.max_batch,
         };
-        let path = config.data_dir.join(LEDGER);
-        Some(Arc::new(audit::Log::open(
-            &path,
+        Some(Arc::new(audit::Log::on(
+            ledger.clone(),
             signer,
             settings,
             config.audit.checkpoint_interval,
@@ -210,7 +220,9 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         registry.name(),
     ));
     cache.spawn_sweeper(shutdown.clone());
+    let exchange = crate::sync::Exchange::start(config, ledger, shutdown.clone()).await?;
     let shared = Arc::new(Shared {
+        dossiers: exchange.dossiers.clone(),
         cache: cache.clone(),
         registry,
         limits: config.limits.clone(),
@@ -226,6 +238,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         .await;
     health.set_serving::<AuditServiceServer<Audit>>().await;
     health.set_serving::<AdminServiceServer<Admin>>().await;
+    health.set_serving::<DossierServiceServer<Dossiers>>().await;
     // Advertise what is served, not every service of the contract (some are still
     // being built).
     let served = [
@@ -233,6 +246,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         <ResidencyServiceServer<Residency> as NamedService>::NAME,
         <AuditServiceServer<Audit> as NamedService>::NAME,
         <AdminServiceServer<Admin> as NamedService>::NAME,
+        <DossierServiceServer<Dossiers> as NamedService>::NAME,
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
     ];
@@ -263,7 +277,8 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         .add_service(IdentityServiceServer::new(Identity::new(shared.clone())))
         .add_service(ResidencyServiceServer::new(Residency::new(shared.clone())))
         .add_service(AuditServiceServer::new(Audit::new(shared.clone())))
-        .add_service(AdminServiceServer::new(Admin::new(shared)));
+        .add_service(AdminServiceServer::new(Admin::new(shared.clone())))
+        .add_service(DossierServiceServer::new(Dossiers::new(shared)));
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
@@ -279,6 +294,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         task,
         audit,
         cache,
+        exchange,
     })
 }
 

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod dossier;
 pub mod fields;
 pub mod identity;
 pub mod residency;
@@ -36,6 +37,8 @@ pub struct Shared {
     pub cache: Arc<crate::cache::Cache>,
     /// Who may read what.
     pub policy: Arc<Policy>,
+    /// Dossiers and their exchange with the portal.
+    pub dossiers: Arc<crate::sync::Dossiers>,
     /// Where every request is recorded; `None` only in the benchmark baseline.
     pub audit: Option<Arc<crate::audit::Log>>,
 }
@@ -107,6 +110,11 @@ impl Ctx {
             started: Instant::now(),
             budget,
         })
+    }
+
+    /// The calling agency's code.
+    pub(crate) fn agency(&self) -> &str {
+        self.peer.agency.as_str()
     }
 
     /// The policy's decision on this read under `context` (already validated).

@@ -65,6 +65,18 @@ fn parts(error: &Error) -> Parts {
             "the audit log cannot record this request, so nothing is released",
             Some(Duration::from_secs(5)),
         ),
+        Error::Dossier(refusal) => {
+            use crate::sync::outbox::Refusal;
+            let (code, reason) = match refusal {
+                Refusal::Exists(_) => (Code::AlreadyExists, "DOSSIER_EXISTS"),
+                Refusal::NotFound(_) => (Code::NotFound, "DOSSIER_NOT_FOUND"),
+                Refusal::StaleRevision { .. } => (Code::Aborted, "STALE_REVISION"),
+                Refusal::IllegalTransition { .. } => {
+                    (Code::FailedPrecondition, "ILLEGAL_TRANSITION")
+                }
+            };
+            p(code, reason, &refusal.to_string(), None)
+        }
         Error::Ledger(_) => p(
             Code::Unavailable,
             "LEDGER_UNAVAILABLE",

@@ -328,6 +328,7 @@ async fn health_and_reflection_answer() {
             "grpc.reflection.v1.ServerReflection",
             "lienthong.v1.AdminService",
             "lienthong.v1.AuditService",
+            "lienthong.v1.DossierService",
             "lienthong.v1.IdentityService",
             "lienthong.v1.ResidencyService"
         ]

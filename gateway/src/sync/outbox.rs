@@ -22,6 +22,9 @@ use crate::Error;
 
 const DOSSIERS: TableDefinition<&str, &[u8]> = TableDefinition::new("dossiers");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// The last outbox sequence number given: entries leave the outbox, their numbers
+/// are never given again (a reader resumes after the highest it saw).
+const SEQ: TableDefinition<&str, u64> = TableDefinition::new("outbox_seq");
 /// Entries the portal refused for good: seq → the entry, a NUL, the reason.
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_dead");
 
@@ -150,6 +153,7 @@ impl Outbox {
         txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
         txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
         txn.open_table(DEAD).map_err(|x| e(x.into()))?;
+        txn.open_table(SEQ).map_err(|x| e(x.into()))?;
         txn.commit().map_err(|x| e(x.into()))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer_db = db.clone();
@@ -263,6 +267,50 @@ impl Outbox {
         txn.commit().map_err(|x| e(x.into()))
     }
 
+    /// Up to `limit` dossiers after the code `after`, in code order, that `keep`
+    /// accepts; and whether more may follow.
+    pub fn list(
+        &self,
+        after: &str,
+        limit: usize,
+        mut keep: impl FnMut(&Dossier) -> bool,
+    ) -> Result<(Vec<Dossier>, bool), Error> {
+        let e = err("list");
+        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
+        let table = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
+        let mut out = Vec::new();
+        let range = table
+            .range::<&str>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .map_err(|x| e(x.into()))?;
+        for item in range {
+            let (_, v) = item.map_err(|x| e(x.into()))?;
+            let Ok(d) = Dossier::decode(v.value()) else {
+                continue;
+            };
+            if !keep(&d) {
+                continue;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(d);
+        }
+        Ok((out, false))
+    }
+
+    /// How many entries wait in the outbox, and the oldest one's sequence number.
+    pub fn depth(&self) -> Result<(u64, Option<u64>), Error> {
+        let e = err("depth");
+        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
+        let table = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
+        let len = redb::ReadableTableMetadata::len(&table).map_err(|x| e(x.into()))?;
+        let first = table
+            .first()
+            .map_err(|x| e(x.into()))?
+            .map(|(k, _)| k.value());
+        Ok((len, first))
+    }
+
     /// Up to `limit` outbox entries after `after`, in order.
     pub fn pending(&self, after: u64, limit: usize) -> Result<Vec<Entry>, Error> {
         let e = err("read outbox");
@@ -343,10 +391,11 @@ fn commit(
     {
         let mut dossiers = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
         let mut outbox = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
-        let mut seq = outbox
-            .last()
+        let mut counter = txn.open_table(SEQ).map_err(|x| e(x.into()))?;
+        let mut seq = counter
+            .get("last")
             .map_err(|x| e(x.into()))?
-            .map_or(0, |(k, _)| k.value());
+            .map_or(0, |v| v.value());
         for (change, _) in batch {
             let code = match change {
                 Change::Submit(d) => d.dossier_code.clone(),
@@ -376,6 +425,7 @@ fn commit(
                 .map_err(|x| e(x.into()))?;
             results.push(Ok(next));
         }
+        counter.insert("last", seq).map_err(|x| e(x.into()))?;
     }
     txn.commit().map_err(|x| e(x.into()))?;
     Ok(results)

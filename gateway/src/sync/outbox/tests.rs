@@ -178,3 +178,32 @@ async fn concurrent_changes_stay_in_order_per_dossier_and_survive_a_reopen() {
     .unwrap();
     assert_eq!(o.pending(64 * 6, 10).unwrap()[0].seq, 64 * 6 + 1);
 }
+
+#[tokio::test]
+async fn sequence_numbers_are_never_given_twice() {
+    use DossierStatus::*;
+    let dir = tempfile::tempdir().unwrap();
+    let o = outbox(&dir);
+    o.apply(Change::Submit(Box::new(dossier(
+        "H99.01-261122-0001",
+        Accepted,
+    ))))
+    .await
+    .unwrap()
+    .unwrap();
+    // the only entry is delivered and leaves the outbox...
+    let first = o.pending(0, 10).unwrap().remove(0);
+    o.mark(&first, &Outcome::Delivered).unwrap();
+    assert!(o.pending(0, 10).unwrap().is_empty());
+    // ...and the next entry still comes after it, for a reader that resumes at 1
+    o.apply(Change::Submit(Box::new(dossier(
+        "H99.01-261122-0002",
+        Accepted,
+    ))))
+    .await
+    .unwrap()
+    .unwrap();
+    let next = o.pending(first.seq, 10).unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(next[0].seq > first.seq);
+}

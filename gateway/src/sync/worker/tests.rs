@@ -196,7 +196,15 @@ async fn a_refused_update_is_dead_lettered_and_holds_its_dossier_back() {
     while server.portal().revision(good) != Some(2) {
         assert!(
             Instant::now() < deadline,
-            "the good dossier was not delivered"
+            "the good dossier was not delivered: portal at {:?}, outbox {:?}, good {:?}",
+            server.portal().revision(good),
+            outbox
+                .pending(0, 10)
+                .unwrap()
+                .iter()
+                .map(|e| (e.code().to_owned(), e.revision()))
+                .collect::<Vec<_>>(),
+            outbox.get(good).unwrap().and_then(|d| d.sync)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

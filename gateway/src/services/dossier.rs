@@ -1,0 +1,330 @@
+//! `DossierService`: dossiers received in the province, their status changes, and
+//! dossiers citizens submitted on the national portal.
+//!
+//! An agency acts only for dossiers of its own code or of codes below it. A change is
+//! acknowledged once it and its outbox entry are durable; the sync worker takes it
+//! to the portal from there. Every call is audited (subject: the applicant).
+
+mod validate;
+
+use std::sync::Arc;
+
+use lienthong_proto::v1::dossier_service_server::DossierService;
+use lienthong_proto::v1::{
+    Dossier, DossierEvent, GetDossierRequest, ListDossiersRequest, ListDossiersResponse,
+    SubmitDossierRequest, UpdateDossierStatusRequest, WatchDossiersRequest,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::{Ctx, Shared, Trail, Violations, detached};
+use crate::Error;
+use crate::policy::{Denial, Operation, Reason};
+use crate::sync::outbox::Change;
+use crate::sync::owns;
+
+/// The dossier service.
+pub struct Dossiers {
+    shared: Arc<Shared>,
+}
+
+impl Dossiers {
+    /// The service over `shared`.
+    pub fn new(shared: Arc<Shared>) -> Dossiers {
+        Dossiers { shared }
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Refuses a dossier of an agency the caller does not act for.
+fn owner(ctx: &Ctx, agency: &str) -> Result<(), Error> {
+    let caller = ctx.agency();
+    if owns(caller, agency) {
+        Ok(())
+    } else {
+        Err(Error::Denied(Denial {
+            reason: Reason::AgencyNotOwner,
+            detail: format!("agency {caller} does not act for dossiers of {agency}"),
+        }))
+    }
+}
+
+/// A trail about a dossier: its applicant, and the dossier code as case reference.
+fn trail(code: &str, applicant: &str) -> Trail {
+    let mut t = Trail::new(applicant, None);
+    t.context.case_ref = code.to_owned();
+    t
+}
+
+type Stream<T> = ReceiverStream<Result<T, Status>>;
+
+#[tonic::async_trait]
+impl DossierService for Dossiers {
+    type WatchDossiersStream = Stream<DossierEvent>;
+
+    async fn submit_dossier(
+        &self,
+        request: Request<SubmitDossierRequest>,
+    ) -> Result<Response<Dossier>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::SubmitDossier)?;
+            let d = request.into_inner().dossier.unwrap_or_default();
+            let trail = trail(&d.dossier_code, &d.applicant_personal_id);
+            let result = async {
+                let mut v = Violations::default();
+                validate::submitted(&mut v, &d, now());
+                v.finish()?;
+                shared
+                    .policy
+                    .allow(ctx.agency(), Operation::SubmitDossier)?;
+                owner(&ctx, &d.agency_code)?;
+                let submitted = Dossier {
+                    revision: 0,
+                    sync: None,
+                    ..d.clone()
+                };
+                Ok(shared
+                    .dossiers
+                    .outbox
+                    .apply(Change::Submit(Box::new(submitted)))
+                    .await??)
+            }
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
+    }
+
+    async fn update_dossier_status(
+        &self,
+        request: Request<UpdateDossierStatusRequest>,
+    ) -> Result<Response<Dossier>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::UpdateDossierStatus)?;
+            let req = request.into_inner();
+            let mut trail = trail(&req.dossier_code, "");
+            let result = async {
+                let mut v = Violations::default();
+                let (code, status) = validate::update(&mut v, &req, now());
+                v.finish()?;
+                let code = code.expect("valid when no violation");
+                shared
+                    .policy
+                    .allow(ctx.agency(), Operation::UpdateDossierStatus)?;
+                owner(&ctx, code.agency().as_str())?;
+                let at = req.at.unwrap_or(lienthong_proto::prost_types::Timestamp {
+                    seconds: now(),
+                    nanos: 0,
+                });
+                let change = Change::Update {
+                    code: req.dossier_code.clone(),
+                    status,
+                    expected_revision: req.expected_revision,
+                    at,
+                };
+                let d = shared.dossiers.outbox.apply(change).await??;
+                trail.subject.clone_from(&d.applicant_personal_id);
+                Ok(d)
+            }
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
+    }
+
+    async fn get_dossier(
+        &self,
+        request: Request<GetDossierRequest>,
+    ) -> Result<Response<Dossier>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::GetDossier)?;
+            let req = request.into_inner();
+            let mut trail = trail(&req.dossier_code, "");
+            let result = async {
+                let mut v = Violations::default();
+                let code = validate::code(&mut v, "dossier_code", &req.dossier_code);
+                v.finish()?;
+                let code = code.expect("valid when no violation");
+                shared.policy.allow(ctx.agency(), Operation::GetDossier)?;
+                owner(&ctx, code.agency().as_str())?;
+                let outbox = shared.dossiers.outbox.clone();
+                let key = req.dossier_code.clone();
+                let found = tokio::task::spawn_blocking(move || outbox.get(&key))
+                    .await
+                    .map_err(|e| Error::Server(e.to_string()))??;
+                let d = found.ok_or_else(|| {
+                    crate::sync::outbox::Refusal::NotFound(req.dossier_code.clone())
+                })?;
+                trail.subject.clone_from(&d.applicant_personal_id);
+                Ok(d)
+            }
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
+    }
+
+    async fn list_dossiers(
+        &self,
+        request: Request<ListDossiersRequest>,
+    ) -> Result<Response<ListDossiersResponse>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::ListDossiers)?;
+            let req = request.into_inner();
+            let result = async {
+                let mut v = Violations::default();
+                if req.page_size > 1000 {
+                    v.add("page_size", "must be at most 1000");
+                }
+                if !req.agency_code.is_empty()
+                    && lienthong_proto::AgencyCode::parse(&req.agency_code).is_err()
+                {
+                    v.add("agency_code", "is not an agency code");
+                }
+                if !req.page_token.is_empty()
+                    && validate::code(&mut Violations::default(), "", &req.page_token).is_none()
+                {
+                    v.add("page_token", "is not a token this service gave");
+                }
+                v.text("procedure_code", &req.procedure_code, 20, false);
+                v.finish()?;
+                shared.policy.allow(ctx.agency(), Operation::ListDossiers)?;
+                let scope = if req.agency_code.is_empty() {
+                    ctx.agency().to_owned()
+                } else {
+                    req.agency_code.clone()
+                };
+                owner(&ctx, &scope)?;
+                let outbox = shared.dossiers.outbox.clone();
+                let limit = if req.page_size == 0 {
+                    100
+                } else {
+                    req.page_size as usize
+                };
+                let (dossiers, more) = tokio::task::spawn_blocking(move || {
+                    let from = req.received_from.as_ref().map(|t| t.seconds);
+                    let to = req.received_to.as_ref().map(|t| t.seconds);
+                    outbox.list(&req.page_token, limit, |d| {
+                        let received = d.received_at.as_ref().map_or(0, |t| t.seconds);
+                        owns(&scope, &d.agency_code)
+                            && (req.status == 0 || d.status == req.status)
+                            && (req.procedure_code.is_empty()
+                                || d.procedure_code == req.procedure_code)
+                            && from.is_none_or(|f| received >= f)
+                            && to.is_none_or(|t| received < t)
+                    })
+                })
+                .await
+                .map_err(|e| Error::Server(e.to_string()))??;
+                let next_page_token = if more {
+                    dossiers
+                        .last()
+                        .map(|d| d.dossier_code.clone())
+                        .unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                Ok(ListDossiersResponse {
+                    dossiers,
+                    next_page_token,
+                })
+            }
+            .await;
+            ctx.finish(shared, Trail::default(), result).await
+        })
+        .await
+    }
+
+    async fn watch_dossiers(
+        &self,
+        request: Request<WatchDossiersRequest>,
+    ) -> Result<Response<Self::WatchDossiersStream>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::WatchDossiers)?;
+            let req = request.into_inner();
+            let result = async {
+                let mut v = Violations::default();
+                let after = if req.after_cursor.is_empty() {
+                    Some(0)
+                } else {
+                    req.after_cursor.parse::<u64>().ok()
+                };
+                if after.is_none() {
+                    v.add(
+                        "after_cursor",
+                        "must be a cursor this service gave, or empty",
+                    );
+                }
+                v.finish()?;
+                shared
+                    .policy
+                    .allow(ctx.agency(), Operation::WatchDossiers)?;
+                let (tx, rx) = mpsc::channel(64);
+                let inbound = shared.dossiers.inbound.clone();
+                let caller = ctx.agency().to_owned();
+                tokio::spawn(watch(inbound, caller, after.unwrap_or(0), tx));
+                Ok(ReceiverStream::new(rx))
+            }
+            .await;
+            ctx.finish(shared, Trail::default(), result).await
+        })
+        .await
+    }
+}
+
+/// Streams inbound dossiers of `caller`'s agencies after `cursor`, then new ones as
+/// they arrive, until the client goes away.
+async fn watch(
+    inbound: Arc<crate::sync::inbound::Inbound>,
+    caller: String,
+    mut cursor: u64,
+    tx: mpsc::Sender<Result<DossierEvent, Status>>,
+) {
+    let mut head = inbound.watch();
+    loop {
+        let i = inbound.clone();
+        let page = match tokio::task::spawn_blocking(move || i.after(cursor, 256)).await {
+            Ok(Ok(page)) => page,
+            Ok(Err(e)) => {
+                let _ = tx.send(Err(Status::from(e))).await;
+                return;
+            }
+            Err(_) => return,
+        };
+        let full = page.len() == 256;
+        for (seq, dossier) in page {
+            cursor = seq;
+            if !owns(&caller, &dossier.agency_code) {
+                continue;
+            }
+            let event = DossierEvent {
+                cursor: seq.to_string(),
+                dossier: Some(dossier),
+            };
+            if tx.send(Ok(event)).await.is_err() {
+                return;
+            }
+        }
+        if full {
+            continue;
+        }
+        tokio::select! {
+            changed = head.changed() => if changed.is_err() { return },
+            () = tx.closed() => return,
+        }
+    }
+}
