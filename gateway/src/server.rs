@@ -223,6 +223,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     let exchange = crate::sync::Exchange::start(config, ledger, shutdown.clone()).await?;
     let shared = Arc::new(Shared {
         dossiers: exchange.dossiers.clone(),
+        shutdown: shutdown.clone(),
         cache: cache.clone(),
         registry,
         limits: config.limits.clone(),

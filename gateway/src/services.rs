@@ -39,6 +39,8 @@ pub struct Shared {
     pub policy: Arc<Policy>,
     /// Dossiers and their exchange with the portal.
     pub dossiers: Arc<crate::sync::Dossiers>,
+    /// Cancelled when the gateway stops: long streams end so that it can.
+    pub shutdown: tokio_util::sync::CancellationToken,
     /// Where every request is recorded; `None` only in the benchmark baseline.
     pub audit: Option<Arc<crate::audit::Log>>,
 }

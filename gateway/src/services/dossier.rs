@@ -276,7 +276,8 @@ impl DossierService for Dossiers {
                 let (tx, rx) = mpsc::channel(64);
                 let inbound = shared.dossiers.inbound.clone();
                 let caller = ctx.agency().to_owned();
-                tokio::spawn(watch(inbound, caller, after.unwrap_or(0), tx));
+                let stop = shared.shutdown.clone();
+                tokio::spawn(watch(inbound, caller, after.unwrap_or(0), tx, stop));
                 Ok(ReceiverStream::new(rx))
             }
             .await;
@@ -287,12 +288,14 @@ impl DossierService for Dossiers {
 }
 
 /// Streams inbound dossiers of `caller`'s agencies after `cursor`, then new ones as
-/// they arrive, until the client goes away.
+/// they arrive, until the client goes away or the gateway stops (the client resumes
+/// from its last cursor).
 async fn watch(
     inbound: Arc<crate::sync::inbound::Inbound>,
     caller: String,
     mut cursor: u64,
     tx: mpsc::Sender<Result<DossierEvent, Status>>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
     let mut head = inbound.watch();
     loop {
@@ -325,6 +328,7 @@ async fn watch(
         tokio::select! {
             changed = head.changed() => if changed.is_err() { return },
             () = tx.closed() => return,
+            () = stop.cancelled() => return,
         }
     }
 }

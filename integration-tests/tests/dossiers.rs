@@ -1,0 +1,288 @@
+//! Dossiers over real mTLS: the edge rules, ownership, optimistic concurrency, the
+//! outbox delivered to the in-process portal simulator, paging, and the inbound
+//! watch resumed by cursor.
+
+use std::time::Duration;
+
+use integration_tests::{TestPki, channel, config, reason, start};
+use lienthong_adapters::sim::{Faults, Population};
+use lienthong_proto::prost_types::Timestamp;
+use lienthong_proto::v1::audit_service_client::AuditServiceClient;
+use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
+use lienthong_proto::v1::{
+    Dossier, DossierStatus, GetDossierRequest, ListDossiersRequest, QueryAuditRequest,
+    SubmitDossierRequest, SyncStatus, UpdateDossierStatusRequest, WatchDossiersRequest,
+};
+use std::sync::Arc;
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn code(serial: u32) -> String {
+    let d = lienthong_proto::today();
+    format!(
+        "H99.01-{:02}{:02}{:02}-{serial:04}",
+        d.year() % 100,
+        u8::from(d.month()),
+        d.day()
+    )
+}
+
+fn dossier(serial: u32) -> Dossier {
+    Dossier {
+        dossier_code: code(serial),
+        procedure_code: "1.001193".into(),
+        procedure_name: "Đăng ký khai sinh".into(),
+        agency_code: "H99.01".into(),
+        applicant_name: "Ngô Anh Đạt".into(),
+        applicant_personal_id: "001085012345".into(),
+        channel: 1,
+        status: DossierStatus::Accepted as i32,
+        received_at: Some(std::time::SystemTime::now().into()),
+        ..Default::default()
+    }
+}
+
+fn update(code: &str, status: DossierStatus, expected_revision: u64) -> UpdateDossierStatusRequest {
+    UpdateDossierStatusRequest {
+        dossier_code: code.into(),
+        status: status as i32,
+        expected_revision,
+        handler: "cb-0001".into(),
+        note: String::new(),
+        at: None,
+    }
+}
+
+fn submit(d: Dossier) -> SubmitDossierRequest {
+    SubmitDossierRequest { dossier: Some(d) }
+}
+
+async fn gateway(pki: &TestPki) -> lienthong_gateway::server::Running {
+    let mut config = config(pki);
+    config.sync.poll_interval = Duration::from_millis(100);
+    config.sync.backoff_base = Duration::from_millis(20);
+    start(
+        &config,
+        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
+    )
+    .await
+}
+
+fn client(
+    gw: &lienthong_gateway::server::Running,
+    pki: &TestPki,
+    agency: &str,
+) -> DossierServiceClient<Channel> {
+    DossierServiceClient::new(channel(gw.addr(), &pki.paths, agency))
+}
+
+#[tokio::test]
+async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal() {
+    let pki = TestPki::new();
+    let gw = gateway(&pki).await;
+    let mut one = client(&gw, &pki, "H99.01");
+    let d = one
+        .submit_dossier(submit(dossier(1)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.revision, 1);
+    let c = d.dossier_code.clone();
+    let err = one.submit_dossier(submit(dossier(1))).await.unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (Code::AlreadyExists, "DOSSIER_EXISTS".into())
+    );
+    let d = one
+        .update_dossier_status(update(&c, DossierStatus::Processing, 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (d.status, d.revision),
+        (DossierStatus::Processing as i32, 2)
+    );
+    let stale = one
+        .update_dossier_status(update(&c, DossierStatus::Processed, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (stale.code(), reason(&stale)),
+        (Code::Aborted, "STALE_REVISION".into())
+    );
+    let illegal = one
+        .update_dossier_status(update(&c, DossierStatus::ResultReturned, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (illegal.code(), reason(&illegal)),
+        (Code::FailedPrecondition, "ILLEGAL_TRANSITION".into())
+    );
+    assert!(
+        illegal.message().contains("from 4") && illegal.message().contains("to 10"),
+        "{}",
+        illegal.message()
+    );
+    let invalid = one
+        .submit_dossier(submit(Dossier {
+            received_at: Some(Timestamp {
+                seconds: 0,
+                nanos: 0,
+            }),
+            ..dossier(2)
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+
+    // Another agency: no grant to submit, and not the owner of H99.01's dossiers.
+    let mut two = client(&gw, &pki, "H99.02");
+    let err = two.submit_dossier(submit(dossier(3))).await.unwrap_err();
+    assert_eq!(reason(&err), "OPERATION_NOT_ALLOWED");
+    let err = two
+        .get_dossier(GetDossierRequest {
+            dossier_code: c.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (Code::PermissionDenied, "AGENCY_NOT_OWNER".into())
+    );
+
+    // The outbox reaches the portal; the dossier says so.
+    let portal = gw
+        .exchange()
+        .simulator()
+        .expect("in-process portal")
+        .portal()
+        .clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = one
+            .get_dossier(GetDossierRequest {
+                dossier_code: c.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let sync = d.sync.unwrap();
+        if sync.status == SyncStatus::Delivered as i32 {
+            assert_eq!(sync.last_delivered_revision, 2);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered: {sync:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(portal.revision(&c), Some(2));
+
+    // Every call is audited: the applicant as subject, the dossier as case.
+    let mut auditor = AuditServiceClient::new(channel(gw.addr(), &pki.paths, "H99.90"));
+    let mut stream = auditor
+        .query_audit(QueryAuditRequest {
+            operation: "DossierService/SubmitDossier".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(
+        (first.subject_personal_id.as_str(), first.case_ref.as_str()),
+        ("001085012345", c.as_str())
+    );
+    gw.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn lists_page_and_watches_resume_by_cursor() {
+    let pki = TestPki::new();
+    let gw = gateway(&pki).await;
+    let mut one = client(&gw, &pki, "H99.01");
+    for serial in 1..=3 {
+        one.submit_dossier(submit(dossier(serial))).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = one
+            .list_dossiers(ListDossiersRequest {
+                page_size: 2,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.dossiers.into_iter().map(|d| d.dossier_code));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, [code(1), code(2), code(3)]);
+    let processing = one
+        .list_dossiers(ListDossiersRequest {
+            status: DossierStatus::Processing as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(processing.dossiers.is_empty());
+
+    // Citizens submit three dossiers online; the watcher gets each once, and resumes.
+    let portal = gw.exchange().simulator().unwrap().portal().clone();
+    let online = portal.submit_online("H99.01", 3);
+    portal.submit_online("H15.50", 2);
+    let mut stream = one
+        .watch_dossiers(WatchDossiersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = Vec::new();
+    while events.len() < 3 {
+        let e = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("an event")
+            .unwrap()
+            .unwrap();
+        events.push(e);
+    }
+    let codes: Vec<_> = events
+        .iter()
+        .map(|e| e.dossier.as_ref().unwrap().dossier_code.clone())
+        .collect();
+    assert_eq!(
+        codes,
+        online
+            .iter()
+            .map(|h| h.dossier_code.clone())
+            .collect::<Vec<_>>()
+    );
+    drop(stream);
+    let mut resumed = one
+        .watch_dossiers(WatchDossiersRequest {
+            after_cursor: events[1].cursor.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let e = resumed.message().await.unwrap().unwrap();
+    assert_eq!(e.cursor, events[2].cursor);
+    // another agency's watch sees none of H99.01's
+    let mut other = client(&gw, &pki, "H99.02");
+    assert_eq!(
+        other
+            .watch_dossiers(WatchDossiersRequest::default())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied,
+        "H99.02 holds no watch grant"
+    );
+    gw.shutdown(Duration::from_secs(5)).await.unwrap();
+}
