@@ -70,6 +70,10 @@ pub struct Serve {
     /// Agency certificate (under `certs/clients/`) to present to the upstream gateway.
     #[arg(long, default_value = "H99.01", requires = "population_grpc")]
     pub population_grpc_agency: String,
+    /// Deliver dossiers to the National Public Service Portal's REST API at this URL
+    /// (e.g. `lienthong sim portal`), instead of the in-process simulator.
+    #[arg(long)]
+    pub portal_url: Option<String>,
     /// Per-call deadline of the REST or gRPC population adapter, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub population_timeout_ms: u64,
@@ -182,6 +186,16 @@ impl Serve {
                 username: dev.username,
                 password: dev.password,
                 timeout,
+                ca_file: None,
+            };
+        }
+        if let Some(url) = &self.portal_url {
+            let dev = lienthong_adapters::sim::gate::Credentials::default();
+            config.portal = crate::config::Portal::Rest {
+                url: url.clone(),
+                username: dev.username,
+                password: dev.password,
+                timeout: Duration::from_secs(5),
                 ca_file: None,
             };
         }
