@@ -46,8 +46,9 @@ const PROCEDURES: [(&str, &str); 4] = [
     ("2.002154", "Cấp giấy phép xây dựng nhà ở riêng lẻ"),
 ];
 
-/// What the portal has seen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the portal has seen (`GET /sim/stats`, for tests and operators of the
+/// simulator; not part of the portal's API).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     /// Revisions accepted.
     pub accepted: u64,
@@ -297,6 +298,7 @@ impl Server {
             .route("/api/dvcqg/hoso/dongbo", post(sync))
             .route("/api/dvcqg/hoso/tructuyen", get(feed))
             .route("/healthz", get(|| async { "ok" }))
+            .route("/sim/stats", get(stats))
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -341,6 +343,10 @@ impl Server {
         let _keep_open = self.stop;
         self.task.await.map_err(std::io::Error::other)?
     }
+}
+
+async fn stats(State(s): State<Arc<Shared>>) -> Json<Stats> {
+    Json(s.portal.stats())
 }
 
 async fn token(State(s): State<Arc<Shared>>, Json(req): Json<TokenRequest>) -> Answer<Token> {

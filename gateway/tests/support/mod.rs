@@ -56,9 +56,16 @@ pub fn client(dir: &Path, port: u16, agency: &str, args: &[&str]) -> Output {
 /// Starts `serve` in `dir` on `port` with no other argument and waits until H99.01
 /// gets an answer.
 pub fn serve(dir: &Path, port: u16) -> Killed {
+    serve_with(dir, port, &[])
+}
+
+/// Starts `serve` in `dir` on `port` with `extra` arguments and waits until H99.01
+/// gets an answer.
+pub fn serve_with(dir: &Path, port: u16, extra: &[&str]) -> Killed {
     let child = Command::new(BIN)
         .current_dir(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("serve starts");
