@@ -216,3 +216,144 @@ async fn reqwest_stats(port: u16) -> serde_json::Value {
         .await
         .unwrap()
 }
+
+/// Drives one dossier through its walk, surviving a gateway that disappears: after a
+/// failed call it reads the dossier back and carries on from the revision it has.
+/// Returns the revisions acknowledged.
+async fn drive(client: &mut DossierServiceClient<tonic::transport::Channel>, n: u32) -> Vec<u64> {
+    use lienthong_proto::v1::GetDossierRequest;
+    let mut acked = Vec::new();
+    let mut revision = 0u64;
+    while revision < (WALK.len() + 1) as u64 {
+        let result = if revision == 0 {
+            let dossier = Dossier {
+                dossier_code: code(n),
+                procedure_code: "1.001193".into(),
+                agency_code: "H99.01".into(),
+                applicant_name: "Ngô Anh Đạt".into(),
+                applicant_personal_id: "001085012345".into(),
+                channel: 1,
+                status: DossierStatus::Registered as i32,
+                received_at: Some(std::time::SystemTime::now().into()),
+                ..Default::default()
+            };
+            client
+                .submit_dossier(SubmitDossierRequest {
+                    dossier: Some(dossier),
+                })
+                .await
+        } else {
+            let update = UpdateDossierStatusRequest {
+                dossier_code: code(n),
+                status: WALK[revision as usize - 1] as i32,
+                expected_revision: revision,
+                handler: "cb-0001".into(),
+                note: String::new(),
+                at: None,
+            };
+            client.update_dossier_status(update).await
+        };
+        match result {
+            Ok(d) => {
+                revision = d.into_inner().revision;
+                acked.push(revision);
+            }
+            Err(_) => loop {
+                // Committed or not? Ask, once the gateway answers again.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                match client
+                    .get_dossier(GetDossierRequest {
+                        dossier_code: code(n),
+                    })
+                    .await
+                {
+                    Ok(d) => {
+                        revision = d.into_inner().revision;
+                        break;
+                    }
+                    Err(s) if s.code() == tonic::Code::NotFound => {
+                        revision = 0;
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            },
+        }
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_mid_run_loses_no_acknowledged_update() {
+    const N: u32 = 300;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path().to_path_buf();
+    let portal_port = free_port();
+    let _sim = portal(&dir, portal_port);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{portal_port}");
+    let (d, u) = (dir.clone(), url.clone());
+    let gateway = tokio::task::spawn_blocking(move || serve_with(&d, port, &["--portal-url", &u]))
+        .await
+        .unwrap();
+    let client = DossierServiceClient::new(channel(&dir, port));
+    let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (mut client, next) = (client.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut acked = HashMap::new();
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= N {
+                        return acked;
+                    }
+                    acked.insert(code(n), drive(&mut client, n).await);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut gateway = gateway;
+    gateway.0.kill().expect("SIGKILL");
+    gateway.0.wait().expect("reaped");
+    let (d, u) = (dir.clone(), url.clone());
+    let _gateway = tokio::task::spawn_blocking(move || serve_with(&d, port, &["--portal-url", &u]))
+        .await
+        .unwrap();
+    let mut acked: HashMap<String, Vec<u64>> = HashMap::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    assert_eq!(acked.len(), N as usize);
+    let want = (WALK.len() + 1) as u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let rec = record(&dir);
+        if rec.len() == N as usize && rec.values().all(|r| r.len() as u64 == want) {
+            for (code, revisions) in &rec {
+                assert_eq!(revisions, &(1..=want).collect::<Vec<_>>(), "{code}");
+                for r in &acked[code] {
+                    assert!(
+                        revisions.contains(r),
+                        "{code}: acknowledged revision {r} lost"
+                    );
+                }
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {} dossiers in the record",
+            rec.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stats = reqwest_stats(portal_port).await;
+    eprintln!(
+        "{} updates across a SIGKILL; portal saw {} duplicates",
+        N as usize * WALK.len(),
+        stats["duplicates"]
+    );
+    assert_eq!(stats["out_of_order"], 0);
+}
