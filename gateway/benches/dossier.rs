@@ -92,7 +92,7 @@ async fn main() {
         }
     };
     run(Arc::new(|n| {
-        vec![Request::Submit(SubmitDossierRequest {
+        vec![Request::Submit(Box::new(SubmitDossierRequest {
             dossier: Some(Dossier {
                 dossier_code: code(n),
                 procedure_code: "1.001193".into(),
@@ -104,7 +104,7 @@ async fn main() {
                 received_at: Some(std::time::SystemTime::now().into()),
                 ..Default::default()
             }),
-        })]
+        }))]
     }))
     .await;
     let started = Instant::now();
@@ -149,6 +149,6 @@ async fn main() {
 
 /// A call to make.
 enum Request {
-    Submit(SubmitDossierRequest),
+    Submit(Box<SubmitDossierRequest>),
     Update(UpdateDossierStatusRequest),
 }
