@@ -72,7 +72,7 @@ async fn main() {
                             for request in work(n) {
                                 match request {
                                     Request::Submit(r) => {
-                                        drop(client.submit_dossier(r).await.unwrap())
+                                        drop(client.submit_dossier(*r).await.unwrap())
                                     }
                                     Request::Update(r) => {
                                         drop(client.update_dossier_status(r).await.unwrap())
