@@ -18,6 +18,8 @@ use tonic_types::StatusExt;
 
 use crate::pki::Paths;
 
+mod dossier;
+
 /// Where the gateway is and how to reach it.
 #[derive(Debug, Args)]
 pub struct Connect {
@@ -59,15 +61,15 @@ pub struct Client {
     /// The agency to call as (its certificate under `<certs-dir>/clients/`).
     #[arg(long, default_value = "H99.01")]
     pub agency: String,
-    /// Purpose of processing, e.g. dossier-processing.
+    /// Purpose of processing, e.g. dossier-processing (lookups).
     #[arg(long)]
-    pub purpose: String,
-    /// Legal basis, e.g. ND-47/2020.
+    pub purpose: Option<String>,
+    /// Legal basis, e.g. ND-47/2020 (lookups).
     #[arg(long)]
-    pub legal_basis: String,
-    /// Officer on whose behalf the call is made.
+    pub legal_basis: Option<String>,
+    /// Officer on whose behalf the call is made (lookups).
     #[arg(long)]
-    pub officer: String,
+    pub officer: Option<String>,
     /// Case reference, e.g. a dossier code.
     #[arg(long, default_value = "")]
     pub case_ref: String,
@@ -106,16 +108,30 @@ pub enum Call {
         /// Personal ID (12 digits).
         personal_id: String,
     },
+    /// Dossiers: submit, update, get, list, watch.
+    #[command(subcommand)]
+    Dossier(dossier::DossierCall),
 }
 
 /// Makes the call; `Ok` is the text to print, `Err` the failure explained.
 pub async fn run(client: &Client) -> Result<String, String> {
     let channel = client.connect.channel(&client.agency)?;
+    if let Call::Dossier(call) = &client.call {
+        let value = dossier::run(call, channel).await?;
+        return Ok(render(&value, client.json));
+    }
+    let required = |v: &Option<String>, flag: &str| {
+        v.clone().ok_or_else(|| {
+            format!(
+                "{flag} is required for lookups (the purpose, legal basis and officer of the read)"
+            )
+        })
+    };
     let context = Some(RequestContext {
-        purpose: client.purpose.clone(),
-        legal_basis: client.legal_basis.clone(),
+        purpose: required(&client.purpose, "--purpose")?,
+        legal_basis: required(&client.legal_basis, "--legal-basis")?,
         case_ref: client.case_ref.clone(),
-        officer_id: client.officer.clone(),
+        officer_id: required(&client.officer, "--officer")?,
     });
     let value = match &client.call {
         Call::Citizen {
@@ -168,12 +184,18 @@ pub async fn run(client: &Client) -> Result<String, String> {
                 .map_err(explain)?;
             with_request_id(residence_json(response.get_ref()), response.metadata())
         }
+        Call::Dossier(_) => unreachable!("answered above"),
     };
-    Ok(if client.json {
-        serde_json::to_string_pretty(&value).unwrap_or_default()
+    Ok(render(&value, client.json))
+}
+
+/// JSON, or indented text.
+fn render(value: &Value, json: bool) -> String {
+    if json {
+        serde_json::to_string_pretty(value).unwrap_or_default()
     } else {
-        text(&value, "")
-    })
+        text(value, "")
+    }
 }
 
 fn with_request_id(mut value: Value, metadata: &tonic::metadata::MetadataMap) -> Value {

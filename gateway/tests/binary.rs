@@ -257,3 +257,96 @@ fn the_cache_serves_repeats_and_an_operator_purges_a_citizen() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn a_case_system_submits_and_follows_a_dossier_with_the_cli() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let port = free_port();
+    let _serving = serve(dir, port);
+    let url = format!("https://localhost:{port}");
+    let today = lienthong_proto::today();
+    let code = format!(
+        "H99.01-{:02}{:02}{:02}-0001",
+        today.year() % 100,
+        u8::from(today.month()),
+        today.day()
+    );
+    let dossier = |args: &[&str]| {
+        let out = run(
+            dir,
+            &[&["client", "--url", &url, "--json", "dossier"][..], args].concat(),
+        );
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON")
+    };
+    let d = dossier(&[
+        "submit",
+        "--code",
+        &code,
+        "--procedure",
+        "1.001193",
+        "--applicant-name",
+        "Ngô Anh Đạt",
+        "--applicant-id",
+        ID,
+        "--due-in-days",
+        "10",
+    ]);
+    assert_eq!(
+        (d["revision"].as_u64(), d["status"].as_str()),
+        (Some(1), Some("DOSSIER_STATUS_ACCEPTED"))
+    );
+    let d = dossier(&[
+        "update",
+        "--code",
+        &code,
+        "--status",
+        "4",
+        "--expected-revision",
+        "1",
+        "--handler",
+        "cb-01",
+    ]);
+    assert_eq!(d["revision"], 2);
+    let stale = run(
+        dir,
+        &[
+            "client",
+            "--url",
+            &url,
+            "dossier",
+            "update",
+            "--code",
+            &code,
+            "--status",
+            "9",
+            "--expected-revision",
+            "1",
+            "--handler",
+            "cb-01",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("STALE_REVISION"),
+        "{stale:?}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let d = dossier(&["get", "--code", &code]);
+        if d["sync"]["status"] == "SYNC_STATUS_DELIVERED" {
+            assert_eq!(d["sync"]["last_delivered_revision"], 2);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not delivered: {d}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let list = dossier(&["list"]);
+    assert_eq!(list["dossiers"][0]["dossier_code"], code.as_str());
+    // lookups still insist on their context
+    let out = run(dir, &["client", "--url", &url, "citizen", ID]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--purpose is required"),
+        "{out:?}"
+    );
+}
