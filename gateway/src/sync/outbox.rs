@@ -25,7 +25,8 @@ const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// The last outbox sequence number given: entries leave the outbox, their numbers
 /// are never given again (a reader resumes after the highest it saw).
 const SEQ: TableDefinition<&str, u64> = TableDefinition::new("outbox_seq");
-/// Entries the portal refused for good: seq → the entry, a NUL, the reason.
+/// Entries the portal refused for good: seq → the outbox value's length (4 bytes,
+/// big-endian), the outbox value, the portal's reason.
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_dead");
 
 /// Changes waiting for the writer at most.
@@ -87,6 +88,8 @@ pub enum Refusal {
 pub struct Entry {
     /// Its place in the outbox.
     pub seq: u64,
+    /// When it was queued (µs since the Unix epoch).
+    pub queued_at: i64,
     /// The dossier at that revision (without its sync state).
     pub dossier: Dossier,
 }
@@ -120,6 +123,34 @@ pub enum Outcome {
         /// The portal's reason.
         reason: String,
     },
+}
+
+/// An outbox value: when it was queued (8 bytes, big-endian µs), then the snapshot.
+fn encode_entry(queued_at: i64, snapshot: &Dossier) -> Vec<u8> {
+    let mut v = queued_at.to_be_bytes().to_vec();
+    snapshot.encode(&mut v).expect("a Vec grows");
+    v
+}
+
+fn decode_entry(seq: u64, value: &[u8]) -> Option<Entry> {
+    let queued_at = i64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+    let dossier = Dossier::decode(value.get(8..)?).ok()?;
+    Some(Entry {
+        seq,
+        queued_at,
+        dossier,
+    })
+}
+
+fn decode_dead(seq: u64, value: &[u8]) -> Option<(Entry, String)> {
+    let len = u32::from_be_bytes(value.get(..4)?.try_into().ok()?) as usize;
+    let entry = decode_entry(seq, value.get(4..4 + len)?)?;
+    let reason = String::from_utf8_lossy(value.get(4 + len..)?).into_owned();
+    Some((entry, reason))
+}
+
+fn now_micros() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
 }
 
 fn err(context: &'static str) -> impl Fn(redb::Error) -> Error {
@@ -250,8 +281,9 @@ impl Outbox {
                 }
                 Outcome::Dead { reason } => {
                     outbox.remove(entry.seq).map_err(|x| e(x.into()))?;
-                    let mut value = entry.dossier.encode_to_vec();
-                    value.push(0);
+                    let kept = encode_entry(entry.queued_at, &entry.dossier);
+                    let mut value = (kept.len() as u32).to_be_bytes().to_vec();
+                    value.extend_from_slice(&kept);
                     value.extend_from_slice(reason.as_bytes());
                     dead.insert(entry.seq, value.as_slice())
                         .map_err(|x| e(x.into()))?;
@@ -298,17 +330,112 @@ impl Outbox {
         Ok((out, false))
     }
 
-    /// How many entries wait in the outbox, and the oldest one's sequence number.
-    pub fn depth(&self) -> Result<(u64, Option<u64>), Error> {
+    /// How many entries wait in the outbox, and when the oldest was queued (µs).
+    pub fn depth(&self) -> Result<(u64, Option<i64>), Error> {
         let e = err("depth");
         let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
         let table = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
         let len = redb::ReadableTableMetadata::len(&table).map_err(|x| e(x.into()))?;
-        let first = table
+        let oldest = table
             .first()
             .map_err(|x| e(x.into()))?
-            .map(|(k, _)| k.value());
-        Ok((len, first))
+            .and_then(|(k, v)| decode_entry(k.value(), v.value()))
+            .map(|entry| entry.queued_at);
+        Ok((len, oldest))
+    }
+
+    /// The dead letters: entries the portal refused for good, with its reason.
+    pub fn dead_letters(&self) -> Result<Vec<(Entry, String)>, Error> {
+        let e = err("dead letters");
+        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
+        let table = txn.open_table(DEAD).map_err(|x| e(x.into()))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|x| e(x.into()))? {
+            let (k, v) = item.map_err(|x| e(x.into()))?;
+            if let Some(dead) = decode_dead(k.value(), v.value()) {
+                out.push(dead);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts dead letters (of `code`, or all) back in the outbox, after everything
+    /// queued, each dossier's held-back entries behind its dead one, in order; the
+    /// dossiers go back to pending. Returns how many entries were requeued.
+    pub fn retry_dead(&self, code: Option<&str>) -> Result<u64, Error> {
+        let e = err("retry");
+        let txn = self.db.begin_write().map_err(|x| e(x.into()))?;
+        let mut requeued = 0;
+        {
+            let mut dead = txn.open_table(DEAD).map_err(|x| e(x.into()))?;
+            let mut outbox = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
+            let mut dossiers = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
+            let mut counter = txn.open_table(SEQ).map_err(|x| e(x.into()))?;
+            let mut seq = counter
+                .get("last")
+                .map_err(|x| e(x.into()))?
+                .map_or(0, |v| v.value());
+            let mut letters = Vec::new();
+            for item in dead.iter().map_err(|x| e(x.into()))? {
+                let (k, v) = item.map_err(|x| e(x.into()))?;
+                if let Some((entry, _)) = decode_dead(k.value(), v.value())
+                    && code.is_none_or(|c| c == entry.code())
+                {
+                    letters.push(entry);
+                }
+            }
+            let codes: std::collections::BTreeSet<String> =
+                letters.iter().map(|l| l.code().to_owned()).collect();
+            for code in codes {
+                // The dead entries of this dossier, then what waits behind them.
+                let mut entries: Vec<Entry> = letters
+                    .iter()
+                    .filter(|l| l.code() == code)
+                    .cloned()
+                    .collect();
+                for item in outbox.iter().map_err(|x| e(x.into()))? {
+                    let (k, v) = item.map_err(|x| e(x.into()))?;
+                    if let Some(entry) = decode_entry(k.value(), v.value())
+                        && entry.code() == code
+                    {
+                        entries.push(entry);
+                    }
+                }
+                entries.sort_by_key(Entry::revision);
+                for entry in entries {
+                    dead.remove(entry.seq).map_err(|x| e(x.into()))?;
+                    outbox.remove(entry.seq).map_err(|x| e(x.into()))?;
+                    seq += 1;
+                    outbox
+                        .insert(
+                            seq,
+                            encode_entry(entry.queued_at, &entry.dossier).as_slice(),
+                        )
+                        .map_err(|x| e(x.into()))?;
+                    requeued += 1;
+                }
+                let current = dossiers
+                    .get(code.as_str())
+                    .map_err(|x| e(x.into()))?
+                    .and_then(|v| Dossier::decode(v.value()).ok());
+                if let Some(mut d) = current {
+                    let mut sync = d.sync.take().unwrap_or_default();
+                    sync.status = SyncStatus::Pending as i32;
+                    sync.attempts = 0;
+                    sync.last_error.clear();
+                    d.sync = Some(sync);
+                    dossiers
+                        .insert(code.as_str(), d.encode_to_vec().as_slice())
+                        .map_err(|x| e(x.into()))?;
+                }
+            }
+            counter.insert("last", seq).map_err(|x| e(x.into()))?;
+        }
+        txn.commit().map_err(|x| e(x.into()))?;
+        if requeued > 0 {
+            self.changed.notify_one();
+        }
+        Ok(requeued)
     }
 
     /// Up to `limit` outbox entries after `after`, in order.
@@ -322,11 +449,8 @@ impl Outbox {
             .map_err(|x| e(x.into()))?
         {
             let (k, v) = item.map_err(|x| e(x.into()))?;
-            if let Ok(dossier) = Dossier::decode(v.value()) {
-                out.push(Entry {
-                    seq: k.value(),
-                    dossier,
-                });
+            if let Some(entry) = decode_entry(k.value(), v.value()) {
+                out.push(entry);
             }
             if out.len() == limit {
                 break;
@@ -421,7 +545,7 @@ fn commit(
                 ..next.clone()
             };
             outbox
-                .insert(seq, snapshot.encode_to_vec().as_slice())
+                .insert(seq, encode_entry(now_micros(), &snapshot).as_slice())
                 .map_err(|x| e(x.into()))?;
             results.push(Ok(next));
         }

@@ -212,22 +212,31 @@ impl Worker {
         let page = 4096;
         let loaded = tokio::task::spawn_blocking(move || {
             let entries = outbox.pending(after, page)?;
+            // Which dossiers are held back by a dead letter, and which are not (any
+            // more: an operator requeued them).
             let mut dead = Vec::new();
+            let mut alive = Vec::new();
             let mut checked = HashSet::new();
             for e in &entries {
                 if checked.insert(e.code().to_owned())
                     && let Some(d) = outbox.get(e.code())?
-                    && d.sync.is_some_and(|s| s.status == SyncStatus::Dead as i32)
                 {
-                    dead.push(e.code().to_owned());
+                    if d.sync.is_some_and(|s| s.status == SyncStatus::Dead as i32) {
+                        dead.push(e.code().to_owned());
+                    } else {
+                        alive.push(e.code().to_owned());
+                    }
                 }
             }
-            Ok::<_, crate::Error>((entries, dead))
+            Ok::<_, crate::Error>((entries, dead, alive))
         })
         .await;
         match loaded {
-            Ok(Ok((entries, dead))) => {
+            Ok(Ok((entries, dead, alive))) => {
                 let full = entries.len() == page;
+                for code in &alive {
+                    q.dead.remove(code);
+                }
                 q.dead.extend(dead);
                 for e in entries {
                     q.add(e);

@@ -242,3 +242,60 @@ fn backoff_doubles_up_to_its_cap_with_jitter() {
         assert!((0.0..1.0).contains(&j), "{j}");
     }
 }
+
+#[tokio::test]
+async fn requeued_dead_letters_are_delivered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sim("127.0.0.1:0", Portal::new(), 0.0).await;
+    let outbox = Arc::new(
+        Outbox::on(crate::ledger::open(&dir.path().join("ledger.redb")).unwrap()).unwrap(),
+    );
+    let code = "H99.01-261122-0001";
+    outbox
+        .apply(Change::Submit(Box::new(dossier(code))))
+        .await
+        .unwrap()
+        .unwrap();
+    for (i, status) in WALK[..3].iter().enumerate() {
+        let change = Change::Update {
+            code: code.into(),
+            status: *status,
+            expected_revision: i as u64 + 1,
+            at: Timestamp::default(),
+        };
+        outbox.apply(change).await.unwrap().unwrap();
+    }
+    // Revision 1 was refused (say, before a fix at the portal): dead, 2–4 held back.
+    let first = outbox.pending(0, 1).unwrap().remove(0);
+    outbox
+        .mark(
+            &first,
+            &Outcome::Dead {
+                reason: "MaKetQua 422: test".into(),
+            },
+        )
+        .unwrap();
+    let (letters, depth) = (outbox.dead_letters().unwrap(), outbox.depth().unwrap().0);
+    assert_eq!(
+        (letters.len(), letters[0].1.as_str(), depth),
+        (1, "MaKetQua 422: test", 3)
+    );
+    let stop = CancellationToken::new();
+    let worker =
+        tokio::spawn(Worker::new(outbox.clone(), client(server.url()), fast()).run(stop.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.portal().revision(code), None, "held back while dead");
+    // The operator requeues it: all four go, in order.
+    assert_eq!(outbox.retry_dead(Some(code)).unwrap(), 4);
+    assert!(outbox.dead_letters().unwrap().is_empty());
+    drained(&outbox, Duration::from_secs(10)).await;
+    assert_eq!(server.portal().revision(code), Some(4));
+    assert_eq!(server.portal().stats().out_of_order, 0);
+    let sync = outbox.get(code).unwrap().unwrap().sync.unwrap();
+    assert_eq!(
+        (sync.status, sync.last_delivered_revision),
+        (SyncStatus::Delivered as i32, 4)
+    );
+    stop.cancel();
+    worker.await.unwrap();
+}
