@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod audit;
 pub mod cache;
 pub mod policy;
+pub mod sync;
 
 /// lienthong: a gRPC gateway for Vietnamese e-government data exchange.
 #[derive(Debug, Parser)]
@@ -41,6 +42,9 @@ pub enum Command {
     /// Look into or empty the cache of a stopped gateway.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// The dossier sync of a running gateway.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
     /// Explain the policy's decisions.
     #[command(subcommand)]
     Policy(Policy),

@@ -73,6 +73,13 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Command::Sync(command) => match lienthong_gateway::cli::sync::run(&command).await {
+            Ok(text) => println!("{text}"),
+            Err(failure) => {
+                eprintln!("{failure}");
+                std::process::exit(1);
+            }
+        },
         Command::Policy(Policy::Check(check)) => {
             match lienthong_gateway::cli::policy::check(&check) {
                 Ok(explained) => println!("{explained}"),

@@ -40,6 +40,10 @@ pub enum Operation {
     ExportAudit,
     /// `AdminService/PurgeCache` (role `operator`).
     PurgeCache,
+    /// `AdminService/SyncStatus` (role `operator`).
+    SyncStatus,
+    /// `AdminService/RetryDead` (role `operator`).
+    RetryDead,
     /// `DossierService/SubmitDossier`.
     SubmitDossier,
     /// `DossierService/UpdateDossierStatus`.
@@ -54,7 +58,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 14] = [
         Operation::GetCitizen,
         Operation::VerifyCitizen,
         Operation::GetResidence,
@@ -62,6 +66,8 @@ impl Operation {
         Operation::VerifyAudit,
         Operation::ExportAudit,
         Operation::PurgeCache,
+        Operation::SyncStatus,
+        Operation::RetryDead,
         Operation::SubmitDossier,
         Operation::UpdateDossierStatus,
         Operation::GetDossier,
@@ -79,6 +85,8 @@ impl Operation {
             Operation::VerifyAudit => "AuditService/VerifyAudit",
             Operation::ExportAudit => "AuditService/ExportAudit",
             Operation::PurgeCache => "AdminService/PurgeCache",
+            Operation::SyncStatus => "AdminService/SyncStatus",
+            Operation::RetryDead => "AdminService/RetryDead",
             Operation::SubmitDossier => "DossierService/SubmitDossier",
             Operation::UpdateDossierStatus => "DossierService/UpdateDossierStatus",
             Operation::GetDossier => "DossierService/GetDossier",
@@ -102,7 +110,9 @@ impl Operation {
             Operation::QueryAudit | Operation::VerifyAudit | Operation::ExportAudit => {
                 Some(Role::Auditor)
             }
-            Operation::PurgeCache => Some(Role::Operator),
+            Operation::PurgeCache | Operation::SyncStatus | Operation::RetryDead => {
+                Some(Role::Operator)
+            }
             _ => None,
         }
     }

@@ -343,6 +343,26 @@ fn a_case_system_submits_and_follows_a_dossier_with_the_cli() {
     }
     let list = dossier(&["list"]);
     assert_eq!(list["dossiers"][0]["dossier_code"], code.as_str());
+    // the operator's view of the sync
+    let status = run(dir, &["sync", "status", "--url", &url]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("outbox: 0 updates waiting") && text.contains("dead letters: 0"),
+        "{status:?}"
+    );
+    let retry = run(dir, &["sync", "retry", "--dead", "--url", &url]);
+    assert!(
+        String::from_utf8_lossy(&retry.stdout).contains("requeued 0 updates"),
+        "{retry:?}"
+    );
+    let refused = run(
+        dir,
+        &["sync", "status", "--url", &url, "--agency", "H99.01"],
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("ROLE_REQUIRED"),
+        "{refused:?}"
+    );
     // lookups still insist on their context
     let out = run(dir, &["client", "--url", &url, "citizen", ID]);
     assert!(

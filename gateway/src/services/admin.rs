@@ -1,10 +1,14 @@
-//! `AdminService`: what the gateway's operator does while it runs. Operators only;
-//! every call is audited.
+//! `AdminService`: what the gateway's operator does while it runs — purge the
+//! cache, look at the dossier sync, requeue dead letters. Operators only; every call
+//! is audited.
 
 use std::sync::Arc;
 
 use lienthong_proto::v1::admin_service_server::AdminService;
-use lienthong_proto::v1::{PurgeCacheRequest, PurgeCacheResponse};
+use lienthong_proto::v1::{
+    DeadLetter, PurgeCacheRequest, PurgeCacheResponse, RetryDeadRequest, RetryDeadResponse,
+    SyncStatusRequest, SyncStatusResponse,
+};
 use tonic::{Request, Response, Status};
 
 use super::{Ctx, Shared, Trail, Violations, detached};
@@ -61,6 +65,84 @@ impl AdminService for Admin {
                 Ok(PurgeCacheResponse {
                     records_removed: removed,
                 })
+            }
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
+    }
+
+    async fn sync_status(
+        &self,
+        request: Request<SyncStatusRequest>,
+    ) -> Result<Response<SyncStatusResponse>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::SyncStatus)?;
+            let result = async {
+                ctx.require(&shared.policy, Role::Operator)?;
+                let outbox = shared.dossiers.outbox.clone();
+                tokio::task::spawn_blocking(move || {
+                    let (depth, oldest) = outbox.depth()?;
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+                    let age = oldest.map_or(0, |at| ((now as i64 - at).max(0) / 1_000_000) as u64);
+                    let dead_letters = outbox
+                        .dead_letters()?
+                        .into_iter()
+                        .map(|(entry, reason)| DeadLetter {
+                            dossier_code: entry.code().to_owned(),
+                            revision: entry.revision(),
+                            reason,
+                        })
+                        .collect();
+                    Ok(SyncStatusResponse {
+                        outbox_depth: depth,
+                        oldest_pending_age_seconds: age,
+                        dead_letters,
+                    })
+                })
+                .await
+                .map_err(|e| crate::Error::Server(e.to_string()))?
+            }
+            .await;
+            ctx.finish(shared, Trail::default(), result).await
+        })
+        .await
+    }
+
+    async fn retry_dead(
+        &self,
+        request: Request<RetryDeadRequest>,
+    ) -> Result<Response<RetryDeadResponse>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::RetryDead)?;
+            let req = request.into_inner();
+            let mut trail = Trail::new("", None);
+            trail.context.case_ref.clone_from(&req.dossier_code);
+            let result = async {
+                let mut v = Violations::default();
+                if !req.dossier_code.is_empty()
+                    && lienthong_proto::DossierCode::parse(&req.dossier_code).is_err()
+                {
+                    v.add(
+                        "dossier_code",
+                        "is not a dossier code; leave it empty for every dead letter",
+                    );
+                }
+                v.finish()?;
+                ctx.require(&shared.policy, Role::Operator)?;
+                let outbox = shared.dossiers.outbox.clone();
+                let code = req.dossier_code.clone();
+                let requeued = tokio::task::spawn_blocking(move || {
+                    outbox.retry_dead((!code.is_empty()).then_some(code.as_str()))
+                })
+                .await
+                .map_err(|e| crate::Error::Server(e.to_string()))??;
+                tracing::info!(requeued, "dead letters requeued");
+                Ok(RetryDeadResponse { requeued })
             }
             .await;
             ctx.finish(shared, trail, result).await
