@@ -357,3 +357,113 @@ async fn a_gateway_killed_mid_run_loses_no_acknowledged_update() {
     );
     assert_eq!(stats["out_of_order"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_restart() {
+    use lienthong_adapters::http::Account;
+    use lienthong_adapters::portal::NationalPortal;
+    use lienthong_adapters::portal::rest::RestPortal;
+    use lienthong_proto::v1::WatchDossiersRequest;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path().to_path_buf();
+    std::fs::write(
+        dir.join("lienthong.toml"),
+        "[sync]\npoll_interval = \"100ms\"\n",
+    )
+    .unwrap();
+    let portal_port = free_port();
+    // Citizens submit a dossier online every 50 ms.
+    let child = Command::new(BIN)
+        .current_dir(&dir)
+        .args([
+            "sim",
+            "portal",
+            "--listen",
+            &format!("127.0.0.1:{portal_port}"),
+            "--online-agency",
+            "H99.01",
+            "--online-every-ms",
+            "50",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("portal simulator starts");
+    let _sim = Killed(child);
+    let url = format!("http://127.0.0.1:{portal_port}");
+    let port = free_port();
+    let args = ["--config", "lienthong.toml", "--portal-url", url.as_str()];
+    let (d, a) = (dir.clone(), args.map(str::to_owned));
+    let gateway = tokio::task::spawn_blocking(move || {
+        serve_with(&d, port, &a.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+
+    // Reads `n` events after `cursor` (empty: from the start).
+    let read = |cursor: String, n: usize| {
+        let dir = dir.clone();
+        async move {
+            let mut client = DossierServiceClient::new(channel(&dir, port));
+            let mut stream = loop {
+                match client
+                    .watch_dossiers(WatchDossiersRequest {
+                        after_cursor: cursor.clone(),
+                    })
+                    .await
+                {
+                    Ok(s) => break s.into_inner(),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            };
+            let mut got = Vec::new();
+            while got.len() < n {
+                let e = tokio::time::timeout(Duration::from_secs(20), stream.message())
+                    .await
+                    .expect("an event in time")
+                    .expect("stream")
+                    .expect("not ended");
+                got.push((e.cursor.clone(), e.dossier.unwrap().dossier_code));
+            }
+            got
+        }
+    };
+    let mut seen = read(String::new(), 10).await; // then the client goes away
+    let more = read(seen.last().unwrap().0.clone(), 10).await;
+    seen.extend(more);
+    // The gateway is killed and started again on the same data dir.
+    let mut gateway = gateway;
+    gateway.0.kill().expect("SIGKILL");
+    gateway.0.wait().expect("reaped");
+    let (d, a) = (dir.clone(), args.map(str::to_owned));
+    let _gateway = tokio::task::spawn_blocking(move || {
+        serve_with(&d, port, &a.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let more = read(seen.last().unwrap().0.clone(), 20).await;
+    seen.extend(more);
+
+    // Exactly the portal's feed, in its order: nothing twice, nothing skipped.
+    let portal = RestPortal::new(Account {
+        base_url: url,
+        token_path: RestPortal::TOKEN_PATH,
+        username: lienthong_adapters::sim::gate::Credentials::default().username,
+        password: lienthong_adapters::sim::gate::Credentials::default().password,
+        timeout: Duration::from_secs(5),
+        ca_pem: None,
+    })
+    .unwrap();
+    let feed = portal.online("H99", "", 1000).await.unwrap();
+    let expected: Vec<String> = feed
+        .items
+        .iter()
+        .take(seen.len())
+        .map(|i| i.dossier.dossier_code.clone())
+        .collect();
+    let got: Vec<String> = seen.iter().map(|(_, code)| code.clone()).collect();
+    assert_eq!(got, expected);
+    let cursors: Vec<u64> = seen.iter().map(|(c, _)| c.parse().unwrap()).collect();
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+}
