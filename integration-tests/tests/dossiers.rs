@@ -233,6 +233,35 @@ async fn lists_page_and_watches_resume_by_cursor() {
         .unwrap()
         .into_inner();
     assert!(processing.dossiers.is_empty());
+    // received-date range: [from, to)
+    let hour_ago: Timestamp = (std::time::SystemTime::now() - Duration::from_secs(3600)).into();
+    let recent = one
+        .list_dossiers(ListDossiersRequest {
+            received_from: Some(hour_ago),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(recent.dossiers.len(), 3);
+    let older = one
+        .list_dossiers(ListDossiersRequest {
+            received_to: Some(hour_ago),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(older.dossiers.is_empty());
+    let by_procedure = one
+        .list_dossiers(ListDossiersRequest {
+            procedure_code: "2.002154".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(by_procedure.dossiers.is_empty());
 
     // Citizens submit three dossiers online; the watcher gets each once, and resumes.
     let portal = gw.exchange().simulator().unwrap().portal().clone();
