@@ -17,8 +17,14 @@ pub struct System;
 
 impl Clock for System {
     fn now(&self) -> i64 {
-        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
+        now_micros()
     }
+}
+
+/// The system's time, in microseconds since the Unix epoch (the precision audit
+/// records, outbox entries and cache entries keep).
+pub fn now_micros() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
 }
 
 /// A clock that moves only when told to (tests).

@@ -13,6 +13,11 @@ use crate::Error;
 /// The ledger's file name in the data dir.
 pub const FILE: &str = "ledger.redb";
 
+/// Opens (or creates) the ledger of the data dir `dir`.
+pub fn in_dir(dir: &Path) -> Result<Arc<Database>, Error> {
+    open(&dir.join(FILE))
+}
+
 /// Opens (or creates) the ledger at `path`.
 pub fn open(path: &Path) -> Result<Arc<Database>, Error> {
     Database::create(path)

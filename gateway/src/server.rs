@@ -47,9 +47,6 @@ use crate::services::identity::Identity;
 use crate::services::residency::Residency;
 use crate::{Error, tls};
 
-/// The redb file under the data dir that holds the audit log (and, later, dossiers).
-pub const LEDGER: &str = "ledger.redb";
-
 /// Handshakes in progress at once; further connections wait in the kernel backlog.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
 
@@ -168,7 +165,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         }
     };
     std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
-    let ledger = crate::ledger::open(&config.data_dir.join(LEDGER))?;
+    let ledger = crate::ledger::in_dir(&config.data_dir)?;
     let audit = if config.audit.enabled {
         let signer = audit::Signer::load(&config.audit_signing_key())?;
         let settings = audit::Settings {

@@ -86,8 +86,11 @@ pub fn export(
         going
     })?;
     if let Some((seq, hash)) = last.filter(|_| going) {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
-        f(Item::Checkpoint(signer.sign(seq, &hash, now as i64)));
+        f(Item::Checkpoint(signer.sign(
+            seq,
+            &hash,
+            crate::clock::now_micros(),
+        )));
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use super::checkpoint::Signer;
 use super::record::{hash, timestamp};
 use super::store::{Head, Store};
 use crate::Error;
+use crate::clock::now_micros;
 
 /// What the writer is asked to do.
 pub(super) enum Command {
@@ -126,10 +127,4 @@ pub(super) fn run(
         checkpoint = head.checkpoint,
         "audit writer stopped"
     );
-}
-
-/// Now, in microseconds since the Unix epoch.
-fn now_micros() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000) as i64
 }

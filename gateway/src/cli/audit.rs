@@ -17,7 +17,6 @@ use crate::audit::record::{decision_name, micros};
 use crate::audit::{self, Item, Store, checkpoint, export, query};
 use crate::client::{Connect, explain};
 use crate::pki::Paths;
-use crate::server::LEDGER;
 
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
@@ -117,7 +116,11 @@ impl Source {
     fn store(&self) -> Result<Option<Store>, String> {
         self.data_dir
             .as_ref()
-            .map(|dir| Store::open(&dir.join(LEDGER)).map_err(|e| e.to_string()))
+            .map(|dir| {
+                crate::ledger::in_dir(dir)
+                    .and_then(Store::on)
+                    .map_err(|e| e.to_string())
+            })
             .transpose()
     }
 

@@ -85,8 +85,8 @@ impl AdminService for Admin {
                 let outbox = shared.dossiers.outbox.clone();
                 tokio::task::spawn_blocking(move || {
                     let (depth, oldest) = outbox.depth()?;
-                    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
-                    let age = oldest.map_or(0, |at| ((now as i64 - at).max(0) / 1_000_000) as u64);
+                    let now = crate::clock::now_micros();
+                    let age = oldest.map_or(0, |at| ((now - at).max(0) / 1_000_000) as u64);
                     let dead_letters = outbox
                         .dead_letters()?
                         .into_iter()

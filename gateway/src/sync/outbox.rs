@@ -19,6 +19,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
+use crate::clock::now_micros;
 
 const DOSSIERS: TableDefinition<&str, &[u8]> = TableDefinition::new("dossiers");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
@@ -147,10 +148,6 @@ fn decode_dead(seq: u64, value: &[u8]) -> Option<(Entry, String)> {
     let entry = decode_entry(seq, value.get(4..4 + len)?)?;
     let reason = String::from_utf8_lossy(value.get(4 + len..)?).into_owned();
     Some((entry, reason))
-}
-
-fn now_micros() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
 }
 
 fn err(context: &'static str) -> impl Fn(redb::Error) -> Error {

@@ -38,7 +38,7 @@ fn update(code: &str, status: DossierStatus, expected_revision: u64) -> Change {
 }
 
 fn outbox(dir: &tempfile::TempDir) -> Outbox {
-    Outbox::on(crate::ledger::open(&dir.path().join("ledger.redb")).unwrap()).unwrap()
+    Outbox::on(crate::ledger::in_dir(dir.path()).unwrap()).unwrap()
 }
 
 #[tokio::test]

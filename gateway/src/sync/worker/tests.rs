@@ -89,9 +89,7 @@ async fn every_revision_arrives_in_order_through_failures_and_an_outage() {
     let portal = Portal::open(&record).unwrap();
     let server = sim("127.0.0.1:0", portal.clone(), 0.3).await;
     let addr = server.url().trim_start_matches("http://").to_owned();
-    let outbox = Arc::new(
-        Outbox::on(crate::ledger::open(&dir.path().join("ledger.redb")).unwrap()).unwrap(),
-    );
+    let outbox = Arc::new(Outbox::on(crate::ledger::in_dir(dir.path()).unwrap()).unwrap());
     let stop = CancellationToken::new();
     let worker =
         tokio::spawn(Worker::new(outbox.clone(), client(server.url()), fast()).run(stop.clone()));
@@ -162,9 +160,7 @@ async fn every_revision_arrives_in_order_through_failures_and_an_outage() {
 async fn a_refused_update_is_dead_lettered_and_holds_its_dossier_back() {
     let dir = tempfile::tempdir().unwrap();
     let server = sim("127.0.0.1:0", Portal::new(), 0.0).await;
-    let outbox = Arc::new(
-        Outbox::on(crate::ledger::open(&dir.path().join("ledger.redb")).unwrap()).unwrap(),
-    );
+    let outbox = Arc::new(Outbox::on(crate::ledger::in_dir(dir.path()).unwrap()).unwrap());
     let stop = CancellationToken::new();
     let worker =
         tokio::spawn(Worker::new(outbox.clone(), client(server.url()), fast()).run(stop.clone()));
@@ -247,9 +243,7 @@ fn backoff_doubles_up_to_its_cap_with_jitter() {
 async fn requeued_dead_letters_are_delivered_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let server = sim("127.0.0.1:0", Portal::new(), 0.0).await;
-    let outbox = Arc::new(
-        Outbox::on(crate::ledger::open(&dir.path().join("ledger.redb")).unwrap()).unwrap(),
-    );
+    let outbox = Arc::new(Outbox::on(crate::ledger::in_dir(dir.path()).unwrap()).unwrap());
     let code = "H99.01-261122-0001";
     outbox
         .apply(Change::Submit(Box::new(dossier(code))))
