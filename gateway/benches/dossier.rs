@@ -26,13 +26,7 @@ const WALK: [DossierStatus; 4] = [
 ];
 
 fn code(n: u32) -> String {
-    let d = lienthong_proto::today();
-    format!(
-        "H99.01-{:02}{:02}{:02}-{n:06}",
-        d.year() % 100,
-        u8::from(d.month()),
-        d.day()
-    )
+    lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), n)
 }
 
 #[tokio::main]

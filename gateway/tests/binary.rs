@@ -265,13 +265,7 @@ fn a_case_system_submits_and_follows_a_dossier_with_the_cli() {
     let port = free_port();
     let _serving = serve(dir, port);
     let url = format!("https://localhost:{port}");
-    let today = lienthong_proto::today();
-    let code = format!(
-        "H99.01-{:02}{:02}{:02}-0001",
-        today.year() % 100,
-        u8::from(today.month()),
-        today.day()
-    );
+    let code = lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), 1);
     let dossier = |args: &[&str]| {
         let out = run(
             dir,

@@ -76,13 +76,7 @@ fn channel(dir: &Path, port: u16) -> tonic::transport::Channel {
 }
 
 fn code(n: u32) -> String {
-    let d = lienthong_proto::today();
-    format!(
-        "H99.01-{:02}{:02}{:02}-{n:05}",
-        d.year() % 100,
-        u8::from(d.month()),
-        d.day()
-    )
+    lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), n)
 }
 
 /// Each dossier's revisions in the portal's record file, in file order.

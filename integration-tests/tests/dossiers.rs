@@ -18,13 +18,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 fn code(serial: u32) -> String {
-    let d = lienthong_proto::today();
-    format!(
-        "H99.01-{:02}{:02}{:02}-{serial:04}",
-        d.year() % 100,
-        u8::from(d.month()),
-        d.day()
-    )
+    lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), serial)
 }
 
 fn dossier(serial: u32) -> Dossier {

@@ -62,6 +62,17 @@ impl DossierCode {
         })
     }
 
+    /// The code of the `serial`-th dossier `agency` received on `received`: the
+    /// serial padded to the 4 digits the rule asks for at least.
+    pub fn compose(agency: &str, received: time::Date, serial: u32) -> String {
+        format!(
+            "{agency}-{:02}{:02}{:02}-{serial:04}",
+            received.year() % 100,
+            u8::from(received.month()),
+            received.day()
+        )
+    }
+
     /// The code as written.
     pub fn as_str(&self) -> &str {
         &self.code
@@ -123,6 +134,7 @@ mod tests {
             assert_eq!(c.received(), received, "{code}");
             assert_eq!(c.serial(), serial, "{code}");
             assert_eq!(c.to_string(), code);
+            assert_eq!(DossierCode::compose(agency, received, serial), code);
         }
     }
 

@@ -132,13 +132,7 @@ impl Portal {
             let (procedure_code, procedure_name) = PROCEDURES[serial % PROCEDURES.len()];
             let applicant = applicant(serial);
             let h = HoSo {
-                dossier_code: format!(
-                    "{agency}-{:02}{:02}{:02}-{:06}",
-                    date.year() % 100,
-                    u8::from(date.month()),
-                    date.day(),
-                    900_000 + serial
-                ),
+                dossier_code: DossierCode::compose(agency, date, 900_000 + serial as u32),
                 procedure_code: procedure_code.into(),
                 procedure_name: procedure_name.into(),
                 agency_code: agency.into(),
