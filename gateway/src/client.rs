@@ -113,27 +113,31 @@ pub enum Call {
     Dossier(dossier::DossierCall),
 }
 
+impl Client {
+    /// The context every lookup carries; its purpose, legal basis and officer are
+    /// required (dossier calls carry none).
+    fn context(&self) -> Result<Option<RequestContext>, String> {
+        let required = |v: &Option<String>, flag: &str| {
+            v.clone().ok_or_else(|| {
+                format!(
+                    "{flag} is required for lookups (the purpose, legal basis and officer of the read)"
+                )
+            })
+        };
+        Ok(Some(RequestContext {
+            purpose: required(&self.purpose, "--purpose")?,
+            legal_basis: required(&self.legal_basis, "--legal-basis")?,
+            case_ref: self.case_ref.clone(),
+            officer_id: required(&self.officer, "--officer")?,
+        }))
+    }
+}
+
 /// Makes the call; `Ok` is the text to print, `Err` the failure explained.
 pub async fn run(client: &Client) -> Result<String, String> {
     let channel = client.connect.channel(&client.agency)?;
-    if let Call::Dossier(call) = &client.call {
-        let value = dossier::run(call, channel).await?;
-        return Ok(render(&value, client.json));
-    }
-    let required = |v: &Option<String>, flag: &str| {
-        v.clone().ok_or_else(|| {
-            format!(
-                "{flag} is required for lookups (the purpose, legal basis and officer of the read)"
-            )
-        })
-    };
-    let context = Some(RequestContext {
-        purpose: required(&client.purpose, "--purpose")?,
-        legal_basis: required(&client.legal_basis, "--legal-basis")?,
-        case_ref: client.case_ref.clone(),
-        officer_id: required(&client.officer, "--officer")?,
-    });
     let value = match &client.call {
+        Call::Dossier(call) => dossier::run(call, channel).await?,
         Call::Citizen {
             personal_id,
             fields,
@@ -142,7 +146,7 @@ pub async fn run(client: &Client) -> Result<String, String> {
                 paths: fields.clone(),
             });
             let request = GetCitizenRequest {
-                context,
+                context: client.context()?,
                 personal_id: personal_id.clone(),
                 fields,
             };
@@ -158,7 +162,7 @@ pub async fn run(client: &Client) -> Result<String, String> {
             birth_date,
         } => {
             let request = VerifyCitizenRequest {
-                context,
+                context: client.context()?,
                 personal_id: personal_id.clone(),
                 full_name: name.clone(),
                 birth_date: birth_date.clone(),
@@ -175,7 +179,7 @@ pub async fn run(client: &Client) -> Result<String, String> {
         }
         Call::Residence { personal_id } => {
             let request = GetResidenceRequest {
-                context,
+                context: client.context()?,
                 personal_id: personal_id.clone(),
             };
             let response = ResidencyServiceClient::new(channel)
@@ -184,7 +188,6 @@ pub async fn run(client: &Client) -> Result<String, String> {
                 .map_err(explain)?;
             with_request_id(residence_json(response.get_ref()), response.metadata())
         }
-        Call::Dossier(_) => unreachable!("answered above"),
     };
     Ok(render(&value, client.json))
 }

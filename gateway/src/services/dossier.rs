@@ -194,7 +194,7 @@ impl DossierService for Dossiers {
                     v.add("agency_code", "is not an agency code");
                 }
                 if !req.page_token.is_empty()
-                    && validate::code(&mut Violations::default(), "", &req.page_token).is_none()
+                    && lienthong_proto::DossierCode::parse(&req.page_token).is_err()
                 {
                     v.add("page_token", "is not a token this service gave");
                 }
