@@ -79,6 +79,35 @@ fn code(n: u32) -> String {
     lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), n)
 }
 
+/// The submission of dossier `n` (registered, received now).
+fn submission(n: u32) -> SubmitDossierRequest {
+    SubmitDossierRequest {
+        dossier: Some(Dossier {
+            dossier_code: code(n),
+            procedure_code: "1.001193".into(),
+            agency_code: "H99.01".into(),
+            applicant_name: "Ngô Anh Đạt".into(),
+            applicant_personal_id: "001085012345".into(),
+            channel: 1,
+            status: DossierStatus::Registered as i32,
+            received_at: Some(std::time::SystemTime::now().into()),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The change that takes dossier `n` from `revision` to the next step of [`WALK`].
+fn step(n: u32, revision: u64) -> UpdateDossierStatusRequest {
+    UpdateDossierStatusRequest {
+        dossier_code: code(n),
+        status: WALK[revision as usize - 1] as i32,
+        expected_revision: revision,
+        handler: "cb-0001".into(),
+        note: String::new(),
+        at: None,
+    }
+}
+
 /// Each dossier's revisions in the portal's record file, in file order.
 fn record(dir: &Path) -> HashMap<String, Vec<u64>> {
     let mut out: HashMap<String, Vec<u64>> = HashMap::new();
@@ -118,34 +147,13 @@ async fn ten_thousand_updates_reach_the_portal_in_order_through_failures_and_an_
                     if n >= DOSSIERS {
                         return;
                     }
-                    let dossier = Dossier {
-                        dossier_code: code(n),
-                        procedure_code: "1.001193".into(),
-                        agency_code: "H99.01".into(),
-                        applicant_name: "Ngô Anh Đạt".into(),
-                        applicant_personal_id: "001085012345".into(),
-                        channel: 1,
-                        status: DossierStatus::Registered as i32,
-                        received_at: Some(std::time::SystemTime::now().into()),
-                        ..Default::default()
-                    };
                     client
-                        .submit_dossier(SubmitDossierRequest {
-                            dossier: Some(dossier),
-                        })
+                        .submit_dossier(submission(n))
                         .await
                         .expect("submitted");
-                    for (i, status) in WALK.into_iter().enumerate() {
-                        let update = UpdateDossierStatusRequest {
-                            dossier_code: code(n),
-                            status: status as i32,
-                            expected_revision: i as u64 + 1,
-                            handler: "cb-0001".into(),
-                            note: String::new(),
-                            at: None,
-                        };
+                    for revision in 1..=WALK.len() as u64 {
                         client
-                            .update_dossier_status(update)
+                            .update_dossier_status(step(n, revision))
                             .await
                             .expect("acknowledged");
                     }
@@ -216,36 +224,14 @@ async fn reqwest_stats(port: u16) -> serde_json::Value {
 /// Returns the revisions acknowledged.
 async fn drive(client: &mut DossierServiceClient<tonic::transport::Channel>, n: u32) -> Vec<u64> {
     use lienthong_proto::v1::GetDossierRequest;
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut acked = Vec::new();
     let mut revision = 0u64;
     while revision < (WALK.len() + 1) as u64 {
         let result = if revision == 0 {
-            let dossier = Dossier {
-                dossier_code: code(n),
-                procedure_code: "1.001193".into(),
-                agency_code: "H99.01".into(),
-                applicant_name: "Ngô Anh Đạt".into(),
-                applicant_personal_id: "001085012345".into(),
-                channel: 1,
-                status: DossierStatus::Registered as i32,
-                received_at: Some(std::time::SystemTime::now().into()),
-                ..Default::default()
-            };
-            client
-                .submit_dossier(SubmitDossierRequest {
-                    dossier: Some(dossier),
-                })
-                .await
+            client.submit_dossier(submission(n)).await
         } else {
-            let update = UpdateDossierStatusRequest {
-                dossier_code: code(n),
-                status: WALK[revision as usize - 1] as i32,
-                expected_revision: revision,
-                handler: "cb-0001".into(),
-                note: String::new(),
-                at: None,
-            };
-            client.update_dossier_status(update).await
+            client.update_dossier_status(step(n, revision)).await
         };
         match result {
             Ok(d) => {
@@ -254,6 +240,11 @@ async fn drive(client: &mut DossierServiceClient<tonic::transport::Channel>, n: 
             }
             Err(_) => loop {
                 // Committed or not? Ask, once the gateway answers again.
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: the gateway did not come back",
+                    code(n)
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 match client
                     .get_dossier(GetDossierRequest {
@@ -400,6 +391,7 @@ async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_
         let dir = dir.clone();
         async move {
             let mut client = DossierServiceClient::new(channel(&dir, port));
+            let deadline = Instant::now() + Duration::from_secs(30);
             let mut stream = loop {
                 match client
                     .watch_dossiers(WatchDossiersRequest {
@@ -408,7 +400,10 @@ async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_
                     .await
                 {
                     Ok(s) => break s.into_inner(),
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(e) => {
+                        assert!(Instant::now() < deadline, "no watch: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                 }
             };
             let mut got = Vec::new();
