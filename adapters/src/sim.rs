@@ -7,6 +7,7 @@
 
 pub mod citizens;
 pub mod gate;
+pub mod http;
 pub mod places;
 pub mod population_api;
 pub mod portal_api;

@@ -16,12 +16,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use lienthong_proto::PersonalId;
 use serde::Serialize;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub use super::gate::Credentials;
 use super::gate::{Answer, Gate, fail, ok};
+use super::http::Http;
 use super::{Faults, citizens, today};
 use crate::population::schema::{self, CongDan, CuTru, Lookup, Token, TokenRequest};
 
@@ -31,10 +29,8 @@ struct Shared {
 
 /// A running simulator; dropping it does not stop it, [`Server::stop`] does.
 pub struct Server {
-    addr: SocketAddr,
+    http: Http,
     faults: Arc<Faults>,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
 }
 
 impl Server {
@@ -44,8 +40,6 @@ impl Server {
         credentials: Credentials,
         faults: Arc<Faults>,
     ) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             gate: Gate::new(credentials, faults.clone()),
         });
@@ -55,31 +49,18 @@ impl Server {
             .route("/api/v1/cutru/tracuu", post(residence))
             .route("/healthz", get(|| async { "ok" }))
             .with_state(shared);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        tracing::info!(%addr, "population simulator listening");
-        Ok(Server {
-            addr,
-            faults,
-            stop,
-            task,
-        })
+        let http = Http::serve(listen, router, "population").await?;
+        Ok(Server { http, faults })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.http.addr()
     }
 
     /// Its base URL, e.g. `http://127.0.0.1:8080`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.http.url()
     }
 
     /// The faults it injects; change them at run time.
@@ -89,14 +70,12 @@ impl Server {
 
     /// Stops accepting, closes connections and waits for the server to end.
     pub async fn stop(self) -> std::io::Result<()> {
-        let _ = self.stop.send(());
-        self.task.await.map_err(std::io::Error::other)?
+        self.http.stop().await
     }
 
     /// Serves until the process ends.
     pub async fn wait(self) -> std::io::Result<()> {
-        let _keep_open = self.stop;
-        self.task.await.map_err(std::io::Error::other)?
+        self.http.wait().await
     }
 }
 

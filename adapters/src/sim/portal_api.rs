@@ -27,11 +27,9 @@ use axum::{Json, Router};
 use lienthong_proto::v1::DossierStatus;
 use lienthong_proto::{DossierCode, PersonalId, dossier_status};
 use serde::Deserialize;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::gate::{Answer, Credentials, Gate, fail, ok};
+use super::http::Http;
 use super::{Faults, citizens, today};
 use crate::population::schema::{self, Token, TokenRequest, format_stamp};
 use crate::portal::schema::{
@@ -267,10 +265,8 @@ struct Shared {
 
 /// A running portal simulator; [`Server::stop`] stops it, its [`Portal`] lives on.
 pub struct Server {
-    addr: SocketAddr,
+    http: Http,
     shared: Arc<Shared>,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
 }
 
 impl Server {
@@ -281,8 +277,6 @@ impl Server {
         faults: Arc<Faults>,
         portal: Arc<Portal>,
     ) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             gate: Gate::new(credentials, faults),
             portal,
@@ -294,26 +288,13 @@ impl Server {
             .route("/healthz", get(|| async { "ok" }))
             .route("/sim/stats", get(stats))
             .with_state(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        tracing::info!(%addr, "portal simulator listening");
-        Ok(Server {
-            addr,
-            shared,
-            stop,
-            task,
-        })
+        let http = Http::serve(listen, router, "portal").await?;
+        Ok(Server { http, shared })
     }
 
     /// Its base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.http.url()
     }
 
     /// The faults it injects.
@@ -328,14 +309,12 @@ impl Server {
 
     /// Stops accepting, closes connections and waits for the server to end.
     pub async fn stop(self) -> std::io::Result<()> {
-        let _ = self.stop.send(());
-        self.task.await.map_err(std::io::Error::other)?
+        self.http.stop().await
     }
 
     /// Serves until the process ends.
     pub async fn wait(self) -> std::io::Result<()> {
-        let _keep_open = self.stop;
-        self.task.await.map_err(std::io::Error::other)?
+        self.http.wait().await
     }
 }
 
