@@ -381,23 +381,24 @@ impl Outbox {
                     letters.push(entry);
                 }
             }
-            let codes: std::collections::BTreeSet<String> =
-                letters.iter().map(|l| l.code().to_owned()).collect();
-            for code in codes {
-                // The dead entries of this dossier, then what waits behind them.
-                let mut entries: Vec<Entry> = letters
-                    .iter()
-                    .filter(|l| l.code() == code)
-                    .cloned()
-                    .collect();
-                for item in outbox.iter().map_err(|x| e(x.into()))? {
-                    let (k, v) = item.map_err(|x| e(x.into()))?;
-                    if let Some(entry) = decode_entry(k.value(), v.value())
-                        && entry.code() == code
-                    {
-                        entries.push(entry);
-                    }
+            // Per dossier: its dead entries, then what waits behind them (one pass over
+            // the outbox for all of them).
+            let mut held: std::collections::BTreeMap<String, Vec<Entry>> =
+                std::collections::BTreeMap::new();
+            for letter in letters {
+                held.entry(letter.code().to_owned())
+                    .or_default()
+                    .push(letter);
+            }
+            for item in outbox.iter().map_err(|x| e(x.into()))? {
+                let (k, v) = item.map_err(|x| e(x.into()))?;
+                if let Some(entry) = decode_entry(k.value(), v.value())
+                    && let Some(entries) = held.get_mut(entry.code())
+                {
+                    entries.push(entry);
                 }
+            }
+            for (code, mut entries) in held {
                 entries.sort_by_key(Entry::revision);
                 for entry in entries {
                     dead.remove(entry.seq).map_err(|x| e(x.into()))?;
