@@ -53,8 +53,6 @@ pub fn client(
 pub struct Account {
     /// Base URL, e.g. `https://api.example.gov.vn` or a simulator's `http://…`.
     pub base_url: String,
-    /// The token endpoint's path.
-    pub token_path: &'static str,
     /// Account name.
     pub username: String,
     /// Its secret.
@@ -69,13 +67,15 @@ pub struct Account {
 pub struct Session {
     http: reqwest::Client,
     account: Account,
+    /// The API's token endpoint.
+    token_path: &'static str,
     /// The current token, shared by all calls; refreshed when refused.
     token: Mutex<Option<Arc<str>>>,
 }
 
 impl Session {
-    /// A session; nothing is sent until the first call.
-    pub fn new(account: Account) -> Result<Session, Error> {
+    /// A session that logs in at `token_path`; nothing is sent until the first call.
+    pub fn new(account: Account, token_path: &'static str) -> Result<Session, Error> {
         let http = client(
             &account.base_url,
             account.ca_pem.as_deref(),
@@ -84,6 +84,7 @@ impl Session {
         Ok(Session {
             http,
             account,
+            token_path,
             token: Mutex::new(None),
         })
     }
@@ -183,7 +184,7 @@ impl Session {
         };
         let response = self
             .http
-            .post(self.url(self.account.token_path))
+            .post(self.url(self.token_path))
             .json(&request)
             .send()
             .await;

@@ -184,24 +184,13 @@ impl Serve {
         }
         let timeout = Duration::from_millis(self.population_timeout_ms);
         if let Some(url) = &self.population_url {
-            let dev = lienthong_adapters::sim::population_api::Credentials::default();
-            config.population = Population::Rest {
-                url: url.clone(),
-                username: dev.username,
-                password: dev.password,
-                timeout,
-                ca_file: None,
-            };
+            config.population = Population::Rest(crate::config::RestApi::dev(url, timeout));
         }
         if let Some(url) = &self.portal_url {
-            let dev = lienthong_adapters::sim::gate::Credentials::default();
-            config.portal = crate::config::Portal::Rest {
-                url: url.clone(),
-                username: dev.username,
-                password: dev.password,
-                timeout: Duration::from_secs(5),
-                ca_file: None,
-            };
+            config.portal = crate::config::Portal::Rest(crate::config::RestApi::dev(
+                url,
+                Duration::from_secs(5),
+            ));
         }
         if let Some(url) = &self.population_grpc {
             let paths = crate::pki::Paths::new(&config.tls.certs_dir);

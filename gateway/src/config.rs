@@ -56,20 +56,69 @@ pub enum Portal {
         fail_rate: f64,
     },
     /// The portal's REST/JSON sync API (or `lienthong sim portal`).
-    Rest {
-        /// Base URL.
-        url: String,
-        /// Account for the token endpoint.
-        username: String,
-        /// Its secret.
-        password: String,
-        /// Per-call deadline.
-        #[serde(with = "humantime_serde")]
-        timeout: Duration,
-        /// Extra CA bundle (PEM) for `https` URLs.
-        #[serde(default)]
-        ca_file: Option<PathBuf>,
-    },
+    Rest(RestApi),
+}
+
+/// A national REST/JSON API: where it is, the account it is called with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestApi {
+    /// Base URL.
+    pub url: String,
+    /// Account for the token endpoint.
+    pub username: String,
+    /// Its secret.
+    pub password: String,
+    /// Per-call deadline.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Extra CA bundle (PEM) for `https` URLs.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl RestApi {
+    /// The API at `url` with the development account of the simulators.
+    pub fn dev(url: &str, timeout: Duration) -> RestApi {
+        let dev = lienthong_adapters::sim::gate::Credentials::default();
+        RestApi {
+            url: url.to_owned(),
+            username: dev.username,
+            password: dev.password,
+            timeout,
+            ca_file: None,
+        }
+    }
+
+    /// The adapters' account, the CA bundle read.
+    pub fn account(&self) -> Result<lienthong_adapters::http::Account, Error> {
+        Ok(lienthong_adapters::http::Account {
+            base_url: self.url.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            timeout: self.timeout,
+            ca_pem: self
+                .ca_file
+                .as_ref()
+                .map(|p| std::fs::read(p).map_err(Error::io(p)))
+                .transpose()?,
+        })
+    }
+
+    /// Checks the URL and the deadline; errors name `section.url` / `section.timeout`.
+    fn validate(&self, section: &str) -> Result<(), Error> {
+        let bad = |key: &str, detail: &str| Error::Config {
+            key: format!("{section}.{key}"),
+            detail: detail.into(),
+        };
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(bad("url", "must start with http:// or https://"));
+        }
+        if self.timeout.is_zero() {
+            return Err(bad("timeout", "must be greater than zero"));
+        }
+        Ok(())
+    }
 }
 
 /// How dossiers travel to and from the portal.
@@ -261,20 +310,7 @@ pub enum Population {
         error_rate: f64,
     },
     /// A national REST/JSON API (or `lienthong sim population`).
-    Rest {
-        /// Base URL.
-        url: String,
-        /// Account for the token endpoint.
-        username: String,
-        /// Its secret.
-        password: String,
-        /// Per-call deadline.
-        #[serde(with = "humantime_serde")]
-        timeout: Duration,
-        /// Extra CA bundle (PEM) for `https` URLs.
-        #[serde(default)]
-        ca_file: Option<PathBuf>,
-    },
+    Rest(RestApi),
     /// Another lienthong gateway over mTLS (federation).
     Grpc {
         /// `https://host:port`.
@@ -420,12 +456,8 @@ impl Config {
             Portal::Sim { fail_rate, .. } if !(0.0..=1.0).contains(fail_rate) => {
                 return bad("portal.fail_rate", "must be between 0.0 and 1.0");
             }
-            Portal::Rest { url, .. }
-                if !(url.starts_with("http://") || url.starts_with("https://")) =>
-            {
-                return bad("portal.url", "must start with http:// or https://");
-            }
-            _ => {}
+            Portal::Rest(api) => api.validate("portal")?,
+            Portal::Sim { .. } => {}
         }
         if self.breaker.failures == 0 {
             return bad("breaker.failures", "must be at least 1");
@@ -446,15 +478,7 @@ impl Config {
             Population::Sim { error_rate, .. } if !(0.0..=1.0).contains(error_rate) => {
                 bad("population.error_rate", "must be between 0.0 and 1.0")
             }
-            Population::Rest { url, timeout, .. } => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return bad("population.url", "must start with http:// or https://");
-                }
-                if timeout.is_zero() {
-                    return bad("population.timeout", "must be greater than zero");
-                }
-                Ok(())
-            }
+            Population::Rest(api) => api.validate("population"),
             Population::Grpc { url, timeout, .. } => {
                 if !url.starts_with("https://") {
                     return bad(
@@ -484,6 +508,16 @@ mod tests {
         let back: Config = toml::from_str(&text).expect("parses back");
         assert_eq!(back.listen, config.listen);
         assert_eq!(back.limits.request_timeout, config.limits.request_timeout);
+    }
+
+    #[test]
+    fn both_rest_apis_share_their_keys_and_checks() {
+        let text = "[portal]\nadapter = \"rest\"\nurl = \"http://127.0.0.1:8089\"\nusername = \"u\"\npassword = \"p\"\ntimeout = \"0s\"";
+        let config: Config = toml::from_str(text).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("portal.timeout"), "{err}");
+        let typo = toml::from_str::<Config>(&text.replace("username", "user")).unwrap_err();
+        assert!(typo.to_string().contains("unknown field `user`"), "{typo}");
     }
 
     #[test]

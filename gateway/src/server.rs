@@ -14,7 +14,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use lienthong_adapters::population::Registry;
 use lienthong_adapters::population::grpc::{GrpcConfig, GrpcRegistry};
-use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
+use lienthong_adapters::population::rest::RestRegistry;
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_proto::v1::admin_service_server::AdminServiceServer;
 use lienthong_proto::v1::audit_service_server::AuditServiceServer;
@@ -118,19 +118,7 @@ pub fn registry(config: &Config) -> Result<Arc<dyn Registry>, Error> {
             latency,
             error_rate,
         } => Arc::new(Population::new(Faults::new(*latency, *error_rate))),
-        PopulationConfig::Rest {
-            url,
-            username,
-            password,
-            timeout,
-            ca_file,
-        } => Arc::new(RestRegistry::new(RestConfig {
-            base_url: url.clone(),
-            username: username.clone(),
-            password: password.clone(),
-            timeout: *timeout,
-            ca_pem: ca_file.as_deref().map(read).transpose()?,
-        })?),
+        PopulationConfig::Rest(api) => Arc::new(RestRegistry::new(api.account()?)?),
         PopulationConfig::Grpc {
             url,
             ca_file,

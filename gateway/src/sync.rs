@@ -28,7 +28,6 @@ pub fn owns(agency: &str, owner: &str) -> bool {
 
 use std::time::Duration;
 
-use lienthong_adapters::http::Account;
 use lienthong_adapters::portal::NationalPortal;
 use lienthong_adapters::portal::rest::RestPortal;
 use lienthong_adapters::sim::Faults;
@@ -106,7 +105,6 @@ impl Exchange {
 async fn portal(
     config: &Config,
 ) -> Result<(Arc<dyn NationalPortal>, Option<portal_api::Server>), Error> {
-    let dev = Credentials::default();
     Ok(match &config.portal {
         Portal::Sim { latency, fail_rate } => {
             let path = config.data_dir.join("portal-sim.jsonl");
@@ -114,42 +112,17 @@ async fn portal(
             let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
             let server = portal_api::Server::start(
                 listen,
-                dev.clone(),
+                Credentials::default(),
                 Faults::new(*latency, *fail_rate),
                 state,
             )
             .await
             .map_err(|e| Error::Server(format!("portal simulator: {e}")))?;
-            let client = RestPortal::new(Account {
-                base_url: server.url(),
-                token_path: RestPortal::TOKEN_PATH,
-                username: dev.username,
-                password: dev.password,
-                timeout: Duration::from_secs(5),
-                ca_pem: None,
-            })?;
+            let client = RestPortal::new(
+                crate::config::RestApi::dev(&server.url(), Duration::from_secs(5)).account()?,
+            )?;
             (Arc::new(client), Some(server))
         }
-        Portal::Rest {
-            url,
-            username,
-            password,
-            timeout,
-            ca_file,
-        } => {
-            let ca_pem = ca_file
-                .as_ref()
-                .map(|p| std::fs::read(p).map_err(Error::io(p)))
-                .transpose()?;
-            let client = RestPortal::new(Account {
-                base_url: url.clone(),
-                token_path: RestPortal::TOKEN_PATH,
-                username: username.clone(),
-                password: password.clone(),
-                timeout: *timeout,
-                ca_pem,
-            })?;
-            (Arc::new(client), None)
-        }
+        Portal::Rest(api) => (Arc::new(RestPortal::new(api.account()?)?), None),
     })
 }

@@ -437,7 +437,6 @@ async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_
     // Exactly the portal's feed, in its order: nothing twice, nothing skipped.
     let portal = RestPortal::new(Account {
         base_url: url,
-        token_path: RestPortal::TOKEN_PATH,
         username: lienthong_adapters::sim::gate::Credentials::default().username,
         password: lienthong_adapters::sim::gate::Credentials::default().password,
         timeout: Duration::from_secs(5),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use integration_tests::{
     TestPki, channel, citizen_request, config, reason, request_id, residence_request, sim_id, start,
 };
-use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
+use lienthong_adapters::population::rest::{Account, RestRegistry};
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::population_api::{Credentials, Server};
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
@@ -47,7 +47,7 @@ async fn an_outage_is_bridged_by_the_cache_and_the_cache_refreshes_after() {
     config.breaker.failures = 2;
     config.breaker.cool_down = Duration::from_millis(500);
     let registry = Arc::new(
-        RestRegistry::new(RestConfig {
+        RestRegistry::new(Account {
             base_url: sim.url(),
             username: Credentials::default().username,
             password: Credentials::default().password,

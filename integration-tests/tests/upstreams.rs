@@ -9,7 +9,7 @@ use integration_tests::{
     start, start_with_sim,
 };
 use lienthong_adapters::population::grpc::GrpcRegistry;
-use lienthong_adapters::population::rest::{RestConfig, RestRegistry};
+use lienthong_adapters::population::rest::{Account, RestRegistry};
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::population_api::{Credentials, Server};
 use lienthong_gateway::server::Running;
@@ -28,7 +28,7 @@ use tonic_types::StatusExt;
 fn rest(url: String, password: &str, timeout: Duration) -> Arc<RestRegistry> {
     let credentials = Credentials::default();
     Arc::new(
-        RestRegistry::new(RestConfig {
+        RestRegistry::new(Account {
             base_url: url,
             username: credentials.username,
             password: password.into(),

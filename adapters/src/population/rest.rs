@@ -6,8 +6,6 @@
 //! refusals, and a record for another personal ID than the one asked for is refused
 //! as malformed: better no answer than someone else's data.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use lienthong_proto::PersonalId;
 use lienthong_proto::v1::{Citizen, Residence};
@@ -16,22 +14,8 @@ use serde::de::DeserializeOwned;
 use super::schema::{self, CongDan, CuTru, Envelope, Lookup};
 use super::{Call, Registry};
 use crate::Error;
-use crate::http::{Account, Session};
-
-/// Where the API is and how to talk to it.
-#[derive(Debug, Clone)]
-pub struct RestConfig {
-    /// Base URL, e.g. `https://api.dancu.example.gov.vn` or the simulator's `http://…`.
-    pub base_url: String,
-    /// Account name for the token endpoint.
-    pub username: String,
-    /// Its secret.
-    pub password: String,
-    /// Deadline for each HTTP call, connection included.
-    pub timeout: Duration,
-    /// Extra CA certificates (PEM) to trust for `https` URLs.
-    pub ca_pem: Option<Vec<u8>>,
-}
+pub use crate::http::Account;
+use crate::http::Session;
 
 /// The REST adapter.
 pub struct RestRegistry {
@@ -40,16 +24,9 @@ pub struct RestRegistry {
 
 impl RestRegistry {
     /// Builds the adapter; no connection is made until the first call.
-    pub fn new(config: RestConfig) -> Result<RestRegistry, Error> {
+    pub fn new(account: Account) -> Result<RestRegistry, Error> {
         Ok(RestRegistry {
-            session: Session::new(Account {
-                base_url: config.base_url,
-                token_path: "/api/v1/xacthuc/token",
-                username: config.username,
-                password: config.password,
-                timeout: config.timeout,
-                ca_pem: config.ca_pem,
-            })?,
+            session: Session::new(account, "/api/v1/xacthuc/token")?,
         })
     }
 

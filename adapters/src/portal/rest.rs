@@ -20,16 +20,12 @@ pub struct RestPortal {
 }
 
 impl RestPortal {
-    /// Builds the adapter for `account` (its `token_path` is the portal's); no
-    /// connection is made until the first call.
+    /// Builds the adapter for `account`; no connection is made until the first call.
     pub fn new(account: Account) -> Result<RestPortal, Error> {
         Ok(RestPortal {
-            session: Session::new(account)?,
+            session: Session::new(account, "/api/dvcqg/xacthuc")?,
         })
     }
-
-    /// The portal's token endpoint.
-    pub const TOKEN_PATH: &'static str = "/api/dvcqg/xacthuc";
 }
 
 #[async_trait]
@@ -103,7 +99,6 @@ mod tests {
     fn account(url: String, password: &str) -> Account {
         Account {
             base_url: url,
-            token_path: RestPortal::TOKEN_PATH,
             username: Credentials::default().username,
             password: password.into(),
             timeout: Duration::from_secs(2),

@@ -64,7 +64,6 @@ fn client(url: String) -> Arc<dyn NationalPortal> {
     Arc::new(
         RestPortal::new(Account {
             base_url: url,
-            token_path: RestPortal::TOKEN_PATH,
             username: Credentials::default().username,
             password: Credentials::default().password,
             timeout: Duration::from_secs(2),
