@@ -125,17 +125,19 @@ mod tests {
         }
     }
 
+    /// A portal simulator on a free port, no faults, no record.
+    async fn sim() -> Server {
+        let listen = "127.0.0.1:0".parse().unwrap();
+        let faults = Faults::new(Duration::ZERO, 0.0);
+        Server::start(listen, Credentials::default(), faults, Portal::new())
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn outcomes_map_to_what_the_sync_worker_must_do() {
         use DossierStatus::*;
-        let sim = Server::start(
-            "127.0.0.1:0".parse().unwrap(),
-            Credentials::default(),
-            Faults::new(Duration::ZERO, 0.0),
-            Portal::new(),
-        )
-        .await
-        .unwrap();
+        let sim = sim().await;
         let portal = RestPortal::new(account(sim.url(), &Credentials::default().password)).unwrap();
         let first = portal.push(&revision(1, Accepted)).await.unwrap();
         assert_eq!((first.revision, first.duplicate), (1, false));
@@ -168,14 +170,7 @@ mod tests {
 
     #[tokio::test]
     async fn refused_credentials_are_the_gateways_fault() {
-        let sim = Server::start(
-            "127.0.0.1:0".parse().unwrap(),
-            Credentials::default(),
-            Faults::new(Duration::ZERO, 0.0),
-            Portal::new(),
-        )
-        .await
-        .unwrap();
+        let sim = sim().await;
         let portal = RestPortal::new(account(sim.url(), "wrong")).unwrap();
         let err = portal
             .push(&revision(1, DossierStatus::Accepted))
