@@ -19,6 +19,8 @@ use support::{BIN, Killed, free_port, serve_with};
 mod support;
 
 const DOSSIERS: u32 = 1_000;
+/// The portal of the delivery runs: it records what it accepts and fails 10 % of calls.
+const RECORDED_AND_FAILING: &[&str] = &["--record", "portal.jsonl", "--fail-rate", "0.1"];
 /// A legal walk of ten status changes after submission (registered).
 const WALK: [DossierStatus; 10] = [
     DossierStatus::Accepted,
@@ -33,19 +35,12 @@ const WALK: [DossierStatus; 10] = [
     DossierStatus::ResultReturned,
 ];
 
-fn portal(dir: &Path, port: u16) -> Killed {
+/// The standalone portal simulator on `port`, with `options`, once it accepts.
+fn portal(dir: &Path, port: u16, options: &[&str]) -> Killed {
     let child = Command::new(BIN)
         .current_dir(dir)
-        .args([
-            "sim",
-            "portal",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--record",
-            "portal.jsonl",
-            "--fail-rate",
-            "0.1",
-        ])
+        .args(["sim", "portal", "--listen", &format!("127.0.0.1:{port}")])
+        .args(options)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -126,7 +121,7 @@ async fn ten_thousand_updates_reach_the_portal_in_order_through_failures_and_an_
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path().to_path_buf();
     let portal_port = free_port();
-    let mut sim = portal(&dir, portal_port);
+    let mut sim = portal(&dir, portal_port, RECORDED_AND_FAILING);
     let port = free_port();
     let d = dir.clone();
     let url = format!("http://127.0.0.1:{portal_port}");
@@ -165,7 +160,7 @@ async fn ten_thousand_updates_reach_the_portal_in_order_through_failures_and_an_
     tokio::time::sleep(Duration::from_millis(1500)).await;
     drop(sim);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    sim = portal(&dir, portal_port);
+    sim = portal(&dir, portal_port, RECORDED_AND_FAILING);
     for t in tasks {
         t.await.unwrap();
     }
@@ -274,7 +269,7 @@ async fn a_gateway_killed_mid_run_loses_no_acknowledged_update() {
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path().to_path_buf();
     let portal_port = free_port();
-    let _sim = portal(&dir, portal_port);
+    let _sim = portal(&dir, portal_port, RECORDED_AND_FAILING);
     let port = free_port();
     let url = format!("http://127.0.0.1:{portal_port}");
     let (d, u) = (dir.clone(), url.clone());
@@ -359,23 +354,8 @@ async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_
     .unwrap();
     let portal_port = free_port();
     // Citizens submit a dossier online every 50 ms.
-    let child = Command::new(BIN)
-        .current_dir(&dir)
-        .args([
-            "sim",
-            "portal",
-            "--listen",
-            &format!("127.0.0.1:{portal_port}"),
-            "--online-agency",
-            "H99.01",
-            "--online-every-ms",
-            "50",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("portal simulator starts");
-    let _sim = Killed(child);
+    let online = ["--online-agency", "H99.01", "--online-every-ms", "50"];
+    let _sim = portal(&dir, portal_port, &online);
     let url = format!("http://127.0.0.1:{portal_port}");
     let port = free_port();
     let args = ["--config", "lienthong.toml", "--portal-url", url.as_str()];
