@@ -401,7 +401,9 @@ impl Cache {
     pub fn spawn_sweeper(self: &Arc<Self>, shutdown: CancellationToken) {
         let cache = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(cache.settings.sweep_interval);
+            // Not at once: opening the store has just read it through.
+            let every = cache.settings.sweep_interval;
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
