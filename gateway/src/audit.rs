@@ -147,6 +147,17 @@ impl Log {
         }
     }
 
+    /// True while the writer runs and no commit failed in the last `within`.
+    pub fn appending(&self, within: Duration) -> bool {
+        let failed = self
+            .stats
+            .last_failure
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let recent = failed > 0
+            && crate::clock::now_micros().saturating_sub(failed) < within.as_micros() as i64;
+        !self.tx.is_closed() && !recent
+    }
+
     /// The store, for readers.
     pub fn store(&self) -> &Arc<Store> {
         &self.store

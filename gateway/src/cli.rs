@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod audit;
 pub mod cache;
+pub mod config;
+pub mod health;
 pub mod policy;
 pub mod sync;
 
@@ -15,9 +17,13 @@ pub mod sync;
 #[derive(Debug, Parser)]
 #[command(name = "lienthong", version)]
 pub struct Cli {
-    /// Log verbosity filter, e.g. `info` or `lienthong_gateway=debug`.
-    #[arg(long, global = true, default_value = "info")]
-    pub log: String,
+    /// Log filter, e.g. `info` or `info,lienthong_gateway=debug` (default: the
+    /// config's `log.level`, else `info`).
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    /// Log lines as `text` or `json` (default: the config's `log.format`, else text).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<crate::config::LogFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -48,6 +54,11 @@ pub enum Command {
     /// Explain the policy's decisions.
     #[command(subcommand)]
     Policy(Policy),
+    /// Print the default configuration, or check a configuration file.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Ask a running gateway whether each service is serving (grpc.health.v1).
+    Health(health::Health),
 }
 
 /// `serve` options; flags override the config file.
@@ -59,6 +70,9 @@ pub struct Serve {
     /// Listen address.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Admin listener (metrics, healthz, readyz).
+    #[arg(long)]
+    pub admin_listen: Option<SocketAddr>,
     /// State directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -175,6 +189,9 @@ impl Serve {
         };
         if let Some(listen) = self.listen {
             config.listen = listen;
+        }
+        if let Some(listen) = self.admin_listen {
+            config.admin.listen = listen;
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();

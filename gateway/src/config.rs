@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
+/// The default configuration as a commented TOML file (`lienthong config default`):
+/// every key with its default and what it does. It parses to [`Config::default`].
+pub const DEFAULT_FILE: &str = include_str!("../config.default.toml");
+
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -39,6 +43,82 @@ pub struct Config {
     pub portal: Portal,
     /// Dossier exchange with the portal.
     pub sync: SyncConfig,
+    /// The operations listener: metrics, liveness, readiness.
+    pub admin: AdminConfig,
+    /// Log lines.
+    pub log: LogConfig,
+    /// Picking up changed certificates, CRL and policy without a restart.
+    pub reload: ReloadConfig,
+}
+
+/// The operations listener (plain HTTP; keep it on loopback or a management network).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve `/metrics`, `/healthz` and `/readyz` at all.
+    pub enabled: bool,
+    /// Its address.
+    pub listen: SocketAddr,
+    /// How often readiness (data dir, audit log, upstream circuits) is checked.
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            health_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A filter such as `info` or `info,lienthong_gateway=debug`.
+    pub level: String,
+    /// `text` for people, `json` for a log pipeline.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event, with the request span's fields.
+    Json,
+}
+
+/// When changed files are picked up. SIGHUP reloads at once, whatever this says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadConfig {
+    /// How often the server certificate, key, CA, CRL and policy file are checked
+    /// for changes; `0s` turns the check off (SIGHUP only).
+    #[serde(with = "humantime_serde")]
+    pub watch_interval: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        ReloadConfig {
+            watch_interval: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Which adapter reaches the National Public Service Portal.
@@ -330,7 +410,7 @@ pub enum Population {
     },
 }
 
-/// Deadlines.
+/// Deadlines, concurrency, rates and sizes: what keeps one client from starving the rest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -340,6 +420,70 @@ pub struct Limits {
     /// Longest the gateway waits for an upstream answer within a request.
     #[serde(with = "humantime_serde")]
     pub upstream_timeout: Duration,
+    /// Requests in flight at once over all connections; beyond, refused at once
+    /// with `RESOURCE_EXHAUSTED` (load shedding). Open streams count.
+    pub max_in_flight: usize,
+    /// Requests in flight at once on one connection; beyond, refused likewise.
+    pub max_in_flight_per_connection: usize,
+    /// HTTP/2 streams a client may open at once on one connection.
+    pub max_concurrent_streams: u32,
+    /// Open client connections at most; a connection beyond is closed at once.
+    pub max_connections: usize,
+    /// Largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// HTTP/2 pings on idle connections this often…
+    #[serde(with = "humantime_serde")]
+    pub keepalive_interval: Duration,
+    /// …and a connection whose ping is not answered within this is closed.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+    /// On SIGTERM, in-flight requests get this long to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Requests per agency.
+    pub rate: RateLimits,
+}
+
+/// A token bucket per agency: `per_second` requests on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// The bucket's size.
+    pub burst: u32,
+}
+
+/// The rate every agency gets, and the agencies that get another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Tokens added per second for each agency.
+    pub per_second: f64,
+    /// Each agency's bucket size.
+    pub burst: u32,
+    /// Per agency code, another rate: `"H99.02" = { per_second = 5.0, burst = 10 }`.
+    pub agencies: std::collections::BTreeMap<String, Rate>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            per_second: 2000.0,
+            burst: 4000,
+            agencies: Default::default(),
+        }
+    }
+}
+
+impl RateLimits {
+    /// The rate `agency` gets.
+    pub fn of(&self, agency: &str) -> Rate {
+        self.agencies.get(agency).copied().unwrap_or(Rate {
+            per_second: self.per_second,
+            burst: self.burst,
+        })
+    }
 }
 
 impl Default for Config {
@@ -362,6 +506,9 @@ impl Default for Config {
                 fail_rate: 0.0,
             },
             sync: SyncConfig::default(),
+            admin: AdminConfig::default(),
+            log: LogConfig::default(),
+            reload: ReloadConfig::default(),
         }
     }
 }
@@ -382,6 +529,15 @@ impl Default for Limits {
         Limits {
             request_timeout: Duration::from_secs(15),
             upstream_timeout: Duration::from_secs(5),
+            max_in_flight: 2048,
+            max_in_flight_per_connection: 256,
+            max_concurrent_streams: 256,
+            max_connections: 1024,
+            max_message_bytes: 4 * 1024 * 1024,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(15),
+            rate: RateLimits::default(),
         }
     }
 }
@@ -415,6 +571,16 @@ impl Config {
             return bad(
                 "limits.upstream_timeout",
                 "must be greater than zero and at most limits.request_timeout",
+            );
+        }
+        self.validate_limits()?;
+        if self.admin.health_interval.is_zero() {
+            return bad("admin.health_interval", "must be greater than zero");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad(
+                "log.level",
+                "must be a filter such as info or info,lienthong_gateway=debug",
             );
         }
         if self.audit.checkpoint_every == 0 {
@@ -496,6 +662,77 @@ impl Config {
     }
 }
 
+impl Config {
+    fn validate_limits(&self) -> Result<(), Error> {
+        let l = &self.limits;
+        let bad = |key: &str, detail: &str| {
+            Err(Error::Config {
+                key: format!("limits.{key}"),
+                detail: detail.into(),
+            })
+        };
+        if l.max_in_flight == 0 {
+            return bad("max_in_flight", "must be at least 1");
+        }
+        if l.max_in_flight_per_connection == 0 || l.max_in_flight_per_connection > l.max_in_flight {
+            return bad(
+                "max_in_flight_per_connection",
+                "must be at least 1 and at most limits.max_in_flight",
+            );
+        }
+        if l.max_concurrent_streams == 0 {
+            return bad("max_concurrent_streams", "must be at least 1");
+        }
+        if l.max_connections == 0 {
+            return bad("max_connections", "must be at least 1");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&l.max_message_bytes) {
+            return bad("max_message_bytes", "must be between 1 KiB and 64 MiB");
+        }
+        if l.keepalive_interval.is_zero() || l.keepalive_timeout.is_zero() {
+            return bad(
+                "keepalive_interval",
+                "limits.keepalive_interval and limits.keepalive_timeout must be greater than zero",
+            );
+        }
+        if l.shutdown_grace.is_zero() {
+            return bad("shutdown_grace", "must be greater than zero");
+        }
+        let rate = |key: String, r: Rate| {
+            if !(r.per_second.is_finite() && r.per_second > 0.0) {
+                return Err(Error::Config {
+                    key: format!("{key}.per_second"),
+                    detail: "must be a number greater than zero".into(),
+                });
+            }
+            if r.burst == 0 {
+                return Err(Error::Config {
+                    key: format!("{key}.burst"),
+                    detail: "must be at least 1".into(),
+                });
+            }
+            Ok(())
+        };
+        rate(
+            "limits.rate".into(),
+            Rate {
+                per_second: l.rate.per_second,
+                burst: l.rate.burst,
+            },
+        )?;
+        for (agency, r) in &l.rate.agencies {
+            if lienthong_proto::AgencyCode::parse(agency).is_err() {
+                return bad(
+                    &format!("rate.agencies.{agency}"),
+                    "must be an agency code such as H99.02",
+                );
+            }
+            rate(format!("limits.rate.agencies.{agency}"), *r)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +745,113 @@ mod tests {
         let back: Config = toml::from_str(&text).expect("parses back");
         assert_eq!(back.listen, config.listen);
         assert_eq!(back.limits.request_timeout, config.limits.request_timeout);
+    }
+
+    #[test]
+    fn the_commented_default_file_is_the_default() {
+        let parsed: Config = toml::from_str(DEFAULT_FILE).expect("the default file parses");
+        parsed.validate().expect("and validates");
+        let as_value = |c: &Config| toml::Value::try_from(c).expect("serializes");
+        assert_eq!(as_value(&parsed), as_value(&Config::default()));
+        // Every key that has a value by default is written out, not left implicit.
+        let file: toml::Value = toml::from_str(DEFAULT_FILE).unwrap();
+        assert_eq!(file, as_value(&Config::default()));
+    }
+
+    #[test]
+    fn each_validation_error_names_its_key() {
+        let cases = [
+            (
+                "[limits]\nrequest_timeout = \"0s\"",
+                "limits.request_timeout",
+            ),
+            (
+                "[limits]\nupstream_timeout = \"0s\"",
+                "limits.upstream_timeout",
+            ),
+            ("[limits]\nmax_in_flight = 0", "limits.max_in_flight"),
+            (
+                "[limits]\nmax_in_flight = 10\nmax_in_flight_per_connection = 11",
+                "limits.max_in_flight_per_connection",
+            ),
+            (
+                "[limits]\nmax_concurrent_streams = 0",
+                "limits.max_concurrent_streams",
+            ),
+            ("[limits]\nmax_connections = 0", "limits.max_connections"),
+            (
+                "[limits]\nmax_message_bytes = 10",
+                "limits.max_message_bytes",
+            ),
+            (
+                "[limits]\nkeepalive_timeout = \"0s\"",
+                "limits.keepalive_interval",
+            ),
+            ("[limits]\nshutdown_grace = \"0s\"", "limits.shutdown_grace"),
+            ("[limits.rate]\nper_second = 0.0", "limits.rate.per_second"),
+            ("[limits.rate]\nper_second = nan", "limits.rate.per_second"),
+            ("[limits.rate]\nburst = 0", "limits.rate.burst"),
+            (
+                "[limits.rate.agencies]\n\"H99.02\" = { per_second = 1.0, burst = 0 }",
+                "limits.rate.agencies.H99.02.burst",
+            ),
+            (
+                "[limits.rate.agencies]\n\"bộ\" = { per_second = 1.0, burst = 1 }",
+                "limits.rate.agencies.bộ",
+            ),
+            ("[admin]\nhealth_interval = \"0s\"", "admin.health_interval"),
+            ("[log]\nlevel = \"[=\"", "log.level"),
+            ("[audit]\ncheckpoint_every = 0", "audit.checkpoint_every"),
+            (
+                "[audit]\ncheckpoint_interval = \"0s\"",
+                "audit.checkpoint_interval",
+            ),
+            ("[audit]\nmax_batch = 0", "audit.max_batch"),
+            ("[cache]\nmemory_entries = 0", "cache.memory_entries"),
+            ("[cache]\nsweep_interval = \"0s\"", "cache.sweep_interval"),
+            (
+                "[cache.citizen]\nfresh = \"0s\"\nstale_if_error = \"1h\"",
+                "cache.citizen.fresh",
+            ),
+            (
+                "[cache.residence]\nfresh = \"0s\"\nstale_if_error = \"1h\"",
+                "cache.residence.fresh",
+            ),
+            ("[sync]\nunit = \"h99\"", "sync.unit"),
+            ("[sync]\nconcurrency = 0", "sync.concurrency"),
+            (
+                "[portal]\nadapter = \"sim\"\nfail_rate = 2.0",
+                "portal.fail_rate",
+            ),
+            ("[breaker]\nfailures = 0", "breaker.failures"),
+            ("[breaker]\ncool_down = \"0s\"", "breaker.cool_down"),
+            ("[tls]\nhandshake_timeout = \"0s\"", "tls.handshake_timeout"),
+            (
+                "[tls]\nagency_uri_prefix = \"agency\"",
+                "tls.agency_uri_prefix",
+            ),
+            (
+                "[population]\nadapter = \"sim\"\nerror_rate = -1.0",
+                "population.error_rate",
+            ),
+            (
+                "[population]\nadapter = \"grpc\"\nurl = \"http://x\"\nca_file = \"a\"\ncert_file = \"b\"\nkey_file = \"c\"\ntimeout = \"1s\"",
+                "population.url",
+            ),
+            (
+                "[population]\nadapter = \"grpc\"\nurl = \"https://x\"\nca_file = \"a\"\ncert_file = \"b\"\nkey_file = \"c\"\ntimeout = \"0s\"",
+                "population.timeout",
+            ),
+        ];
+        for (text, key) in cases {
+            let config: Config =
+                toml::from_str(text).unwrap_or_else(|e| panic!("{text:?} parses: {e}"));
+            let err = config.validate().expect_err(text).to_string();
+            assert!(
+                err.starts_with(&format!("config {key}: ")),
+                "{text:?}: {err}"
+            );
+        }
     }
 
     #[test]

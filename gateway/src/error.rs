@@ -12,6 +12,42 @@ pub struct FieldViolation {
     pub description: String,
 }
 
+/// Why a request was turned away at the door.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Shed {
+    /// The agency is over its rate; a token is due after the delay.
+    #[error("agency {agency} is over its rate of {per_second}/s; retry in {retry:?}")]
+    RateLimited {
+        /// The agency.
+        agency: String,
+        /// Its configured rate.
+        per_second: String,
+        /// When a token is due.
+        retry: Duration,
+    },
+    /// Too many requests in flight over all connections.
+    #[error("the gateway has {0} requests in flight, its limit")]
+    Overloaded(usize),
+    /// Too many requests in flight on this connection.
+    #[error("this connection has {0} requests in flight, its limit")]
+    ConnectionOverloaded(usize),
+    /// The caller's certificate is on the CRL reloaded since it connected.
+    #[error("the client certificate has been revoked")]
+    Revoked,
+}
+
+impl Shed {
+    /// The `ErrorInfo` reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Shed::RateLimited { .. } => "RATE_LIMITED",
+            Shed::Overloaded(_) => "OVERLOADED",
+            Shed::ConnectionOverloaded(_) => "CONNECTION_OVERLOADED",
+            Shed::Revoked => "CERTIFICATE_REVOKED",
+        }
+    }
+}
+
 /// Anything that can go wrong in the gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,6 +60,10 @@ pub enum Error {
     /// The request's deadline passed before an answer was ready.
     #[error("no answer within {0:?}")]
     Deadline(Duration),
+    /// Refused before its handler by a limit, or because the caller's certificate
+    /// was revoked since its connection opened.
+    #[error("{0}")]
+    Shed(#[from] Shed),
     /// The policy refuses the request.
     #[error("permission denied: {0}")]
     Denied(#[from] crate::policy::Denial),

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod audit;
 pub mod breaker;
 pub mod cache;
@@ -15,9 +16,13 @@ pub mod client;
 pub mod clock;
 pub mod config;
 mod error;
+pub mod health;
 pub mod ledger;
+pub mod metrics;
+pub mod ops;
 pub mod pki;
 pub mod policy;
+pub mod reload;
 pub mod server;
 pub mod services;
 mod status;

@@ -5,19 +5,53 @@
 use anyhow::Context;
 use clap::Parser;
 use lienthong_gateway::cli::{Cli, Command, Pki, Policy, Sim};
+use lienthong_gateway::config::LogFormat;
 use lienthong_gateway::pki::{self, Paths, Validity};
 use lienthong_proto::AgencyCode;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("--log")?)
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` logs as its configuration says, unless flags say otherwise.
+    let config = match &cli.command {
+        Command::Serve(serve) => Some(serve.config()?),
+        _ => None,
+    };
+    let log = config.as_ref().map(|c| c.log.clone()).unwrap_or_default();
+    let level = cli.log.as_deref().unwrap_or(&log.level);
+    let filter = tracing_subscriber::EnvFilter::try_new(level).context("--log")?;
+    let logger = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format.unwrap_or(log.format) {
+        LogFormat::Json => logger.json().flatten_event(true).init(),
+        LogFormat::Text => logger.init(),
+    }
     lienthong_gateway::install_crypto_provider();
     match cli.command {
-        Command::Serve(serve) => lienthong_gateway::server::run(serve.config()?).await?,
+        Command::Serve(_) => {
+            let config = config.expect("read above");
+            lienthong_gateway::server::run(config).await?
+        }
+        Command::Config(command) => match lienthong_gateway::cli::config::run(&command) {
+            Ok(text) => println!("{}", text.trim_end()),
+            Err(failure) => {
+                eprintln!("{failure}");
+                std::process::exit(1);
+            }
+        },
+        Command::Health(health) => match lienthong_gateway::cli::health::run(&health).await {
+            Ok((table, all)) => {
+                println!("{table}");
+                if !all {
+                    std::process::exit(1);
+                }
+            }
+            Err(failure) => {
+                eprintln!("{failure}");
+                std::process::exit(2);
+            }
+        },
         Command::Pki(Pki::Init { certs_dir, force }) => {
             pki::init(&Paths::new(&certs_dir), force)?;
             println!("development PKI written to {}", certs_dir.display());
@@ -34,7 +68,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Pki(Pki::Revoke { agency, certs_dir }) => {
             pki::revoke(&Paths::new(&certs_dir), &agency)?;
-            println!("revoked {agency}; CRL rewritten (a running gateway reads it at start-up)");
+            println!(
+                "revoked {agency}; CRL rewritten (a running gateway picks it up on SIGHUP or within reload.watch_interval)"
+            );
         }
         Command::Sim(Sim::Population {
             listen,

@@ -32,13 +32,16 @@ use tonic::server::NamedService;
 use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::set_header::SetRequestHeaderLayer;
 
+use crate::admission::Admission;
 use crate::audit;
 use crate::breaker::Breaker;
 use crate::cache::Cache;
 use crate::clock;
 use crate::config::{Config, Population as PopulationConfig};
+use crate::health::Readiness;
+use crate::metrics::{Measured, Metrics, ReasonLabels};
 use crate::pki::Paths;
-use crate::policy::Policy;
+use crate::reload::{Current, Reloader};
 use crate::services::Shared;
 use crate::services::admin::Admin;
 use crate::services::audit::Audit;
@@ -61,6 +64,14 @@ pub struct Running {
     cache: Arc<Cache>,
     /// Stopped after the requests: the worker finishes its deliveries in flight.
     exchange: crate::sync::Exchange,
+    /// Reloads certificates, CRL and policy.
+    reloader: Arc<Reloader>,
+    /// Readiness, turned NOT_SERVING first at shutdown.
+    readiness: Arc<Readiness>,
+    /// Every metric.
+    metrics: Arc<Metrics>,
+    /// Where the admin listener is, when it runs.
+    admin: Option<SocketAddr>,
 }
 
 impl Running {
@@ -84,9 +95,33 @@ impl Running {
         self.audit.as_ref()
     }
 
+    /// The admin listener's address (metrics, health), when it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Reads certificates, CRL and policy again (what SIGHUP does).
+    pub async fn reload(&self) -> crate::reload::Outcome {
+        let reloader = self.reloader.clone();
+        tokio::task::spawn_blocking(move || reloader.reload())
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Runs the readiness checks now.
+    pub async fn check_readiness(&self) -> crate::health::Report {
+        self.readiness.check().await
+    }
+
     /// Stops accepting, lets in-flight requests finish within `grace`, signs a last
     /// audit checkpoint, and returns.
     pub async fn shutdown(self, grace: Duration) -> Result<(), Error> {
+        self.readiness.stopping().await;
         self.shutdown.cancel();
         let abort = self.task.abort_handle();
         let served = match tokio::time::timeout(grace, self.task).await {
@@ -141,17 +176,6 @@ pub fn registry(config: &Config) -> Result<Arc<dyn Registry>, Error> {
 pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Running, Error> {
     config.validate()?;
     crate::install_crypto_provider();
-    let tls = tls::server_config(
-        &Paths::new(&config.tls.certs_dir),
-        &config.tls.agency_uri_prefix,
-    )?;
-    let policy = match &config.policy.file {
-        Some(path) => Policy::load(path)?,
-        None => {
-            tracing::warn!("no policy file configured; using the embedded DEVELOPMENT policy");
-            Policy::dev()
-        }
-    };
     std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
     let ledger = crate::ledger::in_dir(&config.data_dir)?;
     let audit = if config.audit.enabled {
@@ -170,6 +194,19 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         tracing::warn!("auditing is OFF: requests leave no record (benchmark baseline only)");
         None
     };
+    let metrics = Arc::new(Metrics::new(
+        audit
+            .as_ref()
+            .map(|log| log.stats().metrics.clone())
+            .unwrap_or_default(),
+    ));
+    let reloader = Arc::new(Reloader::load(
+        Paths::new(&config.tls.certs_dir),
+        &config.tls.agency_uri_prefix,
+        config.policy.file.clone(),
+        metrics.clone(),
+    )?);
+    let registry: Arc<dyn Registry> = Measured::new(registry, metrics.clone());
     let listen = |source| Error::Listen {
         addr: config.listen,
         source,
@@ -182,11 +219,13 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     let handshake = Handshake {
         timeout: config.tls.handshake_timeout,
         agency_uri_prefix: config.tls.agency_uri_prefix.as_str().into(),
+        trust: reloader.trust.clone(),
+        metrics: metrics.clone(),
+        connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+        per_connection: config.limits.max_in_flight_per_connection,
     };
-    let acceptor = TlsAcceptor::from(tls);
     tokio::spawn(accept_loop(
         listener,
-        acceptor,
         handshake,
         connections,
         shutdown.clone(),
@@ -205,26 +244,53 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         registry.name(),
     ));
     cache.spawn_sweeper(shutdown.clone());
-    let exchange = crate::sync::Exchange::start(config, ledger, shutdown.clone()).await?;
+    let exchange = crate::sync::Exchange::start(config, ledger, &metrics, shutdown.clone()).await?;
     let shared = Arc::new(Shared {
         dossiers: exchange.dossiers.clone(),
         shutdown: shutdown.clone(),
         cache: cache.clone(),
-        registry,
+        registry: registry.clone(),
         limits: config.limits.clone(),
-        policy: Arc::new(policy),
+        policy: reloader.policy.clone(),
         audit: audit.clone(),
+        metrics: metrics.clone(),
     });
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<IdentityServiceServer<Identity>>()
-        .await;
-    health
-        .set_serving::<ResidencyServiceServer<Residency>>()
-        .await;
-    health.set_serving::<AuditServiceServer<Audit>>().await;
-    health.set_serving::<AdminServiceServer<Admin>>().await;
-    health.set_serving::<DossierServiceServer<Dossiers>>().await;
+    let mut readiness = Readiness::new(
+        config.data_dir.clone(),
+        audit.clone(),
+        cache.clone(),
+        health,
+    );
+    readiness.lookups = vec![
+        <IdentityServiceServer<Identity> as NamedService>::NAME,
+        <ResidencyServiceServer<Residency> as NamedService>::NAME,
+    ];
+    readiness.basic = vec![
+        <AuditServiceServer<Audit> as NamedService>::NAME,
+        <AdminServiceServer<Admin> as NamedService>::NAME,
+        <DossierServiceServer<Dossiers> as NamedService>::NAME,
+    ];
+    let readiness = Arc::new(readiness);
+    readiness.check().await;
+    readiness
+        .clone()
+        .spawn(config.admin.health_interval, shutdown.clone());
+    reloader
+        .clone()
+        .spawn(config.reload.watch_interval, shutdown.clone());
+    let admin = if config.admin.enabled {
+        let sources = crate::ops::Sources {
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+            cache: cache.clone(),
+            dossiers: exchange.dossiers.clone(),
+            upstream: registry.name(),
+        };
+        Some(crate::ops::serve(config.admin.listen, sources, shutdown.clone()).await?)
+    } else {
+        None
+    };
     // Advertise what is served, not every service of the contract (some are still
     // being built).
     let served = [
@@ -255,16 +321,37 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
             },
         ))
         .layer(PropagateRequestIdLayer::x_request_id());
+    let limits = &config.limits;
+    let door = crate::admission::Layer(Arc::new(Admission::new(
+        limits,
+        metrics.clone(),
+        reloader.trust.clone(),
+    )));
+    let size = limits.max_message_bytes;
+    macro_rules! sized {
+        ($server:ident, $service:expr) => {
+            $server::new($service)
+                .max_decoding_message_size(size)
+                .max_encoding_message_size(size)
+        };
+    }
     let router = tonic::transport::Server::builder()
-        .timeout(config.limits.request_timeout + Duration::from_secs(1))
+        .timeout(limits.request_timeout + Duration::from_secs(1))
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .layer(request_id)
+        .layer(door)
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(IdentityServiceServer::new(Identity::new(shared.clone())))
-        .add_service(ResidencyServiceServer::new(Residency::new(shared.clone())))
-        .add_service(AuditServiceServer::new(Audit::new(shared.clone())))
-        .add_service(AdminServiceServer::new(Admin::new(shared.clone())))
-        .add_service(DossierServiceServer::new(Dossiers::new(shared)));
+        .add_service(sized!(IdentityServiceServer, Identity::new(shared.clone())))
+        .add_service(sized!(
+            ResidencyServiceServer,
+            Residency::new(shared.clone())
+        ))
+        .add_service(sized!(AuditServiceServer, Audit::new(shared.clone())))
+        .add_service(sized!(AdminServiceServer, Admin::new(shared.clone())))
+        .add_service(sized!(DossierServiceServer, Dossiers::new(shared)));
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);
@@ -281,6 +368,10 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         audit,
         cache,
         exchange,
+        reloader,
+        readiness,
+        metrics,
+        admin,
     })
 }
 
@@ -289,11 +380,15 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
 struct Handshake {
     timeout: Duration,
     agency_uri_prefix: Arc<str>,
+    trust: Arc<Current<tls::Trust>>,
+    metrics: Arc<Metrics>,
+    /// `limits.max_connections`.
+    connections: Arc<Semaphore>,
+    per_connection: usize,
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
     handshake: Handshake,
     connections: mpsc::Sender<tls::Connection>,
     shutdown: CancellationToken,
@@ -320,24 +415,46 @@ async fn accept_loop(
                 }
             },
         };
+        // Over the connection cap: close at once, so the client fails fast and
+        // retries elsewhere, rather than waiting in a backlog.
+        let Ok(open) = handshake.connections.clone().try_acquire_owned() else {
+            handshake.metrics.connections_refused.inc();
+            tracing::warn!(%remote, "connection refused: limits.max_connections are open");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, connections, handshake) =
-            (acceptor.clone(), connections.clone(), handshake.clone());
+        let (connections, handshake) = (connections.clone(), handshake.clone());
         tokio::spawn(async move {
-            match tls::accept(
-                &acceptor,
+            // The configuration in force when the handshake starts (reloads swap it).
+            let acceptor = TlsAcceptor::from(handshake.trust.get().config.clone());
+            let accepted = tls::accept(
                 tcp,
-                handshake.timeout,
-                &handshake.agency_uri_prefix,
+                tls::Accept {
+                    acceptor: &acceptor,
+                    timeout: handshake.timeout,
+                    prefix: &handshake.agency_uri_prefix,
+                    per_connection: handshake.per_connection,
+                    slot: Some(tls::Slot::new(open, handshake.metrics.connections.clone())),
+                },
             )
-            .await
-            {
+            .await;
+            drop(slot);
+            match accepted {
                 Ok(connection) => {
                     tracing::debug!(%remote, agency = %connection.peer().agency, "client connected");
-                    drop(slot);
                     let _ = connections.send(connection).await;
                 }
-                Err(reason) => tracing::warn!(%remote, %reason, "TLS handshake refused"),
+                Err(refused) => {
+                    handshake
+                        .metrics
+                        .handshake_failures
+                        .get_or_create(&ReasonLabels {
+                            reason: refused.reason,
+                        })
+                        .inc();
+                    tracing::warn!(%remote, reason = refused.reason, detail = %refused.detail, "TLS handshake refused");
+                }
             }
         });
     }
@@ -366,8 +483,11 @@ pub async fn run(config: Config) -> Result<(), Error> {
     std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
     let running = start(&config, registry(&config)?).await?;
     wait_for_signal().await;
-    tracing::info!("shutting down: no new connections, finishing in-flight requests");
-    running.shutdown(config.limits.request_timeout).await?;
+    tracing::info!(
+        grace = ?config.limits.shutdown_grace,
+        "shutting down: no new connections, finishing in-flight requests"
+    );
+    running.shutdown(config.limits.shutdown_grace).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -35,8 +35,10 @@ pub struct Shared {
     pub limits: Limits,
     /// The cache and circuit breaker in front of the registry.
     pub cache: Arc<crate::cache::Cache>,
-    /// Who may read what.
-    pub policy: Arc<Policy>,
+    /// Who may read what (replaced whole on reload).
+    pub policy: Arc<crate::reload::Current<Policy>>,
+    /// Counters of what the gateway does.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Dossiers and their exchange with the portal.
     pub dossiers: Arc<crate::sync::Dossiers>,
     /// Cancelled when the gateway stops: long streams end so that it can.
@@ -234,7 +236,18 @@ impl Ctx {
         match result {
             Ok(answer) => {
                 let cache = trail.cache.map_or("", |c| c.as_str());
-                tracing::info!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = "OK", cache, elapsed_ms, "request served");
+                if let Some(served) = trail.cache {
+                    shared
+                        .metrics
+                        .cache
+                        .get_or_create(&crate::metrics::CacheLabels {
+                            operation,
+                            result: served.as_str(),
+                        })
+                        .inc();
+                }
+                // The request's span (see `admission`) logs its end at info level.
+                tracing::debug!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = "OK", cache, elapsed_ms, "request served");
                 let mut response = tonic::Response::new(answer);
                 if let Some(served) = trail.cache {
                     response.metadata_mut().insert(
@@ -257,7 +270,8 @@ impl Ctx {
 pub(crate) async fn detached<T: Send + 'static>(
     handler: impl Future<Output = Result<T, Status>> + Send + 'static,
 ) -> Result<T, Status> {
-    tokio::spawn(handler)
+    use tracing::Instrument;
+    tokio::spawn(handler.in_current_span())
         .await
         .unwrap_or_else(|e| Err(Status::internal(format!("handler failed: {e}"))))
 }

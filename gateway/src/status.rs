@@ -12,6 +12,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::Error;
+use crate::error::Shed;
 
 /// The `ErrorInfo.domain` of every error the gateway reports.
 pub const DOMAIN: &str = "lienthong.v1";
@@ -53,6 +54,16 @@ fn parts(error: &Error) -> Parts {
             &format!("no answer within {} ms", after.as_millis()),
             None,
         ),
+        Error::Shed(shed) => {
+            let (code, retry) = match shed {
+                Shed::RateLimited { retry, .. } => (Code::ResourceExhausted, Some(*retry)),
+                Shed::Overloaded(_) | Shed::ConnectionOverloaded(_) => {
+                    (Code::ResourceExhausted, Some(Duration::from_millis(100)))
+                }
+                Shed::Revoked => (Code::Unauthenticated, None),
+            };
+            p(code, shed.reason(), &shed.to_string(), retry)
+        }
         Error::Denied(denial) => p(
             Code::PermissionDenied,
             denial.reason.as_str(),

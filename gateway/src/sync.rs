@@ -55,11 +55,14 @@ impl Exchange {
     pub async fn start(
         config: &Config,
         ledger: Arc<redb::Database>,
+        metrics: &Arc<crate::metrics::Metrics>,
         shutdown: CancellationToken,
     ) -> Result<Exchange, Error> {
         let outbox = Arc::new(outbox::Outbox::on(ledger.clone())?);
         let inbound = Arc::new(inbound::Inbound::on(ledger)?);
         let (portal, sim) = portal(config).await?;
+        let portal: Arc<dyn NationalPortal> =
+            crate::metrics::Measured::new(portal, metrics.clone());
         let settings = worker::Settings {
             concurrency: config.sync.concurrency,
             backoff_base: config.sync.backoff_base,

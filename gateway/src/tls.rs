@@ -44,6 +44,91 @@ pub struct Peer {
     pub fingerprint: String,
     /// The client's socket address.
     pub remote: SocketAddr,
+    /// The certificate's serial number (DER integer bytes), to refuse its requests
+    /// once a reloaded CRL lists it.
+    pub serial: Vec<u8>,
+    /// Requests in flight on this connection at most (`limits.max_in_flight_per_connection`).
+    pub slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// What a handshake checks against: the server's TLS configuration, and the serial
+/// numbers its CRL revokes (for connections opened before a reload).
+pub struct Trust {
+    /// Certificate, CA and CRL, for new handshakes.
+    pub config: Arc<ServerConfig>,
+    /// Serial numbers the CRL lists.
+    pub revoked: std::collections::HashSet<Vec<u8>>,
+}
+
+impl Trust {
+    /// Reads the server certificate and key, the CA and the CRL under `paths`.
+    pub fn load(paths: &Paths, agency_uri_prefix: &str) -> Result<Trust, Error> {
+        let config = server_config(paths, agency_uri_prefix)?;
+        let mut revoked = std::collections::HashSet::new();
+        for crl in read_pem::<CertificateRevocationListDer<'static>>(&paths.crl())? {
+            let (_, crl) = x509_parser::parse_x509_crl(&crl)
+                .map_err(|e| Error::Pki(format!("{}: {e}", paths.crl().display())))?;
+            revoked.extend(
+                crl.iter_revoked_certificates()
+                    .map(|r| r.raw_serial().to_vec()),
+            );
+        }
+        Ok(Trust { config, revoked })
+    }
+}
+
+/// Why a handshake failed, as a metric label.
+pub fn failure_reason(error: &io::Error) -> &'static str {
+    use rustls::Error as E;
+    let Some(tls) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
+        return match error.kind() {
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe => "closed",
+            io::ErrorKind::InvalidData => "not_tls",
+            _ => "io",
+        };
+    };
+    match tls {
+        E::NoCertificatesPresented => "no_certificate",
+        E::InvalidCertificate(c) => match c {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "not_yet_valid"
+            }
+            CertificateError::Revoked => "revoked",
+            CertificateError::UnknownIssuer => "unknown_issuer",
+            CertificateError::ApplicationVerificationFailure => "agency_identity",
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                "wrong_purpose"
+            }
+            _ => "bad_certificate",
+        },
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. } => "protocol",
+        E::PeerIncompatible(_) | E::NoApplicationProtocol => "incompatible",
+        E::AlertReceived(_) => "client_alert",
+        _ => "other",
+    }
+}
+
+/// A handshake that did not establish an agency.
+#[derive(Debug)]
+pub struct Refused {
+    /// A metric label: `timeout`, `expired`, `revoked`, `no_certificate`…
+    pub reason: &'static str,
+    /// For the log.
+    pub detail: String,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.detail, self.reason)
+    }
 }
 
 /// The single agency code named by a certificate's SAN URIs with `prefix`.
@@ -170,6 +255,33 @@ pub fn server_config(paths: &Paths, agency_uri_prefix: &str) -> Result<Arc<Serve
 pub struct Connection {
     stream: TlsStream<TcpStream>,
     peer: Arc<Peer>,
+    _slot: Option<Slot>,
+}
+
+/// A connection's place under `limits.max_connections`, given back when it closes.
+pub struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    open: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Slot {
+    /// Holds `permit` and counts the connection in `open` until dropped.
+    pub fn new(
+        permit: tokio::sync::OwnedSemaphorePermit,
+        open: prometheus_client::metrics::gauge::Gauge,
+    ) -> Slot {
+        open.inc();
+        Slot {
+            _permit: permit,
+            open,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
 }
 
 impl Connection {
@@ -179,26 +291,46 @@ impl Connection {
     }
 }
 
+/// What a handshake needs besides the socket.
+pub struct Accept<'a> {
+    /// The TLS configuration in force.
+    pub acceptor: &'a TlsAcceptor,
+    /// A handshake not finished by then is abandoned.
+    pub timeout: Duration,
+    /// The agency SAN URI prefix.
+    pub prefix: &'a str,
+    /// Requests in flight on the connection at most.
+    pub per_connection: usize,
+    /// The connection's place under the connection cap.
+    pub slot: Option<Slot>,
+}
+
 /// Runs the handshake on `tcp` within `timeout` and establishes the peer.
-pub async fn accept(
-    acceptor: &TlsAcceptor,
-    tcp: TcpStream,
-    timeout: Duration,
-    prefix: &str,
-) -> Result<Connection, String> {
-    let remote = tcp.peer_addr().map_err(|e| e.to_string())?;
-    let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+pub async fn accept(tcp: TcpStream, how: Accept<'_>) -> Result<Connection, Refused> {
+    let refused = |reason, detail: String| Refused { reason, detail };
+    let remote = tcp
+        .peer_addr()
+        .map_err(|e| refused("closed", e.to_string()))?;
+    let stream = match tokio::time::timeout(how.timeout, how.acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err(format!("handshake not finished within {timeout:?}")),
+        Ok(Err(e)) => return Err(refused(failure_reason(&e), e.to_string())),
+        Err(_) => {
+            return Err(refused(
+                "timeout",
+                format!("handshake not finished within {:?}", how.timeout),
+            ));
+        }
     };
     let cert = stream
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|certs| certs.first())
-        .ok_or("no client certificate")?;
-    let agency = agency_of(cert, prefix)?;
+        .ok_or_else(|| refused("no_certificate", "no client certificate".into()))?;
+    let agency = agency_of(cert, how.prefix).map_err(|e| refused("agency_identity", e))?;
+    let serial = x509_parser::parse_x509_certificate(cert)
+        .map(|(_, c)| c.raw_serial().to_vec())
+        .map_err(|e| refused("bad_certificate", e.to_string()))?;
     let fingerprint = Sha256::digest(cert.as_ref())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -208,8 +340,11 @@ pub async fn accept(
             agency,
             fingerprint,
             remote,
+            serial,
+            slots: Arc::new(tokio::sync::Semaphore::new(how.per_connection)),
         }),
         stream,
+        _slot: how.slot,
     })
 }
 

@@ -53,6 +53,7 @@ pub fn config(pki: &TestPki) -> Config {
     };
     config.tls.certs_dir = pki.paths.dir.clone();
     config.tls.generate_dev_pki = false;
+    config.admin.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config
 }
 

@@ -42,6 +42,7 @@ impl Bench {
         };
         config.tls.certs_dir = self.paths.dir.clone();
         config.tls.generate_dev_pki = false;
+        config.admin.listen = ([127, 0, 0, 1], 0).into();
         config
     }
 

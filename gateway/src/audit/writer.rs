@@ -8,7 +8,7 @@
 //! fails, every request in the batch gets the error and the head does not move.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use lienthong_proto::v1::AuditRecord;
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +45,10 @@ pub struct Stats {
     pub records: AtomicU64,
     /// Commits made.
     pub commits: AtomicU64,
+    /// When a commit last failed (µs since the epoch; 0: never).
+    pub last_failure: AtomicI64,
+    /// Batch sizes and flush times, for `/metrics`.
+    pub metrics: crate::metrics::AuditMetrics,
 }
 
 /// Runs the writer until [`Command::Close`] or until every sender is gone.
@@ -94,6 +98,7 @@ pub(super) fn run(
             || ((tick || close.is_some()) && new_head.seq > new_head.checkpoint);
         let checkpoint = due.then(|| signer.sign(new_head.seq, &new_head.hash, new_head.at));
         if !records.is_empty() || checkpoint.is_some() {
+            let started = std::time::Instant::now();
             match store.append(&records, checkpoint.as_ref()) {
                 Ok(()) => {
                     if checkpoint.is_some() {
@@ -104,6 +109,8 @@ pub(super) fn run(
                         .records
                         .fetch_add(records.len() as u64, Ordering::Relaxed);
                     stats.commits.fetch_add(1, Ordering::Relaxed);
+                    stats.metrics.batch.observe(records.len() as f64);
+                    stats.metrics.flush.observe(started.elapsed().as_secs_f64());
                     for (r, reply) in records.drain(..).zip(replies.drain(..)) {
                         let _ = reply.send(Ok(r.seq));
                     }
@@ -111,6 +118,8 @@ pub(super) fn run(
                 Err(e) => {
                     tracing::error!(error = %e, batch = records.len(), "audit commit failed; the requests in it are refused");
                     records.clear();
+                    stats.metrics.failures.inc();
+                    stats.last_failure.store(now_micros(), Ordering::Relaxed);
                     for reply in replies.drain(..) {
                         let _ = reply.send(Err(Error::Audit(e.to_string())));
                     }

@@ -49,7 +49,7 @@ impl AdminService for Admin {
                     (true, true) => {}
                 }
                 v.finish()?;
-                ctx.require(&shared.policy, Role::Operator)?;
+                ctx.require(&shared.policy.get(), Role::Operator)?;
                 let cache = shared.cache.clone();
                 let id = req.personal_id.clone();
                 let removed = tokio::task::spawn_blocking(move || {
@@ -81,7 +81,7 @@ impl AdminService for Admin {
             let shared = &*shared;
             let ctx = Ctx::of(&request, &shared.limits, Operation::SyncStatus)?;
             let result = async {
-                ctx.require(&shared.policy, Role::Operator)?;
+                ctx.require(&shared.policy.get(), Role::Operator)?;
                 let outbox = shared.dossiers.outbox.clone();
                 tokio::task::spawn_blocking(move || {
                     let (depth, oldest) = outbox.depth()?;
@@ -133,7 +133,7 @@ impl AdminService for Admin {
                     );
                 }
                 v.finish()?;
-                ctx.require(&shared.policy, Role::Operator)?;
+                ctx.require(&shared.policy.get(), Role::Operator)?;
                 let outbox = shared.dossiers.outbox.clone();
                 let code = req.dossier_code.clone();
                 let requeued = tokio::task::spawn_blocking(move || {

@@ -82,7 +82,7 @@ impl AuditService for Audit {
                 }
                 range(&mut v, req.from.as_ref(), req.to.as_ref());
                 v.finish()?;
-                ctx.require(&shared.policy, Role::Auditor)?;
+                ctx.require(&shared.policy.get(), Role::Auditor)?;
                 let store = log(shared)?.store().clone();
                 let (tx, rx) = mpsc::channel(STREAM_BUFFER);
                 tokio::task::spawn_blocking(move || {
@@ -114,7 +114,7 @@ impl AuditService for Audit {
                     v.add("to_seq", "must be 0 (the head) or at least from_seq");
                 }
                 v.finish()?;
-                ctx.require(&shared.policy, Role::Auditor)?;
+                ctx.require(&shared.policy.get(), Role::Auditor)?;
                 log(shared)?.verify(req.from_seq, req.to_seq).await
             }
             .await;
@@ -139,7 +139,7 @@ impl AuditService for Audit {
                 }
                 range(&mut v, req.from.as_ref(), req.to.as_ref());
                 v.finish()?;
-                ctx.require(&shared.policy, Role::Auditor)?;
+                ctx.require(&shared.policy.get(), Role::Auditor)?;
                 let log = log(shared)?.clone();
                 let (lo, hi) = query::range(
                     log.store(),

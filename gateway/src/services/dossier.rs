@@ -80,7 +80,7 @@ impl DossierService for Dossiers {
                 let mut v = Violations::default();
                 validate::submitted(&mut v, &d, now());
                 v.finish()?;
-                ctx.grant(&shared.policy)?;
+                ctx.grant(&shared.policy.get())?;
                 owner(&ctx, &d.agency_code)?;
                 let submitted = Dossier {
                     revision: 0,
@@ -114,7 +114,7 @@ impl DossierService for Dossiers {
                 let (code, status) = validate::update(&mut v, &req, now());
                 v.finish()?;
                 let code = code.expect("valid when no violation");
-                ctx.grant(&shared.policy)?;
+                ctx.grant(&shared.policy.get())?;
                 owner(&ctx, code.agency().as_str())?;
                 let at = req.at.unwrap_or(lienthong_proto::prost_types::Timestamp {
                     seconds: now(),
@@ -151,7 +151,7 @@ impl DossierService for Dossiers {
                 let code = validate::code(&mut v, "dossier_code", &req.dossier_code);
                 v.finish()?;
                 let code = code.expect("valid when no violation");
-                ctx.grant(&shared.policy)?;
+                ctx.grant(&shared.policy.get())?;
                 owner(&ctx, code.agency().as_str())?;
                 let outbox = shared.dossiers.outbox.clone();
                 let key = req.dossier_code.clone();
@@ -196,7 +196,7 @@ impl DossierService for Dossiers {
                 }
                 v.text("procedure_code", &req.procedure_code, 20, false);
                 v.finish()?;
-                ctx.grant(&shared.policy)?;
+                ctx.grant(&shared.policy.get())?;
                 let scope = if req.agency_code.is_empty() {
                     ctx.agency().to_owned()
                 } else {
@@ -266,7 +266,7 @@ impl DossierService for Dossiers {
                     );
                 }
                 v.finish()?;
-                ctx.grant(&shared.policy)?;
+                ctx.grant(&shared.policy.get())?;
                 let (tx, rx) = mpsc::channel(64);
                 let inbound = shared.dossiers.inbound.clone();
                 let caller = ctx.agency().to_owned();

@@ -65,7 +65,7 @@ impl IdentityService for Identity {
                 })?;
                 let requested: Vec<&str> = paths.iter().map(String::as_str).collect();
                 let keep = ctx
-                    .allow(&shared.policy, req.context.as_ref())?
+                    .allow(&shared.policy.get(), req.context.as_ref())?
                     .narrow(Record::Citizen, &requested)?;
                 let call = ctx.call(req.context.as_ref());
                 let fetch = ctx.upstream(shared, shared.registry.citizen(&id, &call));
@@ -112,7 +112,7 @@ impl IdentityService for Identity {
                     &["full_name", "birth_date"]
                 };
                 let compared = ctx
-                    .allow(&shared.policy, req.context.as_ref())?
+                    .allow(&shared.policy.get(), req.context.as_ref())?
                     .narrow(Record::Citizen, claimed)?;
                 let call = ctx.call(req.context.as_ref());
                 let fetch = ctx.upstream(shared, shared.registry.citizen(&id, &call));

@@ -35,7 +35,7 @@ impl ResidencyService for Residency {
             let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
             let result = async {
                 let id = lookup(req.context.as_ref(), &req.personal_id, |_| {})?;
-                let allowed = ctx.allow(&shared.policy, req.context.as_ref())?;
+                let allowed = ctx.allow(&shared.policy.get(), req.context.as_ref())?;
                 let call = ctx.call(req.context.as_ref());
                 let fetch = ctx.upstream(shared, shared.registry.residence(&id, &call));
                 let (mut residence, served) = shared

@@ -341,6 +341,14 @@ impl Outbox {
         Ok((len, oldest))
     }
 
+    /// How many dead letters wait for an operator.
+    pub fn dead_count(&self) -> Result<u64, Error> {
+        let e = err("dead letters");
+        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
+        let table = txn.open_table(DEAD).map_err(|x| e(x.into()))?;
+        redb::ReadableTableMetadata::len(&table).map_err(|x| e(x.into()))
+    }
+
     /// The dead letters: entries the portal refused for good, with its reason.
     pub fn dead_letters(&self) -> Result<Vec<(Entry, String)>, Error> {
         let e = err("dead letters");

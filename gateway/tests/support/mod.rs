@@ -66,6 +66,12 @@ pub fn serve_with(dir: &Path, port: u16, extra: &[&str]) -> Killed {
         .current_dir(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
+        // Tests run side by side: each admin listener on a port of its own.
+        .args(if extra.contains(&"--admin-listen") {
+            &[][..]
+        } else {
+            &["--admin-listen", "127.0.0.1:0"][..]
+        })
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("serve starts");

@@ -1,0 +1,190 @@
+//! Readiness: whether this gateway can do its work now, for `grpc.health.v1`, the
+//! admin listener's `/readyz` and the `lienthong_ready` metric.
+//!
+//! Checked every `admin.health_interval`:
+//! - `data_dir`: a probe file can be written, synced and removed in the data dir;
+//! - `audit`: the audit writer runs and no commit failed in the last 10 s (without
+//!   it nothing may be released);
+//! - `population_circuit`: the population registry's circuit is not open.
+//!
+//! Every service needs the first two. The identity and residency services also need
+//! the third (they can still answer from the cache, but a balancer should prefer a
+//! gateway whose upstream answers). The overall status (`""`) is serving only when
+//! every check passes. At shutdown every service turns NOT_SERVING first, so that
+//! balancers drain the gateway before its listener closes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::audit;
+use crate::breaker::State;
+use crate::cache::Cache;
+use crate::reload::Current;
+
+/// A commit failure this recent makes the audit check fail.
+const AUDIT_FAILURE_WINDOW: Duration = Duration::from_secs(10);
+
+/// The result of one round of checks.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    /// Every check passes.
+    pub ready: bool,
+    /// Each check: its name, whether it passes, and why not.
+    pub checks: Vec<Check>,
+}
+
+/// One check.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    /// `data_dir`, `audit`, `population_circuit`.
+    pub name: &'static str,
+    /// Passing.
+    pub ok: bool,
+    /// Why it fails, when it does.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// What the checks look at, and where their results go.
+pub struct Readiness {
+    data_dir: PathBuf,
+    audit: Option<Arc<audit::Log>>,
+    cache: Arc<Cache>,
+    reporter: HealthReporter,
+    /// The last report.
+    pub report: Current<Report>,
+    /// Services that need only the data dir and the audit log.
+    pub basic: Vec<&'static str>,
+    /// Services that also need the population registry.
+    pub lookups: Vec<&'static str>,
+}
+
+impl Readiness {
+    /// Checks for a gateway with these parts.
+    pub fn new(
+        data_dir: PathBuf,
+        audit: Option<Arc<audit::Log>>,
+        cache: Arc<Cache>,
+        reporter: HealthReporter,
+    ) -> Readiness {
+        Readiness {
+            data_dir,
+            audit,
+            cache,
+            reporter,
+            report: Current::new(Report::default()),
+            basic: Vec::new(),
+            lookups: Vec::new(),
+        }
+    }
+
+    /// Runs every check once and publishes the result.
+    pub async fn check(&self) -> Report {
+        let data_dir = self.data_dir.clone();
+        let dir = tokio::task::spawn_blocking(move || writable(&data_dir))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let audit = match &self.audit {
+            Some(log) if !log.appending(AUDIT_FAILURE_WINDOW) => {
+                Err("the audit log is not appending; see the gateway log".to_owned())
+            }
+            _ => Ok(()),
+        };
+        let circuit = match self.cache.breaker().state() {
+            State::Open => Err("the population registry's circuit is open".to_owned()),
+            _ => Ok(()),
+        };
+        let checks: Vec<Check> = [
+            ("data_dir", dir),
+            ("audit", audit),
+            ("population_circuit", circuit),
+        ]
+        .into_iter()
+        .map(|(name, r)| Check {
+            name,
+            ok: r.is_ok(),
+            detail: r.err().unwrap_or_default(),
+        })
+        .collect();
+        let basic = checks[..2].iter().all(|c| c.ok);
+        let all = checks.iter().all(|c| c.ok);
+        let status = |ok| {
+            if ok {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            }
+        };
+        for name in &self.basic {
+            self.reporter.set_service_status(name, status(basic)).await;
+        }
+        for name in &self.lookups {
+            self.reporter.set_service_status(name, status(all)).await;
+        }
+        self.reporter.set_service_status("", status(all)).await;
+        let report = Report { ready: all, checks };
+        let previous = self.report.get();
+        if previous.ready != report.ready && !previous.checks.is_empty() {
+            if report.ready {
+                tracing::info!("ready again");
+            } else {
+                let failing: Vec<_> = report
+                    .checks
+                    .iter()
+                    .filter(|c| !c.ok)
+                    .map(|c| c.name)
+                    .collect();
+                tracing::warn!(?failing, "not ready");
+            }
+        }
+        self.report.set(report.clone());
+        report
+    }
+
+    /// Every service NOT_SERVING: the gateway is stopping.
+    pub async fn stopping(&self) {
+        for name in self.basic.iter().chain(&self.lookups).chain(&[""]) {
+            self.reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+        self.report.set(Report {
+            ready: false,
+            checks: vec![Check {
+                name: "shutdown",
+                ok: false,
+                detail: "the gateway is stopping".into(),
+            }],
+        });
+    }
+
+    /// Checks every `interval` until `shutdown`.
+    pub fn spawn(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                self.check().await;
+            }
+        });
+    }
+}
+
+/// Whether a file can be written, synced and removed in `dir`.
+fn writable(dir: &std::path::Path) -> Result<(), String> {
+    use std::io::Write;
+    let probe = dir.join(".ready-probe");
+    let written = std::fs::File::create(&probe)
+        .and_then(|mut f| f.write_all(b"ready").and_then(|()| f.sync_all()));
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|e| format!("{}: {e}", dir.display()))
+}

@@ -1,0 +1,462 @@
+//! What the gateway is doing, as Prometheus metrics (`/metrics` on the admin listener).
+//!
+//! Labels name services, methods, agencies, status codes, adapters and reasons:
+//! bounded sets, never personal data. Counters and histograms are updated where the
+//! event happens; gauges that describe state (circuits, outbox, readiness) are read
+//! when scraped ([`Metrics::encode`] takes a [`Snapshot`]).
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use lienthong_adapters::Error as AdapterError;
+use lienthong_adapters::population::{Call, Registry};
+use lienthong_adapters::portal::schema::{DanhSachTrucTuyen, HoSo};
+use lienthong_adapters::portal::{NationalPortal, Pushed};
+use lienthong_proto::PersonalId;
+use lienthong_proto::v1::{Citizen, Residence};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry as Prometheus;
+
+/// Latency buckets in seconds: 100 µs to about 26 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 19))
+}
+
+/// A family of latency histograms.
+type Latencies<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// One request, as counted.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `lienthong.v1.IdentityService`.
+    pub service: String,
+    /// `GetCitizen`.
+    pub method: String,
+    /// The calling agency's code.
+    pub agency: String,
+    /// The gRPC status code's name, e.g. `OK`, `PERMISSION_DENIED`.
+    pub code: &'static str,
+}
+
+/// A method.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    /// The gRPC service.
+    pub service: String,
+    /// The method.
+    pub method: String,
+}
+
+/// A request refused before it reached its handler.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShedLabels {
+    /// `RATE_LIMITED`, `OVERLOADED`, `CONNECTION_OVERLOADED`, `CERTIFICATE_REVOKED`.
+    pub reason: &'static str,
+    /// The calling agency's code.
+    pub agency: String,
+}
+
+/// A reason, alone.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Why.
+    pub reason: &'static str,
+}
+
+/// An upstream call.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// The adapter's name (`sim`, `rest`, `grpc`, `portal-rest`).
+    pub adapter: &'static str,
+    /// `citizen`, `residence`, `push`, `online`.
+    pub operation: &'static str,
+    /// `ok`, `not_found`, `unavailable`, `timeout`, `protocol`, `refused`, `rejected`.
+    pub outcome: &'static str,
+}
+
+/// An upstream operation.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// The adapter's name.
+    pub adapter: &'static str,
+    /// Its operation.
+    pub operation: &'static str,
+}
+
+/// How the cache served a lookup.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// The gateway operation, e.g. `GetCitizen`.
+    pub operation: &'static str,
+    /// `hit`, `miss` or `stale`.
+    pub result: &'static str,
+}
+
+/// A reload of one component.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `tls` or `policy`.
+    pub component: &'static str,
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+}
+
+/// An upstream, for its circuit breaker.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamName {
+    /// The adapter's name.
+    pub upstream: &'static str,
+}
+
+/// A readiness check.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CheckLabels {
+    /// `data_dir`, `audit`, `population_circuit`.
+    pub check: &'static str,
+}
+
+/// The audit writer's work, shared with the writer thread.
+#[derive(Debug, Clone)]
+pub struct AuditMetrics {
+    /// Records per durable commit.
+    pub batch: Histogram,
+    /// Time from the batch's first record taken to its commit done, in seconds.
+    pub flush: Histogram,
+    /// Commits that failed (every request in them refused).
+    pub failures: Counter,
+}
+
+impl Default for AuditMetrics {
+    fn default() -> Self {
+        AuditMetrics {
+            batch: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            flush: latency(),
+            failures: Counter::default(),
+        }
+    }
+}
+
+/// State read at scrape time.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    /// Circuit state per upstream: 0 closed, 1 half-open, 2 open.
+    pub circuits: Vec<(&'static str, i64)>,
+    /// Entries waiting in the outbox.
+    pub outbox_depth: u64,
+    /// Age of the oldest waiting entry, in seconds (0 when empty).
+    pub outbox_oldest_seconds: f64,
+    /// Dead letters waiting for an operator.
+    pub outbox_dead: u64,
+    /// Readiness checks: name and whether it passes.
+    pub checks: Vec<(&'static str, bool)>,
+}
+
+/// Every metric of a running gateway.
+pub struct Metrics {
+    registry: Prometheus,
+    /// Requests finished, by service, method, agency and status code.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Request latency (until the response ended), by service and method.
+    pub latency: Latencies<MethodLabels>,
+    /// Requests in flight.
+    pub in_flight: Gauge,
+    /// Requests refused before their handler (limits, revocation).
+    pub shed: Family<ShedLabels, Counter>,
+    /// Open client connections.
+    pub connections: Gauge,
+    /// Connections closed at once because `limits.max_connections` were open.
+    pub connections_refused: Counter,
+    /// TLS handshakes that failed, by reason.
+    pub handshake_failures: Family<ReasonLabels, Counter>,
+    /// Upstream calls, by adapter, operation and outcome.
+    pub upstream: Family<UpstreamLabels, Counter>,
+    /// Upstream latency, by adapter and operation.
+    pub upstream_latency: Latencies<OperationLabels>,
+    /// Lookups by how the cache served them.
+    pub cache: Family<CacheLabels, Counter>,
+    /// The audit writer.
+    pub audit: AuditMetrics,
+    /// Reloads, by component and outcome.
+    pub reloads: Family<ReloadLabels, Counter>,
+    circuits: Family<UpstreamName, Gauge>,
+    outbox_depth: Gauge,
+    outbox_oldest: Gauge<f64, std::sync::atomic::AtomicU64>,
+    outbox_dead: Gauge,
+    checks: Family<CheckLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new(AuditMetrics::default())
+    }
+}
+
+impl Metrics {
+    /// The metrics, registered; `audit` is the writer's (its clones share the values).
+    pub fn new(audit: AuditMetrics) -> Metrics {
+        let mut registry = Prometheus::with_prefix("lienthong");
+        let m = Metrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency),
+            in_flight: Gauge::default(),
+            shed: Family::default(),
+            connections: Gauge::default(),
+            connections_refused: Counter::default(),
+            handshake_failures: Family::default(),
+            upstream: Family::default(),
+            upstream_latency: Family::new_with_constructor(latency),
+            cache: Family::default(),
+            audit,
+            reloads: Family::default(),
+            circuits: Family::default(),
+            outbox_depth: Gauge::default(),
+            outbox_oldest: Gauge::default(),
+            outbox_dead: Gauge::default(),
+            checks: Family::default(),
+            registry: Prometheus::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "requests",
+            "gRPC requests finished, by service, method, agency and status code",
+            m.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "gRPC request latency until the response ended",
+            m.latency.clone(),
+        );
+        r.register(
+            "requests_in_flight",
+            "gRPC requests in flight (open streams count)",
+            m.in_flight.clone(),
+        );
+        r.register(
+            "requests_shed",
+            "requests refused before their handler: rate limit, load shedding, revocation",
+            m.shed.clone(),
+        );
+        r.register(
+            "connections_open",
+            "open client connections (TLS established)",
+            m.connections.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "connections closed at once because limits.max_connections were open",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "tls_handshake_failures",
+            "TLS handshakes refused or failed, by reason",
+            m.handshake_failures.clone(),
+        );
+        r.register(
+            "upstream_requests",
+            "calls to national systems, by adapter, operation and outcome",
+            m.upstream.clone(),
+        );
+        r.register(
+            "upstream_duration_seconds",
+            "latency of calls to national systems",
+            m.upstream_latency.clone(),
+        );
+        r.register(
+            "circuit_state",
+            "circuit breaker per upstream: 0 closed, 1 half-open, 2 open",
+            m.circuits.clone(),
+        );
+        r.register(
+            "cache_lookups",
+            "lookups by how the cache served them",
+            m.cache.clone(),
+        );
+        r.register(
+            "audit_batch_records",
+            "audit records per durable commit (group commit)",
+            m.audit.batch.clone(),
+        );
+        r.register(
+            "audit_flush_duration_seconds",
+            "time to write and fsync one audit batch",
+            m.audit.flush.clone(),
+        );
+        r.register(
+            "audit_commit_failures",
+            "audit commits that failed; the requests in them were refused",
+            m.audit.failures.clone(),
+        );
+        r.register(
+            "outbox_depth",
+            "dossier revisions waiting for delivery to the portal",
+            m.outbox_depth.clone(),
+        );
+        r.register(
+            "outbox_oldest_pending_seconds",
+            "age of the oldest revision waiting for delivery",
+            m.outbox_oldest.clone(),
+        );
+        r.register(
+            "outbox_dead_letters",
+            "revisions the portal refused for good, waiting for an operator",
+            m.outbox_dead.clone(),
+        );
+        r.register(
+            "reloads",
+            "reloads of certificates and policy, by component and outcome",
+            m.reloads.clone(),
+        );
+        r.register(
+            "ready",
+            "readiness checks: 1 passing, 0 failing",
+            m.checks.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The metrics in the OpenMetrics text format, with `state` as of now.
+    pub fn encode(&self, state: &Snapshot) -> String {
+        for (upstream, value) in &state.circuits {
+            self.circuits
+                .get_or_create(&UpstreamName { upstream })
+                .set(*value);
+        }
+        self.outbox_depth.set(state.outbox_depth as i64);
+        self.outbox_oldest.set(state.outbox_oldest_seconds);
+        self.outbox_dead.set(state.outbox_dead as i64);
+        for (check, ok) in &state.checks {
+            self.checks
+                .get_or_create(&CheckLabels { check })
+                .set(i64::from(*ok));
+        }
+        let mut text = String::with_capacity(16 * 1024);
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            let _ = writeln!(text, "# encoding failed");
+        }
+        text
+    }
+
+    /// Counts one upstream call that took since `started`.
+    pub fn upstream_call<T>(
+        &self,
+        adapter: &'static str,
+        operation: &'static str,
+        started: Instant,
+        result: &Result<T, AdapterError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(AdapterError::NotFound { .. }) => "not_found",
+            Err(AdapterError::Unavailable { .. }) => "unavailable",
+            Err(AdapterError::Timeout { .. }) => "timeout",
+            Err(AdapterError::Protocol { .. }) => "protocol",
+            Err(AdapterError::Refused { .. }) => "refused",
+            Err(AdapterError::Rejected { .. }) => "rejected",
+        };
+        self.upstream
+            .get_or_create(&UpstreamLabels {
+                adapter,
+                operation,
+                outcome,
+            })
+            .inc();
+        self.upstream_latency
+            .get_or_create(&OperationLabels { adapter, operation })
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// An upstream adapter that counts and times its calls.
+pub struct Measured<A: ?Sized> {
+    inner: Arc<A>,
+    metrics: Arc<Metrics>,
+}
+
+impl<A: ?Sized> Measured<A> {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<A>, metrics: Arc<Metrics>) -> Arc<Measured<A>> {
+        Arc::new(Measured { inner, metrics })
+    }
+
+    async fn time<T>(
+        &self,
+        adapter: &'static str,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, AdapterError>>,
+    ) -> Result<T, AdapterError> {
+        let started = Instant::now();
+        let result = call.await;
+        self.metrics
+            .upstream_call(adapter, operation, started, &result);
+        result
+    }
+}
+
+#[async_trait]
+impl Registry for Measured<dyn Registry> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn citizen(&self, id: &PersonalId, call: &Call) -> Result<Citizen, AdapterError> {
+        self.time(self.name(), "citizen", self.inner.citizen(id, call))
+            .await
+    }
+
+    async fn residence(&self, id: &PersonalId, call: &Call) -> Result<Residence, AdapterError> {
+        self.time(self.name(), "residence", self.inner.residence(id, call))
+            .await
+    }
+}
+
+#[async_trait]
+impl NationalPortal for Measured<dyn NationalPortal> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn push(&self, dossier: &HoSo) -> Result<Pushed, AdapterError> {
+        self.time(self.name(), "push", self.inner.push(dossier))
+            .await
+    }
+
+    async fn online(
+        &self,
+        unit: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<DanhSachTrucTuyen, AdapterError> {
+        self.time(self.name(), "online", self.inner.online(unit, after, limit))
+            .await
+    }
+}
+
+/// The canonical name of a gRPC status code, as the gRPC spec writes it.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
