@@ -23,6 +23,10 @@ pub struct Call {
     pub request_id: String,
     /// The caller's stated purpose, legal basis, case and officer.
     pub context: RequestContext,
+    /// Time left in the caller's request, if it is shorter than the adapter's own
+    /// deadline. A gRPC upstream receives it as `grpc-timeout`, so that it stops
+    /// working for an answer nobody waits for any more.
+    pub deadline: Option<std::time::Duration>,
 }
 
 /// A source of citizen and residence records.

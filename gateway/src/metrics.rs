@@ -92,7 +92,7 @@ pub struct OperationLabels {
 /// How the cache served a lookup.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
-    /// The gateway operation, e.g. `GetCitizen`.
+    /// The gateway operation, e.g. `IdentityService/GetCitizen`.
     pub operation: &'static str,
     /// `hit`, `miss` or `stale`.
     pub result: &'static str,

@@ -172,6 +172,7 @@ impl Ctx {
         lienthong_adapters::population::Call {
             request_id: self.request_id.clone(),
             context: context.cloned().unwrap_or_default(),
+            deadline: Some(self.budget.saturating_sub(self.started.elapsed())),
         }
     }
 

@@ -147,3 +147,49 @@ pub fn request_id(metadata: &MetadataMap) -> String {
         .expect("every answer carries x-request-id")
         .to_owned()
 }
+
+/// A plain HTTP/1.0 GET of `path` at `addr` (the admin listener): status and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("admin listener");
+    tcp.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    tcp.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    (status, body.to_owned())
+}
+
+/// The samples of a Prometheus scrape of the gateway at `addr`, parsed by an
+/// independent parser (the text must be valid for it to get that far).
+pub async fn scrape(addr: SocketAddr) -> Vec<prometheus_parse::Sample> {
+    let (status, body) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let lines = body.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines)
+        .expect("valid Prometheus text")
+        .samples
+}
+
+/// The value of the sample `name` whose labels include every pair of `labels`
+/// (summed over the other labels); 0 if none.
+pub fn sample(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}

@@ -107,7 +107,10 @@ impl GrpcRegistry {
 
     fn request<T>(&self, message: T, call: &Call) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request.set_timeout(self.config.timeout);
+        request.set_timeout(
+            call.deadline
+                .map_or(self.config.timeout, |left| left.min(self.config.timeout)),
+        );
         if let Ok(value) = call.request_id.parse() {
             request
                 .metadata_mut()
