@@ -188,3 +188,23 @@ fn writable(dir: &std::path::Path) -> Result<(), String> {
     let _ = std::fs::remove_file(&probe);
     written.map_err(|e| format!("{}: {e}", dir.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_that_cannot_take_a_file_is_not_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        writable(dir.path()).expect("a temp dir is writable");
+        assert!(
+            !dir.path().join(".ready-probe").exists(),
+            "the probe is removed"
+        );
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = writable(&file).unwrap_err();
+        assert!(err.contains("not-a-dir"), "{err}");
+        assert!(writable(&dir.path().join("missing")).is_err());
+    }
+}

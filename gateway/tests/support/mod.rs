@@ -72,7 +72,15 @@ pub fn serve_with(dir: &Path, port: u16, extra: &[&str]) -> Killed {
         } else {
             &["--admin-listen", "127.0.0.1:0"][..]
         })
-        .stderr(std::process::Stdio::null())
+        // Its log, appended across restarts, for tests that read it (and for
+        // whoever debugs a failing test).
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("serve.log"))
+                .expect("serve.log"),
+        )
         .spawn()
         .expect("serve starts");
     let serving = Killed(child);
