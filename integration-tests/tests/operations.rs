@@ -609,3 +609,50 @@ async fn readiness_follows_the_upstream_circuit() {
     let _ = health.check(HealthCheckRequest::default()).await;
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test]
+async fn oversized_messages_and_connections_beyond_the_cap_are_refused() {
+    let pki = TestPki::new();
+    let mut config = config(&pki);
+    config.limits.max_message_bytes = 1024;
+    config.limits.max_connections = 2;
+    let (registry, _) = sim(Duration::ZERO);
+    let gw = start(&config, registry).await;
+    let id = sim_id("001085", true);
+    let mut first = identity(&gw, &pki, "H99.01");
+    let mut big = citizen_request(&id);
+    big.context.as_mut().unwrap().case_ref = "x".repeat(2048);
+    let err = first.get_citizen(big).await.unwrap_err();
+    // tonic's codec says OUT_OF_RANGE for a message over the decoding limit.
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    assert!(err.message().contains("limit is: 1024"), "{err:?}");
+    first
+        .get_citizen(citizen_request(&id))
+        .await
+        .expect("the connection survives an oversized message");
+
+    let mut second = identity(&gw, &pki, "H99.02");
+    second.get_citizen(citizen_request(&id)).await.unwrap();
+    let err = identity(&gw, &pki, "H99.01")
+        .get_citizen(citizen_request(&id))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "a third connection: {err:?}");
+    drop(second);
+    // Once one closes, a new connection is taken again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while identity(&gw, &pki, "H99.01")
+        .get_citizen(citizen_request(&id))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the freed slot was not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let samples = scrape(gw.admin_addr().unwrap()).await;
+    assert!(sample(&samples, "lienthong_connections_refused_total", &[]) >= 1.0);
+    gw.shutdown(Duration::from_secs(5)).await.unwrap();
+}
