@@ -59,6 +59,8 @@ pub enum Command {
     Config(config::ConfigCommand),
     /// Ask a running gateway whether each service is serving (grpc.health.v1).
     Health(health::Health),
+    /// Load a gateway and measure it (`--local`: full versus baseline, same run).
+    Bench(crate::bench::Options),
 }
 
 /// `serve` options; flags override the config file.

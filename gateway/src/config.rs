@@ -310,12 +310,24 @@ impl Default for BreakerConfig {
 }
 
 /// Where the policy comes from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
+    /// Decide every request by the policy. Switch off only to measure the
+    /// framework's own cost (the benchmark baseline): off, everyone reads everything.
+    pub enabled: bool,
     /// The policy file (TOML, see `gateway/policy.dev.toml`); without it, the
     /// embedded development policy.
     pub file: Option<PathBuf>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            enabled: true,
+            file: None,
+        }
+    }
 }
 
 /// The audit log (`ledger.redb` in the data dir).

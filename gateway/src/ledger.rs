@@ -18,9 +18,16 @@ pub fn in_dir(dir: &Path) -> Result<Arc<Database>, Error> {
     open(&dir.join(FILE))
 }
 
+/// redb's page cache for the ledger (its default is 1 GiB). Writes append at the
+/// right edge of each table and queries scan forward, so a small cache serves both
+/// and keeps the gateway's memory small and flat.
+const CACHE: usize = 16 * 1024 * 1024;
+
 /// Opens (or creates) the ledger at `path`.
 pub fn open(path: &Path) -> Result<Arc<Database>, Error> {
-    Database::create(path)
+    redb::Builder::new()
+        .set_cache_size(CACHE)
+        .create(path)
         .map(Arc::new)
         .map_err(|e| Error::Audit(format!("open {}: {e}", path.display())))
 }

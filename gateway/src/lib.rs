@@ -9,6 +9,7 @@
 
 pub mod admission;
 pub mod audit;
+pub mod bench;
 pub mod breaker;
 pub mod cache;
 pub mod cli;

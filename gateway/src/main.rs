@@ -2,6 +2,9 @@
 
 #![forbid(unsafe_code)]
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::Parser;
 use lienthong_gateway::cli::{Cli, Command, Pki, Policy, Sim};
@@ -35,6 +38,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Config(command) => match lienthong_gateway::cli::config::run(&command) {
             Ok(text) => println!("{}", text.trim_end()),
+            Err(failure) => {
+                eprintln!("{failure}");
+                std::process::exit(1);
+            }
+        },
+        Command::Bench(options) => match lienthong_gateway::bench::run(&options).await {
+            Ok(reports) if options.json => println!("{}", serde_json::to_string_pretty(&reports)?),
+            Ok(reports) => print!("{}", lienthong_gateway::bench::text(&options, &reports)),
             Err(failure) => {
                 eprintln!("{failure}");
                 std::process::exit(1);

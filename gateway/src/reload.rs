@@ -69,11 +69,17 @@ impl Reloader {
     pub fn load(
         paths: Paths,
         agency_uri_prefix: &str,
-        policy_file: Option<PathBuf>,
+        policy: &crate::config::PolicyConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Reloader, crate::Error> {
         let trust = Trust::load(&paths, agency_uri_prefix)?;
+        // With the policy off there is no file to reload.
+        let policy_file = policy.file.clone().filter(|_| policy.enabled);
         let policy = match &policy_file {
+            _ if !policy.enabled => {
+                tracing::warn!("the policy is OFF: every agency reads everything (benchmark baseline only)");
+                Policy::open()
+            }
             Some(path) => Policy::load(path)?,
             None => {
                 tracing::warn!("no policy file configured; using the embedded DEVELOPMENT policy");

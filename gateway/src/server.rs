@@ -203,7 +203,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     let reloader = Arc::new(Reloader::load(
         Paths::new(&config.tls.certs_dir),
         &config.tls.agency_uri_prefix,
-        config.policy.file.clone(),
+        &config.policy,
         metrics.clone(),
     )?);
     let registry: Arc<dyn Registry> = Measured::new(registry, metrics.clone());

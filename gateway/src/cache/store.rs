@@ -178,9 +178,13 @@ impl Store {
 }
 
 /// Opens sled, turning its panics on damaged files into errors.
+/// sled's own page cache (its default is 1 GiB): the decrypted LRU in front of it
+/// already keeps the hot records, so sled needs only enough to keep its index warm.
+const SLED_CACHE: u64 = 4 * 1024 * 1024;
+
 fn open_db(dir: &Path) -> Result<sled::Db, String> {
     let dir = dir.to_path_buf();
-    std::panic::catch_unwind(move || sled::Config::new().path(dir).open())
+    std::panic::catch_unwind(move || sled::Config::new().path(dir).cache_capacity(SLED_CACHE).open())
         .map_err(|_| "sled panicked while opening".to_owned())?
         .map_err(|e| e.to_string())
 }
