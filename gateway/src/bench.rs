@@ -76,7 +76,11 @@ pub struct Options {
     #[arg(long, default_value_t = 100)]
     pub hot_set: u32,
     /// Fields asked for in citizen lookups (a field mask); empty: every granted field.
-    #[arg(long, value_delimiter = ',', default_value = "full_name,birth_date,sex")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "full_name,birth_date,sex"
+    )]
     pub fields: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -203,13 +207,12 @@ struct Citizens {
 }
 
 fn registered(prefix: &str, from: u64) -> impl Iterator<Item = String> + '_ {
-    (from..).map_while(move |n| {
-        (n < 1_000_000).then(|| format!("{prefix}{n:06}"))
-    })
-    .filter(|s| {
-        lienthong_proto::PersonalId::parse(s)
-            .is_ok_and(|id| lienthong_adapters::sim::citizens::is_registered(&id))
-    })
+    (from..)
+        .map_while(move |n| (n < 1_000_000).then(|| format!("{prefix}{n:06}")))
+        .filter(|s| {
+            lienthong_proto::PersonalId::parse(s)
+                .is_ok_and(|id| lienthong_adapters::sim::citizens::is_registered(&id))
+        })
 }
 
 impl Citizens {
@@ -273,11 +276,8 @@ struct Mine {
 impl Load {
     fn submit(&self) -> (SubmitDossierRequest, Mine) {
         let n = self.serial.fetch_add(1, Ordering::Relaxed) % 1_000_000_000;
-        let code = lienthong_proto::DossierCode::compose(
-            &self.agency,
-            lienthong_proto::today(),
-            n as u32,
-        );
+        let code =
+            lienthong_proto::DossierCode::compose(&self.agency, lienthong_proto::today(), n as u32);
         let request = SubmitDossierRequest {
             dossier: Some(Dossier {
                 dossier_code: code.clone(),
@@ -307,7 +307,8 @@ impl Load {
         rng: &mut Rng,
         mine: &mut Vec<Mine>,
     ) -> &'static str {
-        let mut hot = || self.citizens.hot[(rng.next() % self.citizens.hot.len() as u64) as usize].clone();
+        let mut hot =
+            || self.citizens.hot[(rng.next() % self.citizens.hot.len() as u64) as usize].clone();
         let mask = (!self.fields.is_empty()).then(|| FieldMask {
             paths: self.fields.clone(),
         });
@@ -476,7 +477,8 @@ async fn measure(
             };
             let load = load.clone();
             tokio::spawn(async move {
-                let mut rng = Rng(seed.wrapping_add(slot as u64 * 0x9E37_79B9_7F4A_7C15) | 1);
+                let mut rng =
+                    Rng(seed.wrapping_add((slot as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
                 let mut mine = Vec::new();
                 let mut tally = Tally::default();
                 // Spread the slots' schedules over one interval.
@@ -656,7 +658,10 @@ async fn start_local(dir: &Path, name: &str, baseline: bool) -> Result<Local, St
         url: format!("https://localhost:{}", config.listen.port()),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(config.admin.listen).await.is_err() {
+    while tokio::net::TcpStream::connect(config.admin.listen)
+        .await
+        .is_err()
+    {
         if Instant::now() > deadline {
             return Err(format!("the {name} gateway did not start; see {name}.log"));
         }
@@ -669,7 +674,9 @@ async fn start_local(dir: &Path, name: &str, baseline: bool) -> Result<Local, St
 pub async fn run(options: &Options) -> Result<Vec<Report>, String> {
     Mix::parse(&options.mix)?;
     if !options.local {
-        return Ok(vec![measure(options, &options.url, &options.url, None).await?]);
+        return Ok(vec![
+            measure(options, &options.url, &options.url, None).await?,
+        ]);
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let certs = Paths::new(dir.path().join("certs"));
@@ -704,11 +711,20 @@ pub fn text(options: &Options, reports: &[Report]) -> String {
     );
     out.push_str(&format!(
         "{:<10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8}  {}\n",
-        "target", "req/s", "p50 µs", "p90 µs", "p99 µs", "max µs", "errors", "RSS MiB start/end/max"
+        "target",
+        "req/s",
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "max µs",
+        "errors",
+        "RSS MiB start/end/max"
     ));
     for r in reports {
         let errors: u64 = r.errors.values().sum();
-        let rss = r.rss_mib.map_or(String::new(), |[a, b, c]| format!("{a:.0}/{b:.0}/{c:.0}"));
+        let rss = r
+            .rss_mib
+            .map_or(String::new(), |[a, b, c]| format!("{a:.0}/{b:.0}/{c:.0}"));
         out.push_str(&format!(
             "{:<10} {:>10.0} {:>9} {:>9} {:>9} {:>9} {:>8}  {}\n",
             r.target, r.requests_per_second, r.p50_us, r.p90_us, r.p99_us, r.max_us, errors, rss
@@ -749,9 +765,18 @@ mod tests {
         let picks: Vec<_> = (0..4).map(|r| mix.pick(r)).collect();
         assert_eq!(
             picks,
-            [Op::CitizenHit, Op::CitizenHit, Op::CitizenHit, Op::DossierUpdate]
+            [
+                Op::CitizenHit,
+                Op::CitizenHit,
+                Op::CitizenHit,
+                Op::DossierUpdate
+            ]
         );
-        assert!(Mix::parse("citizen=1").unwrap_err().contains("unknown operation"));
+        assert!(
+            Mix::parse("citizen=1")
+                .unwrap_err()
+                .contains("unknown operation")
+        );
         assert!(Mix::parse("verify=0").is_err());
         assert!(Mix::parse("verify=x").is_err());
         assert_eq!(Mix::parse("verify").unwrap().pick(7), Op::Verify);

@@ -77,7 +77,9 @@ impl Reloader {
         let policy_file = policy.file.clone().filter(|_| policy.enabled);
         let policy = match &policy_file {
             _ if !policy.enabled => {
-                tracing::warn!("the policy is OFF: every agency reads everything (benchmark baseline only)");
+                tracing::warn!(
+                    "the policy is OFF: every agency reads everything (benchmark baseline only)"
+                );
                 Policy::open()
             }
             Some(path) => Policy::load(path)?,

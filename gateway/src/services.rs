@@ -297,7 +297,7 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 
 /// Validates what every lookup carries — the context and the personal ID — plus the
 /// method's own `checks`, reporting every violation at once.
-pub(crate) fn lookup(
+pub fn lookup(
     context: Option<&RequestContext>,
     personal_id: &str,
     checks: impl FnOnce(&mut Violations),
@@ -324,7 +324,7 @@ pub(crate) fn is_purpose(s: &str) -> bool {
 
 /// Collects every invalid field of a request, so the client can fix all at once.
 #[derive(Default)]
-pub(crate) struct Violations(Vec<FieldViolation>);
+pub struct Violations(Vec<FieldViolation>);
 
 impl Violations {
     pub(crate) fn add(&mut self, field: &str, description: impl Into<String>) {

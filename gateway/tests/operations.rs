@@ -254,3 +254,90 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
     let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
     assert!(log.contains("stopped"), "{log}");
 }
+
+#[test]
+fn the_load_generator_compares_a_full_gateway_with_its_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mix = "citizen-hit=4,citizen-miss=1,residence=1,verify=1,dossier-submit=1,dossier-update=2";
+    let out = run(
+        dir.path(),
+        &[
+            "bench",
+            "--local",
+            "--duration",
+            "1500ms",
+            "--warmup",
+            "300ms",
+            "--connections",
+            "2",
+            "--in-flight",
+            "2",
+            "--mix",
+            mix,
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let reports: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let targets: Vec<_> = reports
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["baseline", "full"]);
+    for r in &reports {
+        assert!(r["ok"].as_u64().unwrap() > 20, "{r}");
+        assert_eq!(
+            r["errors"],
+            serde_json::json!({}),
+            "every kind of request succeeds: {r}"
+        );
+        for op in [
+            "citizen-hit",
+            "citizen-miss",
+            "residence",
+            "verify",
+            "dossier-submit",
+            "dossier-update",
+        ] {
+            assert!(
+                r["by_op"][op].as_u64().unwrap_or(0) > 0,
+                "{op} was sent: {r}"
+            );
+        }
+        let rss = r["rss_mib"].as_array().expect("the gateway's memory");
+        assert!(rss[2].as_f64().unwrap() > 1.0);
+        let (p50, p99) = (r["p50_us"].as_u64().unwrap(), r["p99_us"].as_u64().unwrap());
+        assert!(0 < p50 && p50 <= p99, "{r}");
+    }
+
+    // At a fixed rate, the rate is what is served.
+    let out = run(
+        dir.path(),
+        &[
+            "bench",
+            "--local",
+            "--duration",
+            "2s",
+            "--warmup",
+            "200ms",
+            "--rate",
+            "200",
+            "--connections",
+            "1",
+            "--in-flight",
+            "4",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("200 req/s open loop") && text.contains("full / baseline"),
+        "{text}"
+    );
+    let full = text
+        .lines()
+        .find(|l| l.starts_with("full "))
+        .expect("a full line");
+    let rps: f64 = full.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!((180.0..=201.0).contains(&rps), "{text}");
+}

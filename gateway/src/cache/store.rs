@@ -184,9 +184,14 @@ const SLED_CACHE: u64 = 4 * 1024 * 1024;
 
 fn open_db(dir: &Path) -> Result<sled::Db, String> {
     let dir = dir.to_path_buf();
-    std::panic::catch_unwind(move || sled::Config::new().path(dir).cache_capacity(SLED_CACHE).open())
-        .map_err(|_| "sled panicked while opening".to_owned())?
-        .map_err(|e| e.to_string())
+    std::panic::catch_unwind(move || {
+        sled::Config::new()
+            .path(dir)
+            .cache_capacity(SLED_CACHE)
+            .open()
+    })
+    .map_err(|_| "sled panicked while opening".to_owned())?
+    .map_err(|e| e.to_string())
 }
 
 /// Where a broken cache directory is moved.

@@ -308,3 +308,25 @@ fn dossier_operations_are_granted_without_purposes() {
     .to_string();
     assert!(err.contains("purposes"), "{err}");
 }
+
+#[test]
+fn an_open_policy_allows_everything_to_everyone() {
+    let open = Policy::open();
+    let allowed = open
+        .decide("H01.99", Operation::GetCitizen, "anything", "none")
+        .unwrap();
+    assert!(
+        allowed.fields.contains(Record::Citizen, "religion"),
+        "sensitive fields too"
+    );
+    assert!(open.allow("H01.99", Operation::SubmitDossier).is_ok());
+    assert!(
+        open.require("H01.99", Role::Auditor, Operation::QueryAudit)
+            .is_ok()
+    );
+    assert!(
+        Policy::dev()
+            .decide("H01.99", Operation::GetCitizen, "x", "y")
+            .is_err()
+    );
+}
