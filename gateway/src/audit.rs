@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use checkpoint::Signer;
 pub use store::{Head, Item, Store};
-pub use writer::{Settings, Stats};
+pub use writer::{Effect, Settings, Stats, Write};
 
 use crate::Error;
 use writer::Command;
@@ -126,10 +126,33 @@ impl Log {
     /// Appends `record` (its seq, time and hashes are set by the writer) and returns
     /// its sequence number once it is durable.
     pub async fn append(&self, record: AuditRecord) -> Result<u64, Error> {
+        self.append_with(record, None).await
+    }
+
+    /// Appends `record` after `effect` has run in the same transaction (see
+    /// [`Effect`]): what the effect writes is durable exactly when the record is.
+    pub async fn append_with(
+        &self,
+        record: AuditRecord,
+        effect: Option<Effect>,
+    ) -> Result<u64, Error> {
         let (reply, answer) = oneshot::channel();
         let closed = || Error::Audit("the audit log is closed".into());
         self.tx
-            .send(Command::Append(Box::new(record), reply))
+            .send(Command::Append(Box::new(record), effect, reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Runs `write` in the writer's next transaction (with whatever records it
+    /// commits) and returns once that is committed: the ledger's other writers
+    /// share its commits instead of contending for redb's one write lock.
+    pub async fn write(&self, write: Write) -> Result<(), Error> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || Error::Ledger("the ledger writer has stopped".into());
+        self.tx
+            .send(Command::Write(write, reply))
             .await
             .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?

@@ -245,6 +245,10 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     ));
     cache.spawn_sweeper(shutdown.clone());
     let exchange = crate::sync::Exchange::start(config, ledger, &metrics, shutdown.clone()).await?;
+    if let Some(log) = &audit {
+        // One writer for the ledger: delivery marks ride in the audit log's commits.
+        exchange.dossiers.outbox.share_commits(log.clone());
+    }
     let shared = Arc::new(Shared {
         dossiers: exchange.dossiers.clone(),
         shutdown: shutdown.clone(),

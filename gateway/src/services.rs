@@ -185,52 +185,137 @@ impl Ctx {
         trail: Trail,
         result: Result<T, Error>,
     ) -> Result<tonic::Response<T>, Status> {
-        let (decision, reason) = match &result {
-            Ok(_) => (Decision::Granted, ""),
-            Err(Error::Invalid(_)) => (Decision::Invalid, "INVALID_ARGUMENT"),
-            Err(Error::Denied(d)) => (Decision::Denied, d.reason.as_str()),
-            Err(e) => (Decision::Granted, crate::status::reason(e)),
-        };
-        let (result, code) = match result {
-            Ok(answer) => (Ok(answer), tonic::Code::Ok),
-            Err(error) => {
-                let detail = error.to_string();
-                let status = Status::from(error);
-                let code = status.code();
-                (Err((status, detail)), code)
-            }
-        };
+        let (decision, reason) = verdict(&result);
+        let (result, code) = settle(result);
         if let Some(log) = &shared.audit {
-            let record = AuditRecord {
-                agency_code: self.peer.agency.as_str().to_owned(),
-                certificate_fingerprint: self.peer.fingerprint.clone(),
-                officer_id: bounded(&trail.context.officer_id),
-                operation: self.operation.name().to_owned(),
-                subject_personal_id: bounded(&trail.subject),
-                purpose: bounded(&trail.context.purpose),
-                legal_basis: bounded(&trail.context.legal_basis),
-                case_ref: bounded(&trail.context.case_ref),
-                decision: decision as i32,
-                reason: reason.to_owned(),
-                outcome: code as u32,
-                fields_released: if code == tonic::Code::Ok {
-                    trail.released.names()
-                } else {
-                    Vec::new()
-                },
-                cache: trail
-                    .cache
-                    .filter(|_| code == tonic::Code::Ok)
-                    .map_or("", |c| c.as_str())
-                    .to_owned(),
-                request_id: self.request_id.clone(),
-                ..Default::default()
-            };
+            let record = self.record(&trail, decision, reason, code);
             if let Err(e) = log.append(record).await {
-                tracing::error!(request_id = %self.request_id, agency = %self.peer.agency, operation = self.operation.name(), error = %e, "audit record not written; answer withheld");
-                return Err(Status::from(e));
+                return Err(self.unrecorded(e));
             }
         }
+        self.respond(shared, &trail, result, reason)
+    }
+
+    /// Ends a dossier change: the change, its outbox entry and its audit record are
+    /// written in one transaction, so they are durable together (one fsync, not
+    /// two) and a change never exists without its record. Without an audit log
+    /// (the benchmark baseline), or when the request was refused before any change,
+    /// it ends like [`Ctx::finish`].
+    pub(crate) async fn finish_change(
+        &self,
+        shared: &Shared,
+        mut trail: Trail,
+        change: Result<crate::sync::outbox::Change, Error>,
+    ) -> Result<tonic::Response<lienthong_proto::v1::Dossier>, Status> {
+        let (log, change) = match (&shared.audit, change) {
+            (Some(log), Ok(change)) => (log, change),
+            (_, change) => {
+                let result = match change {
+                    Ok(change) => match shared.dossiers.outbox.apply(change).await {
+                        Ok(applied) => applied.map_err(Error::from),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                };
+                if let Ok(d) = &result
+                    && trail.subject.is_empty()
+                {
+                    trail.subject.clone_from(&d.applicant_personal_id);
+                }
+                return self.finish(shared, trail, result).await;
+            }
+        };
+        type Applied = Result<lienthong_proto::v1::Dossier, crate::sync::outbox::Refusal>;
+        let slot: Arc<std::sync::Mutex<Option<Applied>>> = Arc::default();
+        let out = slot.clone();
+        let name_subject = trail.subject.is_empty();
+        let record = self.record(&trail, Decision::Granted, "", tonic::Code::Ok);
+        let effect: crate::audit::Effect = Box::new(move |txn, record| {
+            let applied = crate::sync::outbox::apply_in(txn, &change)?;
+            match &applied {
+                Ok(d) if name_subject => {
+                    record.subject_personal_id = bounded(&d.applicant_personal_id);
+                }
+                Ok(_) => {}
+                Err(refusal) => {
+                    let e = Error::Dossier(refusal.clone());
+                    record.reason = crate::status::reason(&e).to_owned();
+                    record.outcome = crate::status::code(&e) as u32;
+                    record.fields_released.clear();
+                }
+            }
+            *out.lock().expect("effect slot") = Some(applied);
+            Ok(())
+        });
+        if let Err(e) = log.append_with(record, Some(effect)).await {
+            return Err(self.unrecorded(e));
+        }
+        let applied = slot
+            .lock()
+            .expect("effect slot")
+            .take()
+            .ok_or_else(|| Status::internal("the change was not applied"))?;
+        if let Ok(d) = &applied {
+            shared.dossiers.outbox.notify();
+            if name_subject {
+                trail.subject.clone_from(&d.applicant_personal_id);
+            }
+        }
+        let result = applied.map_err(Error::from);
+        let (_, reason) = verdict(&result);
+        let (result, _) = settle(result);
+        self.respond(shared, &trail, result, reason)
+    }
+
+    /// The audit record of this request.
+    fn record(
+        &self,
+        trail: &Trail,
+        decision: Decision,
+        reason: &str,
+        code: tonic::Code,
+    ) -> AuditRecord {
+        AuditRecord {
+            agency_code: self.peer.agency.as_str().to_owned(),
+            certificate_fingerprint: self.peer.fingerprint.clone(),
+            officer_id: bounded(&trail.context.officer_id),
+            operation: self.operation.name().to_owned(),
+            subject_personal_id: bounded(&trail.subject),
+            purpose: bounded(&trail.context.purpose),
+            legal_basis: bounded(&trail.context.legal_basis),
+            case_ref: bounded(&trail.context.case_ref),
+            decision: decision as i32,
+            reason: reason.to_owned(),
+            outcome: code as u32,
+            fields_released: if code == tonic::Code::Ok {
+                trail.released.names()
+            } else {
+                Vec::new()
+            },
+            cache: trail
+                .cache
+                .filter(|_| code == tonic::Code::Ok)
+                .map_or("", |c| c.as_str())
+                .to_owned(),
+            request_id: self.request_id.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The answer withheld because its record could not be written.
+    fn unrecorded(&self, e: Error) -> Status {
+        tracing::error!(request_id = %self.request_id, agency = %self.peer.agency, operation = self.operation.name(), error = %e, "audit record not written; answer withheld");
+        Status::from(e)
+    }
+
+    /// Logs the outcome and makes the answer.
+    fn respond<T>(
+        &self,
+        shared: &Shared,
+        trail: &Trail,
+        result: Result<T, (Status, String)>,
+        reason: &str,
+    ) -> Result<tonic::Response<T>, Status> {
         let elapsed_ms = self.started.elapsed().as_secs_f64() * 1e3;
         let subject = Masked(&trail.subject);
         let operation = self.operation.name();
@@ -262,6 +347,29 @@ impl Ctx {
                 tracing::warn!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = ?status.code(), reason, elapsed_ms, error = %detail, "request refused or failed");
                 Err(status)
             }
+        }
+    }
+}
+
+/// How a result is recorded: the decision and the reason.
+fn verdict<T>(result: &Result<T, Error>) -> (Decision, &'static str) {
+    match result {
+        Ok(_) => (Decision::Granted, ""),
+        Err(Error::Invalid(_)) => (Decision::Invalid, "INVALID_ARGUMENT"),
+        Err(Error::Denied(d)) => (Decision::Denied, d.reason.as_str()),
+        Err(e) => (Decision::Granted, crate::status::reason(e)),
+    }
+}
+
+/// The answer or the status (with the full error for the log), and the code.
+fn settle<T>(result: Result<T, Error>) -> (Result<T, (Status, String)>, tonic::Code) {
+    match result {
+        Ok(answer) => (Ok(answer), tonic::Code::Ok),
+        Err(error) => {
+            let detail = error.to_string();
+            let status = Status::from(error);
+            let code = status.code();
+            (Err((status, detail)), code)
         }
     }
 }

@@ -113,6 +113,11 @@ pub fn reason(error: &Error) -> &'static str {
     parts(error).reason
 }
 
+/// The gRPC status code reported for `error`.
+pub fn code(error: &Error) -> Code {
+    parts(error).code
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
         let parts = parts(&error);

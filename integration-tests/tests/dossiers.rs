@@ -188,6 +188,32 @@ async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal() {
         (first.subject_personal_id.as_str(), first.case_ref.as_str()),
         ("001085012345", c.as_str())
     );
+    // Updates are written with their record in one transaction; the record still
+    // says how each ended, refusals included.
+    let mut stream = auditor
+        .query_audit(QueryAuditRequest {
+            operation: "DossierService/UpdateDossierStatus".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut updates = Vec::new();
+    while let Some(r) = stream.message().await.unwrap() {
+        updates.push(r);
+    }
+    assert!(
+        updates
+            .iter()
+            .any(|r| r.outcome == 0 && r.subject_personal_id == "001085012345"),
+        "{updates:?}"
+    );
+    assert!(
+        updates
+            .iter()
+            .any(|r| r.outcome == Code::Aborted as u32 && r.reason == "STALE_REVISION"),
+        "{updates:?}"
+    );
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 

@@ -112,8 +112,26 @@ impl Store {
         records: &[AuditRecord],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), Error> {
+        let mut records = records.to_vec();
+        self.append_with(&mut records, |_, _| Ok(checkpoint.cloned()))
+            .map(drop)
+    }
+
+    /// Appends `records` in one durable transaction after `prepare` has run in it:
+    /// it may write other tables and complete the records, and returns the
+    /// checkpoint to store with them, if any. Nothing is written if it fails.
+    pub fn append_with<F>(
+        &self,
+        records: &mut [AuditRecord],
+        prepare: F,
+    ) -> Result<Option<Checkpoint>, Error>
+    where
+        F: FnOnce(&redb::WriteTransaction, &mut [AuditRecord]) -> Result<Option<Checkpoint>, Error>,
+    {
         let e = err("append");
         let txn = self.db.begin_write().map_err(|x| e(x.into()))?;
+        let checkpoint = prepare(&txn, records)?;
+        let checkpoint = checkpoint.as_ref();
         {
             let mut table = txn.open_table(RECORDS).map_err(|x| e(x.into()))?;
             let mut buf = Vec::with_capacity(512);
@@ -131,7 +149,8 @@ impl Store {
                     .map_err(|x| e(x.into()))?;
             }
         }
-        txn.commit().map_err(|x| e(x.into()))
+        txn.commit().map_err(|x| e(x.into()))?;
+        Ok(checkpoint.cloned())
     }
 
     /// Up to `limit` records with a sequence number above `after`.

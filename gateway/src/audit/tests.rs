@@ -281,3 +281,62 @@ fn hex_round_trips() {
         assert_eq!(unhex(bad), None, "{bad}");
     }
 }
+
+/// A table another part of the gateway keeps in the ledger.
+const OTHER: TableDefinition<&str, u64> = TableDefinition::new("effect_test");
+
+fn put(txn: &redb::WriteTransaction, key: &str, value: u64) -> Result<(), Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::Ledger(e.to_string());
+    txn.open_table(OTHER)
+        .map_err(|e| fail(&e))?
+        .insert(key, value)
+        .map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_effect_and_its_record_commit_together_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let signer = Signer::ephemeral();
+    let key = signer.public_key().to_vec();
+    let log = Log::open(&path, signer, settings(1000), Duration::from_secs(3600)).unwrap();
+    // An effect that writes elsewhere and completes its record.
+    let effect: Effect = Box::new(|txn, record| {
+        put(txn, "done", 7)?;
+        record.reason = "SET_BY_EFFECT".into();
+        Ok(())
+    });
+    let seq = log.append_with(entry(1), Some(effect)).await.unwrap();
+    let stored = log.store().record(seq).unwrap().unwrap();
+    assert_eq!(
+        stored.reason, "SET_BY_EFFECT",
+        "the record is chained as completed"
+    );
+    // A failing effect: neither its write nor its record is kept.
+    let failing: Effect = Box::new(|txn, _| {
+        put(txn, "done", 8)?;
+        Err(Error::Ledger("refused for the test".into()))
+    });
+    let err = log.append_with(entry(2), Some(failing)).await.unwrap_err();
+    assert!(err.to_string().contains("refused for the test"), "{err}");
+    // Other writes ride in the next commit.
+    let write: Write = Box::new(|txn| put(txn, "marked", 1));
+    log.write(write).await.unwrap();
+    assert_eq!(
+        log.append(entry(3)).await.unwrap(),
+        seq + 1,
+        "the chain went on"
+    );
+    log.close().await;
+    drop(log);
+    {
+        let db = Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let other = txn.open_table(OTHER).unwrap();
+        assert_eq!(other.get("done").unwrap().unwrap().value(), 7);
+        assert_eq!(other.get("marked").unwrap().unwrap().value(), 1);
+    }
+    let verified = verify_store(&Store::open(&path).unwrap(), &key, 0, 0).unwrap();
+    assert!(verified.ok, "{verified:?}");
+}

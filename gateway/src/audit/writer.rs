@@ -19,10 +19,26 @@ use super::store::{Head, Store};
 use crate::Error;
 use crate::clock::now_micros;
 
+/// Work done in the same transaction as a record, before it is chained: it may
+/// write other tables of the ledger and complete the record (its outcome). If it
+/// fails, the whole batch fails and nothing of it is written.
+pub type Effect =
+    Box<dyn FnOnce(&redb::WriteTransaction, &mut AuditRecord) -> Result<(), Error> + Send>;
+
+/// Other work on the ledger, without a record, batched into the next commit.
+pub type Write = Box<dyn FnOnce(&redb::WriteTransaction) -> Result<(), Error> + Send>;
+
 /// What the writer is asked to do.
 pub(super) enum Command {
-    /// Append a record; answer its sequence number once durable.
-    Append(Box<AuditRecord>, oneshot::Sender<Result<u64, Error>>),
+    /// Run `Write` in the next transaction; answer once it is committed.
+    Write(Write, oneshot::Sender<Result<(), Error>>),
+    /// Append a record (after its effect, if any); answer its sequence number once
+    /// durable.
+    Append(
+        Box<AuditRecord>,
+        Option<Effect>,
+        oneshot::Sender<Result<u64, Error>>,
+    ),
     /// Sign a checkpoint if records came since the last one (the timer's tick).
     Checkpoint,
     /// Sign a final checkpoint and stop.
@@ -61,16 +77,24 @@ pub(super) fn run(
     mut rx: mpsc::Receiver<Command>,
 ) {
     let mut records = Vec::with_capacity(settings.max_batch);
+    let mut effects: Vec<Option<Effect>> = Vec::with_capacity(settings.max_batch);
     let mut replies = Vec::with_capacity(settings.max_batch);
+    let mut writes: Vec<Write> = Vec::new();
+    let mut written = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut tick = false;
         let mut close = None;
         let mut next = Some(first);
         while let Some(command) = next.take() {
             match command {
-                Command::Append(record, reply) => {
+                Command::Append(record, effect, reply) => {
                     records.push(*record);
+                    effects.push(effect);
                     replies.push(reply);
+                }
+                Command::Write(write, reply) => {
+                    writes.push(write);
+                    written.push(reply);
                 }
                 Command::Checkpoint => tick = true,
                 Command::Close(done) => {
@@ -85,22 +109,39 @@ pub(super) fn run(
 
         let now = now_micros();
         let mut new_head = head;
-        for r in &mut records {
-            new_head.seq += 1;
-            new_head.at = new_head.at.max(now);
-            r.seq = new_head.seq;
-            r.at = Some(timestamp(new_head.at));
-            r.prev_hash = new_head.hash.to_vec();
-            new_head.hash = hash(&new_head.hash, r);
-            r.hash = new_head.hash.to_vec();
-        }
-        let due = new_head.seq - new_head.checkpoint >= settings.checkpoint_every
-            || ((tick || close.is_some()) && new_head.seq > new_head.checkpoint);
-        let checkpoint = due.then(|| signer.sign(new_head.seq, &new_head.hash, new_head.at));
-        if !records.is_empty() || checkpoint.is_some() {
+        let due = |h: &Head| {
+            h.seq - h.checkpoint >= settings.checkpoint_every
+                || ((tick || close.is_some()) && h.seq > h.checkpoint)
+        };
+        let work = !records.is_empty() || !writes.is_empty() || due(&head);
+        if work {
             let started = std::time::Instant::now();
-            match store.append(&records, checkpoint.as_ref()) {
-                Ok(()) => {
+            let effects = std::mem::take(&mut effects);
+            let batch_writes = std::mem::take(&mut writes);
+            // Inside the transaction: other writes, then effects (they complete
+            // their records), then the chain over the records as they will be stored.
+            let prepared = store.append_with(&mut records, |txn, records| {
+                for write in batch_writes {
+                    write(txn)?;
+                }
+                for (r, effect) in records.iter_mut().zip(effects) {
+                    if let Some(effect) = effect {
+                        effect(txn, r)?;
+                    }
+                }
+                for r in records.iter_mut() {
+                    new_head.seq += 1;
+                    new_head.at = new_head.at.max(now);
+                    r.seq = new_head.seq;
+                    r.at = Some(timestamp(new_head.at));
+                    r.prev_hash = new_head.hash.to_vec();
+                    new_head.hash = hash(&new_head.hash, r);
+                    r.hash = new_head.hash.to_vec();
+                }
+                Ok(due(&new_head).then(|| signer.sign(new_head.seq, &new_head.hash, new_head.at)))
+            });
+            match prepared {
+                Ok(checkpoint) => {
                     if checkpoint.is_some() {
                         new_head.checkpoint = new_head.seq;
                     }
@@ -114,6 +155,9 @@ pub(super) fn run(
                     for (r, reply) in records.drain(..).zip(replies.drain(..)) {
                         let _ = reply.send(Ok(r.seq));
                     }
+                    for reply in written.drain(..) {
+                        let _ = reply.send(Ok(()));
+                    }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, batch = records.len(), "audit commit failed; the requests in it are refused");
@@ -122,6 +166,9 @@ pub(super) fn run(
                     stats.last_failure.store(now_micros(), Ordering::Relaxed);
                     for reply in replies.drain(..) {
                         let _ = reply.send(Err(Error::Audit(e.to_string())));
+                    }
+                    for reply in written.drain(..) {
+                        let _ = reply.send(Err(Error::Ledger(e.to_string())));
                     }
                 }
             }

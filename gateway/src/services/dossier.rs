@@ -87,14 +87,10 @@ impl DossierService for Dossiers {
                     sync: None,
                     ..d.clone()
                 };
-                Ok(shared
-                    .dossiers
-                    .outbox
-                    .apply(Change::Submit(Box::new(submitted)))
-                    .await??)
+                Ok(Change::Submit(Box::new(submitted)))
             }
             .await;
-            ctx.finish(shared, trail, result).await
+            ctx.finish_change(shared, trail, result).await
         })
         .await
     }
@@ -108,7 +104,7 @@ impl DossierService for Dossiers {
             let shared = &*shared;
             let ctx = Ctx::of(&request, &shared.limits, Operation::UpdateDossierStatus)?;
             let req = request.into_inner();
-            let mut trail = trail(&req.dossier_code, "");
+            let trail = trail(&req.dossier_code, "");
             let result = async {
                 let mut v = Violations::default();
                 let (code, status) = validate::update(&mut v, &req, now());
@@ -120,18 +116,15 @@ impl DossierService for Dossiers {
                     seconds: now(),
                     nanos: 0,
                 });
-                let change = Change::Update {
+                Ok(Change::Update {
                     code: req.dossier_code.clone(),
                     status,
                     expected_revision: req.expected_revision,
                     at,
-                };
-                let d = shared.dossiers.outbox.apply(change).await??;
-                trail.subject.clone_from(&d.applicant_personal_id);
-                Ok(d)
+                })
             }
             .await;
-            ctx.finish(shared, trail, result).await
+            ctx.finish_change(shared, trail, result).await
         })
         .await
     }

@@ -171,6 +171,8 @@ pub struct Outbox {
     tx: mpsc::Sender<Command>,
     /// Joined on close.
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The audit writer, once delivery marks share its commits.
+    shared_writer: std::sync::OnceLock<Arc<crate::audit::Log>>,
 }
 
 impl Outbox {
@@ -196,12 +198,18 @@ impl Outbox {
             changed,
             tx,
             writer: std::sync::Mutex::new(Some(writer)),
+            shared_writer: std::sync::OnceLock::new(),
         })
     }
 
     /// Resolves once entries were added since the last time it resolved.
     pub async fn changed(&self) {
         self.changed.notified().await;
+    }
+
+    /// Wakes the worker: entries were committed by another writer (see [`apply_in`]).
+    pub fn notify(&self) {
+        self.changed.notify_one();
     }
 
     /// Commits what is queued and stops the writer; changes after this fail.
@@ -247,55 +255,86 @@ impl Outbox {
         let mut txn = self.db.begin_write().map_err(|x| e(x.into()))?;
         txn.set_durability(redb::Durability::None)
             .map_err(|x| Error::Ledger(format!("mark: {x}")))?;
-        {
-            let mut outbox = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
-            let mut dead = txn.open_table(DEAD).map_err(|x| e(x.into()))?;
-            let mut dossiers = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
-            let current = dossiers
-                .get(entry.code())
-                .map_err(|x| e(x.into()))?
-                .and_then(|v| Dossier::decode(v.value()).ok());
-            let Some(mut dossier) = current else {
-                return Ok(());
-            };
-            let mut sync = dossier.sync.take().unwrap_or_default();
-            match outcome {
-                Outcome::Delivered => {
-                    outbox.remove(entry.seq).map_err(|x| e(x.into()))?;
-                    sync.last_delivered_revision =
-                        sync.last_delivered_revision.max(entry.revision());
-                    sync.attempts = 0;
-                    sync.last_error.clear();
-                    sync.status = if sync.last_delivered_revision >= dossier.revision {
-                        SyncStatus::Delivered
-                    } else {
-                        SyncStatus::Pending
-                    } as i32;
-                }
-                Outcome::Retry { attempts, error } => {
-                    sync.attempts = *attempts;
-                    sync.last_error.clone_from(error);
-                }
-                Outcome::Dead { reason } => {
-                    outbox.remove(entry.seq).map_err(|x| e(x.into()))?;
-                    let kept = encode_entry(entry.queued_at, &entry.dossier);
-                    let mut value = (kept.len() as u32).to_be_bytes().to_vec();
-                    value.extend_from_slice(&kept);
-                    value.extend_from_slice(reason.as_bytes());
-                    dead.insert(entry.seq, value.as_slice())
-                        .map_err(|x| e(x.into()))?;
-                    sync.status = SyncStatus::Dead as i32;
-                    sync.last_error.clone_from(reason);
-                }
-            }
-            dossier.sync = Some(sync);
-            dossiers
-                .insert(entry.code(), dossier.encode_to_vec().as_slice())
-                .map_err(|x| e(x.into()))?;
-        }
+        mark_in(&txn, entry, outcome)?;
         txn.commit().map_err(|x| e(x.into()))
     }
 
+    /// Sends later delivery marks through the audit writer, into its commits.
+    pub fn share_commits(&self, log: Arc<crate::audit::Log>) {
+        let _ = self.shared_writer.set(log);
+    }
+
+    /// Records how a delivery went: in the audit writer's next commit when the
+    /// commits are shared (no write transaction of its own), else on its own.
+    pub async fn record_delivery(
+        self: &Arc<Self>,
+        entry: Entry,
+        outcome: Outcome,
+    ) -> Result<(), Error> {
+        if let Some(log) = self.shared_writer.get() {
+            return log
+                .write(Box::new(move |txn| mark_in(txn, &entry, &outcome)))
+                .await;
+        }
+        let outbox = self.clone();
+        tokio::task::spawn_blocking(move || outbox.mark(&entry, &outcome))
+            .await
+            .map_err(|x| Error::Ledger(format!("mark: {x}")))?
+    }
+}
+
+/// [`Outbox::mark`] inside `txn`.
+fn mark_in(txn: &redb::WriteTransaction, entry: &Entry, outcome: &Outcome) -> Result<(), Error> {
+    let e = err("mark");
+    {
+        let mut outbox = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
+        let mut dead = txn.open_table(DEAD).map_err(|x| e(x.into()))?;
+        let mut dossiers = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
+        let current = dossiers
+            .get(entry.code())
+            .map_err(|x| e(x.into()))?
+            .and_then(|v| Dossier::decode(v.value()).ok());
+        let Some(mut dossier) = current else {
+            return Ok(());
+        };
+        let mut sync = dossier.sync.take().unwrap_or_default();
+        match outcome {
+            Outcome::Delivered => {
+                outbox.remove(entry.seq).map_err(|x| e(x.into()))?;
+                sync.last_delivered_revision = sync.last_delivered_revision.max(entry.revision());
+                sync.attempts = 0;
+                sync.last_error.clear();
+                sync.status = if sync.last_delivered_revision >= dossier.revision {
+                    SyncStatus::Delivered
+                } else {
+                    SyncStatus::Pending
+                } as i32;
+            }
+            Outcome::Retry { attempts, error } => {
+                sync.attempts = *attempts;
+                sync.last_error.clone_from(error);
+            }
+            Outcome::Dead { reason } => {
+                outbox.remove(entry.seq).map_err(|x| e(x.into()))?;
+                let kept = encode_entry(entry.queued_at, &entry.dossier);
+                let mut value = (kept.len() as u32).to_be_bytes().to_vec();
+                value.extend_from_slice(&kept);
+                value.extend_from_slice(reason.as_bytes());
+                dead.insert(entry.seq, value.as_slice())
+                    .map_err(|x| e(x.into()))?;
+                sync.status = SyncStatus::Dead as i32;
+                sync.last_error.clone_from(reason);
+            }
+        }
+        dossier.sync = Some(sync);
+        dossiers
+            .insert(entry.code(), dossier.encode_to_vec().as_slice())
+            .map_err(|x| e(x.into()))?;
+    }
+    Ok(())
+}
+
+impl Outbox {
     /// Up to `limit` dossiers after the code `after`, in code order, that `keep`
     /// accepts; and whether more may follow.
     pub fn list(
@@ -517,48 +556,54 @@ fn commit(
 ) -> Result<Vec<Result<Dossier, Refusal>>, Error> {
     let e = err("write");
     let txn = db.begin_write().map_err(|x| e(x.into()))?;
-    let mut results = Vec::with_capacity(batch.len());
-    {
-        let mut dossiers = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
-        let mut outbox = txn.open_table(OUTBOX).map_err(|x| e(x.into()))?;
-        let mut counter = txn.open_table(SEQ).map_err(|x| e(x.into()))?;
-        let mut seq = counter
-            .get("last")
-            .map_err(|x| e(x.into()))?
-            .map_or(0, |v| v.value());
-        for (change, _) in batch {
-            let code = match change {
-                Change::Submit(d) => d.dossier_code.clone(),
-                Change::Update { code, .. } => code.clone(),
-            };
-            let current = dossiers
-                .get(code.as_str())
-                .map_err(|x| e(x.into()))?
-                .and_then(|v| Dossier::decode(v.value()).ok());
-            let next = match next(change, current) {
-                Ok(d) => d,
-                Err(refusal) => {
-                    results.push(Err(refusal));
-                    continue;
-                }
-            };
-            dossiers
-                .insert(code.as_str(), next.encode_to_vec().as_slice())
-                .map_err(|x| e(x.into()))?;
-            seq += 1;
-            let snapshot = Dossier {
-                sync: None,
-                ..next.clone()
-            };
-            outbox
-                .insert(seq, encode_entry(now_micros(), &snapshot).as_slice())
-                .map_err(|x| e(x.into()))?;
-            results.push(Ok(next));
-        }
-        counter.insert("last", seq).map_err(|x| e(x.into()))?;
-    }
+    let results = batch
+        .iter()
+        .map(|(change, _)| apply_in(&txn, change))
+        .collect::<Result<Vec<_>, _>>()?;
     txn.commit().map_err(|x| e(x.into()))?;
     Ok(results)
+}
+
+/// Applies `change` inside `txn` (the caller commits): the dossier and, unless the
+/// rules refuse it, its outbox entry under the next sequence number. The audit
+/// writer calls this too, so that a change and its audit record share one commit.
+pub fn apply_in(
+    txn: &redb::WriteTransaction,
+    change: &Change,
+) -> Result<Result<Dossier, Refusal>, Error> {
+    let e = err("write");
+    let mut dossiers = txn.open_table(DOSSIERS).map_err(|x| e(x.into()))?;
+    let code = match change {
+        Change::Submit(d) => d.dossier_code.as_str(),
+        Change::Update { code, .. } => code.as_str(),
+    };
+    let current = dossiers
+        .get(code)
+        .map_err(|x| e(x.into()))?
+        .and_then(|v| Dossier::decode(v.value()).ok());
+    let next = match next(change, current) {
+        Ok(d) => d,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    dossiers
+        .insert(code, next.encode_to_vec().as_slice())
+        .map_err(|x| e(x.into()))?;
+    let mut counter = txn.open_table(SEQ).map_err(|x| e(x.into()))?;
+    let seq = counter
+        .get("last")
+        .map_err(|x| e(x.into()))?
+        .map_or(0, |v| v.value())
+        + 1;
+    counter.insert("last", seq).map_err(|x| e(x.into()))?;
+    let snapshot = Dossier {
+        sync: None,
+        ..next.clone()
+    };
+    txn.open_table(OUTBOX)
+        .map_err(|x| e(x.into()))?
+        .insert(seq, encode_entry(now_micros(), &snapshot).as_slice())
+        .map_err(|x| e(x.into()))?;
+    Ok(Ok(next))
 }
 
 /// The dossier after `change`, or why not.

@@ -168,12 +168,8 @@ impl Worker {
                     (self.portal.clone(), self.outbox.clone(), done_tx.clone());
                 tokio::spawn(async move {
                     let outcome = deliver(&*portal, &entry, attempts).await;
-                    let marked = {
-                        let (outbox, entry, outcome) =
-                            (outbox.clone(), entry.clone(), outcome.clone());
-                        tokio::task::spawn_blocking(move || outbox.mark(&entry, &outcome)).await
-                    };
-                    if let Ok(Err(e)) = marked {
+                    let marked = outbox.record_delivery(entry.clone(), outcome.clone()).await;
+                    if let Err(e) = marked {
                         tracing::error!(error = %e, "could not record a delivery; it will be repeated");
                     }
                     let _ = done.send((entry, outcome)).await;
