@@ -624,11 +624,7 @@ pub fn local_config(dir: &Path, name: &str, baseline: bool) -> Result<crate::Con
     config.admin.listen = ([127, 0, 0, 1], free_port()?).into();
     config.tls.certs_dir = dir.join("certs");
     config.tls.generate_dev_pki = false;
-    config.limits.rate.per_second = 1e9;
-    config.limits.rate.burst = u32::MAX;
-    config.limits.max_in_flight = 100_000;
-    config.limits.max_in_flight_per_connection = 10_000;
-    config.limits.max_concurrent_streams = 10_000;
+    lift_limits(&mut config);
     config.log.level = "warn".into();
     if baseline {
         config.policy.enabled = false;
@@ -636,6 +632,16 @@ pub fn local_config(dir: &Path, name: &str, baseline: bool) -> Result<crate::Con
         config.cache.enabled = false;
     }
     Ok(config)
+}
+
+/// Lifts the rate and in-flight limits, which would otherwise be what a benchmark
+/// measures.
+pub fn lift_limits(config: &mut crate::Config) {
+    config.limits.rate.per_second = 1e9;
+    config.limits.rate.burst = u32::MAX;
+    config.limits.max_in_flight = 100_000;
+    config.limits.max_in_flight_per_connection = 10_000;
+    config.limits.max_concurrent_streams = 10_000;
 }
 
 async fn start_local(dir: &Path, name: &str, baseline: bool) -> Result<Local, String> {

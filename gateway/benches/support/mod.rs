@@ -43,6 +43,7 @@ impl Bench {
         config.tls.certs_dir = self.paths.dir.clone();
         config.tls.generate_dev_pki = false;
         config.admin.listen = ([127, 0, 0, 1], 0).into();
+        lienthong_gateway::bench::lift_limits(&mut config);
         config
     }
 
