@@ -53,6 +53,9 @@ pub struct Options {
     /// With `--local`: how many times each gateway is measured, alternately.
     #[arg(long, default_value_t = 1)]
     pub rounds: u32,
+    /// With `--local`: measure the full gateway only (e.g. a long memory run).
+    #[arg(long, requires = "local")]
+    pub full_only: bool,
     /// Connections (each one HTTP/2 connection, one TLS session).
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
@@ -186,6 +189,10 @@ pub struct Report {
     /// Resident memory of the gateway process (MiB): at start, at the end, highest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_mib: Option<[f64; 3]>,
+    /// Its trend over the second half of the run (MiB per minute, least squares):
+    /// near zero when memory does not grow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_trend_mib_per_min: Option<f64>,
 }
 
 /// A tiny PRNG (xorshift64*): the mix and the hot set need spread, not secrecy.
@@ -560,7 +567,8 @@ async fn measure(
                 (name, n)
             })
             .collect(),
-        rss_mib: rss,
+        rss_mib: rss.map(|(r, _)| r),
+        rss_trend_mib_per_min: rss.map(|(_, t)| t),
     })
 }
 
@@ -578,18 +586,39 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Samples `pid`'s memory every 250 ms until `until`: start, end, highest.
-async fn sample_rss(pid: u32, until: Instant) -> Option<[f64; 3]> {
+/// Samples `pid`'s memory every 250 ms until `until`: start, end, highest, and
+/// the trend over the second half (MiB per minute).
+async fn sample_rss(pid: u32, until: Instant) -> Option<([f64; 3], f64)> {
+    let started = Instant::now();
     let first = rss_mib(pid)?;
     let (mut last, mut max) = (first, first);
+    let mut samples = vec![(0.0, first)];
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(250)).await;
         if let Some(now) = rss_mib(pid) {
             last = now;
             max = max.max(now);
+            samples.push((started.elapsed().as_secs_f64(), now));
         }
     }
-    Some([first, last, max])
+    let half = &samples[samples.len() / 2..];
+    Some(([first, last, max], slope(half) * 60.0))
+}
+
+/// The least-squares slope of `points` (y per x); 0 for fewer than two.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
+    let (mx, my) = (sx / n, sy / n);
+    let (num, den) = points.iter().fold((0.0, 0.0), |(num, den), (x, y)| {
+        (num + (x - mx) * (y - my), den + (x - mx) * (x - mx))
+    });
+    if den == 0.0 { 0.0 } else { num / den }
 }
 
 /// A gateway started from this binary for `--local`.
@@ -691,11 +720,15 @@ pub async fn run(options: &Options) -> Result<Vec<Report>, String> {
         certs_dir: certs.dir.clone(),
         ..options.clone()
     };
-    let baseline = start_local(dir.path(), "baseline", true).await?;
+    let baseline = match options.full_only {
+        true => None,
+        false => Some(start_local(dir.path(), "baseline", true).await?),
+    };
     let full = start_local(dir.path(), "full", false).await?;
     let mut reports = Vec::new();
     for _ in 0..options.rounds.max(1) {
-        for (name, gw) in [("baseline", &baseline), ("full", &full)] {
+        let targets = baseline.iter().map(|b| ("baseline", b));
+        for (name, gw) in targets.chain([("full", &full)]) {
             reports.push(measure(&options, &gw.url, name, Some(gw.child.id())).await?);
         }
     }
@@ -724,13 +757,14 @@ pub fn text(options: &Options, reports: &[Report]) -> String {
         "p99 µs",
         "max µs",
         "errors",
-        "RSS MiB start/end/max"
+        "RSS MiB start/end/max, trend"
     ));
     for r in reports {
         let errors: u64 = r.errors.values().sum();
-        let rss = r
-            .rss_mib
-            .map_or(String::new(), |[a, b, c]| format!("{a:.0}/{b:.0}/{c:.0}"));
+        let rss = match (r.rss_mib, r.rss_trend_mib_per_min) {
+            (Some([a, b, c]), Some(t)) => format!("{a:.0}/{b:.0}/{c:.0}, {t:+.2} MiB/min"),
+            _ => String::new(),
+        };
         out.push_str(&format!(
             "{:<10} {:>10.0} {:>9} {:>9} {:>9} {:>9} {:>8}  {}\n",
             r.target, r.requests_per_second, r.p50_us, r.p90_us, r.p99_us, r.max_us, errors, rss
@@ -786,6 +820,13 @@ mod tests {
         assert!(Mix::parse("verify=0").is_err());
         assert!(Mix::parse("verify=x").is_err());
         assert_eq!(Mix::parse("verify").unwrap().pick(7), Op::Verify);
+    }
+
+    #[test]
+    fn the_trend_is_a_least_squares_slope() {
+        assert_eq!(slope(&[(0.0, 5.0)]), 0.0);
+        assert!((slope(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]) - 2.0).abs() < 1e-9);
+        assert!(slope(&[(0.0, 4.0), (1.0, 4.0), (2.0, 4.0)]).abs() < 1e-9);
     }
 
     #[test]
