@@ -92,6 +92,19 @@ fn the_default_config_checks_and_bad_ones_name_their_key() {
         let said = String::from_utf8_lossy(&check.stderr);
         assert!(said.contains(key), "{key}: {said}");
     }
+    std::fs::write(
+        dir.join("baseline.toml"),
+        text.replace(
+            "enabled = true\n# Who may read what",
+            "enabled = false\n# Who may read what",
+        ),
+    )
+    .unwrap();
+    let baseline = run(dir, &["config", "check", "baseline.toml"]);
+    assert!(
+        String::from_utf8_lossy(&baseline.stdout).contains("policy.enabled = false"),
+        "{baseline:?}"
+    );
     let missing = run(dir, &["serve", "--config", "bad.toml"]);
     assert!(
         !missing.status.success(),

@@ -65,6 +65,9 @@ fn check(file: &Path) -> Result<String, String> {
     if config.tls.generate_dev_pki {
         report.push("warning: tls.generate_dev_pki = true is for development only".into());
     }
+    if !config.policy.enabled {
+        report.push("warning: policy.enabled = false: every agency reads everything".into());
+    }
     if !config.audit.enabled {
         report.push("warning: audit.enabled = false: requests leave no record".into());
     }
