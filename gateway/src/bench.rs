@@ -15,25 +15,29 @@
 //! reports every figure as a ratio to the baseline, with the gateways' resident memory.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use lienthong_adapters::population::grpc::{self, GrpcConfig};
 use lienthong_proto::prost_types::FieldMask;
+use lienthong_proto::v1::GetCitizenRequest;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
-use lienthong_proto::v1::{
-    Dossier, DossierStatus, GetCitizenRequest, GetResidenceRequest, RequestContext,
-    SubmitDossierRequest, UpdateDossierStatusRequest, VerifyCitizenRequest,
-};
 use serde::Serialize;
-use tonic::transport::Channel;
 
 use crate::pki::Paths;
+
+mod local;
+mod workload;
+
+pub use local::{lift_limits, local_config, rss_mib};
+use local::{sample_rss, start_local};
+use workload::{Citizens, Clients, Load, Rng, context};
+pub use workload::{Mix, Op};
 
 /// `bench` options.
 #[derive(Debug, Clone, Args)]
@@ -90,75 +94,6 @@ pub struct Options {
     pub json: bool,
 }
 
-/// One kind of request in the mix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Op {
-    /// GetCitizen of a citizen in the hot set.
-    CitizenHit,
-    /// GetCitizen of a citizen never asked for before.
-    CitizenMiss,
-    /// GetResidence of a citizen in the hot set.
-    Residence,
-    /// VerifyCitizen of a citizen in the hot set.
-    Verify,
-    /// SubmitDossier of a new dossier.
-    DossierSubmit,
-    /// UpdateDossierStatus of one of this slot's dossiers (submits one if it has none).
-    DossierUpdate,
-}
-
-impl Op {
-    fn parse(name: &str) -> Option<Op> {
-        Some(match name {
-            "citizen-hit" => Op::CitizenHit,
-            "citizen-miss" => Op::CitizenMiss,
-            "residence" => Op::Residence,
-            "verify" => Op::Verify,
-            "dossier-submit" => Op::DossierSubmit,
-            "dossier-update" => Op::DossierUpdate,
-            _ => return None,
-        })
-    }
-}
-
-/// The mix: cumulative weights.
-#[derive(Debug, Clone)]
-pub struct Mix(Vec<(Op, u32)>);
-
-impl Mix {
-    /// Parses `op=weight,…`.
-    pub fn parse(text: &str) -> Result<Mix, String> {
-        let mut total = 0;
-        let mut ops = Vec::new();
-        for part in text.split(',').filter(|p| !p.is_empty()) {
-            let (name, weight) = part.split_once('=').unwrap_or((part, "1"));
-            let op = Op::parse(name.trim()).ok_or_else(|| {
-                format!("--mix: unknown operation {name:?}; known: citizen-hit, citizen-miss, residence, verify, dossier-submit, dossier-update")
-            })?;
-            let weight: u32 = weight
-                .trim()
-                .parse()
-                .map_err(|_| format!("--mix: weight of {name} must be a whole number"))?;
-            total += weight;
-            ops.push((op, total));
-        }
-        if total == 0 {
-            return Err("--mix: no operation with a weight above 0".into());
-        }
-        Ok(Mix(ops))
-    }
-
-    fn pick(&self, roll: u64) -> Op {
-        let total = self.0.last().map_or(1, |(_, t)| *t);
-        let r = (roll % u64::from(total)) as u32;
-        self.0
-            .iter()
-            .find(|(_, upto)| r < *upto)
-            .map_or(Op::CitizenHit, |(op, _)| *op)
-    }
-}
-
 /// What one run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -193,208 +128,6 @@ pub struct Report {
     /// near zero when memory does not grow.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_trend_mib_per_min: Option<f64>,
-}
-
-/// A tiny PRNG (xorshift64*): the mix and the hot set need spread, not secrecy.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
-/// Registered citizens of the simulator: the hot set, and a stream of new ones.
-struct Citizens {
-    hot: Vec<String>,
-    fresh: AtomicU64,
-}
-
-fn registered(prefix: &str, from: u64) -> impl Iterator<Item = String> + '_ {
-    (from..)
-        .map_while(move |n| (n < 1_000_000).then(|| format!("{prefix}{n:06}")))
-        .filter(|s| {
-            lienthong_proto::PersonalId::parse(s)
-                .is_ok_and(|id| lienthong_adapters::sim::citizens::is_registered(&id))
-        })
-}
-
-impl Citizens {
-    fn new(hot: u32, seed: u64) -> Citizens {
-        Citizens {
-            hot: registered("001085", 0).take(hot.max(1) as usize).collect(),
-            // Misses start somewhere new each run, so a long-lived gateway's cache
-            // has not seen them.
-            fresh: AtomicU64::new(seed % 1_000_000),
-        }
-    }
-
-    /// A citizen not asked for in this run (nor, likely, before).
-    fn fresh(&self) -> String {
-        loop {
-            let n = self.fresh.fetch_add(1, Ordering::Relaxed);
-            let prefix = ["079195", "001190", "048088", "092193"][(n / 1_000_000 % 4) as usize];
-            let id = format!("{prefix}{:06}", n % 1_000_000);
-            if lienthong_proto::PersonalId::parse(&id)
-                .is_ok_and(|p| lienthong_adapters::sim::citizens::is_registered(&p))
-            {
-                return id;
-            }
-        }
-    }
-}
-
-/// Everything the slots share.
-struct Load {
-    mix: Mix,
-    citizens: Citizens,
-    fields: Vec<String>,
-    agency: String,
-    serial: AtomicU64,
-}
-
-fn context() -> Option<RequestContext> {
-    Some(RequestContext {
-        purpose: "dossier-processing".into(),
-        legal_basis: "ND-47/2020".into(),
-        case_ref: String::new(),
-        officer_id: "bench".into(),
-    })
-}
-
-/// One slot's clients on its connection.
-#[derive(Clone)]
-struct Clients {
-    identity: IdentityServiceClient<Channel>,
-    residency: ResidencyServiceClient<Channel>,
-    dossiers: DossierServiceClient<Channel>,
-}
-
-/// A dossier this slot submitted: its code, revision and status.
-struct Mine {
-    code: String,
-    revision: u64,
-    status: DossierStatus,
-}
-
-impl Load {
-    fn submit(&self) -> (SubmitDossierRequest, Mine) {
-        let n = self.serial.fetch_add(1, Ordering::Relaxed) % 1_000_000_000;
-        let code =
-            lienthong_proto::DossierCode::compose(&self.agency, lienthong_proto::today(), n as u32);
-        let request = SubmitDossierRequest {
-            dossier: Some(Dossier {
-                dossier_code: code.clone(),
-                procedure_code: "1.001193".into(),
-                agency_code: self.agency.clone(),
-                applicant_name: "Ngô Anh Đạt".into(),
-                applicant_personal_id: self.citizens.hot[0].clone(),
-                channel: 1,
-                status: DossierStatus::Registered as i32,
-                received_at: Some(std::time::SystemTime::now().into()),
-                ..Default::default()
-            }),
-        };
-        let mine = Mine {
-            code,
-            revision: 1,
-            status: DossierStatus::Registered,
-        };
-        (request, mine)
-    }
-
-    /// Sends one request of kind `op`; the status code's name, `OK` on success.
-    async fn send(
-        &self,
-        op: Op,
-        clients: &mut Clients,
-        rng: &mut Rng,
-        mine: &mut Vec<Mine>,
-    ) -> &'static str {
-        let mut hot =
-            || self.citizens.hot[(rng.next() % self.citizens.hot.len() as u64) as usize].clone();
-        let mask = (!self.fields.is_empty()).then(|| FieldMask {
-            paths: self.fields.clone(),
-        });
-        let code = |r: Result<(), tonic::Status>| match r {
-            Ok(()) => "OK",
-            Err(s) => crate::metrics::code_name(s.code()),
-        };
-        match op {
-            Op::CitizenHit | Op::CitizenMiss => {
-                let personal_id = if op == Op::CitizenHit {
-                    hot()
-                } else {
-                    self.citizens.fresh()
-                };
-                let request = GetCitizenRequest {
-                    context: context(),
-                    personal_id,
-                    fields: mask,
-                };
-                code(clients.identity.get_citizen(request).await.map(drop))
-            }
-            Op::Residence => {
-                let request = GetResidenceRequest {
-                    context: context(),
-                    personal_id: hot(),
-                };
-                code(clients.residency.get_residence(request).await.map(drop))
-            }
-            Op::Verify => {
-                let request = VerifyCitizenRequest {
-                    context: context(),
-                    personal_id: hot(),
-                    full_name: "Ngô Anh Đạt".into(),
-                    birth_date: String::new(),
-                };
-                code(clients.identity.verify_citizen(request).await.map(drop))
-            }
-            Op::DossierSubmit => self.submit_one(clients, mine).await,
-            Op::DossierUpdate => {
-                let Some(d) = mine.pop() else {
-                    return self.submit_one(clients, mine).await;
-                };
-                // Accepted → processing, then back and forth with supplement requests.
-                let to = match d.status {
-                    DossierStatus::Processing => DossierStatus::SupplementRequested,
-                    DossierStatus::Registered => DossierStatus::Accepted,
-                    _ => DossierStatus::Processing,
-                };
-                let request = UpdateDossierStatusRequest {
-                    dossier_code: d.code.clone(),
-                    status: to as i32,
-                    expected_revision: d.revision,
-                    handler: "bench".into(),
-                    note: String::new(),
-                    at: None,
-                };
-                let answer = clients.dossiers.update_dossier_status(request).await;
-                if answer.is_ok() {
-                    mine.push(Mine {
-                        revision: d.revision + 1,
-                        status: to,
-                        ..d
-                    });
-                }
-                code(answer.map(drop))
-            }
-        }
-    }
-
-    async fn submit_one(&self, clients: &mut Clients, mine: &mut Vec<Mine>) -> &'static str {
-        let (request, dossier) = self.submit();
-        match clients.dossiers.submit_dossier(request).await {
-            Ok(_) => {
-                mine.push(dossier);
-                "OK"
-            }
-            Err(s) => crate::metrics::code_name(s.code()),
-        }
-    }
 }
 
 /// What one slot saw while measuring.
@@ -572,139 +305,6 @@ async fn measure(
     })
 }
 
-/// The resident memory of `pid` in MiB, from `/proc` (Linux).
-pub fn rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
-}
-
-/// Samples `pid`'s memory every 250 ms until `until`: start, end, highest, and
-/// the trend over the second half (MiB per minute).
-async fn sample_rss(pid: u32, until: Instant) -> Option<([f64; 3], f64)> {
-    let started = Instant::now();
-    let first = rss_mib(pid)?;
-    let (mut last, mut max) = (first, first);
-    let mut samples = vec![(0.0, first)];
-    while Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Some(now) = rss_mib(pid) {
-            last = now;
-            max = max.max(now);
-            samples.push((started.elapsed().as_secs_f64(), now));
-        }
-    }
-    let half = &samples[samples.len() / 2..];
-    Some(([first, last, max], slope(half) * 60.0))
-}
-
-/// The least-squares slope of `points` (y per x); 0 for fewer than two.
-fn slope(points: &[(f64, f64)]) -> f64 {
-    let n = points.len() as f64;
-    if n < 2.0 {
-        return 0.0;
-    }
-    let (sx, sy) = points
-        .iter()
-        .fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
-    let (mx, my) = (sx / n, sy / n);
-    let (num, den) = points.iter().fold((0.0, 0.0), |(num, den), (x, y)| {
-        (num + (x - mx) * (y - my), den + (x - mx) * (x - mx))
-    });
-    if den == 0.0 { 0.0 } else { num / den }
-}
-
-/// A gateway started from this binary for `--local`.
-struct Local {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        // SIGTERM would be kinder, but these are throw-away gateways in a temp dir.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
-}
-
-/// The config of a `--local` gateway: full, or the baseline with policy, audit and
-/// cache off. Rate limits are lifted for both (they would measure the limit).
-pub fn local_config(dir: &Path, name: &str, baseline: bool) -> Result<crate::Config, String> {
-    let mut config = crate::Config {
-        listen: ([127, 0, 0, 1], free_port()?).into(),
-        data_dir: dir.join(format!("data-{name}")),
-        ..Default::default()
-    };
-    config.admin.listen = ([127, 0, 0, 1], free_port()?).into();
-    config.tls.certs_dir = dir.join("certs");
-    config.tls.generate_dev_pki = false;
-    lift_limits(&mut config);
-    config.log.level = "warn".into();
-    if baseline {
-        config.policy.enabled = false;
-        config.audit.enabled = false;
-        config.cache.enabled = false;
-    }
-    Ok(config)
-}
-
-/// Lifts the rate and in-flight limits, which would otherwise be what a benchmark
-/// measures.
-pub fn lift_limits(config: &mut crate::Config) {
-    config.limits.rate.per_second = 1e9;
-    config.limits.rate.burst = u32::MAX;
-    config.limits.max_in_flight = 100_000;
-    config.limits.max_in_flight_per_connection = 10_000;
-    config.limits.max_concurrent_streams = 10_000;
-}
-
-async fn start_local(dir: &Path, name: &str, baseline: bool) -> Result<Local, String> {
-    let config = local_config(dir, name, baseline)?;
-    let file = dir.join(format!("{name}.toml"));
-    let text = toml::to_string(&config).map_err(|e| e.to_string())?;
-    std::fs::write(&file, text).map_err(|e| e.to_string())?;
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let child = std::process::Command::new(exe)
-        .arg("serve")
-        .arg("--config")
-        .arg(&file)
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("start the {name} gateway: {e}"))?;
-    let local = Local {
-        child,
-        url: format!("https://localhost:{}", config.listen.port()),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(config.admin.listen)
-        .await
-        .is_err()
-    {
-        if Instant::now() > deadline {
-            return Err(format!("the {name} gateway did not start; see {name}.log"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(local)
-}
-
 /// Runs the bench: against `--url`, or `--local` full versus baseline.
 pub async fn run(options: &Options) -> Result<Vec<Report>, String> {
     Mix::parse(&options.mix)?;
@@ -793,52 +393,4 @@ pub fn text(options: &Options, reports: &[Report]) -> String {
         ));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_mix_parses_and_picks_by_weight() {
-        let mix = Mix::parse("citizen-hit=3,dossier-update=1").unwrap();
-        let picks: Vec<_> = (0..4).map(|r| mix.pick(r)).collect();
-        assert_eq!(
-            picks,
-            [
-                Op::CitizenHit,
-                Op::CitizenHit,
-                Op::CitizenHit,
-                Op::DossierUpdate
-            ]
-        );
-        assert!(
-            Mix::parse("citizen=1")
-                .unwrap_err()
-                .contains("unknown operation")
-        );
-        assert!(Mix::parse("verify=0").is_err());
-        assert!(Mix::parse("verify=x").is_err());
-        assert_eq!(Mix::parse("verify").unwrap().pick(7), Op::Verify);
-    }
-
-    #[test]
-    fn the_trend_is_a_least_squares_slope() {
-        assert_eq!(slope(&[(0.0, 5.0)]), 0.0);
-        assert!((slope(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]) - 2.0).abs() < 1e-9);
-        assert!(slope(&[(0.0, 4.0), (1.0, 4.0), (2.0, 4.0)]).abs() < 1e-9);
-    }
-
-    #[test]
-    fn citizens_are_registered_and_misses_are_new() {
-        let c = Citizens::new(5, 42);
-        assert_eq!(c.hot.len(), 5);
-        let a = c.fresh();
-        let b = c.fresh();
-        assert_ne!(a, b);
-        for id in c.hot.iter().chain([&a, &b]) {
-            let id = lienthong_proto::PersonalId::parse(id).unwrap();
-            assert!(lienthong_adapters::sim::citizens::is_registered(&id));
-        }
-    }
 }

@@ -2,9 +2,6 @@
 
 #![forbid(unsafe_code)]
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use anyhow::Context;
 use clap::Parser;
 use lienthong_gateway::cli::{Cli, Command, Pki, Policy, Sim};

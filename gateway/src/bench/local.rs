@@ -1,0 +1,150 @@
+//! `lienthong bench --local`: the full and the baseline gateway started from this
+//! binary, and the memory of a gateway process.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The resident memory of `pid` in MiB, from `/proc` (Linux).
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Samples `pid`'s memory every 250 ms until `until`: start, end, highest, and
+/// the trend over the second half (MiB per minute).
+pub(super) async fn sample_rss(pid: u32, until: Instant) -> Option<([f64; 3], f64)> {
+    let started = Instant::now();
+    let first = rss_mib(pid)?;
+    let (mut last, mut max) = (first, first);
+    let mut samples = vec![(0.0, first)];
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Some(now) = rss_mib(pid) {
+            last = now;
+            max = max.max(now);
+            samples.push((started.elapsed().as_secs_f64(), now));
+        }
+    }
+    let half = &samples[samples.len() / 2..];
+    Some(([first, last, max], slope(half) * 60.0))
+}
+
+/// The least-squares slope of `points` (y per x); 0 for fewer than two.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
+    let (mx, my) = (sx / n, sy / n);
+    let (num, den) = points.iter().fold((0.0, 0.0), |(num, den), (x, y)| {
+        (num + (x - mx) * (y - my), den + (x - mx) * (x - mx))
+    });
+    if den == 0.0 { 0.0 } else { num / den }
+}
+
+/// A gateway started from this binary for `--local`.
+pub(super) struct Local {
+    pub(super) child: std::process::Child,
+    pub(super) url: String,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // SIGTERM would be kinder, but these are throw-away gateways in a temp dir.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+/// The config of a `--local` gateway: full, or the baseline with policy, audit and
+/// cache off. Rate limits are lifted for both (they would measure the limit).
+pub fn local_config(dir: &Path, name: &str, baseline: bool) -> Result<crate::Config, String> {
+    let mut config = crate::Config {
+        listen: ([127, 0, 0, 1], free_port()?).into(),
+        data_dir: dir.join(format!("data-{name}")),
+        ..Default::default()
+    };
+    config.admin.listen = ([127, 0, 0, 1], free_port()?).into();
+    config.tls.certs_dir = dir.join("certs");
+    config.tls.generate_dev_pki = false;
+    lift_limits(&mut config);
+    config.log.level = "warn".into();
+    if baseline {
+        config.policy.enabled = false;
+        config.audit.enabled = false;
+        config.cache.enabled = false;
+    }
+    Ok(config)
+}
+
+/// Lifts the rate and in-flight limits, which would otherwise be what a benchmark
+/// measures.
+pub fn lift_limits(config: &mut crate::Config) {
+    config.limits.rate.per_second = 1e9;
+    config.limits.rate.burst = u32::MAX;
+    config.limits.max_in_flight = 100_000;
+    config.limits.max_in_flight_per_connection = 10_000;
+    config.limits.max_concurrent_streams = 10_000;
+}
+
+pub(super) async fn start_local(dir: &Path, name: &str, baseline: bool) -> Result<Local, String> {
+    let config = local_config(dir, name, baseline)?;
+    let file = dir.join(format!("{name}.toml"));
+    let text = toml::to_string(&config).map_err(|e| e.to_string())?;
+    std::fs::write(&file, text).map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let child = std::process::Command::new(exe)
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("start the {name} gateway: {e}"))?;
+    let local = Local {
+        child,
+        url: format!("https://localhost:{}", config.listen.port()),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(config.admin.listen)
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            return Err(format!("the {name} gateway did not start; see {name}.log"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trend_is_a_least_squares_slope() {
+        assert_eq!(slope(&[(0.0, 5.0)]), 0.0);
+        assert!((slope(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]) - 2.0).abs() < 1e-9);
+        assert!(slope(&[(0.0, 4.0), (1.0, 4.0), (2.0, 4.0)]).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,173 @@
+//! Limits: deadlines, concurrency, rates, sizes, and their checks.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Config;
+use crate::Error;
+
+/// Deadlines, concurrency, rates and sizes: what keeps one client from starving the rest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Longest a request may take; a shorter `grpc-timeout` from the client wins.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest the gateway waits for an upstream answer within a request.
+    #[serde(with = "humantime_serde")]
+    pub upstream_timeout: Duration,
+    /// Requests in flight at once over all connections; beyond, refused at once
+    /// with `RESOURCE_EXHAUSTED` (load shedding). Open streams count.
+    pub max_in_flight: usize,
+    /// Requests in flight at once on one connection; beyond, refused likewise.
+    pub max_in_flight_per_connection: usize,
+    /// HTTP/2 streams a client may open at once on one connection.
+    pub max_concurrent_streams: u32,
+    /// Open client connections at most; a connection beyond is closed at once.
+    pub max_connections: usize,
+    /// Largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// HTTP/2 pings on idle connections this often…
+    #[serde(with = "humantime_serde")]
+    pub keepalive_interval: Duration,
+    /// …and a connection whose ping is not answered within this is closed.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+    /// On SIGTERM, in-flight requests get this long to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Requests per agency.
+    pub rate: RateLimits,
+}
+
+/// A token bucket per agency: `per_second` requests on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// The bucket's size.
+    pub burst: u32,
+}
+
+/// The rate every agency gets, and the agencies that get another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Tokens added per second for each agency.
+    pub per_second: f64,
+    /// Each agency's bucket size.
+    pub burst: u32,
+    /// Per agency code, another rate: `"H99.02" = { per_second = 5.0, burst = 10 }`.
+    pub agencies: std::collections::BTreeMap<String, Rate>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            per_second: 2000.0,
+            burst: 4000,
+            agencies: Default::default(),
+        }
+    }
+}
+
+impl RateLimits {
+    /// The rate `agency` gets.
+    pub fn of(&self, agency: &str) -> Rate {
+        self.agencies.get(agency).copied().unwrap_or(Rate {
+            per_second: self.per_second,
+            burst: self.burst,
+        })
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout: Duration::from_secs(15),
+            upstream_timeout: Duration::from_secs(5),
+            max_in_flight: 2048,
+            max_in_flight_per_connection: 256,
+            max_concurrent_streams: 256,
+            max_connections: 1024,
+            max_message_bytes: 4 * 1024 * 1024,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(15),
+            rate: RateLimits::default(),
+        }
+    }
+}
+
+impl Config {
+    pub(super) fn validate_limits(&self) -> Result<(), Error> {
+        let l = &self.limits;
+        let bad = |key: &str, detail: &str| {
+            Err(Error::Config {
+                key: format!("limits.{key}"),
+                detail: detail.into(),
+            })
+        };
+        if l.max_in_flight == 0 {
+            return bad("max_in_flight", "must be at least 1");
+        }
+        if l.max_in_flight_per_connection == 0 || l.max_in_flight_per_connection > l.max_in_flight {
+            return bad(
+                "max_in_flight_per_connection",
+                "must be at least 1 and at most limits.max_in_flight",
+            );
+        }
+        if l.max_concurrent_streams == 0 {
+            return bad("max_concurrent_streams", "must be at least 1");
+        }
+        if l.max_connections == 0 {
+            return bad("max_connections", "must be at least 1");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&l.max_message_bytes) {
+            return bad("max_message_bytes", "must be between 1 KiB and 64 MiB");
+        }
+        if l.keepalive_interval.is_zero() || l.keepalive_timeout.is_zero() {
+            return bad(
+                "keepalive_interval",
+                "limits.keepalive_interval and limits.keepalive_timeout must be greater than zero",
+            );
+        }
+        if l.shutdown_grace.is_zero() {
+            return bad("shutdown_grace", "must be greater than zero");
+        }
+        let rate = |key: String, r: Rate| {
+            if !(r.per_second.is_finite() && r.per_second > 0.0) {
+                return Err(Error::Config {
+                    key: format!("{key}.per_second"),
+                    detail: "must be a number greater than zero".into(),
+                });
+            }
+            if r.burst == 0 {
+                return Err(Error::Config {
+                    key: format!("{key}.burst"),
+                    detail: "must be at least 1".into(),
+                });
+            }
+            Ok(())
+        };
+        rate(
+            "limits.rate".into(),
+            Rate {
+                per_second: l.rate.per_second,
+                burst: l.rate.burst,
+            },
+        )?;
+        for (agency, r) in &l.rate.agencies {
+            if lienthong_proto::AgencyCode::parse(agency).is_err() {
+                return bad(
+                    &format!("rate.agencies.{agency}"),
+                    "must be an agency code such as H99.02",
+                );
+            }
+            rate(format!("limits.rate.agencies.{agency}"), *r)?;
+        }
+        Ok(())
+    }
+}
