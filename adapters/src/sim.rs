@@ -6,6 +6,7 @@
 //! Both read the same [`Faults`], which tests and operators change at run time.
 
 pub mod citizens;
+pub mod dossiers;
 pub mod gate;
 pub mod http;
 pub mod places;

@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
-use lienthong_proto::v1::{
-    Dossier, DossierStatus, SubmitDossierRequest, UpdateDossierStatusRequest,
-};
+use lienthong_proto::v1::{DossierStatus, SubmitDossierRequest, UpdateDossierStatusRequest};
 use support::Bench;
 
 mod support;
@@ -87,17 +85,11 @@ async fn main() {
     };
     run(Arc::new(|n| {
         vec![Request::Submit(Box::new(SubmitDossierRequest {
-            dossier: Some(Dossier {
-                dossier_code: code(n),
-                procedure_code: "1.001193".into(),
-                agency_code: "H99.01".into(),
-                applicant_name: "Ngô Anh Đạt".into(),
-                applicant_personal_id: "001085012345".into(),
-                channel: 1,
-                status: DossierStatus::Registered as i32,
-                received_at: Some(std::time::SystemTime::now().into()),
-                ..Default::default()
-            }),
+            dossier: Some(lienthong_adapters::sim::dossiers::dossier(
+                &code(n),
+                DossierStatus::Registered,
+                std::time::SystemTime::now().into(),
+            )),
         }))]
     }))
     .await;

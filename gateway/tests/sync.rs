@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use lienthong_adapters::population::grpc::{self, GrpcConfig};
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
-use lienthong_proto::v1::{
-    Dossier, DossierStatus, SubmitDossierRequest, UpdateDossierStatusRequest,
-};
+use lienthong_proto::v1::{DossierStatus, SubmitDossierRequest, UpdateDossierStatusRequest};
 use support::{BIN, Killed, free_port, serve_with};
 
 mod support;
@@ -77,17 +75,11 @@ fn code(n: u32) -> String {
 /// The submission of dossier `n` (registered, received now).
 fn submission(n: u32) -> SubmitDossierRequest {
     SubmitDossierRequest {
-        dossier: Some(Dossier {
-            dossier_code: code(n),
-            procedure_code: "1.001193".into(),
-            agency_code: "H99.01".into(),
-            applicant_name: "Ngô Anh Đạt".into(),
-            applicant_personal_id: "001085012345".into(),
-            channel: 1,
-            status: DossierStatus::Registered as i32,
-            received_at: Some(std::time::SystemTime::now().into()),
-            ..Default::default()
-        }),
+        dossier: Some(lienthong_adapters::sim::dossiers::dossier(
+            &code(n),
+            DossierStatus::Registered,
+            std::time::SystemTime::now().into(),
+        )),
     }
 }
 

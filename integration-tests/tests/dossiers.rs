@@ -22,18 +22,11 @@ fn code(serial: u32) -> String {
 }
 
 fn dossier(serial: u32) -> Dossier {
-    Dossier {
-        dossier_code: code(serial),
-        procedure_code: "1.001193".into(),
-        procedure_name: "Đăng ký khai sinh".into(),
-        agency_code: "H99.01".into(),
-        applicant_name: "Ngô Anh Đạt".into(),
-        applicant_personal_id: "001085012345".into(),
-        channel: 1,
-        status: DossierStatus::Accepted as i32,
-        received_at: Some(std::time::SystemTime::now().into()),
-        ..Default::default()
-    }
+    lienthong_adapters::sim::dossiers::dossier(
+        &code(serial),
+        DossierStatus::Accepted,
+        std::time::SystemTime::now().into(),
+    )
 }
 
 fn update(code: &str, status: DossierStatus, expected_revision: u64) -> UpdateDossierStatusRequest {

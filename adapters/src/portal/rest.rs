@@ -107,21 +107,10 @@ mod tests {
     }
 
     fn revision(revision: u64, status: DossierStatus) -> HoSo {
+        use crate::sim::dossiers::{RECEIVED, dossier};
         HoSo {
-            dossier_code: "H99.01-261122-0001".into(),
-            procedure_code: "1.001193".into(),
-            procedure_name: String::new(),
-            agency_code: "H99.01".into(),
-            applicant_name: "Ngô Anh Đạt".into(),
-            applicant_personal_id: "001085012345".into(),
-            channel: 1,
-            status: status as i32,
-            submitted_at: String::new(),
-            received_at: "20261122080000".into(),
-            due_at: String::new(),
-            completed_at: String::new(),
-            returned_at: String::new(),
             revision,
+            ..HoSo::from(&dossier("H99.01-261122-0001", status, RECEIVED))
         }
     }
 

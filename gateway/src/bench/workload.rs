@@ -8,8 +8,8 @@ use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
 use lienthong_proto::v1::{
-    Dossier, DossierStatus, GetCitizenRequest, GetResidenceRequest, RequestContext,
-    SubmitDossierRequest, UpdateDossierStatusRequest, VerifyCitizenRequest,
+    DossierStatus, GetCitizenRequest, GetResidenceRequest, RequestContext, SubmitDossierRequest,
+    UpdateDossierStatusRequest, VerifyCitizenRequest,
 };
 use serde::Serialize;
 use tonic::transport::Channel;
@@ -174,17 +174,11 @@ impl Load {
         let code =
             lienthong_proto::DossierCode::compose(&self.agency, lienthong_proto::today(), n as u32);
         let request = SubmitDossierRequest {
-            dossier: Some(Dossier {
-                dossier_code: code.clone(),
-                procedure_code: "1.001193".into(),
-                agency_code: self.agency.clone(),
-                applicant_name: "Ngô Anh Đạt".into(),
-                applicant_personal_id: self.citizens.hot[0].clone(),
-                channel: 1,
-                status: DossierStatus::Registered as i32,
-                received_at: Some(std::time::SystemTime::now().into()),
-                ..Default::default()
-            }),
+            dossier: Some(lienthong_adapters::sim::dossiers::dossier(
+                &code,
+                DossierStatus::Registered,
+                std::time::SystemTime::now().into(),
+            )),
         };
         let mine = Mine {
             code,

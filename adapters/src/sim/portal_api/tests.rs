@@ -67,20 +67,13 @@ impl Client {
 
 fn revision(code: &str, revision: u64, status: DossierStatus) -> HoSo {
     HoSo {
-        dossier_code: code.into(),
-        procedure_code: "1.001193".into(),
-        procedure_name: "Đăng ký khai sinh".into(),
-        agency_code: code.rsplitn(3, '-').nth(2).unwrap().into(),
-        applicant_name: "Ngô Anh Đạt".into(),
-        applicant_personal_id: "001085012345".into(),
-        channel: 1,
-        status: status as i32,
-        submitted_at: String::new(),
-        received_at: "20261122080000".into(),
         due_at: "20261202170000".into(),
-        completed_at: String::new(),
-        returned_at: String::new(),
         revision,
+        ..HoSo::from(&crate::sim::dossiers::dossier(
+            code,
+            status,
+            crate::sim::dossiers::RECEIVED,
+        ))
     }
 }
 

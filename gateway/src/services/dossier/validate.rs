@@ -146,22 +146,8 @@ mod tests {
     use super::*;
 
     fn good() -> Dossier {
-        Dossier {
-            dossier_code: "H99.01-261122-0001".into(),
-            procedure_code: "1.001193".into(),
-            procedure_name: "Đăng ký khai sinh".into(),
-            agency_code: "H99.01".into(),
-            applicant_name: "Ngô Anh Đạt".into(),
-            applicant_personal_id: "001085012345".into(),
-            channel: 1,
-            status: 2,
-            // 2026-11-22 08:00 in Vietnam
-            received_at: Some(Timestamp {
-                seconds: 1_795_309_200,
-                nanos: 0,
-            }),
-            ..Default::default()
-        }
+        use lienthong_adapters::sim::dossiers::{RECEIVED, dossier};
+        dossier("H99.01-261122-0001", DossierStatus::Accepted, RECEIVED)
     }
 
     fn fields(d: &Dossier) -> Vec<String> {

@@ -3,26 +3,11 @@
 
 use std::collections::HashMap;
 
-use lienthong_proto::v1::Channel;
-
 use super::*;
 
 fn dossier(code: &str, status: DossierStatus) -> Dossier {
-    Dossier {
-        dossier_code: code.into(),
-        procedure_code: "1.001193".into(),
-        procedure_name: "Đăng ký khai sinh".into(),
-        agency_code: code.rsplitn(3, '-').nth(2).unwrap().into(),
-        applicant_name: "Ngô Anh Đạt".into(),
-        applicant_personal_id: "001085012345".into(),
-        channel: Channel::InPerson as i32,
-        status: status as i32,
-        received_at: Some(Timestamp {
-            seconds: 1_795_300_000,
-            nanos: 0,
-        }),
-        ..Default::default()
-    }
+    use lienthong_adapters::sim::dossiers::{RECEIVED, dossier};
+    dossier(code, status, RECEIVED)
 }
 
 fn update(code: &str, status: DossierStatus, expected_revision: u64) -> Change {

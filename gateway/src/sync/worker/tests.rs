@@ -24,21 +24,8 @@ fn fast() -> Settings {
 }
 
 fn dossier(code: &str) -> Dossier {
-    Dossier {
-        dossier_code: code.into(),
-        procedure_code: "1.001193".into(),
-        procedure_name: "Đăng ký khai sinh".into(),
-        agency_code: "H99.01".into(),
-        applicant_name: "Ngô Anh Đạt".into(),
-        applicant_personal_id: "001085012345".into(),
-        channel: 1,
-        status: DossierStatus::Registered as i32,
-        received_at: Some(Timestamp {
-            seconds: 1_795_300_000,
-            nanos: 0,
-        }),
-        ..Default::default()
-    }
+    use lienthong_adapters::sim::dossiers::{RECEIVED, dossier};
+    dossier(code, DossierStatus::Registered, RECEIVED)
 }
 
 const WALK: [DossierStatus; 5] = [
