@@ -55,10 +55,17 @@ impl RateLimiter {
         let rate = self.limits.of(agency);
         let burst = f64::from(rate.burst);
         let mut buckets = self.buckets.lock().expect("rate buckets");
-        let bucket = buckets.entry(agency.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
+        // The agency's code is copied once, for its first request, not for every one.
+        if !buckets.contains_key(agency) {
+            buckets.insert(
+                agency.to_owned(),
+                Bucket {
+                    tokens: burst,
+                    at: now,
+                },
+            );
+        }
+        let bucket = buckets.get_mut(agency).expect("inserted above");
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate.per_second).min(burst);
         bucket.at = now;
@@ -175,8 +182,7 @@ where
             .headers()
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+            .unwrap_or_default();
         let span = tracing::info_span!("rpc", %request_id, %agency, %service, %method);
         let admission = self.admission.clone();
         let done = Done {

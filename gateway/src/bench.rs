@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use lienthong_adapters::population::grpc::{self, GrpcConfig};
-use lienthong_proto::prost_types::FieldMask;
-use lienthong_proto::v1::GetCitizenRequest;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
@@ -36,7 +34,7 @@ mod workload;
 
 pub use local::{lift_limits, local_config, rss_mib};
 use local::{sample_rss, start_local};
-use workload::{Citizens, Clients, Load, Rng, context};
+use workload::{Citizens, Clients, Load, Rng};
 pub use workload::{Mix, Op};
 
 /// `bench` options.
@@ -180,23 +178,9 @@ async fn measure(
     }
     let slots = options.connections.max(1) * options.in_flight.max(1);
     // The hot set is cached before the clock starts (the warm-up repeats it).
-    let mut warm = Clients {
-        identity: IdentityServiceClient::new(channels[0].clone()),
-        residency: ResidencyServiceClient::new(channels[0].clone()),
-        dossiers: DossierServiceClient::new(channels[0].clone()),
-    };
+    let mut warm = IdentityServiceClient::new(channels[0].clone());
     for id in &load.citizens.hot {
-        let mask = (!load.fields.is_empty()).then(|| FieldMask {
-            paths: load.fields.clone(),
-        });
-        let _ = warm
-            .identity
-            .get_citizen(GetCitizenRequest {
-                context: context(),
-                personal_id: id.clone(),
-                fields: mask,
-            })
-            .await;
+        let _ = warm.get_citizen(load.citizen(id.clone())).await;
     }
 
     let started = Instant::now();

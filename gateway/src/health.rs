@@ -29,6 +29,9 @@ use crate::reload::Current;
 /// A commit failure this recent makes the audit check fail.
 const AUDIT_FAILURE_WINDOW: Duration = Duration::from_secs(10);
 
+/// The data dir's probe write must finish within this.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The result of one round of checks.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Report {
@@ -86,9 +89,16 @@ impl Readiness {
     /// Runs every check once and publishes the result.
     pub async fn check(&self) -> Report {
         let data_dir = self.data_dir.clone();
-        let dir = tokio::task::spawn_blocking(move || writable(&data_dir))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+        // A disk that hangs (a dead network mount) fails the check instead of
+        // stalling every later round.
+        let probe = tokio::task::spawn_blocking(move || writable(&data_dir));
+        let dir = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+            Ok(joined) => joined.unwrap_or_else(|e| Err(e.to_string())),
+            Err(_) => Err(format!(
+                "{}: no write within {PROBE_TIMEOUT:?}",
+                self.data_dir.display()
+            )),
+        };
         let audit = match &self.audit {
             Some(log) if !log.appending(AUDIT_FAILURE_WINDOW) => {
                 Err("the audit log is not appending; see the gateway log".to_owned())

@@ -133,8 +133,14 @@ impl fmt::Display for Refused {
 
 /// The single agency code named by a certificate's SAN URIs with `prefix`.
 pub fn agency_of(cert: &CertificateDer<'_>, prefix: &str) -> Result<AgencyCode, String> {
+    identity(cert, prefix).map(|(agency, _)| agency)
+}
+
+/// The agency code (as [`agency_of`]) and the serial number, from one parse.
+fn identity(cert: &CertificateDer<'_>, prefix: &str) -> Result<(AgencyCode, Vec<u8>), String> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert)
         .map_err(|e| format!("unreadable certificate: {e}"))?;
+    let serial = cert.raw_serial().to_vec();
     let sans = cert
         .subject_alternative_name()
         .map_err(|e| format!("bad SAN extension: {e}"))?;
@@ -147,7 +153,9 @@ pub fn agency_of(cert: &CertificateDer<'_>, prefix: &str) -> Result<AgencyCode, 
         })
         .collect();
     match codes[..] {
-        [code] => AgencyCode::parse(code).map_err(|e| format!("agency code {code:?} {e}")),
+        [code] => AgencyCode::parse(code)
+            .map(|agency| (agency, serial))
+            .map_err(|e| format!("agency code {code:?} {e}")),
         [] => Err(format!("no SAN URI {prefix}<code>")),
         _ => Err(format!(
             "{} agency SAN URIs; exactly one is allowed",
@@ -327,10 +335,7 @@ pub async fn accept(tcp: TcpStream, how: Accept<'_>) -> Result<Connection, Refus
         .peer_certificates()
         .and_then(|certs| certs.first())
         .ok_or_else(|| refused("no_certificate", "no client certificate".into()))?;
-    let agency = agency_of(cert, how.prefix).map_err(|e| refused("agency_identity", e))?;
-    let serial = x509_parser::parse_x509_certificate(cert)
-        .map(|(_, c)| c.raw_serial().to_vec())
-        .map_err(|e| refused("bad_certificate", e.to_string()))?;
+    let (agency, serial) = identity(cert, how.prefix).map_err(|e| refused("agency_identity", e))?;
     let fingerprint = Sha256::digest(cert.as_ref())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -144,7 +144,7 @@ pub(super) struct Load {
     pub(super) serial: AtomicU64,
 }
 
-pub(super) fn context() -> Option<RequestContext> {
+fn context() -> Option<RequestContext> {
     Some(RequestContext {
         purpose: "dossier-processing".into(),
         legal_basis: "ND-47/2020".into(),
@@ -188,6 +188,17 @@ impl Load {
         (request, mine)
     }
 
+    /// A lookup of `personal_id` with the field mask of `--fields`.
+    pub(super) fn citizen(&self, personal_id: String) -> GetCitizenRequest {
+        GetCitizenRequest {
+            context: context(),
+            personal_id,
+            fields: (!self.fields.is_empty()).then(|| FieldMask {
+                paths: self.fields.clone(),
+            }),
+        }
+    }
+
     /// Sends one request of kind `op`; the status code's name, `OK` on success.
     pub(super) async fn send(
         &self,
@@ -198,9 +209,6 @@ impl Load {
     ) -> &'static str {
         let mut hot =
             || self.citizens.hot[(rng.next() % self.citizens.hot.len() as u64) as usize].clone();
-        let mask = (!self.fields.is_empty()).then(|| FieldMask {
-            paths: self.fields.clone(),
-        });
         let code = |r: Result<(), tonic::Status>| match r {
             Ok(()) => "OK",
             Err(s) => crate::metrics::code_name(s.code()),
@@ -212,11 +220,7 @@ impl Load {
                 } else {
                     self.citizens.fresh()
                 };
-                let request = GetCitizenRequest {
-                    context: context(),
-                    personal_id,
-                    fields: mask,
-                };
+                let request = self.citizen(personal_id);
                 code(clients.identity.get_citizen(request).await.map(drop))
             }
             Op::Residence => {

@@ -1,6 +1,7 @@
 //! `lienthong health`: asks a gateway's `grpc.health.v1` service how each service is.
 
 use clap::Args;
+use lienthong_proto::v1;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -10,11 +11,11 @@ use crate::client::Connect;
 /// The services asked about, `""` being the gateway as a whole.
 pub const SERVICES: [&str; 6] = [
     "",
-    "lienthong.v1.IdentityService",
-    "lienthong.v1.ResidencyService",
-    "lienthong.v1.DossierService",
-    "lienthong.v1.AuditService",
-    "lienthong.v1.AdminService",
+    v1::identity_service_server::SERVICE_NAME,
+    v1::residency_service_server::SERVICE_NAME,
+    v1::dossier_service_server::SERVICE_NAME,
+    v1::audit_service_server::SERVICE_NAME,
+    v1::admin_service_server::SERVICE_NAME,
 ];
 
 /// `health` options.
