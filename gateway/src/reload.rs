@@ -135,53 +135,45 @@ impl Reloader {
 
     /// Reads everything again; what loads goes in force, what does not is logged.
     pub fn reload(&self) -> Outcome {
-        let count = |component, ok: bool| {
-            self.metrics
-                .reloads
-                .get_or_create(&ReloadLabels {
-                    component,
-                    outcome: if ok { "ok" } else { "error" },
-                })
-                .inc();
-        };
-        let tls = match Trust::load(&self.paths, &self.agency_uri_prefix) {
-            Ok(trust) => {
-                tracing::info!(
-                    certs_dir = %self.paths.dir.display(),
-                    revoked = trust.revoked.len(),
-                    "TLS certificate, CA and CRL reloaded"
-                );
-                self.trust.set(trust);
-                count("tls", true);
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "TLS reload failed; the previous certificate, CA and CRL stay in force");
-                count("tls", false);
-                Err(e.to_string())
-            }
-        };
+        let trust = Trust::load(&self.paths, &self.agency_uri_prefix);
+        let tls = self.swap("tls", trust, &self.trust);
         let policy = self
             .policy_file
             .as_ref()
-            .map(|path| match Policy::load(path) {
-                Ok(policy) => {
-                    tracing::info!(file = %path.display(), "policy reloaded");
-                    self.policy.set(policy);
-                    count("policy", true);
-                    Ok(())
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "policy reload failed; the previous policy stays in force");
-                    count("policy", false);
-                    Err(e.to_string())
-                }
-            });
+            .map(|path| self.swap("policy", Policy::load(path), &self.policy));
         // What was just read is what is now "seen".
         *self.seen.lock().expect("stamps") = self.stamps();
         Outcome {
             tls: Some(tls),
             policy,
+        }
+    }
+
+    /// Puts `loaded` in force, or logs why the one in force stays; counts either.
+    fn swap<T>(
+        &self,
+        component: &'static str,
+        loaded: Result<T, crate::Error>,
+        current: &Current<T>,
+    ) -> Result<(), String> {
+        let ok = loaded.is_ok();
+        self.metrics
+            .reloads
+            .get_or_create(&ReloadLabels {
+                component,
+                outcome: if ok { "ok" } else { "error" },
+            })
+            .inc();
+        match loaded {
+            Ok(value) => {
+                current.set(value);
+                tracing::info!(component, "{component} reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(component, error = %e, "{component} reload failed; the previous one stays in force");
+                Err(e.to_string())
+            }
         }
     }
 
