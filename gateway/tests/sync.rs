@@ -160,21 +160,9 @@ async fn ten_thousand_updates_reach_the_portal_in_order_through_failures_and_an_
 
     // Everything acknowledged reaches the portal.
     let want = (WALK.len() + 1) as u64;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let rec = record(&dir);
-        if rec.len() == DOSSIERS as usize && rec.values().all(|r| r.len() as u64 == want) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not delivered: {} dossiers in the record",
-            rec.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let rec = delivered(&dir, DOSSIERS as usize, want).await;
     let delivered = started.elapsed();
-    for (code, revisions) in record(&dir) {
+    for (code, revisions) in rec {
         assert_eq!(
             revisions,
             (1..=want).collect::<Vec<_>>(),
@@ -193,6 +181,24 @@ async fn ten_thousand_updates_reach_the_portal_in_order_through_failures_and_an_
         "no revision ever overtook another"
     );
     drop(sim);
+}
+
+/// The portal's record once it holds `want` revisions of each of `dossiers`
+/// dossiers (within two minutes).
+async fn delivered(dir: &Path, dossiers: usize, want: u64) -> HashMap<String, Vec<u64>> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let rec = record(dir);
+        if rec.len() == dossiers && rec.values().all(|r| r.len() as u64 == want) {
+            return rec;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {} dossiers in the record",
+            rec.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn reqwest_stats(port: u16) -> serde_json::Value {
@@ -299,27 +305,14 @@ async fn a_gateway_killed_mid_run_loses_no_acknowledged_update() {
     }
     assert_eq!(acked.len(), N as usize);
     let want = (WALK.len() + 1) as u64;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let rec = record(&dir);
-        if rec.len() == N as usize && rec.values().all(|r| r.len() as u64 == want) {
-            for (code, revisions) in &rec {
-                assert_eq!(revisions, &(1..=want).collect::<Vec<_>>(), "{code}");
-                for r in &acked[code] {
-                    assert!(
-                        revisions.contains(r),
-                        "{code}: acknowledged revision {r} lost"
-                    );
-                }
-            }
-            break;
+    for (code, revisions) in &delivered(&dir, N as usize, want).await {
+        assert_eq!(revisions, &(1..=want).collect::<Vec<_>>(), "{code}");
+        for r in &acked[code] {
+            assert!(
+                revisions.contains(r),
+                "{code}: acknowledged revision {r} lost"
+            );
         }
-        assert!(
-            Instant::now() < deadline,
-            "not delivered: {} dossiers in the record",
-            rec.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let stats = reqwest_stats(portal_port).await;
     eprintln!(
