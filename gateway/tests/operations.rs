@@ -30,6 +30,7 @@ fn signal(child: &Killed, name: &str) {
 
 fn http_get(port: u16, path: &str) -> (u16, String) {
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("admin listener");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(tcp, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
     let mut raw = String::new();
     tcp.read_to_string(&mut raw).unwrap();

@@ -148,8 +148,15 @@ pub fn request_id(metadata: &MetadataMap) -> String {
         .to_owned()
 }
 
-/// A plain HTTP/1.0 GET of `path` at `addr` (the admin listener): status and body.
+/// A plain HTTP/1.0 GET of `path` at `addr` (the admin listener): status and body,
+/// within ten seconds.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    tokio::time::timeout(Duration::from_secs(10), get(addr, path))
+        .await
+        .expect("the admin listener answers within 10 s")
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(addr)
         .await
