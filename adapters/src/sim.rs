@@ -14,7 +14,7 @@ pub mod population_api;
 pub mod portal_api;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,6 +23,43 @@ use lienthong_proto::v1::{Citizen, Residence};
 
 use crate::Error;
 use crate::population::{Call, Registry};
+
+/// How a simulator misbehaves beyond latency, errors and outages: the ways real
+/// national systems and the proxies in front of them have been seen to fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Misbehaviour {
+    /// Answers as it should.
+    #[default]
+    None,
+    /// Takes the call and never answers (the connection stays open).
+    Hang,
+    /// Does the work, then answers HTTP 200 with JSON cut off halfway.
+    Malformed,
+    /// Answers HTTP 500 with a proxy's HTML error page instead of the envelope.
+    ServerError,
+    /// Does the work, starts the answer and closes the connection midway.
+    Cut,
+}
+
+impl Misbehaviour {
+    const ALL: [Misbehaviour; 5] = [
+        Misbehaviour::None,
+        Misbehaviour::Hang,
+        Misbehaviour::Malformed,
+        Misbehaviour::ServerError,
+        Misbehaviour::Cut,
+    ];
+}
+
+impl std::str::FromStr for Misbehaviour {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.into()))
+            .map_err(|_| format!("{s}: not one of none, hang, malformed, server-error, cut"))
+    }
+}
 
 /// Faults to inject into a simulator, changeable while it runs.
 #[derive(Debug, Default)]
@@ -35,6 +72,8 @@ pub struct Faults {
     down: AtomicBool,
     /// Counts draws, so the failing calls form a deterministic sequence.
     draws: AtomicU64,
+    /// A [`Misbehaviour`], as its index.
+    misbehaviour: AtomicU8,
 }
 
 impl Faults {
@@ -63,9 +102,28 @@ impl Faults {
         self.down.store(down, Ordering::Relaxed);
     }
 
+    /// Makes the simulator misbehave, or (with `None`) answer properly again.
+    pub fn set_misbehaviour(&self, how: Misbehaviour) {
+        let index = Misbehaviour::ALL
+            .iter()
+            .position(|m| *m == how)
+            .unwrap_or(0);
+        self.misbehaviour.store(index as u8, Ordering::Relaxed);
+    }
+
+    /// How it misbehaves.
+    pub fn misbehaviour(&self) -> Misbehaviour {
+        Misbehaviour::ALL[usize::from(self.misbehaviour.load(Ordering::Relaxed)) % 5]
+    }
+
     /// The latency added to every answer.
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
+    }
+
+    /// The share of calls (0.0–1.0) that fail.
+    pub fn error_rate(&self) -> f64 {
+        f64::from(self.error_ppm.load(Ordering::Relaxed)) / 1e6
     }
 
     /// Whether the system is down.
@@ -73,10 +131,14 @@ impl Faults {
         self.down.load(Ordering::Relaxed)
     }
 
-    /// Applies the faults to one call: an outage fails it at once; otherwise the
-    /// latency is waited out and then a system error may be drawn. The in-process
-    /// simulator and the HTTP one share this, so they fail alike.
+    /// Applies the faults to one call: a hang never returns; an outage fails it at
+    /// once; otherwise the latency is waited out and then a system error may be
+    /// drawn. The in-process simulator and the HTTP one share this, so they fail
+    /// alike (the HTTP one adds the wire-level misbehaviours).
     pub async fn inject(&self) -> Result<(), Injected> {
+        if self.misbehaviour() == Misbehaviour::Hang {
+            std::future::pending::<()>().await;
+        }
         if self.is_down() {
             return Err(Injected::Outage);
         }

@@ -32,8 +32,8 @@ use crate::pki::Paths;
 mod local;
 mod workload;
 
-pub use local::{lift_limits, local_config, rss_mib};
-use local::{sample_rss, start_local};
+pub use local::{Resources, lift_limits, local_config, open_fds, rss_mib};
+use local::{sample, start_local};
 use workload::{Citizens, Clients, Load, Rng};
 pub use workload::{Mix, Op};
 
@@ -119,13 +119,9 @@ pub struct Report {
     pub max_us: u64,
     /// Requests per operation.
     pub by_op: BTreeMap<String, u64>,
-    /// Resident memory of the gateway process (MiB): at start, at the end, highest.
+    /// The gateway process's memory and descriptors (with `--local`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rss_mib: Option<[f64; 3]>,
-    /// Its trend over the second half of the run (MiB per minute, least squares):
-    /// near zero when memory does not grow.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rss_trend_mib_per_min: Option<f64>,
+    pub resources: Option<Resources>,
 }
 
 /// What one slot saw while measuring.
@@ -190,7 +186,7 @@ async fn measure(
         .rate
         .filter(|r| *r > 0.0)
         .map(|r| Duration::from_secs_f64(slots as f64 / r));
-    let rss = pid.map(|pid| tokio::spawn(sample_rss(pid, until)));
+    let resources = pid.map(|pid| tokio::spawn(sample(pid, until)));
     let tasks: Vec<_> = (0..slots)
         .map(|slot| {
             let channel = channels[slot % channels.len()].clone();
@@ -247,7 +243,7 @@ async fn measure(
             *all.by_op.entry(k).or_default() += v;
         }
     }
-    let rss = match rss {
+    let resources = match resources {
         Some(task) => task.await.ok().flatten(),
         None => None,
     };
@@ -284,8 +280,7 @@ async fn measure(
                 (name, n)
             })
             .collect(),
-        rss_mib: rss.map(|(r, _)| r),
-        rss_trend_mib_per_min: rss.map(|(_, t)| t),
+        resources,
     })
 }
 
@@ -341,20 +336,39 @@ pub fn text(options: &Options, reports: &[Report]) -> String {
         "p99 µs",
         "max µs",
         "errors",
-        "RSS MiB start/end/max, trend"
+        "RSS MiB start/end/max, trend; fds start/end/max, trend"
     ));
     for r in reports {
         let errors: u64 = r.errors.values().sum();
-        let rss = match (r.rss_mib, r.rss_trend_mib_per_min) {
-            (Some([a, b, c]), Some(t)) => format!("{a:.0}/{b:.0}/{c:.0}, {t:+.2} MiB/min"),
-            _ => String::new(),
-        };
+        let resources = r.resources.as_ref().map_or(String::new(), |x| {
+            let [a, b, c] = x.rss_mib;
+            let [d, e, f] = x.fds;
+            format!(
+                "{a:.0}/{b:.0}/{c:.0}, {:+.2} MiB/min; fds {d}/{e}/{f}, {:+.1}/min",
+                x.rss_trend_mib_per_min, x.fd_trend_per_min
+            )
+        });
         out.push_str(&format!(
             "{:<10} {:>10.0} {:>9} {:>9} {:>9} {:>9} {:>8}  {}\n",
-            r.target, r.requests_per_second, r.p50_us, r.p90_us, r.p99_us, r.max_us, errors, rss
+            r.target,
+            r.requests_per_second,
+            r.p50_us,
+            r.p90_us,
+            r.p99_us,
+            r.max_us,
+            errors,
+            resources
         ));
         for (code, n) in &r.errors {
             out.push_str(&format!("           {code}: {n}\n"));
+        }
+        // A long run shows how memory and descriptors moved over it.
+        if options.duration >= Duration::from_secs(60) {
+            for (at, rss, fds) in r.resources.iter().flat_map(|x| &x.timeline) {
+                out.push_str(&format!(
+                    "           at {at:>6.0} s: {rss:>6.1} MiB, {fds:>4} fds\n"
+                ));
+            }
         }
     }
     let sum = |name: &str| {

@@ -155,6 +155,10 @@ pub enum Sim {
         /// Share of calls that fail with a system error (0.0–1.0).
         #[arg(long, default_value_t = 0.0)]
         error_rate: f64,
+        /// Misbehave from the start: none, hang, malformed, server-error or cut
+        /// (`PUT /sim/faults` changes it while running).
+        #[arg(long, default_value = "none")]
+        misbehaviour: lienthong_adapters::sim::Misbehaviour,
     },
     /// The National Public Service Portal's dossier sync API as a REST/JSON server.
     Portal {
@@ -171,6 +175,10 @@ pub enum Sim {
         /// Share of calls that fail with a system error (0.0–1.0).
         #[arg(long, default_value_t = 0.0)]
         fail_rate: f64,
+        /// Misbehave from the start: none, hang, malformed, server-error or cut
+        /// (`PUT /sim/faults` changes it while running).
+        #[arg(long, default_value = "none")]
+        misbehaviour: lienthong_adapters::sim::Misbehaviour,
         /// A citizen submits a dossier online to this agency every `online_every_ms`.
         #[arg(long)]
         online_agency: Option<String>,

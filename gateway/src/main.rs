@@ -84,9 +84,11 @@ async fn main() -> anyhow::Result<()> {
             listen,
             latency_ms,
             error_rate,
+            misbehaviour,
         }) => {
             use lienthong_adapters::sim::{Faults, population_api};
             let faults = Faults::new(std::time::Duration::from_millis(latency_ms), error_rate);
+            faults.set_misbehaviour(misbehaviour);
             let server = population_api::Server::start(
                 listen,
                 population_api::Credentials::default(),
@@ -138,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
             record,
             latency_ms,
             fail_rate,
+            misbehaviour,
             online_agency,
             online_every_ms,
         }) => {
@@ -148,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
                 None => portal_api::Portal::new(),
             };
             let faults = Faults::new(std::time::Duration::from_millis(latency_ms), fail_rate);
+            faults.set_misbehaviour(misbehaviour);
             let server = portal_api::Server::start(
                 listen,
                 lienthong_adapters::sim::gate::Credentials::default(),

@@ -318,8 +318,15 @@ fn the_load_generator_compares_a_full_gateway_with_its_baseline() {
                 "{op} was sent: {r}"
             );
         }
-        let rss = r["rss_mib"].as_array().expect("the gateway's memory");
-        assert!(rss[2].as_f64().unwrap() > 1.0);
+        let resources = &r["resources"];
+        let rss = resources["rss_mib"]
+            .as_array()
+            .expect("the gateway's memory");
+        assert!(rss[2].as_f64().unwrap() > 1.0, "{r}");
+        // Descriptors: at least stdio, the listeners, the ledger and the cache.
+        let fds = resources["fds"].as_array().expect("its descriptors");
+        assert!(fds[0].as_u64().unwrap() > 5, "{r}");
+        assert!(!resources["timeline"].as_array().unwrap().is_empty(), "{r}");
         let (p50, p99) = (r["p50_us"].as_u64().unwrap(), r["p99_us"].as_u64().unwrap());
         assert!(0 < p50 && p50 <= p99, "{r}");
     }

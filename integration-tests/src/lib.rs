@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use lienthong_adapters::population::Registry;
 use lienthong_adapters::population::grpc::{self, GrpcConfig};
+use lienthong_adapters::population::rest::{Account, RestRegistry};
+use lienthong_adapters::sim::gate::Credentials;
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_gateway::Config;
 use lienthong_gateway::pki::{self, Paths};
@@ -62,6 +64,21 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Running {
     server::start(config, registry)
         .await
         .expect("gateway starts")
+}
+
+/// The REST adapter to the population simulator at `url`, with `password` for the
+/// development account and `timeout` per call.
+pub fn rest_registry(url: String, password: &str, timeout: Duration) -> Arc<RestRegistry> {
+    Arc::new(
+        RestRegistry::new(Account {
+            base_url: url,
+            username: Credentials::default().username,
+            password: password.into(),
+            timeout,
+            ca_pem: None,
+        })
+        .expect("REST adapter"),
+    )
 }
 
 /// Starts a gateway in front of an in-process simulator; returns its faults too.

@@ -2,13 +2,12 @@
 //! down and comes back, while agencies keep asking through the gateway.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{
-    TestPki, channel, citizen_request, config, reason, request_id, residence_request, sim_id, start,
+    TestPki, channel, citizen_request, config, reason, request_id, residence_request,
+    rest_registry, sim_id, start,
 };
-use lienthong_adapters::population::rest::{Account, RestRegistry};
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::population_api::{Credentials, Server};
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
@@ -46,15 +45,10 @@ async fn an_outage_is_bridged_by_the_cache_and_the_cache_refreshes_after() {
     config.cache.residence.fresh = Duration::from_millis(300);
     config.breaker.failures = 2;
     config.breaker.cool_down = Duration::from_millis(500);
-    let registry = Arc::new(
-        RestRegistry::new(Account {
-            base_url: sim.url(),
-            username: Credentials::default().username,
-            password: Credentials::default().password,
-            timeout: Duration::from_secs(2),
-            ca_pem: None,
-        })
-        .unwrap(),
+    let registry = rest_registry(
+        sim.url(),
+        &Credentials::default().password,
+        Duration::from_secs(2),
     );
     let gw = start(&config, registry).await;
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));

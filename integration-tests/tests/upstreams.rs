@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{
-    TestPki, channel, citizen_request, config, grpc_config, reason, residence_request, sim_id,
-    start, start_with_sim,
+    TestPki, channel, citizen_request, config, grpc_config, reason, residence_request,
+    rest_registry, sim_id, start, start_with_sim,
 };
 use lienthong_adapters::population::grpc::GrpcRegistry;
-use lienthong_adapters::population::rest::{Account, RestRegistry};
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::population_api::{Credentials, Server};
 use lienthong_gateway::server::Running;
@@ -25,20 +24,6 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_types::StatusExt;
 
-fn rest(url: String, password: &str, timeout: Duration) -> Arc<RestRegistry> {
-    let credentials = Credentials::default();
-    Arc::new(
-        RestRegistry::new(Account {
-            base_url: url,
-            username: credentials.username,
-            password: password.into(),
-            timeout,
-            ca_pem: None,
-        })
-        .unwrap(),
-    )
-}
-
 /// The REST simulator, and a gateway in front of it through the REST adapter.
 async fn rest_gateway(pki: &TestPki, password: &str, timeout: Duration) -> (Server, Running) {
     let faults = Faults::new(Duration::ZERO, 0.0);
@@ -49,7 +34,7 @@ async fn rest_gateway(pki: &TestPki, password: &str, timeout: Duration) -> (Serv
     )
     .await
     .unwrap();
-    let gw = start(&config(pki), rest(sim.url(), password, timeout)).await;
+    let gw = start(&config(pki), rest_registry(sim.url(), password, timeout)).await;
     (sim, gw)
 }
 

@@ -49,7 +49,7 @@ impl Server {
             .route("/api/v1/cutru/tracuu", post(residence))
             .route("/healthz", get(|| async { "ok" }))
             .with_state(shared);
-        let http = Http::serve(listen, router, "population").await?;
+        let http = Http::serve(listen, router, faults.clone(), "population").await?;
         Ok(Server { http, faults })
     }
 

@@ -288,7 +288,7 @@ impl Server {
             .route("/healthz", get(|| async { "ok" }))
             .route("/sim/stats", get(stats))
             .with_state(shared.clone());
-        let http = Http::serve(listen, router, "portal").await?;
+        let http = Http::serve(listen, router, shared.gate.faults().clone(), "portal").await?;
         Ok(Server { http, shared })
     }
 

@@ -1,5 +1,5 @@
 //! `lienthong bench --local`: the full and the baseline gateway started from this
-//! binary, and the memory of a gateway process.
+//! binary, and the memory and descriptors of a gateway process.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,23 +18,59 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Samples `pid`'s memory every 250 ms until `until`: start, end, highest, and
-/// the trend over the second half (MiB per minute).
-pub(super) async fn sample_rss(pid: u32, until: Instant) -> Option<([f64; 3], f64)> {
+/// The open file descriptors of `pid`, from `/proc` (Linux).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// A gateway process's resources over a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Resources {
+    /// Resident memory (MiB): at the start, at the end, the highest.
+    pub rss_mib: [f64; 3],
+    /// Its trend over the second half of the run (MiB per minute, least squares):
+    /// near zero when memory does not grow.
+    pub rss_trend_mib_per_min: f64,
+    /// Open file descriptors: at the start, at the end, the most.
+    pub fds: [u64; 3],
+    /// Their trend over the second half (per minute).
+    pub fd_trend_per_min: f64,
+    /// Ten samples spread over the run: seconds from its start, MiB, descriptors.
+    pub timeline: Vec<(f64, f64, u64)>,
+}
+
+/// Samples `pid`'s memory and open descriptors every 250 ms until `until`.
+pub(super) async fn sample(pid: u32, until: Instant) -> Option<Resources> {
     let started = Instant::now();
-    let first = rss_mib(pid)?;
-    let (mut last, mut max) = (first, first);
-    let mut samples = vec![(0.0, first)];
+    let mut samples = vec![(0.0, rss_mib(pid)?, open_fds(pid)?)];
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Some(now) = rss_mib(pid) {
-            last = now;
-            max = max.max(now);
-            samples.push((started.elapsed().as_secs_f64(), now));
+        if let (Some(rss), Some(fds)) = (rss_mib(pid), open_fds(pid)) {
+            samples.push((started.elapsed().as_secs_f64(), rss, fds));
         }
     }
+    let (first, last) = (samples[0], samples[samples.len() - 1]);
     let half = &samples[samples.len() / 2..];
-    Some(([first, last, max], slope(half) * 60.0))
+    let trend = |y: fn(&(f64, f64, u64)) -> f64| {
+        let points: Vec<_> = half.iter().map(|s| (s.0, y(s))).collect();
+        slope(&points) * 60.0
+    };
+    let step = (samples.len() / 10).max(1);
+    let mut timeline: Vec<_> = samples.iter().step_by(step).copied().collect();
+    if timeline.last() != Some(&last) {
+        timeline.push(last);
+    }
+    Some(Resources {
+        rss_mib: [
+            first.1,
+            last.1,
+            samples.iter().map(|s| s.1).fold(0.0, f64::max),
+        ],
+        rss_trend_mib_per_min: trend(|s| s.1),
+        fds: [first.2, last.2, samples.iter().map(|s| s.2).max()?],
+        fd_trend_per_min: trend(|s| s.2 as f64),
+        timeline,
+    })
 }
 
 /// The least-squares slope of `points` (y per x); 0 for fewer than two.
