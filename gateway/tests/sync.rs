@@ -4,110 +4,18 @@
 //! is in the portal's record, in order per dossier, none missing.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lienthong_adapters::population::grpc::{self, GrpcConfig};
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
-use lienthong_proto::v1::{DossierStatus, SubmitDossierRequest, UpdateDossierStatusRequest};
-use support::{BIN, Killed, free_port, serve_with};
+use support::dossiers::{WALK, code, delivered, drive, portal, portal_stats, step, submission};
+use support::{channel, free_port, serve_with};
 
 mod support;
 
 const DOSSIERS: u32 = 1_000;
 /// The portal of the delivery runs: it records what it accepts and fails 10 % of calls.
 const RECORDED_AND_FAILING: &[&str] = &["--record", "portal.jsonl", "--fail-rate", "0.1"];
-/// A legal walk of ten status changes after submission (registered).
-const WALK: [DossierStatus; 10] = [
-    DossierStatus::Accepted,
-    DossierStatus::Processing,
-    DossierStatus::SupplementRequested,
-    DossierStatus::Processing,
-    DossierStatus::PaymentRequested,
-    DossierStatus::Processing,
-    DossierStatus::SupplementRequested,
-    DossierStatus::Processing,
-    DossierStatus::Processed,
-    DossierStatus::ResultReturned,
-];
-
-/// The standalone portal simulator on `port`, with `options`, once it accepts.
-fn portal(dir: &Path, port: u16, options: &[&str]) -> Killed {
-    let child = Command::new(BIN)
-        .current_dir(dir)
-        .args(["sim", "portal", "--listen", &format!("127.0.0.1:{port}")])
-        .args(options)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("portal simulator starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "portal simulator did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Killed(child)
-}
-
-fn channel(dir: &Path, port: u16) -> tonic::transport::Channel {
-    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    let certs = dir.join("certs");
-    grpc::channel(&GrpcConfig {
-        url: format!("https://localhost:{port}"),
-        ca_pem: read(certs.join("ca.crt")),
-        cert_pem: read(certs.join("clients/H99.01.crt")),
-        key_pem: read(certs.join("clients/H99.01.key")),
-        server_name: None,
-        timeout: Duration::from_secs(10),
-    })
-    .expect("channel")
-}
-
-fn code(n: u32) -> String {
-    lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), n)
-}
-
-/// The submission of dossier `n` (registered, received now).
-fn submission(n: u32) -> SubmitDossierRequest {
-    SubmitDossierRequest {
-        dossier: Some(lienthong_adapters::sim::dossiers::dossier(
-            &code(n),
-            DossierStatus::Registered,
-            std::time::SystemTime::now().into(),
-        )),
-    }
-}
-
-/// The change that takes dossier `n` from `revision` to the next step of [`WALK`].
-fn step(n: u32, revision: u64) -> UpdateDossierStatusRequest {
-    UpdateDossierStatusRequest {
-        dossier_code: code(n),
-        status: WALK[revision as usize - 1] as i32,
-        expected_revision: revision,
-        handler: "cb-0001".into(),
-        note: String::new(),
-        at: None,
-    }
-}
-
-/// Each dossier's revisions in the portal's record file, in file order.
-fn record(dir: &Path) -> HashMap<String, Vec<u64>> {
-    let mut out: HashMap<String, Vec<u64>> = HashMap::new();
-    let text = std::fs::read_to_string(dir.join("portal.jsonl")).unwrap_or_default();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-        out.entry(v["MaHoSo"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(v["PhienBan"].as_u64().unwrap());
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_updates_reach_the_portal_in_order_through_failures_and_an_outage() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -121,7 +29,7 @@ async fn ten_thousand_updates_reach_the_portal_in_order_through_failures_and_an_
         tokio::task::spawn_blocking(move || serve_with(&d, port, &["--portal-url", &url]))
             .await
             .unwrap();
-    let client = DossierServiceClient::new(channel(&dir, port));
+    let client = DossierServiceClient::new(channel(&dir, port, "H99.01"));
 
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -169,7 +77,7 @@ async fn ten_thousand_updates_reach_the_portal_in_order_through_failures_and_an_
             "{code}: in order, none missing, none twice"
         );
     }
-    let stats: serde_json::Value = reqwest_stats(portal_port).await;
+    let stats: serde_json::Value = portal_stats(portal_port).await;
     eprintln!(
         "{} updates acknowledged in {acknowledged:?}, all delivered after {delivered:?}; portal saw {} duplicates, {} out of order",
         DOSSIERS as usize * WALK.len(),
@@ -181,84 +89,6 @@ async fn ten_thousand_updates_reach_the_portal_in_order_through_failures_and_an_
         "no revision ever overtook another"
     );
     drop(sim);
-}
-
-/// The portal's record once it holds `want` revisions of each of `dossiers`
-/// dossiers (within two minutes).
-async fn delivered(dir: &Path, dossiers: usize, want: u64) -> HashMap<String, Vec<u64>> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let rec = record(dir);
-        if rec.len() == dossiers && rec.values().all(|r| r.len() as u64 == want) {
-            return rec;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not delivered: {} dossiers in the record",
-            rec.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn reqwest_stats(port: u16) -> serde_json::Value {
-    let http = lienthong_adapters::http::client("sim", None, Duration::from_secs(5)).unwrap();
-    http.get(format!("http://127.0.0.1:{port}/sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Drives one dossier through its walk, surviving a gateway that disappears: after a
-/// failed call it reads the dossier back and carries on from the revision it has.
-/// Returns the revisions acknowledged.
-async fn drive(client: &mut DossierServiceClient<tonic::transport::Channel>, n: u32) -> Vec<u64> {
-    use lienthong_proto::v1::GetDossierRequest;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut acked = Vec::new();
-    let mut revision = 0u64;
-    while revision < (WALK.len() + 1) as u64 {
-        let result = if revision == 0 {
-            client.submit_dossier(submission(n)).await
-        } else {
-            client.update_dossier_status(step(n, revision)).await
-        };
-        match result {
-            Ok(d) => {
-                revision = d.into_inner().revision;
-                acked.push(revision);
-            }
-            Err(_) => loop {
-                // Committed or not? Ask, once the gateway answers again.
-                assert!(
-                    Instant::now() < deadline,
-                    "{}: the gateway did not come back",
-                    code(n)
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                match client
-                    .get_dossier(GetDossierRequest {
-                        dossier_code: code(n),
-                    })
-                    .await
-                {
-                    Ok(d) => {
-                        revision = d.into_inner().revision;
-                        break;
-                    }
-                    Err(s) if s.code() == tonic::Code::NotFound => {
-                        revision = 0;
-                        break;
-                    }
-                    Err(_) => {}
-                }
-            },
-        }
-    }
-    acked
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,7 +104,7 @@ async fn a_gateway_killed_mid_run_loses_no_acknowledged_update() {
     let gateway = tokio::task::spawn_blocking(move || serve_with(&d, port, &["--portal-url", &u]))
         .await
         .unwrap();
-    let client = DossierServiceClient::new(channel(&dir, port));
+    let client = DossierServiceClient::new(channel(&dir, port, "H99.01"));
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let tasks: Vec<_> = (0..16)
         .map(|_| {
@@ -286,7 +116,7 @@ async fn a_gateway_killed_mid_run_loses_no_acknowledged_update() {
                     if n >= N {
                         return acked;
                     }
-                    acked.insert(code(n), drive(&mut client, n).await);
+                    acked.insert(code(n), drive(&mut client, n, drop).await);
                 }
             })
         })
@@ -314,7 +144,7 @@ async fn a_gateway_killed_mid_run_loses_no_acknowledged_update() {
             );
         }
     }
-    let stats = reqwest_stats(portal_port).await;
+    let stats = portal_stats(portal_port).await;
     eprintln!(
         "{} updates across a SIGKILL; portal saw {} duplicates",
         N as usize * WALK.len(),
@@ -355,7 +185,7 @@ async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_
     let read = |cursor: String, n: usize| {
         let dir = dir.clone();
         async move {
-            let mut client = DossierServiceClient::new(channel(&dir, port));
+            let mut client = DossierServiceClient::new(channel(&dir, port, "H99.01"));
             let deadline = Instant::now() + Duration::from_secs(30);
             let mut stream = loop {
                 match client

@@ -3,10 +3,14 @@
 
 #![allow(dead_code)]
 
+pub mod dossiers;
+
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
+
+use lienthong_adapters::population::grpc::{self, GrpcConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lienthong");
 pub const ID: &str = "001085012345";
@@ -94,4 +98,19 @@ pub fn serve_with(dir: &Path, port: u16, extra: &[&str]) -> Killed {
         std::thread::sleep(Duration::from_millis(200));
     }
     serving
+}
+
+/// An mTLS channel to the gateway in `dir` on `port` as `agency`.
+pub fn channel(dir: &Path, port: u16, agency: &str) -> tonic::transport::Channel {
+    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let certs = dir.join("certs");
+    grpc::channel(&GrpcConfig {
+        url: format!("https://localhost:{port}"),
+        ca_pem: read(certs.join("ca.crt")),
+        cert_pem: read(certs.join(format!("clients/{agency}.crt"))),
+        key_pem: read(certs.join(format!("clients/{agency}.key"))),
+        server_name: None,
+        timeout: Duration::from_secs(10),
+    })
+    .expect("channel")
 }

@@ -1,0 +1,171 @@
+//! Dossiers for the tests that run the real binary: the standalone portal simulator,
+//! a legal walk of status changes, a driver that survives a gateway that disappears,
+//! and the portal's record of what it was delivered.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
+use lienthong_proto::v1::{DossierStatus, SubmitDossierRequest, UpdateDossierStatusRequest};
+
+use super::{BIN, Killed};
+
+/// A legal walk of ten status changes after submission (registered).
+pub const WALK: [DossierStatus; 10] = [
+    DossierStatus::Accepted,
+    DossierStatus::Processing,
+    DossierStatus::SupplementRequested,
+    DossierStatus::Processing,
+    DossierStatus::PaymentRequested,
+    DossierStatus::Processing,
+    DossierStatus::SupplementRequested,
+    DossierStatus::Processing,
+    DossierStatus::Processed,
+    DossierStatus::ResultReturned,
+];
+
+/// The standalone portal simulator on `port`, with `options`, once it accepts.
+pub fn portal(dir: &Path, port: u16, options: &[&str]) -> Killed {
+    let child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["sim", "portal", "--listen", &format!("127.0.0.1:{port}")])
+        .args(options)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("portal simulator starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "portal simulator did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Killed(child)
+}
+
+pub fn code(n: u32) -> String {
+    lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), n)
+}
+
+/// The submission of dossier `n` (registered, received now).
+pub fn submission(n: u32) -> SubmitDossierRequest {
+    SubmitDossierRequest {
+        dossier: Some(lienthong_adapters::sim::dossiers::dossier(
+            &code(n),
+            DossierStatus::Registered,
+            std::time::SystemTime::now().into(),
+        )),
+    }
+}
+
+/// The change that takes dossier `n` from `revision` to the next step of [`WALK`].
+pub fn step(n: u32, revision: u64) -> UpdateDossierStatusRequest {
+    UpdateDossierStatusRequest {
+        dossier_code: code(n),
+        status: WALK[revision as usize - 1] as i32,
+        expected_revision: revision,
+        handler: "cb-0001".into(),
+        note: String::new(),
+        at: None,
+    }
+}
+
+/// Each dossier's revisions in the portal's record file, in file order.
+pub fn record(dir: &Path) -> HashMap<String, Vec<u64>> {
+    let mut out: HashMap<String, Vec<u64>> = HashMap::new();
+    let text = std::fs::read_to_string(dir.join("portal.jsonl")).unwrap_or_default();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        out.entry(v["MaHoSo"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(v["PhienBan"].as_u64().unwrap());
+    }
+    out
+}
+
+/// The portal's record once it holds `want` revisions of each of `dossiers`
+/// dossiers (within two minutes).
+pub async fn delivered(dir: &Path, dossiers: usize, want: u64) -> HashMap<String, Vec<u64>> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let rec = record(dir);
+        if rec.len() == dossiers && rec.values().all(|r| r.len() as u64 == want) {
+            return rec;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {} dossiers in the record",
+            rec.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn portal_stats(port: u16) -> serde_json::Value {
+    let http = lienthong_adapters::http::client("sim", None, Duration::from_secs(5)).unwrap();
+    http.get(format!("http://127.0.0.1:{port}/sim/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Drives one dossier through its walk, surviving a gateway that disappears: after a
+/// failed call it reads the dossier back and carries on from the revision it has.
+/// Returns the revisions acknowledged, each also told to `ack` as it comes.
+pub async fn drive(
+    client: &mut DossierServiceClient<tonic::transport::Channel>,
+    n: u32,
+    mut ack: impl FnMut(u64),
+) -> Vec<u64> {
+    use lienthong_proto::v1::GetDossierRequest;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut acked = Vec::new();
+    let mut revision = 0u64;
+    while revision < (WALK.len() + 1) as u64 {
+        let result = if revision == 0 {
+            client.submit_dossier(submission(n)).await
+        } else {
+            client.update_dossier_status(step(n, revision)).await
+        };
+        match result {
+            Ok(d) => {
+                revision = d.into_inner().revision;
+                acked.push(revision);
+                ack(revision);
+            }
+            Err(_) => loop {
+                // Committed or not? Ask, once the gateway answers again.
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: the gateway did not come back",
+                    code(n)
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                match client
+                    .get_dossier(GetDossierRequest {
+                        dossier_code: code(n),
+                    })
+                    .await
+                {
+                    Ok(d) => {
+                        revision = d.into_inner().revision;
+                        break;
+                    }
+                    Err(s) if s.code() == tonic::Code::NotFound => {
+                        revision = 0;
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            },
+        }
+    }
+    acked
+}
