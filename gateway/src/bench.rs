@@ -58,6 +58,11 @@ pub struct Options {
     /// With `--local`: measure the full gateway only (e.g. a long memory run).
     #[arg(long, requires = "local")]
     pub full_only: bool,
+    /// With `--local`: the gateways' configuration file (e.g. a smaller cache);
+    /// their listeners, data dirs, certificates, limits and log level are still
+    /// the bench's own.
+    #[arg(long, requires = "local")]
+    pub gateway_config: Option<PathBuf>,
     /// Connections (each one HTTP/2 connection, one TLS session).
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
@@ -299,11 +304,15 @@ pub async fn run(options: &Options) -> Result<Vec<Report>, String> {
         certs_dir: certs.dir.clone(),
         ..options.clone()
     };
+    let base = match &options.gateway_config {
+        Some(path) => crate::Config::load(path).map_err(|e| e.to_string())?,
+        None => crate::Config::default(),
+    };
     let baseline = match options.full_only {
         true => None,
-        false => Some(start_local(dir.path(), "baseline", true).await?),
+        false => Some(start_local(dir.path(), "baseline", true, base.clone()).await?),
     };
-    let full = start_local(dir.path(), "full", false).await?;
+    let full = start_local(dir.path(), "full", false, base).await?;
     let mut reports = Vec::new();
     for _ in 0..options.rounds.max(1) {
         let targets = baseline.iter().map(|b| ("baseline", b));

@@ -2,8 +2,9 @@
 //! health, reflection and graceful shutdown.
 //!
 //! Handshakes run in their own tasks under a deadline, at most
-//! [`MAX_PENDING_HANDSHAKES`] at a time, so a client that stalls mid-handshake holds
-//! one slot for a bounded time and never the accept loop. Every response carries an
+//! [`MAX_PENDING_HANDSHAKES`] at a time and [`MAX_PENDING_HANDSHAKES_PER_ADDRESS`]
+//! from one address, so a client that stalls mid-handshake holds one slot for a
+//! bounded time, never the accept loop, and never every slot. Every response carries an
 //! `x-request-id` header minted here (a client cannot choose it: it keys the audit
 //! trail). On shutdown the listener closes first, then in-flight requests finish.
 
@@ -52,6 +53,50 @@ use crate::{Error, tls};
 
 /// Handshakes in progress at once; further connections wait in the kernel backlog.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
+
+/// Handshakes in progress from one address at most: a client that opens
+/// connections and stalls them mid-handshake holds this many of the
+/// [`MAX_PENDING_HANDSHAKES`], never all of them. Beyond it, its next connection is
+/// closed at once.
+pub const MAX_PENDING_HANDSHAKES_PER_ADDRESS: usize = 32;
+
+/// Handshakes in progress, per remote address.
+#[derive(Default)]
+struct Pending(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One handshake in progress, counted against its address until dropped.
+struct PendingHandshake {
+    pending: Arc<Pending>,
+    from: std::net::IpAddr,
+}
+
+impl Pending {
+    /// Counts a handshake from `from`, unless that address has too many already.
+    fn enter(self: &Arc<Self>, from: std::net::IpAddr) -> Option<PendingHandshake> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(from).or_default();
+        if *count >= MAX_PENDING_HANDSHAKES_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(PendingHandshake {
+            pending: self.clone(),
+            from,
+        })
+    }
+}
+
+impl Drop for PendingHandshake {
+    fn drop(&mut self) {
+        let mut counts = self.pending.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.from) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.from);
+            }
+        }
+    }
+}
 
 /// A running gateway.
 pub struct Running {
@@ -398,6 +443,7 @@ async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let pending = Arc::new(Pending::default());
     loop {
         // Waiting for a free handshake slot must not hold up shutdown.
         let slot = tokio::select! {
@@ -427,6 +473,11 @@ async fn accept_loop(
             drop(tcp);
             continue;
         };
+        let Some(in_progress) = pending.enter(remote.ip()) else {
+            refuse(&handshake.metrics, "address_busy");
+            tracing::warn!(%remote, "connection refused: {MAX_PENDING_HANDSHAKES_PER_ADDRESS} handshakes from this address are in progress");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let (connections, handshake) = (connections.clone(), handshake.clone());
         tokio::spawn(async move {
@@ -443,25 +494,27 @@ async fn accept_loop(
                 },
             )
             .await;
-            drop(slot);
+            drop((slot, in_progress));
             match accepted {
                 Ok(connection) => {
                     tracing::debug!(%remote, agency = %connection.peer().agency, "client connected");
                     let _ = connections.send(connection).await;
                 }
                 Err(refused) => {
-                    handshake
-                        .metrics
-                        .handshake_failures
-                        .get_or_create(&ReasonLabels {
-                            reason: refused.reason,
-                        })
-                        .inc();
+                    refuse(&handshake.metrics, refused.reason);
                     tracing::warn!(%remote, reason = refused.reason, detail = %refused.detail, "TLS handshake refused");
                 }
             }
         });
     }
+}
+
+/// Counts a connection refused before or during its handshake, by reason.
+fn refuse(metrics: &Metrics, reason: &'static str) {
+    metrics
+        .handshake_failures
+        .get_or_create(&ReasonLabels { reason })
+        .inc();
 }
 
 /// `lienthong serve`: prepares the dev PKI and data dir when configured to, serves

@@ -216,3 +216,35 @@ async fn a_certificate_without_exactly_one_agency_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_self_signed_certificate_naming_an_agency_is_refused() {
+    let pki = TestPki::new();
+    let mut params = rcgen::CertificateParams::default();
+    let uri = format!("{}H99.01", pki::AGENCY_URI_PREFIX);
+    params.subject_alt_names = vec![rcgen::SanType::URI(uri.as_str().try_into().unwrap())];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(pki.paths.client_cert("self-signed"), cert.pem()).unwrap();
+    std::fs::write(pki.paths.client_key("self-signed"), key.serialize_pem()).unwrap();
+    let (gw, _) = start_with_sim(&pki).await;
+    assert_refused(
+        connect(gw.addr(), &pki.paths, Some((&pki.paths, "self-signed"))).await,
+        "UnknownCA",
+    );
+}
+
+#[tokio::test]
+async fn the_servers_own_certificate_is_no_client_certificate() {
+    let pki = TestPki::new();
+    // The gateway's certificate and key, presented back to it by a client: issued
+    // by the right CA, but for server authentication only.
+    std::fs::copy(pki.paths.server_cert(), pki.paths.client_cert("server")).unwrap();
+    std::fs::copy(pki.paths.server_key(), pki.paths.client_key("server")).unwrap();
+    let (gw, _) = start_with_sim(&pki).await;
+    assert_refused(
+        connect(gw.addr(), &pki.paths, Some((&pki.paths, "server"))).await,
+        "UnsupportedCertificate",
+    );
+}

@@ -112,11 +112,16 @@ fn free_port() -> Result<u16, String> {
 
 /// The config of a `--local` gateway: full, or the baseline with policy, audit and
 /// cache off. Rate limits are lifted for both (they would measure the limit).
-pub fn local_config(dir: &Path, name: &str, baseline: bool) -> Result<crate::Config, String> {
+pub fn local_config(
+    dir: &Path,
+    name: &str,
+    baseline: bool,
+    base: crate::Config,
+) -> Result<crate::Config, String> {
     let mut config = crate::Config {
         listen: ([127, 0, 0, 1], free_port()?).into(),
         data_dir: dir.join(format!("data-{name}")),
-        ..Default::default()
+        ..base
     };
     config.admin.listen = ([127, 0, 0, 1], free_port()?).into();
     config.tls.certs_dir = dir.join("certs");
@@ -141,8 +146,13 @@ pub fn lift_limits(config: &mut crate::Config) {
     config.limits.max_concurrent_streams = 10_000;
 }
 
-pub(super) async fn start_local(dir: &Path, name: &str, baseline: bool) -> Result<Local, String> {
-    let config = local_config(dir, name, baseline)?;
+pub(super) async fn start_local(
+    dir: &Path,
+    name: &str,
+    baseline: bool,
+    base: crate::Config,
+) -> Result<Local, String> {
+    let config = local_config(dir, name, baseline, base)?;
     let file = dir.join(format!("{name}.toml"));
     let text = toml::to_string(&config).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
