@@ -385,12 +385,15 @@ impl Cache {
             .map(|r| self.window(r).1)
             .max()
             .unwrap_or(0);
-        let (expired, evicted) = store.sweep(self.clock.now() - longest, self.settings.max_bytes);
+        // Memory is kept no wider than the disk: what goes from one goes from both.
+        let memory = self.memory.as_ref();
+        let (expired, evicted) =
+            store.sweep(self.clock.now() - longest, self.settings.max_bytes, |key| {
+                if let (Some(memory), Ok(key)) = (memory, <[u8; 32]>::try_from(key)) {
+                    memory.lock().expect("cache memory").pop(&key);
+                }
+            });
         if expired + evicted > 0 {
-            if let Some(memory) = &self.memory {
-                // Keep memory no wider than the disk: evicted records may linger there.
-                memory.lock().expect("cache memory").clear();
-            }
             tracing::info!(expired, evicted, bytes = store.bytes(), "cache swept");
         }
         (expired, evicted)

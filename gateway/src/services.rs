@@ -488,7 +488,8 @@ impl Violations {
         }
     }
 
-    pub(crate) fn finish(self) -> Result<(), Error> {
+    /// `Ok` when no field was invalid, else the error naming every one.
+    pub fn finish(self) -> Result<(), Error> {
         if self.0.is_empty() {
             Ok(())
         } else {

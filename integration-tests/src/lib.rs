@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod properties;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

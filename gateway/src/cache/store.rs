@@ -113,28 +113,38 @@ impl Store {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Removes records stored before `horizon` (µs), then the oldest ones until at
-    /// most `max_bytes` remain; returns how many went each way.
-    pub fn sweep(&self, horizon: i64, max_bytes: u64) -> (u64, u64) {
-        let mut ages: Vec<(i64, sled::IVec, u64)> = Vec::new();
+    /// Removes records stored before `horizon` (µs); then, if more than
+    /// `max_bytes` remain, the oldest until at most [`LOW_WATER`] of it do, so that
+    /// the next sweep is some way off. Tells `removed` each key removed; returns
+    /// how many went each way.
+    pub fn sweep(
+        &self,
+        horizon: i64,
+        max_bytes: u64,
+        mut removed: impl FnMut(&[u8]),
+    ) -> (u64, u64) {
+        let mut ages: Vec<(i64, sled::IVec)> = Vec::new();
         let mut expired = 0;
         for (k, v) in self.db.iter().filter_map(Result::ok) {
             let at = stored_at(&v).unwrap_or(i64::MIN);
             if at < horizon {
                 self.remove(&k);
+                removed(&k);
                 expired += 1;
             } else {
-                ages.push((at, k, v.len() as u64));
+                ages.push((at, k));
             }
         }
         let mut evicted = 0;
         if self.bytes() > max_bytes {
-            ages.sort_unstable_by_key(|(at, _, _)| *at);
-            for (_, k, _) in ages {
-                if self.bytes() <= max_bytes {
+            let low = (max_bytes as f64 * LOW_WATER) as u64;
+            ages.sort_unstable_by_key(|(at, _)| *at);
+            for (_, k) in ages {
+                if self.bytes() <= low {
                     break;
                 }
                 self.remove(&k);
+                removed(&k);
                 evicted += 1;
             }
         }
@@ -176,6 +186,11 @@ impl Store {
         }
     }
 }
+
+/// Where a sweep over the size bound stops evicting, as a share of the bound: one
+/// sweep then makes room for many new records, instead of a sweep (a walk of the
+/// whole store) for every record stored at the bound.
+pub const LOW_WATER: f64 = 0.9;
 
 /// Opens sled, turning its panics on damaged files into errors.
 /// sled's own page cache (its default is 1 GiB): the decrypted LRU in front of it

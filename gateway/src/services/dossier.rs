@@ -5,7 +5,7 @@
 //! acknowledged once it and its outbox entry are durable; the sync worker takes it
 //! to the portal from there. Every call is audited (subject: the applicant).
 
-mod validate;
+pub mod validate;
 
 use std::sync::Arc;
 

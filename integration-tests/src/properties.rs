@@ -1,0 +1,119 @@
+//! What must hold for any input at the edges: the parsers of personal IDs, dossier
+//! codes and agency codes, the request validators, and the JSON mappings of both
+//! national adapters. Nothing may panic; what is accepted must be what it claims
+//! to be, and must survive a round trip.
+//!
+//! The cargo-fuzz targets in `fuzz/` feed these with coverage-guided input; the
+//! `properties` test runs them on generated input in `cargo test`.
+
+use lienthong_adapters::population::schema::{CongDan, CuTru, Envelope};
+use lienthong_adapters::portal::schema::HoSo;
+use lienthong_gateway::services::Violations;
+use lienthong_gateway::services::dossier::validate;
+use lienthong_proto::v1::{
+    Citizen, Dossier, GetCitizenRequest, Residence, SubmitDossierRequest,
+    UpdateDossierStatusRequest,
+};
+use lienthong_proto::{AgencyCode, DossierCode, PersonalId};
+use prost::Message;
+
+/// A personal ID is accepted only as 12 digits, and reads back as itself.
+pub fn personal_id(s: &str) {
+    if let Ok(id) = PersonalId::parse(s) {
+        assert_eq!(id.as_str(), s);
+        assert!(
+            s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()),
+            "{s:?}"
+        );
+        assert!(!id.masked().contains(&s[6..]), "the mask hides the serial");
+        let _ = (id.province(), id.sex(), id.birth_year());
+    }
+}
+
+/// An agency code is accepted only in its charset, and reads back as itself.
+pub fn agency_code(s: &str) {
+    if let Ok(code) = AgencyCode::parse(s) {
+        assert_eq!(code.as_str(), s);
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase() || b == b'.'),
+            "{s:?}"
+        );
+        assert_eq!(AgencyCode::parse(code.as_str()).as_ref(), Ok(&code));
+    }
+}
+
+/// A dossier code reads back as itself, and composing its parts gives it again.
+pub fn dossier_code(s: &str) {
+    if let Ok(code) = DossierCode::parse(s) {
+        assert_eq!(code.as_str(), s);
+        let again = DossierCode::compose(code.agency().as_str(), code.received(), code.serial());
+        assert_eq!(
+            DossierCode::parse(&again).map(|c| (c.agency().clone(), c.received(), c.serial())),
+            Ok((code.agency().clone(), code.received(), code.serial())),
+            "{s:?} recomposed as {again:?}"
+        );
+    }
+}
+
+/// Any bytes, decoded as each request the edge validates: validation answers
+/// (accepts or names fields) and never panics; what it accepts is well formed.
+pub fn requests(bytes: &[u8]) {
+    let now = 1_790_000_000;
+    if let Ok(req) = GetCitizenRequest::decode(bytes) {
+        let checked =
+            lienthong_gateway::services::lookup(req.context.as_ref(), &req.personal_id, |_| {});
+        if let Ok(id) = checked {
+            assert_eq!(id.as_str(), req.personal_id);
+        }
+    }
+    if let Ok(req) = UpdateDossierStatusRequest::decode(bytes) {
+        let mut v = Violations::default();
+        let (code, _) = validate::update(&mut v, &req, now);
+        if v.finish().is_ok() {
+            assert_eq!(code.expect("a valid code").as_str(), req.dossier_code);
+        }
+    }
+    if let Ok(req) = SubmitDossierRequest::decode(bytes) {
+        let mut v = Violations::default();
+        let code = req
+            .dossier
+            .as_ref()
+            .and_then(|d| validate::submitted(&mut v, d, now));
+        if req.dossier.is_some() && v.finish().is_ok() {
+            assert!(code.is_some(), "accepted without a code");
+        }
+    }
+}
+
+/// Any bytes as the population database's answers: decoding and mapping never
+/// panic, and a record that maps maps back to itself.
+pub fn population_json(bytes: &[u8]) {
+    if let Ok(Envelope {
+        data: Some(record), ..
+    }) = serde_json::from_slice::<Envelope<CongDan>>(bytes)
+        && let Ok(citizen) = Citizen::try_from(record)
+    {
+        let again = Citizen::try_from(CongDan::from(&citizen));
+        assert_eq!(again.as_ref(), Ok(&citizen));
+    }
+    if let Ok(Envelope {
+        data: Some(record), ..
+    }) = serde_json::from_slice::<Envelope<CuTru>>(bytes)
+        && let Ok(residence) = Residence::try_from(record)
+    {
+        let again = Residence::try_from(CuTru::from(&residence));
+        assert_eq!(again.as_ref(), Ok(&residence));
+    }
+}
+
+/// Any bytes as the portal's dossier record: decoding and mapping never panic, and
+/// a dossier that maps maps back to itself.
+pub fn portal_json(bytes: &[u8]) {
+    if let Ok(record) = serde_json::from_slice::<HoSo>(bytes)
+        && let Ok(dossier) = Dossier::try_from(&record)
+    {
+        let again = Dossier::try_from(&HoSo::from(&dossier));
+        assert_eq!(again.as_ref(), Ok(&dossier));
+    }
+}
