@@ -14,11 +14,16 @@ fi
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     echo "== $t, ${seconds}s"
-    cargo +nightly fuzz run "$t" "corpus/$t" "seeds/$t" -- \
-        -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 2>&1 |
-        grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|INFO: seed corpus|SUMMARY|==[0-9]+==ERROR|thread .* panicked)" || true
-    if [ -d "artifacts/$t" ] && [ -n "$(ls -A "artifacts/$t" 2>/dev/null)" ]; then
-        echo "!! $t: crashes in fuzz/artifacts/$t"
+    seeds=()
+    if [ -d "seeds/$t" ]; then seeds=("seeds/$t"); fi
+    set +e
+    cargo +nightly fuzz run "$t" "corpus/$t" "${seeds[@]}" -- \
+        -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 > "corpus/$t.log" 2>&1
+    status=$?
+    set -e
+    grep -E "^(INFO: seed corpus|stat::number_of_executed_units|stat::peak_rss_mb|SUMMARY|==[0-9]+==ERROR|thread .* panicked)" "corpus/$t.log" || true
+    if [ $status -ne 0 ]; then
+        echo "!! $t failed (exit $status): see fuzz/corpus/$t.log and fuzz/artifacts/$t"
         exit 1
     fi
 done
