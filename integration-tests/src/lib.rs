@@ -13,7 +13,7 @@ use lienthong_adapters::population::Registry;
 use lienthong_adapters::population::grpc::{self, GrpcConfig};
 use lienthong_adapters::population::rest::{Account, RestRegistry};
 use lienthong_adapters::sim::gate::Credentials;
-use lienthong_adapters::sim::{Faults, Population};
+use lienthong_adapters::sim::{Faults, Population, population_api};
 use lienthong_gateway::Config;
 use lienthong_gateway::pki::{self, Paths};
 use lienthong_gateway::server::{self, Running};
@@ -81,6 +81,17 @@ pub fn rest_registry(url: String, password: &str, timeout: Duration) -> Arc<Rest
         })
         .expect("REST adapter"),
     )
+}
+
+/// The population simulator as a real HTTP server on `addr`, without faults.
+pub async fn population_simulator(addr: SocketAddr) -> population_api::Server {
+    population_api::Server::start(
+        addr,
+        Credentials::default(),
+        Faults::new(Duration::ZERO, 0.0),
+    )
+    .await
+    .expect("simulator starts")
 }
 
 /// Starts a gateway in front of an in-process simulator; returns its faults too.

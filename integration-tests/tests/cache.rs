@@ -5,26 +5,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use integration_tests::{
-    TestPki, channel, citizen_request, config, reason, request_id, residence_request,
-    rest_registry, sim_id, start,
+    TestPki, channel, citizen_request, config, population_simulator, reason, request_id,
+    residence_request, rest_registry, sim_id, start,
 };
-use lienthong_adapters::sim::Faults;
-use lienthong_adapters::sim::population_api::{Credentials, Server};
+use lienthong_adapters::sim::population_api::Credentials;
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
 use lienthong_proto::v1::{Citizen, QueryAuditRequest};
 use tonic::Code;
-
-async fn simulator(addr: SocketAddr) -> Server {
-    Server::start(
-        addr,
-        Credentials::default(),
-        Faults::new(Duration::ZERO, 0.0),
-    )
-    .await
-    .expect("simulator starts")
-}
 
 fn x_cache<T>(response: &tonic::Response<T>) -> String {
     response
@@ -38,7 +27,7 @@ fn x_cache<T>(response: &tonic::Response<T>) -> String {
 #[tokio::test]
 async fn an_outage_is_bridged_by_the_cache_and_the_cache_refreshes_after() {
     let pki = TestPki::new();
-    let sim = simulator("127.0.0.1:0".parse().unwrap()).await;
+    let sim = population_simulator("127.0.0.1:0".parse().unwrap()).await;
     let addr: SocketAddr = sim.url().trim_start_matches("http://").parse().unwrap();
     let mut config = config(&pki);
     config.cache.citizen.fresh = Duration::from_millis(300);
@@ -122,7 +111,7 @@ async fn an_outage_is_bridged_by_the_cache_and_the_cache_refreshes_after() {
     assert_eq!(caches, ["stale"]);
 
     // The national system comes back: after the cool-down, fresh again.
-    let _sim = simulator(addr).await;
+    let _sim = population_simulator(addr).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let fresh = identity.get_citizen(citizen_request(&a)).await.unwrap();
     assert_eq!(x_cache(&fresh), "miss");

@@ -12,9 +12,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    TestPki, channel, citizen_request, config, reason, rest_registry, sample, scrape, sim_id, start,
+    TestPki, channel, citizen_request, config, population_simulator, reason, rest_registry, sample,
+    scrape, sim_id, start,
 };
-use lienthong_adapters::sim::population_api::{Credentials, Server};
+use lienthong_adapters::sim::population_api::Credentials;
 use lienthong_adapters::sim::{Faults, Misbehaviour};
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use tonic::Code;
@@ -108,20 +109,10 @@ async fn lookup(
     }
 }
 
-async fn simulator(addr: SocketAddr) -> Server {
-    Server::start(
-        addr,
-        Credentials::default(),
-        Faults::new(Duration::ZERO, 0.0),
-    )
-    .await
-    .expect("simulator starts")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_upstream_fault_is_answered_in_time_with_its_code_and_bridged_by_the_cache() {
     let pki = TestPki::new();
-    let mut sim = simulator("127.0.0.1:0".parse().unwrap()).await;
+    let mut sim = population_simulator("127.0.0.1:0".parse().unwrap()).await;
     let addr: SocketAddr = sim.url().trim_start_matches("http://").parse().unwrap();
     let mut config = config(&pki);
     config.cache.citizen.fresh = Duration::from_millis(100);
@@ -188,7 +179,7 @@ async fn every_upstream_fault_is_answered_in_time_with_its_code_and_bridged_by_t
     assert!(took < DEADLINE + SLACK, "refused after {took:?}");
     let (code, _, cache, _) = lookup(&mut identity, &cached).await;
     assert_eq!((code, cache.as_str()), (Code::Ok, "stale"));
-    sim = simulator(addr).await;
+    sim = population_simulator(addr).await;
     let (code, _, cache, _) = lookup(&mut identity, &sim_id("001099", true)).await;
     assert_eq!((code, cache.as_str()), (Code::Ok, "miss"), "back again");
     drop(sim);
@@ -197,7 +188,7 @@ async fn every_upstream_fault_is_answered_in_time_with_its_code_and_bridged_by_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_upstream_opens_the_circuit_which_answers_at_once_and_closes_when_it_heals() {
     let pki = TestPki::new();
-    let sim = simulator("127.0.0.1:0".parse().unwrap()).await;
+    let sim = population_simulator("127.0.0.1:0".parse().unwrap()).await;
     let mut config = config(&pki);
     config.breaker.failures = 3;
     config.breaker.cool_down = Duration::from_millis(800);

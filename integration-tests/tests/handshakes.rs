@@ -70,6 +70,23 @@ async fn connect(
         .unwrap_or_else(|_| Err("no answer".into()))
 }
 
+/// A client certificate for H99.01 (agency SAN, client auth) made by `make` from
+/// its parameters and a new key, written as client `name` in `paths`.
+fn write_agency_cert(
+    paths: &Paths,
+    name: &str,
+    make: impl FnOnce(rcgen::CertificateParams, &rcgen::KeyPair) -> rcgen::Certificate,
+) {
+    let mut params = rcgen::CertificateParams::default();
+    let uri = format!("{}H99.01", pki::AGENCY_URI_PREFIX);
+    params.subject_alt_names = vec![rcgen::SanType::URI(uri.as_str().try_into().unwrap())];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = make(params, &key);
+    std::fs::write(paths.client_cert(name), cert.pem()).unwrap();
+    std::fs::write(paths.client_key(name), key.serialize_pem()).unwrap();
+}
+
 fn assert_refused(result: Result<(), String>, alert: &str) {
     match result {
         Ok(()) => panic!("handshake accepted; expected alert {alert}"),
@@ -117,14 +134,9 @@ async fn a_look_alike_ca_with_the_same_name_is_refused() {
     let ca_pem = std::fs::read_to_string(pki.paths.ca_cert()).unwrap();
     let forger =
         rcgen::Issuer::from_ca_cert_pem(&ca_pem, rcgen::KeyPair::generate().unwrap()).unwrap();
-    let mut params = rcgen::CertificateParams::default();
-    let uri = format!("{}H99.01", pki::AGENCY_URI_PREFIX);
-    params.subject_alt_names = vec![rcgen::SanType::URI(uri.as_str().try_into().unwrap())];
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &forger).unwrap();
-    std::fs::write(pki.paths.client_cert("forged"), cert.pem()).unwrap();
-    std::fs::write(pki.paths.client_key("forged"), key.serialize_pem()).unwrap();
+    write_agency_cert(&pki.paths, "forged", |params, key| {
+        params.signed_by(key, &forger).unwrap()
+    });
     let (gw, _) = start_with_sim(&pki).await;
     assert_refused(
         connect(gw.addr(), &pki.paths, Some((&pki.paths, "forged"))).await,
@@ -220,14 +232,9 @@ async fn a_certificate_without_exactly_one_agency_is_refused() {
 #[tokio::test]
 async fn a_self_signed_certificate_naming_an_agency_is_refused() {
     let pki = TestPki::new();
-    let mut params = rcgen::CertificateParams::default();
-    let uri = format!("{}H99.01", pki::AGENCY_URI_PREFIX);
-    params.subject_alt_names = vec![rcgen::SanType::URI(uri.as_str().try_into().unwrap())];
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    std::fs::write(pki.paths.client_cert("self-signed"), cert.pem()).unwrap();
-    std::fs::write(pki.paths.client_key("self-signed"), key.serialize_pem()).unwrap();
+    write_agency_cert(&pki.paths, "self-signed", |params, key| {
+        params.self_signed(key).unwrap()
+    });
     let (gw, _) = start_with_sim(&pki).await;
     assert_refused(
         connect(gw.addr(), &pki.paths, Some((&pki.paths, "self-signed"))).await,
