@@ -328,3 +328,106 @@ async fn lists_page_and_watches_resume_by_cursor() {
     );
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// How to make the portal fail.
+type Cause = fn(&Faults);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_come_through_every_portal_fault_in_order() {
+    use lienthong_adapters::sim::Misbehaviour;
+    let pki = TestPki::new();
+    let mut config = config(&pki);
+    config.sync.backoff_base = Duration::from_millis(20);
+    config.sync.backoff_max = Duration::from_millis(300);
+    let gw = start(
+        &config,
+        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
+    )
+    .await;
+    let portal = gw.exchange().simulator().expect("in-process portal");
+    let faults = portal.faults().clone();
+    let mut one = client(&gw, &pki, "H99.01");
+    let causes: [(&str, Cause); 6] = [
+        ("hang", |f| f.set_misbehaviour(Misbehaviour::Hang)),
+        ("malformed", |f| f.set_misbehaviour(Misbehaviour::Malformed)),
+        ("HTML 500", |f| {
+            f.set_misbehaviour(Misbehaviour::ServerError)
+        }),
+        ("cut", |f| f.set_misbehaviour(Misbehaviour::Cut)),
+        ("system error", |f| f.set_error_rate(1.0)),
+        ("maintenance", |f| f.set_down(true)),
+    ];
+    let mut codes = Vec::new();
+    for (n, (name, cause)) in causes.iter().enumerate() {
+        cause(&faults);
+        // The portal's trouble is not the agency's: changes are acknowledged (durably,
+        // locally) at once, whatever the portal does.
+        let started = std::time::Instant::now();
+        let c = one
+            .submit_dossier(submit(dossier(100 + n as u32)))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+            .into_inner()
+            .dossier_code;
+        for (status, revision) in [
+            (DossierStatus::Processing, 1),
+            (DossierStatus::Processed, 2),
+        ] {
+            one.update_dossier_status(update(&c, status, revision))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{name}: acknowledged after {:?}",
+            started.elapsed()
+        );
+        // Deliveries meet the fault for a while, then it heals.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        faults.set_misbehaviour(Misbehaviour::None);
+        faults.set_error_rate(0.0);
+        faults.set_down(false);
+        codes.push(c);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !codes.iter().all(|c| portal.portal().revision(c) == Some(3)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered: {:?}",
+            codes
+                .iter()
+                .map(|c| portal.portal().revision(c))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = portal.portal().stats();
+    assert_eq!(stats.out_of_order, 0, "{stats:?}");
+    assert_eq!(stats.rejected, 0, "nothing refused for good: {stats:?}");
+    assert!(
+        stats.duplicates > 0,
+        "answers lost after the portal did the work were re-sent and recognised: {stats:?}"
+    );
+    // Each dossier comes to say so: delivered up to its last revision, none dead.
+    for c in &codes {
+        loop {
+            let d = one
+                .get_dossier(GetDossierRequest {
+                    dossier_code: c.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let sync = d.sync.unwrap();
+            if sync.status == SyncStatus::Delivered as i32 {
+                assert_eq!(sync.last_delivered_revision, 3, "{c}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{c} not marked delivered: {sync:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
