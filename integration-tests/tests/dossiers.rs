@@ -144,26 +144,7 @@ async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal() {
         .expect("in-process portal")
         .portal()
         .clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let d = one
-            .get_dossier(GetDossierRequest {
-                dossier_code: c.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let sync = d.sync.unwrap();
-        if sync.status == SyncStatus::Delivered as i32 {
-            assert_eq!(sync.last_delivered_revision, 2);
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not delivered: {sync:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    marked_delivered(&mut one, &c, 2, Duration::from_secs(10)).await;
     assert_eq!(portal.revision(&c), Some(2));
 
     // Every call is audited: the applicant as subject, the dossier as case.
@@ -329,6 +310,36 @@ async fn lists_page_and_watches_resume_by_cursor() {
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
+/// Waits (up to `within`) until dossier `code` says it is delivered, and checks it
+/// was delivered up to `revision`.
+async fn marked_delivered(
+    client: &mut DossierServiceClient<Channel>,
+    code: &str,
+    revision: u64,
+    within: Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let d = client
+            .get_dossier(GetDossierRequest {
+                dossier_code: code.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let sync = d.sync.unwrap();
+        if sync.status == SyncStatus::Delivered as i32 {
+            assert_eq!(sync.last_delivered_revision, revision, "{code}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{code} not marked delivered: {sync:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// How to make the portal fail.
 type Cause = fn(&Faults);
 
@@ -410,24 +421,6 @@ async fn deliveries_come_through_every_portal_fault_in_order() {
     );
     // Each dossier comes to say so: delivered up to its last revision, none dead.
     for c in &codes {
-        loop {
-            let d = one
-                .get_dossier(GetDossierRequest {
-                    dossier_code: c.clone(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let sync = d.sync.unwrap();
-            if sync.status == SyncStatus::Delivered as i32 {
-                assert_eq!(sync.last_delivered_revision, 3, "{c}");
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{c} not marked delivered: {sync:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        marked_delivered(&mut one, c, 3, Duration::from_secs(10)).await;
     }
 }
