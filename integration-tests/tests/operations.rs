@@ -219,7 +219,15 @@ async fn the_clients_deadline_travels_to_a_federated_upstream() {
         .get_citizen(request)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    // A answers DEADLINE_EXCEEDED a little before the deadline; on a loaded machine
+    // its answer (after a durable audit record) can still arrive after the client's
+    // own timer, which then cancels the call itself. Either way the client is not
+    // kept waiting.
+    assert!(
+        err.code() == Code::DeadlineExceeded
+            || (err.code() == Code::Cancelled && err.message() == "Timeout expired"),
+        "{err:?}"
+    );
     assert!(started.elapsed() < Duration::from_millis(1500));
     // B was told: it gave up too, long before its upstream's 3 s, and recorded so.
     let store = b.audit().unwrap().store().clone();
