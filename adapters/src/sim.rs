@@ -28,6 +28,7 @@ use crate::population::{Call, Registry};
 /// national systems and the proxies in front of them have been seen to fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[repr(u8)]
 pub enum Misbehaviour {
     /// Answers as it should.
     #[default]
@@ -43,6 +44,7 @@ pub enum Misbehaviour {
 }
 
 impl Misbehaviour {
+    /// Every one, in discriminant order (what [`Faults`] stores is the index).
     const ALL: [Misbehaviour; 5] = [
         Misbehaviour::None,
         Misbehaviour::Hang,
@@ -104,16 +106,13 @@ impl Faults {
 
     /// Makes the simulator misbehave, or (with `None`) answer properly again.
     pub fn set_misbehaviour(&self, how: Misbehaviour) {
-        let index = Misbehaviour::ALL
-            .iter()
-            .position(|m| *m == how)
-            .unwrap_or(0);
-        self.misbehaviour.store(index as u8, Ordering::Relaxed);
+        self.misbehaviour.store(how as u8, Ordering::Relaxed);
     }
 
     /// How it misbehaves.
     pub fn misbehaviour(&self) -> Misbehaviour {
-        Misbehaviour::ALL[usize::from(self.misbehaviour.load(Ordering::Relaxed)) % 5]
+        let index = usize::from(self.misbehaviour.load(Ordering::Relaxed));
+        Misbehaviour::ALL.get(index).copied().unwrap_or_default()
     }
 
     /// The latency added to every answer.
@@ -230,6 +229,19 @@ impl Registry for Population {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_misbehaviour_is_stored_and_named() {
+        let faults = Faults::default();
+        assert_eq!(faults.misbehaviour(), Misbehaviour::None);
+        for how in Misbehaviour::ALL {
+            faults.set_misbehaviour(how);
+            assert_eq!(faults.misbehaviour(), how);
+            let name = serde_json::to_value(how).unwrap();
+            assert_eq!(name.as_str().unwrap().parse::<Misbehaviour>(), Ok(how));
+        }
+        assert!("slow".parse::<Misbehaviour>().is_err());
+    }
 
     #[tokio::test(start_paused = true)]
     async fn faults_apply_in_order() {

@@ -32,7 +32,7 @@ use crate::pki::Paths;
 mod local;
 mod workload;
 
-pub use local::{Resources, lift_limits, local_config, open_fds, rss_mib};
+pub use local::{Resources, lift_limits};
 use local::{sample, start_local};
 use workload::{Citizens, Clients, Load, Rng};
 pub use workload::{Mix, Op};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The resident memory of `pid` in MiB, from `/proc` (Linux).
-pub fn rss_mib(pid: u32) -> Option<f64> {
+fn rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
         .lines()
@@ -19,7 +19,7 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
 }
 
 /// The open file descriptors of `pid`, from `/proc` (Linux).
-pub fn open_fds(pid: u32) -> Option<u64> {
+fn open_fds(pid: u32) -> Option<u64> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
 }
 
@@ -112,7 +112,7 @@ fn free_port() -> Result<u16, String> {
 
 /// The config of a `--local` gateway: full, or the baseline with policy, audit and
 /// cache off. Rate limits are lifted for both (they would measure the limit).
-pub fn local_config(
+fn local_config(
     dir: &Path,
     name: &str,
     baseline: bool,
