@@ -17,7 +17,10 @@ use lienthong_adapters::sim::{Faults, Population, population_api};
 use lienthong_gateway::Config;
 use lienthong_gateway::pki::{self, Paths};
 use lienthong_gateway::server::{self, Running};
-use lienthong_proto::v1::{GetCitizenRequest, GetResidenceRequest, RequestContext};
+use lienthong_proto::v1::audit_service_client::AuditServiceClient;
+use lienthong_proto::v1::{
+    AuditRecord, GetCitizenRequest, GetResidenceRequest, QueryAuditRequest, RequestContext,
+};
 use tempfile::TempDir;
 use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
@@ -158,6 +161,23 @@ pub fn sim_id(prefix: &str, registered: bool) -> String {
             lienthong_adapters::sim::citizens::is_registered(&id) == registered
         })
         .expect("such an ID exists")
+}
+
+/// Every audit record `req` selects, read to the end of the stream by an auditor.
+pub async fn audit_records(
+    client: &mut AuditServiceClient<Channel>,
+    req: QueryAuditRequest,
+) -> Vec<AuditRecord> {
+    let mut stream = client
+        .query_audit(req)
+        .await
+        .expect("auditor may query")
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(r) = stream.message().await.expect("stream") {
+        out.push(r);
+    }
+    out
 }
 
 /// The `ErrorInfo` reason of an error status (empty without one).

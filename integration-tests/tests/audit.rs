@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use integration_tests::{
-    TestPki, channel, citizen_request, config, context, reason, request_id, residence_request,
-    sim_id, start, start_with_sim,
+    TestPki, audit_records, channel, citizen_request, config, context, reason, request_id,
+    residence_request, sim_id, start, start_with_sim,
 };
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_gateway::audit::{Item, checkpoint, export};
@@ -25,22 +25,6 @@ use tonic::transport::Channel;
 
 fn auditor(gw: std::net::SocketAddr, pki: &TestPki) -> AuditServiceClient<Channel> {
     AuditServiceClient::new(channel(gw, &pki.paths, "H99.90"))
-}
-
-async fn query(
-    client: &mut AuditServiceClient<Channel>,
-    req: QueryAuditRequest,
-) -> Vec<AuditRecord> {
-    let mut stream = client
-        .query_audit(req)
-        .await
-        .expect("auditor may query")
-        .into_inner();
-    let mut out = Vec::new();
-    while let Some(r) = stream.message().await.expect("stream") {
-        out.push(r);
-    }
-    out
 }
 
 /// (request id, code, reason) of an answer or error.
@@ -124,7 +108,7 @@ async fn every_request_leaves_a_record_under_the_id_its_client_saw() {
             "CITIZEN_NOT_FOUND",
         ),
     ];
-    let records = query(&mut auditor(gw.addr(), &pki), QueryAuditRequest::default()).await;
+    let records = audit_records(&mut auditor(gw.addr(), &pki), QueryAuditRequest::default()).await;
     let by_id: HashMap<&str, &AuditRecord> =
         records.iter().map(|r| (r.request_id.as_str(), r)).collect();
     for ((rid, code, client_reason), agency, decision, why) in &cases {
@@ -194,7 +178,7 @@ async fn only_auditors_read_the_log_and_refusals_are_recorded() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    let records = query(
+    let records = audit_records(
         &mut auditor(gw.addr(), &pki),
         QueryAuditRequest {
             agency_code: "H99.01".into(),
@@ -246,7 +230,7 @@ async fn queries_filter_by_subject_agency_operation_time_and_resume() {
         .await
         .unwrap();
     let mut auditor = auditor(gw.addr(), &pki);
-    let about_a = query(
+    let about_a = audit_records(
         &mut auditor,
         QueryAuditRequest {
             subject_personal_id: a.clone(),
@@ -256,7 +240,7 @@ async fn queries_filter_by_subject_agency_operation_time_and_resume() {
     .await;
     assert_eq!(about_a.len(), 4);
     assert!(about_a.iter().all(|r| r.subject_personal_id == a));
-    let by_two = query(
+    let by_two = audit_records(
         &mut auditor,
         QueryAuditRequest {
             agency_code: "H99.02".into(),
@@ -266,7 +250,7 @@ async fn queries_filter_by_subject_agency_operation_time_and_resume() {
     .await;
     assert_eq!(by_two.len(), 3);
     assert!(by_two.iter().all(|r| r.subject_personal_id == b));
-    let residences = query(
+    let residences = audit_records(
         &mut auditor,
         QueryAuditRequest {
             operation: "ResidencyService/GetResidence".into(),
@@ -275,7 +259,7 @@ async fn queries_filter_by_subject_agency_operation_time_and_resume() {
     )
     .await;
     assert_eq!(residences.len(), 1);
-    let since = query(
+    let since = audit_records(
         &mut auditor,
         QueryAuditRequest {
             from: Some(start_of_residence.into()),
@@ -287,7 +271,7 @@ async fn queries_filter_by_subject_agency_operation_time_and_resume() {
         since[0].operation, "ResidencyService/GetResidence",
         "{since:?}"
     );
-    let before = query(
+    let before = audit_records(
         &mut auditor,
         QueryAuditRequest {
             to: Some(start_of_residence.into()),
@@ -297,7 +281,7 @@ async fn queries_filter_by_subject_agency_operation_time_and_resume() {
     .await;
     assert_eq!(before.len(), 6);
     // resume after the second record, two at a time
-    let page = query(
+    let page = audit_records(
         &mut auditor,
         QueryAuditRequest {
             after_seq: 2,
@@ -504,7 +488,7 @@ async fn a_client_that_hangs_up_does_not_erase_the_access() {
     let mut records = Vec::new();
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        records = query(
+        records = audit_records(
             &mut auditor(gw.addr(), &pki),
             QueryAuditRequest {
                 subject_personal_id: id.clone(),

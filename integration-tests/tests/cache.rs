@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use integration_tests::{
-    TestPki, channel, citizen_request, config, population_simulator, reason, request_id,
-    residence_request, rest_registry, sim_id, start,
+    TestPki, audit_records, channel, citizen_request, config, population_simulator, reason,
+    request_id, residence_request, rest_registry, sim_id, start,
 };
 use lienthong_adapters::sim::population_api::Credentials;
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
@@ -94,20 +94,16 @@ async fn an_outage_is_bridged_by_the_cache_and_the_cache_refreshes_after() {
 
     // The audit record says how the answer was served.
     let mut auditor = AuditServiceClient::new(channel(gw.addr(), &pki.paths, "H99.90"));
-    let mut stream = auditor
-        .query_audit(QueryAuditRequest {
-            subject_personal_id: a.clone(),
-            ..Default::default()
-        })
+    let about_a = QueryAuditRequest {
+        subject_personal_id: a.clone(),
+        ..Default::default()
+    };
+    let caches: Vec<_> = audit_records(&mut auditor, about_a)
         .await
-        .unwrap()
-        .into_inner();
-    let mut caches = Vec::new();
-    while let Some(r) = stream.message().await.unwrap() {
-        if r.request_id == stale_id {
-            caches.push(r.cache.clone());
-        }
-    }
+        .into_iter()
+        .filter(|r| r.request_id == stale_id)
+        .map(|r| r.cache)
+        .collect();
     assert_eq!(caches, ["stale"]);
 
     // The national system comes back: after the cool-down, fresh again.

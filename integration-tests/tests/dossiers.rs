@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{TestPki, channel, config, reason, start};
+use integration_tests::{TestPki, audit_records, channel, config, reason, start};
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
@@ -149,33 +149,22 @@ async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal() {
 
     // Every call is audited: the applicant as subject, the dossier as case.
     let mut auditor = AuditServiceClient::new(channel(gw.addr(), &pki.paths, "H99.90"));
-    let mut stream = auditor
-        .query_audit(QueryAuditRequest {
-            operation: "DossierService/SubmitDossier".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let first = stream.message().await.unwrap().unwrap();
+    let submissions = QueryAuditRequest {
+        operation: "DossierService/SubmitDossier".into(),
+        ..Default::default()
+    };
+    let first = audit_records(&mut auditor, submissions).await.remove(0);
     assert_eq!(
         (first.subject_personal_id.as_str(), first.case_ref.as_str()),
         ("001085012345", c.as_str())
     );
     // Updates are written with their record in one transaction; the record still
     // says how each ended, refusals included.
-    let mut stream = auditor
-        .query_audit(QueryAuditRequest {
-            operation: "DossierService/UpdateDossierStatus".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut updates = Vec::new();
-    while let Some(r) = stream.message().await.unwrap() {
-        updates.push(r);
-    }
+    let updates = QueryAuditRequest {
+        operation: "DossierService/UpdateDossierStatus".into(),
+        ..Default::default()
+    };
+    let updates = audit_records(&mut auditor, updates).await;
     assert!(
         updates
             .iter()
