@@ -31,7 +31,7 @@ mod support;
 
 /// Kills per run; each costs one to two seconds.
 const KILLS: usize = 20;
-/// Lookup clients, each alternating a served and a refused request.
+/// Lookup clients, each making two served requests for every refused one.
 const LOOKUPS: usize = 8;
 /// Dossier drivers, each walking one dossier after another through its statuses.
 const DRIVERS: usize = 4;
@@ -58,9 +58,9 @@ fn remember(seen: &Seen, metadata: &tonic::metadata::MetadataMap) {
     }
 }
 
-/// One lookup client: alternately a lookup that is served and one the policy
-/// refuses (H99.02 may not read residence... of this purpose), remembering the
-/// request id of every answer.
+/// One lookup client: two citizen lookups that are served (H99.01) for each
+/// residence lookup the policy refuses (H99.02 has no residence grant),
+/// remembering the request id of every answer.
 async fn lookups(dir: PathBuf, port: u16, stop: Arc<AtomicBool>, seen: Seen) {
     let mut identity = IdentityServiceClient::new(channel(&dir, port, "H99.01"));
     let mut residency = ResidencyServiceClient::new(channel(&dir, port, "H99.02"));

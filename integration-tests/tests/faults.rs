@@ -197,11 +197,9 @@ async fn a_hanging_upstream_opens_the_circuit_which_answers_at_once_and_closes_w
     let admin = gw.admin_addr().expect("admin listener");
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let circuit = |samples: &[prometheus_parse::Sample]| {
-        samples
-            .iter()
-            .find(|s| s.metric == "lienthong_circuit_state")
-            .map(|_| sample(samples, "lienthong_circuit_state", &[]))
-            .expect("a circuit gauge")
+        let gauge = "lienthong_circuit_state";
+        assert!(samples.iter().any(|s| s.metric == gauge), "a circuit gauge");
+        sample(samples, gauge, &[])
     };
     assert_eq!(
         lookup(&mut identity, &sim_id("001085", true)).await.0,

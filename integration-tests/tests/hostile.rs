@@ -112,6 +112,7 @@ async fn garbage(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     while !stop.load(Ordering::Relaxed) {
         let Ok(mut tcp) = connect_from([127, 0, 0, 3], addr).await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
         let bytes: Vec<u8> = (0..1024)
