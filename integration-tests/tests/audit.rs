@@ -230,6 +230,16 @@ async fn queries_filter_by_subject_agency_operation_time_and_resume() {
         .await
         .unwrap();
     let mut auditor = auditor(gw.addr(), &pki);
+    // A query reads the log as it stood when asked: its own record is not among
+    // its results, and is the next query's.
+    let by_auditor = || QueryAuditRequest {
+        agency_code: "H99.90".into(),
+        ..Default::default()
+    };
+    assert!(audit_records(&mut auditor, by_auditor()).await.is_empty());
+    let first = audit_records(&mut auditor, by_auditor()).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].operation, "AuditService/QueryAudit");
     let about_a = audit_records(
         &mut auditor,
         QueryAuditRequest {

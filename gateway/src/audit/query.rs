@@ -32,17 +32,18 @@ pub fn range(
     Ok((lo, hi))
 }
 
-/// Hands `f` each record matching every filter of `req`, in order, until the limit
-/// or until `f` returns false.
+/// Hands `f` each record up to `upto` (0: the head) matching every filter of `req`,
+/// in order, until the limit or until `f` returns false.
 pub fn query(
     store: &Store,
     req: &QueryAuditRequest,
+    upto: u64,
     mut f: impl FnMut(AuditRecord) -> bool,
 ) -> Result<(), Error> {
     let (lo, hi) = range(
         store,
         req.after_seq.saturating_add(1),
-        0,
+        upto,
         req.from.as_ref(),
         req.to.as_ref(),
     )?;

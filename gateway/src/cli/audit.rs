@@ -192,7 +192,7 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
             match source.store()? {
                 Some(store) => {
                     let mut records = Vec::new();
-                    query::query(&store, &req, |r| {
+                    query::query(&store, &req, 0, |r| {
                         records.push(r);
                         true
                     })
