@@ -1,9 +1,9 @@
 //! The tamper-evident audit log: one record per request, granted or not.
 //!
 //! Invariants:
-//! - a record is durable (committed to redb, fsynced) before the response it
-//!   describes is sent; if it cannot be written, the request fails and nothing is
-//!   released;
+//! - a record is durable (committed to redb and fsynced, or in the journal beside
+//!   it, see [`journal`]) before the response it describes is sent; if it cannot
+//!   be written, the request fails and nothing is released;
 //! - records form a hash chain (`hash = SHA-256(prev_hash ‖ canonical record)`), so
 //!   a record changed, removed, reordered or slipped in breaks it at its sequence
 //!   number;
@@ -14,6 +14,7 @@
 
 pub mod checkpoint;
 pub mod export;
+pub mod journal;
 pub mod query;
 pub mod record;
 pub mod store;
@@ -62,21 +63,25 @@ impl Log {
     ) -> Result<Log, Error> {
         Log::on(
             crate::ledger::open(path)?,
+            &journal::path_of(path),
             signer,
             settings,
             checkpoint_interval,
         )
     }
 
-    /// The log in an open ledger, with its writer started.
+    /// The log in a ledger opened by [`crate::ledger::open`] (which replays its
+    /// journal), with its writer started; `journal` is the ledger's.
     pub fn on(
         db: Arc<redb::Database>,
+        journal: &Path,
         signer: Signer,
         settings: Settings,
         checkpoint_interval: Duration,
     ) -> Result<Log, Error> {
         let store = Arc::new(Store::on(db)?);
         let head = store.head()?;
+        let journal = journal::Journal::open(journal)?;
         if let Some(last) = store.record(head.seq)?
             && record::hash(&last.prev_hash, &last)[..] != last.hash[..]
         {
@@ -99,7 +104,7 @@ impl Log {
             let (store, signer, stats) = (store.clone(), signer.clone(), stats.clone());
             std::thread::Builder::new()
                 .name("audit-writer".into())
-                .spawn(move || writer::run(store, signer, settings, head, stats, rx))
+                .spawn(move || writer::run(store, signer, settings, head, stats, rx, Some(journal)))
                 .map_err(|e| Error::Audit(format!("start writer: {e}")))?
         };
         let ticker = tx.clone();

@@ -1,7 +1,8 @@
 //! The durable store (`data/ledger.redb`): the audit log, the dossiers and their sync
-//! outbox, in one redb file. redb fsyncs every commit and reopens cleanly after a
-//! kill (see DESIGN.md for why not sled); one file means one lock, so two gateways
-//! can never share a data dir.
+//! outbox, in one redb file. redb reopens cleanly after a kill (see DESIGN.md for
+//! why not sled); one file means one lock, so two gateways can never share a data
+//! dir. Beside it, `ledger.journal` holds the audit records of the commits redb has
+//! not synced yet ([`crate::audit::journal`]); opening the ledger replays it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,11 +24,15 @@ pub fn in_dir(dir: &Path) -> Result<Arc<Database>, Error> {
 /// and keeps the gateway's memory small and flat.
 const CACHE: usize = 16 * 1024 * 1024;
 
-/// Opens (or creates) the ledger at `path`.
+/// Opens (or creates) the ledger at `path`, with the audit records of its journal
+/// that it lacks committed to it.
 pub fn open(path: &Path) -> Result<Arc<Database>, Error> {
-    redb::Builder::new()
+    let db = redb::Builder::new()
         .set_cache_size(CACHE)
         .create(path)
         .map(Arc::new)
-        .map_err(|e| Error::Audit(format!("open {}: {e}", path.display())))
+        .map_err(|e| Error::Audit(format!("open {}: {e}", path.display())))?;
+    let store = crate::audit::Store::on(db.clone())?;
+    crate::audit::journal::recover(&store, &crate::audit::journal::path_of(path))?;
+    Ok(db)
 }

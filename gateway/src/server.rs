@@ -231,6 +231,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         };
         Some(Arc::new(audit::Log::on(
             ledger.clone(),
+            &audit::journal::path_of(&config.data_dir.join(crate::ledger::FILE)),
             signer,
             settings,
             config.audit.checkpoint_interval,

@@ -113,23 +113,31 @@ impl Store {
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), Error> {
         let mut records = records.to_vec();
-        self.append_with(&mut records, |_, _| Ok(checkpoint.cloned()))
+        self.append_with(&mut records, true, |_, _| Ok(checkpoint.cloned()))
             .map(drop)
     }
 
-    /// Appends `records` in one durable transaction after `prepare` has run in it:
-    /// it may write other tables and complete the records, and returns the
-    /// checkpoint to store with them, if any. Nothing is written if it fails.
+    /// Appends `records` in one transaction after `prepare` has run in it: it may
+    /// write other tables and complete the records, and returns the checkpoint to
+    /// store with them, if any. Nothing is written if it fails. The commit is
+    /// durable (fsynced) if `durable`; otherwise readers see it at once, and it
+    /// becomes durable with the next durable commit ([`Store::settle`]): until
+    /// then the journal holds it.
     pub fn append_with<F>(
         &self,
         records: &mut [AuditRecord],
+        durable: bool,
         prepare: F,
     ) -> Result<Option<Checkpoint>, Error>
     where
         F: FnOnce(&redb::WriteTransaction, &mut [AuditRecord]) -> Result<Option<Checkpoint>, Error>,
     {
         let e = err("append");
-        let txn = self.db.begin_write().map_err(|x| e(x.into()))?;
+        let mut txn = self.db.begin_write().map_err(|x| e(x.into()))?;
+        if !durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|x| e(redb::Error::from(x)))?;
+        }
         let checkpoint = prepare(&txn, records)?;
         let checkpoint = checkpoint.as_ref();
         {
@@ -151,6 +159,13 @@ impl Store {
         }
         txn.commit().map_err(|x| e(x.into()))?;
         Ok(checkpoint.cloned())
+    }
+
+    /// Makes every commit before it durable, with one durable commit of nothing.
+    pub fn settle(&self) -> Result<(), Error> {
+        let e = err("settle");
+        let txn = self.db.begin_write().map_err(|x| e(x.into()))?;
+        txn.commit().map_err(|x| e(x.into()))
     }
 
     /// Up to `limit` records with a sequence number above `after`.

@@ -340,3 +340,43 @@ async fn an_effect_and_its_record_commit_together_or_not_at_all() {
     let verified = verify_store(&Store::open(&path).unwrap(), &key, 0, 0).unwrap();
     assert!(verified.ok, "{verified:?}");
 }
+
+#[tokio::test]
+async fn plain_batches_go_to_the_journal_and_a_clean_close_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let journal = journal::path_of(&path);
+    let log = Log::open(
+        &path,
+        Signer::ephemeral(),
+        settings(5),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let in_journal = || -> Vec<u64> {
+        journal::frames(&std::fs::read(&journal).unwrap())
+            .iter()
+            .map(|r| r.seq)
+            .collect()
+    };
+    for i in 0..4 {
+        log.append(entry(i)).await.unwrap();
+    }
+    // Records alone: each durable in its own journal frame, and readable at once.
+    assert_eq!(in_journal(), vec![1, 2, 3, 4]);
+    assert_eq!(log.store().records(0, 10).unwrap().len(), 4);
+    // The 5th is due a checkpoint: a durable redb commit, after which the journal
+    // starts again on its first page.
+    log.append(entry(4)).await.unwrap();
+    assert_eq!(log.store().checkpoints(5, 5).unwrap().len(), 1);
+    log.append(entry(5)).await.unwrap();
+    assert_eq!(in_journal(), vec![6]);
+    log.close().await;
+    assert!(
+        in_journal().is_empty(),
+        "nothing to replay after a clean stop"
+    );
+    drop(log);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.head().unwrap().seq, 6);
+}

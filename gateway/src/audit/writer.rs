@@ -6,6 +6,11 @@
 //! only then answers each request. One fsync thus serves many concurrent requests,
 //! and a request is never answered before its record is on disk. When a commit
 //! fails, every request in the batch gets the error and the head does not move.
+//!
+//! A batch of records alone (no effect, no other write, no checkpoint due) is
+//! committed to redb without a sync and made durable by one frame of the
+//! [`Journal`]; any other batch is a durable redb commit, which also covers the
+//! records before it, and the journal starts again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -14,6 +19,7 @@ use lienthong_proto::v1::AuditRecord;
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::Signer;
+use super::journal::Journal;
 use super::record::{hash, timestamp};
 use super::store::{Head, Store};
 use crate::Error;
@@ -75,6 +81,7 @@ pub(super) fn run(
     mut head: Head,
     stats: Arc<Stats>,
     mut rx: mpsc::Receiver<Command>,
+    mut journal: Option<Journal>,
 ) {
     let mut records = Vec::with_capacity(settings.max_batch);
     let mut effects: Vec<Option<Effect>> = Vec::with_capacity(settings.max_batch);
@@ -116,11 +123,18 @@ pub(super) fn run(
         let work = !records.is_empty() || !writes.is_empty() || due(&head);
         if work {
             let started = std::time::Instant::now();
+            let plain = journal.is_some()
+                && writes.is_empty()
+                && effects.iter().all(Option::is_none)
+                && !due(&Head {
+                    seq: head.seq + records.len() as u64,
+                    ..head
+                });
             let effects = std::mem::take(&mut effects);
             let batch_writes = std::mem::take(&mut writes);
             // Inside the transaction: other writes, then effects (they complete
             // their records), then the chain over the records as they will be stored.
-            let prepared = store.append_with(&mut records, |txn, records| {
+            let prepared = store.append_with(&mut records, !plain, |txn, records| {
                 for write in batch_writes {
                     write(txn)?;
                 }
@@ -139,6 +153,23 @@ pub(super) fn run(
                     r.hash = new_head.hash.to_vec();
                 }
                 Ok(due(&new_head).then(|| signer.sign(new_head.seq, &new_head.hash, new_head.at)))
+            });
+            let prepared = prepared.and_then(|checkpoint| {
+                let settled = match journal.as_mut() {
+                    Some(journal) if plain => durable(&store, journal, &records),
+                    Some(journal) => {
+                        journal.restart();
+                        Ok(())
+                    }
+                    None => Ok(()),
+                };
+                if settled.is_err() {
+                    // The records are in redb but maybe not on disk; their requests
+                    // are refused, and the head moves past them so that no later
+                    // record takes their numbers.
+                    head = new_head;
+                }
+                settled.map(|()| checkpoint)
             });
             match prepared {
                 Ok(checkpoint) => {
@@ -174,6 +205,13 @@ pub(super) fn run(
             }
         }
         if let Some(done) = close {
+            // The last commit was durable and covered the journal: nothing in it
+            // is to be replayed.
+            if let Some(journal) = journal.as_mut().filter(|j| j.used() == 0)
+                && let Err(e) = journal.clear()
+            {
+                tracing::warn!(error = %e, "the audit journal was not cleared at close");
+            }
             let _ = done.send(());
             break;
         }
@@ -183,4 +221,19 @@ pub(super) fn run(
         checkpoint = head.checkpoint,
         "audit writer stopped"
     );
+}
+
+/// Makes records committed without a sync durable: in one journal frame or, when
+/// the journal is full or fails, by a durable commit, after which it restarts.
+fn durable(store: &Store, journal: &mut Journal, records: &[AuditRecord]) -> Result<(), Error> {
+    match journal.append(records) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "the audit journal failed; the ledger takes the batch durably")
+        }
+    }
+    store.settle()?;
+    journal.restart();
+    Ok(())
 }
