@@ -32,7 +32,6 @@ pub fn open(path: &Path) -> Result<Arc<Database>, Error> {
         .create(path)
         .map(Arc::new)
         .map_err(|e| Error::Audit(format!("open {}: {e}", path.display())))?;
-    let store = crate::audit::Store::on(db.clone())?;
-    crate::audit::journal::recover(&store, &crate::audit::journal::path_of(path))?;
+    crate::audit::journal::recover(&db, &crate::audit::journal::path_of(path))?;
     Ok(db)
 }

@@ -31,9 +31,11 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use lienthong_proto::v1::AuditRecord;
 use prost::Message;
+use redb::Database;
 
 use super::store::Store;
 use crate::Error;
@@ -220,19 +222,22 @@ fn decode(mut payload: &[u8], first: u64, count: usize) -> Option<Vec<AuditRecor
     payload.is_empty().then_some(records)
 }
 
-/// Commits to the ledger, durably, the journal's records beyond its head; returns
-/// how many. A missing journal holds none.
-pub fn recover(store: &Store, path: &Path) -> Result<usize, Error> {
+/// Commits to the ledger `db`, durably, the journal's records beyond its head;
+/// returns how many. A missing or empty journal (the usual case, after a clean
+/// stop) holds none, and the ledger is not touched.
+pub fn recover(db: &Arc<Database>, path: &Path) -> Result<usize, Error> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(io(path, "read")(e)),
     };
+    let journaled = frames(&bytes);
+    if journaled.is_empty() {
+        return Ok(0);
+    }
+    let store = Store::on(db.clone())?;
     let head = store.head()?.seq;
-    let missing: Vec<AuditRecord> = frames(&bytes)
-        .into_iter()
-        .filter(|r| r.seq > head)
-        .collect();
+    let missing: Vec<AuditRecord> = journaled.into_iter().filter(|r| r.seq > head).collect();
     let Some(first) = missing.first() else {
         return Ok(0);
     };
@@ -349,18 +354,19 @@ mod tests {
     fn recovery_commits_only_what_the_ledger_lacks() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.redb");
-        let store = Store::on(crate::ledger::open(&ledger).unwrap()).unwrap();
-        assert_eq!(recover(&store, &path_of(&ledger)).unwrap(), 0);
+        let db = crate::ledger::open(&ledger).unwrap();
+        let store = Store::on(db.clone()).unwrap();
+        assert_eq!(recover(&db, &path_of(&ledger)).unwrap(), 0);
         store.append(&batch(1..=3), None).unwrap();
         let mut journal = Journal::open(&path_of(&ledger)).unwrap();
         assert!(journal.append(&batch(1..=3)).unwrap());
         assert!(journal.append(&batch(4..=6)).unwrap());
-        assert_eq!(recover(&store, &path_of(&ledger)).unwrap(), 3);
+        assert_eq!(recover(&db, &path_of(&ledger)).unwrap(), 3);
         assert_eq!(
             seqs(&store.records(0, 100).unwrap()),
             vec![1, 2, 3, 4, 5, 6]
         );
         // Again: nothing more.
-        assert_eq!(recover(&store, &path_of(&ledger)).unwrap(), 0);
+        assert_eq!(recover(&db, &path_of(&ledger)).unwrap(), 0);
     }
 }

@@ -88,10 +88,10 @@ impl AuditService for Audit {
                 // written while the reader runs (the next query shows it).
                 let head = store.head()?.seq;
                 let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+                if head == 0 {
+                    return Ok(ReceiverStream::new(rx));
+                }
                 tokio::task::spawn_blocking(move || {
-                    if head == 0 {
-                        return;
-                    }
                     let read =
                         query::query(&store, &req, head, |r| tx.blocking_send(Ok(r)).is_ok());
                     if let Err(e) = read {
