@@ -12,6 +12,7 @@ pub mod identity;
 pub mod residency;
 
 use std::future::Future;
+use std::mem::take;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -127,12 +128,13 @@ impl Ctx {
         policy: &Policy,
         context: Option<&RequestContext>,
     ) -> Result<Allowed, Error> {
-        let c = context.cloned().unwrap_or_default();
+        let (purpose, legal_basis) =
+            context.map_or(("", ""), |c| (c.purpose.as_str(), c.legal_basis.as_str()));
         Ok(policy.decide(
             self.peer.agency.as_str(),
             self.operation,
-            &c.purpose,
-            &c.legal_basis,
+            purpose,
+            legal_basis,
         )?)
     }
 
@@ -182,13 +184,13 @@ impl Ctx {
     pub(crate) async fn finish<T>(
         &self,
         shared: &Shared,
-        trail: Trail,
+        mut trail: Trail,
         result: Result<T, Error>,
     ) -> Result<tonic::Response<T>, Status> {
         let (decision, reason) = verdict(&result);
         let (result, code) = settle(result);
         if let Some(log) = &shared.audit {
-            let record = self.record(&trail, decision, reason, code);
+            let record = self.record(&mut trail, decision, reason, code);
             if let Err(e) = log.append(record).await {
                 return Err(self.unrecorded(e));
             }
@@ -229,12 +231,12 @@ impl Ctx {
         let slot: Arc<std::sync::Mutex<Option<Applied>>> = Arc::default();
         let out = slot.clone();
         let name_subject = trail.subject.is_empty();
-        let record = self.record(&trail, Decision::Granted, "", tonic::Code::Ok);
+        let record = self.record(&mut trail, Decision::Granted, "", tonic::Code::Ok);
         let effect: crate::audit::Effect = Box::new(move |txn, record| {
             let applied = crate::sync::outbox::apply_in(txn, &change)?;
             match &applied {
                 Ok(d) if name_subject => {
-                    record.subject_personal_id = bounded(&d.applicant_personal_id);
+                    record.subject_personal_id = bounded(d.applicant_personal_id.as_str());
                 }
                 Ok(_) => {}
                 Err(refusal) => {
@@ -267,10 +269,10 @@ impl Ctx {
         self.respond(shared, &trail, result, reason)
     }
 
-    /// The audit record of this request.
+    /// The audit record of this request; the trail's context moves into it.
     fn record(
         &self,
-        trail: &Trail,
+        trail: &mut Trail,
         decision: Decision,
         reason: &str,
         code: tonic::Code,
@@ -278,12 +280,12 @@ impl Ctx {
         AuditRecord {
             agency_code: self.peer.agency.as_str().to_owned(),
             certificate_fingerprint: self.peer.fingerprint.clone(),
-            officer_id: bounded(&trail.context.officer_id),
+            officer_id: bounded(take(&mut trail.context.officer_id)),
             operation: self.operation.name().to_owned(),
-            subject_personal_id: bounded(&trail.subject),
-            purpose: bounded(&trail.context.purpose),
-            legal_basis: bounded(&trail.context.legal_basis),
-            case_ref: bounded(&trail.context.case_ref),
+            subject_personal_id: bounded(trail.subject.as_str()),
+            purpose: bounded(take(&mut trail.context.purpose)),
+            legal_basis: bounded(take(&mut trail.context.legal_basis)),
+            case_ref: bounded(take(&mut trail.context.case_ref)),
             decision: decision as i32,
             reason: reason.to_owned(),
             outcome: code as u32,

@@ -23,9 +23,16 @@ pub const MAX_FIELD_CHARS: usize = 256;
 /// The canonical bytes of `record` (everything except `prev_hash` and `hash`).
 pub fn canonical(record: &AuditRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    out.push(ENCODING_VERSION);
-    out.extend_from_slice(&record.seq.to_be_bytes());
-    out.extend_from_slice(&micros(record.at.as_ref()).to_be_bytes());
+    feed(record, &mut |bytes| out.extend_from_slice(bytes));
+    out
+}
+
+/// Hands the canonical bytes of `record` to `put`, piece by piece, so that the
+/// hash is computed without building them.
+fn feed(record: &AuditRecord, put: &mut impl FnMut(&[u8])) {
+    put(&[ENCODING_VERSION]);
+    put(&record.seq.to_be_bytes());
+    put(&micros(record.at.as_ref()).to_be_bytes());
     for s in [
         &record.request_id,
         &record.agency_code,
@@ -37,29 +44,28 @@ pub fn canonical(record: &AuditRecord) -> Vec<u8> {
         &record.legal_basis,
         &record.case_ref,
     ] {
-        string(&mut out, s);
+        string(put, s);
     }
-    out.push(u8::try_from(record.decision).unwrap_or(0));
-    string(&mut out, &record.reason);
-    out.extend_from_slice(&record.outcome.to_be_bytes());
-    out.extend_from_slice(&(record.fields_released.len() as u32).to_be_bytes());
+    put(&[u8::try_from(record.decision).unwrap_or(0)]);
+    string(put, &record.reason);
+    put(&record.outcome.to_be_bytes());
+    put(&(record.fields_released.len() as u32).to_be_bytes());
     for field in &record.fields_released {
-        string(&mut out, field);
+        string(put, field);
     }
-    string(&mut out, &record.cache);
-    out
+    string(put, &record.cache);
 }
 
-fn string(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
+fn string(put: &mut impl FnMut(&[u8]), s: &str) {
+    put(&(s.len() as u32).to_be_bytes());
+    put(s.as_bytes());
 }
 
 /// `SHA-256(prev ‖ canonical(record))`.
 pub fn hash(prev: &[u8], record: &AuditRecord) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev);
-    h.update(canonical(record));
+    feed(record, &mut |bytes| h.update(bytes));
     h.finalize().into()
 }
 
@@ -76,12 +82,13 @@ pub fn timestamp(micros: i64) -> Timestamp {
     }
 }
 
-/// Cuts `s` to [`MAX_FIELD_CHARS`] characters.
-pub fn bounded(s: &str) -> String {
-    match s.char_indices().nth(MAX_FIELD_CHARS) {
-        Some((end, _)) => s[..end].to_owned(),
-        None => s.to_owned(),
+/// Cuts `s` to [`MAX_FIELD_CHARS`] characters (in place when it is owned).
+pub fn bounded(s: impl Into<String>) -> String {
+    let mut s = s.into();
+    if let Some((end, _)) = s.char_indices().nth(MAX_FIELD_CHARS) {
+        s.truncate(end);
     }
+    s
 }
 
 /// The decision's name in exports and tables.

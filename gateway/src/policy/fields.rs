@@ -162,7 +162,9 @@ impl Fields {
 
     /// Qualified names, in table order.
     pub fn names(self) -> Vec<String> {
-        self.iter().map(|f| f.to_string()).collect()
+        self.iter()
+            .map(|f| [f.record.prefix(), ".", f.name].concat())
+            .collect()
     }
 }
 

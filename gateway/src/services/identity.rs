@@ -67,8 +67,12 @@ impl IdentityService for Identity {
                 let keep = ctx
                     .allow(&shared.policy.get(), req.context.as_ref())?
                     .narrow(Record::Citizen, &requested)?;
-                let call = ctx.call(req.context.as_ref());
-                let fetch = ctx.upstream(shared, shared.registry.citizen(&id, &call));
+                // Built only if the cache cannot answer.
+                let fetch = async {
+                    let call = ctx.call(req.context.as_ref());
+                    ctx.upstream(shared, shared.registry.citizen(&id, &call))
+                        .await
+                };
                 let (mut citizen, served) = shared
                     .cache
                     .get(Record::Citizen, &req.personal_id, fetch)
@@ -114,8 +118,12 @@ impl IdentityService for Identity {
                 let compared = ctx
                     .allow(&shared.policy.get(), req.context.as_ref())?
                     .narrow(Record::Citizen, claimed)?;
-                let call = ctx.call(req.context.as_ref());
-                let fetch = ctx.upstream(shared, shared.registry.citizen(&id, &call));
+                // Built only if the cache cannot answer.
+                let fetch = async {
+                    let call = ctx.call(req.context.as_ref());
+                    ctx.upstream(shared, shared.registry.citizen(&id, &call))
+                        .await
+                };
                 let (citizen, served) = shared
                     .cache
                     .get::<lienthong_proto::v1::Citizen, _>(

@@ -36,8 +36,12 @@ impl ResidencyService for Residency {
             let result = async {
                 let id = lookup(req.context.as_ref(), &req.personal_id, |_| {})?;
                 let allowed = ctx.allow(&shared.policy.get(), req.context.as_ref())?;
-                let call = ctx.call(req.context.as_ref());
-                let fetch = ctx.upstream(shared, shared.registry.residence(&id, &call));
+                // Built only if the cache cannot answer.
+                let fetch = async {
+                    let call = ctx.call(req.context.as_ref());
+                    ctx.upstream(shared, shared.registry.residence(&id, &call))
+                        .await
+                };
                 let (mut residence, served) = shared
                     .cache
                     .get(Record::Residence, &req.personal_id, fetch)
