@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use integration_tests::{TestPki, start_with_sim};
 use lienthong_gateway::pki::{self, Paths, Validity};
+use lienthong_gateway::server::Running;
 use lienthong_proto::AgencyCode;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -94,6 +95,15 @@ fn assert_refused(result: Result<(), String>, alert: &str) {
     }
 }
 
+/// Presents the certificate `name` of `pki` (trusting its CA) to `gw`, and checks
+/// that the handshake ends with `alert`.
+async fn refused_as(gw: &Running, pki: &TestPki, name: &str, alert: &str) {
+    assert_refused(
+        connect(gw.addr(), &pki.paths, Some((&pki.paths, name))).await,
+        alert,
+    );
+}
+
 #[tokio::test]
 async fn a_demo_agency_is_accepted() {
     let pki = TestPki::new();
@@ -138,10 +148,7 @@ async fn a_look_alike_ca_with_the_same_name_is_refused() {
         params.signed_by(key, &forger).unwrap()
     });
     let (gw, _) = start_with_sim(&pki).await;
-    assert_refused(
-        connect(gw.addr(), &pki.paths, Some((&pki.paths, "forged"))).await,
-        "DecryptError",
-    );
+    refused_as(&gw, &pki, "forged", "DecryptError").await;
 }
 
 #[tokio::test]
@@ -159,14 +166,8 @@ async fn an_expired_or_not_yet_valid_certificate_is_refused() {
     };
     pki::issue(&pki.paths, &AgencyCode::parse("H99.04").unwrap(), future).unwrap();
     let (gw, _) = start_with_sim(&pki).await;
-    assert_refused(
-        connect(gw.addr(), &pki.paths, Some((&pki.paths, "H99.03"))).await,
-        "CertificateExpired",
-    );
-    assert_refused(
-        connect(gw.addr(), &pki.paths, Some((&pki.paths, "H99.04"))).await,
-        "CertificateExpired",
-    );
+    refused_as(&gw, &pki, "H99.03", "CertificateExpired").await;
+    refused_as(&gw, &pki, "H99.04", "CertificateExpired").await;
 }
 
 #[tokio::test]
@@ -181,14 +182,8 @@ async fn a_revoked_certificate_is_refused_and_others_are_not() {
     pki::revoke(&pki.paths, "H99.05").unwrap();
     pki::revoke(&pki.paths, "H99.02").unwrap();
     let (gw, _) = start_with_sim(&pki).await;
-    assert_refused(
-        connect(gw.addr(), &pki.paths, Some((&pki.paths, "H99.05"))).await,
-        "CertificateRevoked",
-    );
-    assert_refused(
-        connect(gw.addr(), &pki.paths, Some((&pki.paths, "H99.02"))).await,
-        "CertificateRevoked",
-    );
+    refused_as(&gw, &pki, "H99.05", "CertificateRevoked").await;
+    refused_as(&gw, &pki, "H99.02", "CertificateRevoked").await;
     connect(gw.addr(), &pki.paths, Some((&pki.paths, "H99.01")))
         .await
         .expect("H99.01 is not revoked");
@@ -222,10 +217,7 @@ async fn a_certificate_without_exactly_one_agency_is_refused() {
     .unwrap();
     let (gw, _) = start_with_sim(&pki).await;
     for name in ["no-san", "other-uri", "two", "bad-code"] {
-        assert_refused(
-            connect(gw.addr(), &pki.paths, Some((&pki.paths, name))).await,
-            "AccessDenied",
-        );
+        refused_as(&gw, &pki, name, "AccessDenied").await;
     }
 }
 
@@ -236,10 +228,7 @@ async fn a_self_signed_certificate_naming_an_agency_is_refused() {
         params.self_signed(key).unwrap()
     });
     let (gw, _) = start_with_sim(&pki).await;
-    assert_refused(
-        connect(gw.addr(), &pki.paths, Some((&pki.paths, "self-signed"))).await,
-        "UnknownCA",
-    );
+    refused_as(&gw, &pki, "self-signed", "UnknownCA").await;
 }
 
 #[tokio::test]
@@ -250,8 +239,5 @@ async fn the_servers_own_certificate_is_no_client_certificate() {
     std::fs::copy(pki.paths.server_cert(), pki.paths.client_cert("server")).unwrap();
     std::fs::copy(pki.paths.server_key(), pki.paths.client_key("server")).unwrap();
     let (gw, _) = start_with_sim(&pki).await;
-    assert_refused(
-        connect(gw.addr(), &pki.paths, Some((&pki.paths, "server"))).await,
-        "UnsupportedCertificate",
-    );
+    refused_as(&gw, &pki, "server", "UnsupportedCertificate").await;
 }
