@@ -104,7 +104,7 @@ impl Log {
             let (store, signer, stats) = (store.clone(), signer.clone(), stats.clone());
             std::thread::Builder::new()
                 .name("audit-writer".into())
-                .spawn(move || writer::run(store, signer, settings, head, stats, rx, Some(journal)))
+                .spawn(move || writer::run(store, signer, settings, head, stats, rx, journal))
                 .map_err(|e| Error::Audit(format!("start writer: {e}")))?
         };
         let ticker = tx.clone();

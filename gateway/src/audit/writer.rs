@@ -81,7 +81,7 @@ pub(super) fn run(
     mut head: Head,
     stats: Arc<Stats>,
     mut rx: mpsc::Receiver<Command>,
-    mut journal: Option<Journal>,
+    mut journal: Journal,
 ) {
     let mut records = Vec::with_capacity(settings.max_batch);
     let mut effects: Vec<Option<Effect>> = Vec::with_capacity(settings.max_batch);
@@ -123,8 +123,7 @@ pub(super) fn run(
         let work = !records.is_empty() || !writes.is_empty() || due(&head);
         if work {
             let started = std::time::Instant::now();
-            let plain = journal.is_some()
-                && writes.is_empty()
+            let plain = writes.is_empty()
                 && effects.iter().all(Option::is_none)
                 && !due(&Head {
                     seq: head.seq + records.len() as u64,
@@ -155,13 +154,11 @@ pub(super) fn run(
                 Ok(due(&new_head).then(|| signer.sign(new_head.seq, &new_head.hash, new_head.at)))
             });
             let prepared = prepared.and_then(|checkpoint| {
-                let settled = match journal.as_mut() {
-                    Some(journal) if plain => durable(&store, journal, &records),
-                    Some(journal) => {
-                        journal.restart();
-                        Ok(())
-                    }
-                    None => Ok(()),
+                let settled = if plain {
+                    durable(&store, &mut journal, &records)
+                } else {
+                    journal.restart();
+                    Ok(())
                 };
                 if settled.is_err() {
                     // The records are in redb but maybe not on disk; their requests
@@ -207,7 +204,7 @@ pub(super) fn run(
         if let Some(done) = close {
             // The last commit was durable and covered the journal: nothing in it
             // is to be replayed.
-            if let Some(journal) = journal.as_mut().filter(|j| j.used() == 0)
+            if journal.used() == 0
                 && let Err(e) = journal.clear()
             {
                 tracing::warn!(error = %e, "the audit journal was not cleared at close");
