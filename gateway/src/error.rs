@@ -111,6 +111,18 @@ pub enum Error {
     Pki(String),
 }
 
+impl From<crate::policy::LoadError> for Error {
+    fn from(e: crate::policy::LoadError) -> Error {
+        match e {
+            crate::policy::LoadError::Read { path, source } => Error::Io { path, source },
+            crate::policy::LoadError::Parse { origin, detail } => Error::Config {
+                key: format!("policy file {origin}"),
+                detail,
+            },
+        }
+    }
+}
+
 impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {

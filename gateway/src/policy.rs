@@ -17,10 +17,30 @@ use serde::Deserialize;
 
 pub use fields::{Fields, Record};
 
-use crate::Error;
 
 /// The development policy that `serve` uses without a config file (see the README).
 pub const DEV_POLICY: &str = include_str!("../policy.dev.toml");
+
+/// Why a policy file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// Which file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a valid policy; the detail names its line and key.
+    #[error("config policy file {origin}: {detail}")]
+    Parse {
+        /// The file, as named in errors.
+        origin: String,
+        /// What is wrong, and where.
+        detail: String,
+    },
+}
 
 /// An operation of the contract, as grants and audit records name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -262,9 +282,9 @@ pub struct Policy {
 
 impl Policy {
     /// Parses a policy; `origin` names the file in errors, which carry line and key.
-    pub fn parse(text: &str, origin: &str) -> Result<Policy, Error> {
-        let file: file::File = toml::from_str(text).map_err(|e| Error::Config {
-            key: format!("policy file {origin}"),
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, LoadError> {
+        let file: file::File = toml::from_str(text).map_err(|e| LoadError::Parse {
+            origin: origin.to_owned(),
             detail: e.to_string(),
         })?;
         let grants = file
@@ -298,8 +318,11 @@ impl Policy {
     }
 
     /// Reads and parses a policy file.
-    pub fn load(path: &Path) -> Result<Policy, Error> {
-        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    pub fn load(path: &Path) -> Result<Policy, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Policy::parse(&text, &path.display().to_string())
     }
 

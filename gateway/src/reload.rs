@@ -140,7 +140,7 @@ impl Reloader {
         let policy = self
             .policy_file
             .as_ref()
-            .map(|path| self.swap("policy", Policy::load(path), &self.policy));
+            .map(|path| self.swap("policy", Policy::load(path).map_err(crate::Error::from), &self.policy));
         // What was just read is what is now "seen".
         *self.seen.lock().expect("stamps") = self.stamps();
         Outcome {

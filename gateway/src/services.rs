@@ -423,15 +423,6 @@ pub fn lookup(
     }
 }
 
-/// A purpose is a short slug: 1–64 characters of `a-z`, `0-9`, `-`, `_`, `.`.
-pub(crate) fn is_purpose(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
-        })
-}
-
 /// Collects every invalid field of a request, so the client can fix all at once.
 #[derive(Default)]
 pub struct Violations(Vec<FieldViolation>);
@@ -466,7 +457,7 @@ impl Violations {
         };
         match c.purpose.as_str() {
             "" => self.add("context.purpose", "is required, e.g. dossier-processing"),
-            p if !is_purpose(p) => self.add(
+            p if !lienthong_proto::context::is_purpose(p) => self.add(
                 "context.purpose",
                 "must be at most 64 characters of a-z, 0-9, '-', '_', '.'",
             ),

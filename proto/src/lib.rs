@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agency_code;
+pub mod context;
 pub mod dossier_code;
 pub mod dossier_status;
 mod error;

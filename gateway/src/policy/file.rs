@@ -154,7 +154,7 @@ impl TryFrom<String> for Purpose {
     type Error = String;
 
     fn try_from(s: String) -> Result<Purpose, String> {
-        if crate::services::is_purpose(&s) {
+        if lienthong_proto::context::is_purpose(&s) {
             Ok(Purpose(s))
         } else {
             Err(format!(
