@@ -1,88 +1,125 @@
 //! The tamper-evident audit log: one record per request, granted or not.
 //!
 //! Invariants:
-//! - a record is durable (committed to redb and fsynced, or in the journal beside
-//!   it, see [`journal`]) before the response it describes is sent; if it cannot
-//!   be written, the request fails and nothing is released;
+//! - a record is durable (the ledger's [`Writer`] has committed it) before the
+//!   response it describes is sent; if it cannot be written, the request fails and
+//!   nothing is released;
 //! - records form a hash chain (`hash = SHA-256(prev_hash ‖ canonical record)`), so
 //!   a record changed, removed, reordered or slipped in breaks it at its sequence
-//!   number;
+//!   number ([`chain`] completes each record inside the writer's transaction);
 //! - every `checkpoint_every` records, every `checkpoint_interval` and at shutdown
 //!   the head is signed (Ed25519), so a cut tail or a rewritten chain shows.
 //!
-//! The layout of the records and checkpoints is in `docs/AUDIT.md`.
+//! Where the records are kept is the ledger's business (`lienthong-ledger`); this
+//! module owns what they mean. The layout of the records and checkpoints is in
+//! `docs/AUDIT.md`.
 
+pub mod chain;
 pub mod checkpoint;
 pub mod export;
-pub mod journal;
 pub mod query;
 pub mod record;
-pub mod store;
 pub mod verify;
-mod writer;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use lienthong_ledger::embedded::Embedded;
+use lienthong_ledger::{Applied, Change, Store, Walk, Writer};
 use lienthong_proto::v1::{AuditRecord, VerifyAuditResponse};
-use tokio::sync::{mpsc, oneshot};
 
 pub use checkpoint::Signer;
-pub use store::{Head, Item, Store};
-pub use writer::{Effect, Settings, Stats, Write};
+pub use lienthong_ledger::{Head, Item};
 
 use crate::Error;
-use writer::Command;
 
-/// Requests waiting for the writer at most; further ones wait to enqueue.
-const QUEUE: usize = 8192;
+/// When checkpoints are signed, and how large a batch may grow.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Sign a checkpoint after this many records.
+    pub checkpoint_every: u64,
+    /// Requests per commit at most.
+    pub max_batch: usize,
+}
 
 /// The audit log of a running gateway.
 pub struct Log {
-    /// To the writer thread.
-    tx: mpsc::Sender<Command>,
     /// For readers (queries, verification, export).
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
+    /// The ledger's one writer, shared with the dossiers.
+    writer: Arc<Writer>,
     /// Signs checkpoints and export seals.
     signer: Arc<Signer>,
-    /// The writer's counters.
-    stats: Arc<Stats>,
-    /// Joined on close.
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Log {
-    /// Opens the ledger at `path` and starts its writer; must run inside a tokio
-    /// runtime (the checkpoint timer is a task).
+    /// Opens an embedded ledger at `path` with a writer of its own (tests and
+    /// benchmarks); must run inside a tokio runtime.
     pub fn open(
         path: &Path,
         signer: Signer,
         settings: Settings,
         checkpoint_interval: Duration,
     ) -> Result<Log, Error> {
-        Log::on(
-            crate::ledger::open(path)?,
-            &journal::path_of(path),
-            signer,
-            settings,
-            checkpoint_interval,
+        let store: Arc<dyn Store> = Embedded::open(path).map_err(Error::audit)?;
+        let signer = Arc::new(signer);
+        let writer = Writer::start(
+            store.clone(),
+            Box::new(chain::Chain::new(signer.clone(), settings.checkpoint_every)),
+            lienthong_ledger::Settings {
+                max_batch: settings.max_batch,
+            },
+            Arc::new(()),
         )
+        .map_err(Error::audit)?;
+        Ok(Log::on(
+            store,
+            Arc::new(writer),
+            signer,
+            checkpoint_interval,
+        ))
     }
 
-    /// The log in a ledger opened by [`crate::ledger::open`] (which replays its
-    /// journal), with its writer started; `journal` is the ledger's.
+    /// The log in `store`, written by `writer` (whose seal is a [`chain::Chain`] of
+    /// `signer`); asks for a checkpoint every `checkpoint_interval`. Must run inside
+    /// a tokio runtime.
     pub fn on(
-        db: Arc<redb::Database>,
-        journal: &Path,
-        signer: Signer,
-        settings: Settings,
+        store: Arc<dyn Store>,
+        writer: Arc<Writer>,
+        signer: Arc<Signer>,
         checkpoint_interval: Duration,
-    ) -> Result<Log, Error> {
-        let store = Arc::new(Store::on(db)?);
-        let head = store.head()?;
-        let journal = journal::Journal::open(journal)?;
-        if let Some(last) = store.record(head.seq)?
+    ) -> Log {
+        let ticker = Arc::downgrade(&writer);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(checkpoint_interval);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let Some(writer) = ticker.upgrade() else {
+                    break;
+                };
+                if !writer.checkpoint().await {
+                    break;
+                }
+            }
+        });
+        Log {
+            store,
+            writer,
+            signer,
+        }
+    }
+
+    /// Checks that the last record matches its hash, and says where the log ends.
+    pub async fn check_head(&self) -> Result<(), Error> {
+        let head = self.store.audit_head().await.map_err(Error::audit)?;
+        if let Some(last) = self
+            .store
+            .audit_record(head.seq)
+            .await
+            .map_err(Error::audit)?
             && record::hash(&last.prev_hash, &last)[..] != last.hash[..]
         {
             // Serve anyway: refusing every request would stop the counters, and the
@@ -97,103 +134,57 @@ impl Log {
             checkpoint = head.checkpoint,
             "audit log open"
         );
-        let signer = Arc::new(signer);
-        let stats = Arc::new(Stats::default());
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let writer = {
-            let (store, signer, stats) = (store.clone(), signer.clone(), stats.clone());
-            std::thread::Builder::new()
-                .name("audit-writer".into())
-                .spawn(move || writer::run(store, signer, settings, head, stats, rx, journal))
-                .map_err(|e| Error::Audit(format!("start writer: {e}")))?
-        };
-        let ticker = tx.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(checkpoint_interval);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            interval.tick().await;
-            loop {
-                interval.tick().await;
-                if ticker.send(Command::Checkpoint).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Log {
-            tx,
-            store,
-            signer,
-            stats,
-            writer: Mutex::new(Some(writer)),
-        })
+        Ok(())
     }
 
     /// Appends `record` (its seq, time and hashes are set by the writer) and returns
     /// its sequence number once it is durable.
     pub async fn append(&self, record: AuditRecord) -> Result<u64, Error> {
-        self.append_with(record, None).await
+        let appended = self
+            .writer
+            .append(Some(record), None)
+            .await
+            .map_err(Error::audit)?;
+        Ok(appended.seq)
     }
 
-    /// Appends `record` after `effect` has run in the same transaction (see
-    /// [`Effect`]): what the effect writes is durable exactly when the record is.
-    pub async fn append_with(
+    /// Appends `record` with a dossier `change` in one transaction: the change is
+    /// durable exactly when its record is, and the record says what the change
+    /// became. Returns the record's number and the change's result.
+    pub async fn append_change(
         &self,
         record: AuditRecord,
-        effect: Option<Effect>,
-    ) -> Result<u64, Error> {
-        let (reply, answer) = oneshot::channel();
-        let closed = || Error::Audit("the audit log is closed".into());
-        self.tx
-            .send(Command::Append(Box::new(record), effect, reply))
+        change: Change,
+    ) -> Result<(u64, Applied), Error> {
+        let appended = self
+            .writer
+            .append(Some(record), Some(change))
             .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
-    }
-
-    /// Runs `write` in the writer's next transaction (with whatever records it
-    /// commits) and returns once that is committed: the ledger's other writers
-    /// share its commits instead of contending for redb's one write lock.
-    pub async fn write(&self, write: Write) -> Result<(), Error> {
-        let (reply, answer) = oneshot::channel();
-        let closed = || Error::Ledger("the ledger writer has stopped".into());
-        self.tx
-            .send(Command::Write(write, reply))
-            .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+            .map_err(Error::audit)?;
+        let applied = appended
+            .applied
+            .ok_or_else(|| Error::Audit("the change was not applied".into()))?;
+        Ok((appended.seq, applied))
     }
 
     /// Signs a last checkpoint and stops the writer; appends after this fail.
     pub async fn close(&self) {
-        let (done, finished) = oneshot::channel();
-        if self.tx.send(Command::Close(done)).await.is_ok() {
-            let _ = finished.await;
-        }
-        let writer = self.writer.lock().expect("writer handle").take();
-        if let Some(writer) = writer {
-            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-        }
+        self.writer.close().await;
     }
 
     /// True while the writer runs and no commit failed in the last `within`.
     pub fn appending(&self, within: Duration) -> bool {
-        let failed = self
-            .stats
-            .last_failure
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let recent = failed > 0
-            && crate::clock::now_micros().saturating_sub(failed) < within.as_micros() as i64;
-        !self.tx.is_closed() && !recent
+        self.writer.healthy(within)
     }
 
     /// The store, for readers.
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
     /// The writer's counters.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    pub fn stats(&self) -> &lienthong_ledger::Stats {
+        self.writer.stats()
     }
 
     /// The raw public key that verifies this log's checkpoints.
@@ -208,26 +199,25 @@ impl Log {
 
     /// Verifies records `from..=to` (0 = start / head) and the checkpoints in them.
     pub async fn verify(&self, from: u64, to: u64) -> Result<VerifyAuditResponse, Error> {
-        let store = self.store.clone();
-        let key = self.public_key().to_vec();
-        tokio::task::spawn_blocking(move || verify_store(&store, &key, from, to))
-            .await
-            .map_err(|e| Error::Audit(format!("verify: {e}")))?
+        verify_store(self.store.clone(), self.public_key(), from, to).await
     }
 }
 
 /// Verifies records `from..=to` of `store` against the trusted public key `key`.
-pub fn verify_store(
-    store: &Store,
+pub async fn verify_store(
+    store: Arc<dyn Store>,
     key: &[u8],
     from: u64,
     to: u64,
 ) -> Result<VerifyAuditResponse, Error> {
     let mut v = verify::Verifier::new(key, from);
-    store.walk(from, to, |item| match item {
-        Item::Record(r) => v.record(&r),
-        Item::Checkpoint(c) => v.checkpoint(&c),
-    })?;
+    Walk::new(store, from, to)
+        .each(|item| match item {
+            Item::Record(r) => v.record(&r),
+            Item::Checkpoint(c) => v.checkpoint(&c),
+        })
+        .await
+        .map_err(Error::audit)?;
     Ok(v.finish(false))
 }
 

@@ -72,7 +72,7 @@ pub enum Error {
     Audit(String),
     /// A dossier change the rules refuse.
     #[error("{0}")]
-    Dossier(#[from] crate::sync::outbox::Refusal),
+    Dossier(#[from] lienthong_ledger::Refusal),
     /// The ledger (dossiers and outbox) cannot be read or written.
     #[error("ledger: {0}")]
     Ledger(String),
@@ -124,6 +124,16 @@ impl From<crate::policy::LoadError> for Error {
 }
 
 impl Error {
+    /// The audit log could not record or read: [`Error::Audit`].
+    pub fn audit(e: lienthong_ledger::Error) -> Error {
+        Error::Audit(e.to_string())
+    }
+
+    /// The dossier ledger could not be read or written: [`Error::Ledger`].
+    pub fn ledger(e: lienthong_ledger::Error) -> Error {
+        Error::Ledger(e.to_string())
+    }
+
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();

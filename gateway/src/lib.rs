@@ -18,7 +18,6 @@ pub mod clock;
 pub mod config;
 mod error;
 pub mod health;
-pub mod ledger;
 pub mod metrics;
 pub mod ops;
 pub mod pki;

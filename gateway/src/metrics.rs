@@ -132,6 +132,17 @@ pub struct AuditMetrics {
     pub failures: Counter,
 }
 
+impl lienthong_ledger::Observe for AuditMetrics {
+    fn committed(&self, records: usize, took: std::time::Duration) {
+        self.batch.observe(records as f64);
+        self.flush.observe(took.as_secs_f64());
+    }
+
+    fn failed(&self) {
+        self.failures.inc();
+    }
+}
+
 impl Default for AuditMetrics {
     fn default() -> Self {
         AuditMetrics {

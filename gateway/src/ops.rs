@@ -38,21 +38,22 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// The state gauges as of now (reads the ledger: call off the runtime).
-    fn snapshot(&self) -> Snapshot {
+    /// The state gauges as of now.
+    async fn snapshot(&self) -> Snapshot {
         let circuit = match self.cache.breaker().state() {
             Circuit::Closed => 0,
             Circuit::HalfOpen => 1,
             Circuit::Open => 2,
         };
-        let outbox = &self.dossiers.outbox;
-        let (depth, oldest) = outbox.depth().unwrap_or((0, None));
+        let depth = self.dossiers.store.outbox_depth().await.unwrap_or_default();
         let now = crate::clock::now_micros();
         Snapshot {
             circuits: vec![(self.upstream, circuit)],
-            outbox_depth: depth,
-            outbox_oldest_seconds: oldest.map_or(0.0, |at| (now - at).max(0) as f64 / 1e6),
-            outbox_dead: outbox.dead_count().unwrap_or(0),
+            outbox_depth: depth.waiting,
+            outbox_oldest_seconds: depth
+                .oldest
+                .map_or(0.0, |at| (now - at).max(0) as f64 / 1e6),
+            outbox_dead: depth.dead,
             checks: self
                 .readiness
                 .report
@@ -66,7 +67,8 @@ impl Sources {
 }
 
 async fn metrics(State(sources): State<Sources>) -> impl IntoResponse {
-    let text = tokio::task::spawn_blocking(move || sources.metrics.encode(&sources.snapshot()))
+    let snapshot = sources.snapshot().await;
+    let text = tokio::task::spawn_blocking(move || sources.metrics.encode(&snapshot))
         .await
         .unwrap_or_default();
     (

@@ -17,7 +17,6 @@ use serde::Deserialize;
 
 pub use fields::{Fields, Record};
 
-
 /// The development policy that `serve` uses without a config file (see the README).
 pub const DEV_POLICY: &str = include_str!("../policy.dev.toml");
 

@@ -137,10 +137,13 @@ impl Reloader {
     pub fn reload(&self) -> Outcome {
         let trust = Trust::load(&self.paths, &self.agency_uri_prefix);
         let tls = self.swap("tls", trust, &self.trust);
-        let policy = self
-            .policy_file
-            .as_ref()
-            .map(|path| self.swap("policy", Policy::load(path).map_err(crate::Error::from), &self.policy));
+        let policy = self.policy_file.as_ref().map(|path| {
+            self.swap(
+                "policy",
+                Policy::load(path).map_err(crate::Error::from),
+                &self.policy,
+            )
+        });
         // What was just read is what is now "seen".
         *self.seen.lock().expect("stamps") = self.stamps();
         Outcome {

@@ -103,8 +103,11 @@ pub struct Running {
     addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), Error>>,
-    /// Closed (a last signed checkpoint) once requests have finished.
+    /// The audit log, when auditing is on.
     audit: Option<Arc<audit::Log>>,
+    /// The ledger's writer: closed (a last signed checkpoint) once requests and
+    /// deliveries have finished.
+    writer: Arc<lienthong_ledger::Writer>,
     /// Flushed at shutdown.
     cache: Arc<Cache>,
     /// Stopped after the requests: the worker finishes its deliveries in flight.
@@ -181,9 +184,7 @@ impl Running {
             }
         };
         self.exchange.stop().await;
-        if let Some(log) = self.audit {
-            log.close().await;
-        }
+        self.writer.close().await;
         let cache = self.cache;
         let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
         served
@@ -222,30 +223,48 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     config.validate()?;
     crate::install_crypto_provider();
     std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
-    let ledger = crate::ledger::in_dir(&config.data_dir)?;
-    let audit = if config.audit.enabled {
-        let signer = audit::Signer::load(&config.audit_signing_key())?;
-        let settings = audit::Settings {
-            checkpoint_every: config.audit.checkpoint_every,
-            max_batch: config.audit.max_batch,
-        };
-        Some(Arc::new(audit::Log::on(
-            ledger.clone(),
-            &audit::journal::path_of(&config.data_dir.join(crate::ledger::FILE)),
-            signer,
-            settings,
-            config.audit.checkpoint_interval,
-        )?))
-    } else {
-        tracing::warn!("auditing is OFF: requests leave no record (benchmark baseline only)");
-        None
+    let store: Arc<dyn lienthong_ledger::Store> =
+        lienthong_ledger::embedded::Embedded::in_dir(&config.data_dir).map_err(Error::audit)?;
+    let audit_metrics = crate::metrics::AuditMetrics::default();
+    let signer = match config.audit.enabled {
+        true => Some(Arc::new(audit::Signer::load(&config.audit_signing_key())?)),
+        false => None,
     };
-    let metrics = Arc::new(Metrics::new(
-        audit
-            .as_ref()
-            .map(|log| log.stats().metrics.clone())
-            .unwrap_or_default(),
-    ));
+    let seal: Box<dyn lienthong_ledger::Seal> = match &signer {
+        Some(signer) => Box::new(audit::chain::Chain::new(
+            signer.clone(),
+            config.audit.checkpoint_every,
+        )),
+        None => Box::new(lienthong_ledger::Unsealed),
+    };
+    let writer = Arc::new(
+        lienthong_ledger::Writer::start(
+            store.clone(),
+            seal,
+            lienthong_ledger::Settings {
+                max_batch: config.audit.max_batch,
+            },
+            Arc::new(audit_metrics.clone()),
+        )
+        .map_err(Error::audit)?,
+    );
+    let audit = match signer {
+        Some(signer) => {
+            let log = audit::Log::on(
+                store.clone(),
+                writer.clone(),
+                signer,
+                config.audit.checkpoint_interval,
+            );
+            log.check_head().await?;
+            Some(Arc::new(log))
+        }
+        None => {
+            tracing::warn!("auditing is OFF: requests leave no record (benchmark baseline only)");
+            None
+        }
+    };
+    let metrics = Arc::new(Metrics::new(audit_metrics));
     let reloader = Arc::new(Reloader::load(
         Paths::new(&config.tls.certs_dir),
         &config.tls.agency_uri_prefix,
@@ -290,11 +309,9 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         registry.name(),
     ));
     cache.spawn_sweeper(shutdown.clone());
-    let exchange = crate::sync::Exchange::start(config, ledger, &metrics, shutdown.clone()).await?;
-    if let Some(log) = &audit {
-        // One writer for the ledger: delivery marks ride in the audit log's commits.
-        exchange.dossiers.outbox.share_commits(log.clone());
-    }
+    let exchange =
+        crate::sync::Exchange::start(config, store, writer.clone(), &metrics, shutdown.clone())
+            .await?;
     let shared = Arc::new(Shared {
         dossiers: exchange.dossiers.clone(),
         shutdown: shutdown.clone(),
@@ -412,6 +429,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     });
     tracing::info!(%addr, "gateway listening (mTLS)");
     Ok(Running {
+        writer,
         addr,
         shutdown,
         task,

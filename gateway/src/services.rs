@@ -199,7 +199,7 @@ impl Ctx {
     }
 
     /// Ends a dossier change: the change, its outbox entry and its audit record are
-    /// written in one transaction, so they are durable together (one fsync, not
+    /// written in one transaction, so they are durable together (one sync, not
     /// two) and a change never exists without its record. Without an audit log
     /// (the benchmark baseline), or when the request was refused before any change,
     /// it ends like [`Ctx::finish`].
@@ -207,13 +207,13 @@ impl Ctx {
         &self,
         shared: &Shared,
         mut trail: Trail,
-        change: Result<crate::sync::outbox::Change, Error>,
+        change: Result<lienthong_ledger::Change, Error>,
     ) -> Result<tonic::Response<lienthong_proto::v1::Dossier>, Status> {
         let (log, change) = match (&shared.audit, change) {
             (Some(log), Ok(change)) => (log, change),
             (_, change) => {
                 let result = match change {
-                    Ok(change) => match shared.dossiers.outbox.apply(change).await {
+                    Ok(change) => match shared.dossiers.apply(change).await {
                         Ok(applied) => applied.map_err(Error::from),
                         Err(e) => Err(e),
                     },
@@ -227,38 +227,14 @@ impl Ctx {
                 return self.finish(shared, trail, result).await;
             }
         };
-        type Applied = Result<lienthong_proto::v1::Dossier, crate::sync::outbox::Refusal>;
-        let slot: Arc<std::sync::Mutex<Option<Applied>>> = Arc::default();
-        let out = slot.clone();
         let name_subject = trail.subject.is_empty();
         let record = self.record(&mut trail, Decision::Granted, "", tonic::Code::Ok);
-        let effect: crate::audit::Effect = Box::new(move |txn, record| {
-            let applied = crate::sync::outbox::apply_in(txn, &change)?;
-            match &applied {
-                Ok(d) if name_subject => {
-                    record.subject_personal_id = bounded(d.applicant_personal_id.as_str());
-                }
-                Ok(_) => {}
-                Err(refusal) => {
-                    let e = Error::Dossier(refusal.clone());
-                    record.reason = crate::status::reason(&e).to_owned();
-                    record.outcome = crate::status::code(&e) as u32;
-                    record.fields_released.clear();
-                }
-            }
-            *out.lock().expect("effect slot") = Some(applied);
-            Ok(())
-        });
-        if let Err(e) = log.append_with(record, Some(effect)).await {
-            return Err(self.unrecorded(e));
-        }
-        let applied = slot
-            .lock()
-            .expect("effect slot")
-            .take()
-            .ok_or_else(|| Status::internal("the change was not applied"))?;
+        let applied = match log.append_change(record, change).await {
+            Ok((_, applied)) => applied,
+            Err(e) => return Err(self.unrecorded(e)),
+        };
         if let Ok(d) = &applied {
-            shared.dossiers.outbox.notify();
+            shared.dossiers.notify();
             if name_subject {
                 trail.subject.clone_from(&d.applicant_personal_id);
             }

@@ -77,7 +77,7 @@ fn parts(error: &Error) -> Parts {
             Some(Duration::from_secs(5)),
         ),
         Error::Dossier(refusal) => {
-            use crate::sync::outbox::Refusal;
+            use lienthong_ledger::Refusal;
             let (code, reason) = match refusal {
                 Refusal::Exists(_) => (Code::AlreadyExists, "DOSSIER_EXISTS"),
                 Refusal::NotFound(_) => (Code::NotFound, "DOSSIER_NOT_FOUND"),

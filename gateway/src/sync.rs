@@ -1,31 +1,14 @@
 //! Dossier exchange with the National Public Service Portal.
 //!
-//! A dossier and the outbox entry of its change are written in one redb transaction,
-//! committed durably before the call returns ([`outbox`]); a worker delivers the
-//! entries to the portal in order per dossier.
+//! A dossier change and its outbox entry are committed together by the ledger's
+//! writer, durably, before the caller hears of it; a worker delivers the entries to
+//! the portal in order per dossier ([`worker`]), and a poller brings the dossiers
+//! citizens submitted on the portal ([`inbound`]).
 
 pub mod inbound;
-pub mod outbox;
 pub mod worker;
 
 use std::sync::Arc;
-
-/// What the dossier service works with.
-pub struct Dossiers {
-    /// Dossiers received in the province, and their outbox.
-    pub outbox: Arc<outbox::Outbox>,
-    /// Dossiers from the portal.
-    pub inbound: Arc<inbound::Inbound>,
-}
-
-/// True when `agency` may act for dossiers of `owner`: its own code, or one below it.
-pub fn owns(agency: &str, owner: &str) -> bool {
-    owner == agency
-        || owner
-            .strip_prefix(agency)
-            .is_some_and(|rest| rest.starts_with('.'))
-}
-
 use std::time::Duration;
 
 use lienthong_adapters::portal::NationalPortal;
@@ -33,11 +16,77 @@ use lienthong_adapters::portal::rest::RestPortal;
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::gate::Credentials;
 use lienthong_adapters::sim::portal_api;
+use lienthong_ledger::{Applied, Change, Store, Writer};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::config::{Config, Portal};
+
+/// What the dossier service works with.
+pub struct Dossiers {
+    /// Where the dossiers and their outbox are kept.
+    pub store: Arc<dyn Store>,
+    /// The ledger's one writer.
+    pub writer: Arc<Writer>,
+    /// Dossiers from the portal.
+    pub inbound: Arc<inbound::Inbound>,
+    /// Woken after every commit that queued entries.
+    changed: Arc<tokio::sync::Notify>,
+}
+
+impl Dossiers {
+    /// The dossiers of `store`, changed through `writer`.
+    pub async fn new(store: Arc<dyn Store>, writer: Arc<Writer>) -> Result<Dossiers, Error> {
+        Ok(Dossiers {
+            inbound: Arc::new(inbound::Inbound::on(store.clone()).await?),
+            store,
+            writer,
+            changed: Arc::default(),
+        })
+    }
+
+    /// Applies `change` without an audit record (the benchmark baseline); the
+    /// result once it and its outbox entry are durable.
+    pub async fn apply(&self, change: Change) -> Result<Applied, Error> {
+        let appended = self
+            .writer
+            .append(None, Some(change))
+            .await
+            .map_err(Error::ledger)?;
+        let applied = appended
+            .applied
+            .ok_or_else(|| Error::Ledger("the change was not applied".into()))?;
+        if applied.is_ok() {
+            self.notify();
+        }
+        Ok(applied)
+    }
+
+    /// Wakes the worker: entries were queued.
+    pub fn notify(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Resolves once entries were queued since the last time it resolved.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Puts dead letters (of `code`, or all) back in the outbox; how many.
+    pub async fn retry_dead(&self, code: Option<&str>) -> Result<u64, Error> {
+        let requeued = self.store.retry_dead(code).await.map_err(Error::ledger)?;
+        if requeued > 0 {
+            self.notify();
+        }
+        Ok(requeued)
+    }
+}
+
+/// True when `agency` may act for dossiers of `owner`: its own code, or one below it.
+pub fn owns(agency: &str, owner: &str) -> bool {
+    lienthong_proto::agency_code::acts_for(agency, owner)
+}
 
 /// The dossier exchange of a running gateway: the worker delivering the outbox, the
 /// poller fetching online dossiers, and the in-process portal simulator if configured.
@@ -51,15 +100,17 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// Opens the dossier tables in `ledger` and starts delivering until `shutdown`.
+    /// Starts delivering the outbox of `store` (written by `writer`) and polling the
+    /// portal until `shutdown`.
     pub async fn start(
         config: &Config,
-        ledger: Arc<redb::Database>,
+        store: Arc<dyn Store>,
+        writer: Arc<Writer>,
         metrics: &Arc<crate::metrics::Metrics>,
         shutdown: CancellationToken,
     ) -> Result<Exchange, Error> {
-        let outbox = Arc::new(outbox::Outbox::on(ledger.clone())?);
-        let inbound = Arc::new(inbound::Inbound::on(ledger)?);
+        let dossiers = Arc::new(Dossiers::new(store, writer).await?);
+        let inbound = dossiers.inbound.clone();
         let (portal, sim) = portal(config).await?;
         let portal: Arc<dyn NationalPortal> =
             crate::metrics::Measured::new(portal, metrics.clone());
@@ -70,7 +121,7 @@ impl Exchange {
             ..worker::Settings::default()
         };
         let worker = tokio::spawn(
-            worker::Worker::new(outbox.clone(), portal.clone(), settings).run(shutdown.clone()),
+            worker::Worker::new(dossiers.clone(), portal.clone(), settings).run(shutdown.clone()),
         );
         let poller = tokio::spawn(inbound::poll(
             inbound.clone(),
@@ -80,7 +131,7 @@ impl Exchange {
             shutdown,
         ));
         Ok(Exchange {
-            dossiers: Arc::new(Dossiers { outbox, inbound }),
+            dossiers,
             worker,
             poller,
             sim,
@@ -92,12 +143,11 @@ impl Exchange {
         self.sim.as_ref()
     }
 
-    /// Waits for the worker and the poller (after `shutdown` was cancelled), then
-    /// commits what the dossier writer holds.
+    /// Waits for the worker and the poller (after `shutdown` was cancelled); the
+    /// ledger's writer is closed after this, with the audit log.
     pub async fn stop(self) {
         let _ = self.worker.await;
         let _ = self.poller.await;
-        self.dossiers.outbox.close().await;
         if let Some(sim) = self.sim {
             let _ = sim.stop().await;
         }

@@ -232,11 +232,14 @@ async fn the_clients_deadline_travels_to_a_federated_upstream() {
     // B was told: it gave up too, long before its upstream's 3 s, and recorded so.
     let store = b.audit().unwrap().store().clone();
     let record = loop {
-        let records = store.records(0, 100).unwrap();
-        if let Some(r) = records
-            .into_iter()
-            .find(|r| r.operation.ends_with("GetCitizen"))
-        {
+        let page = store.audit_page(1, 0, 100).await.unwrap();
+        let found = page.items.into_iter().find_map(|item| match item {
+            lienthong_gateway::audit::Item::Record(r) if r.operation.ends_with("GetCitizen") => {
+                Some(r)
+            }
+            _ => None,
+        });
+        if let Some(r) = found {
             break r;
         }
         assert!(

@@ -81,6 +81,15 @@ impl AgencyCode {
     }
 }
 
+/// True when `agency` acts for records of `owner`: its own code, or a code below it
+/// (`H99.01` acts for `H99.01` and `H99.01.05`, not for `H99.010`).
+pub fn acts_for(agency: &str, owner: &str) -> bool {
+    owner == agency
+        || owner
+            .strip_prefix(agency)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
 /// `Xdd`: an upper-case letter and two digits.
 fn is_letter_group(g: &str) -> bool {
     let b = g.as_bytes();
@@ -119,6 +128,20 @@ impl fmt::Debug for AgencyCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_agency_acts_for_itself_and_the_codes_below_it() {
+        for (agency, owner, acts) in [
+            ("H99.01", "H99.01", true),
+            ("H99.01", "H99.01.05", true),
+            ("H99", "H99.01.05", true),
+            ("H99.01", "H99.010", false),
+            ("H99.01", "H99.02", false),
+            ("H99.01.05", "H99.01", false),
+        ] {
+            assert_eq!(acts_for(agency, owner), acts, "{agency} for {owner}");
+        }
+    }
 
     #[test]
     fn accepted() {

@@ -23,7 +23,13 @@ mod tests {
         for good in ["dossier-processing", "a", "x.y_z-1", &"a".repeat(64)] {
             assert!(is_purpose(good), "{good}");
         }
-        for bad in ["", "Dossier", "dossier processing", "đăng-ký", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Dossier",
+            "dossier processing",
+            "đăng-ký",
+            &"a".repeat(65),
+        ] {
             assert!(!is_purpose(bad), "{bad}");
         }
     }

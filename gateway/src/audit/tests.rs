@@ -3,14 +3,15 @@
 
 use std::sync::atomic::Ordering;
 
+use lienthong_ledger::forge;
 use lienthong_proto::v1::Decision;
-use prost::Message;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::*;
 
-/// The records table as an attacker with the file sees it.
-const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// The embedded ledger at `path`, as a reader sees it.
+fn open(path: &Path) -> Arc<dyn Store> {
+    Embedded::open(path).unwrap()
+}
 
 fn settings(every: u64) -> Settings {
     Settings {
@@ -49,14 +50,14 @@ async fn filled(path: &Path, n: u64, every: u64) -> Vec<u8> {
 }
 
 /// The whole ledger as export lines (the close checkpoint seals it).
-fn export(path: &Path) -> Vec<String> {
-    let store = Store::open(path).unwrap();
+async fn export(path: &Path) -> Vec<String> {
     let mut lines = Vec::new();
-    store
-        .walk(0, 0, |item| {
+    Walk::new(open(path), 0, 0)
+        .each(|item| {
             lines.push(export::to_line(&item));
             true
         })
+        .await
         .unwrap();
     lines
 }
@@ -94,8 +95,7 @@ async fn concurrent_appends_share_commits_and_chain() {
     log.close().await;
     assert!(log.append(entry(0)).await.is_err(), "closed logs refuse");
     drop(log);
-    let store = Store::open(&path).unwrap();
-    assert!(verify_store(&store, &key, 0, 0).unwrap().ok);
+    assert!(verify_store(open(&path), &key, 0, 0).await.unwrap().ok);
 }
 
 #[tokio::test]
@@ -114,14 +114,14 @@ async fn restart_continues_the_chain() {
         log.close().await;
     }
     let key = Signer::load(&key_path).unwrap().public_key().to_vec();
-    let store = Store::open(&path).unwrap();
-    let report = verify_store(&store, &key, 0, 0).unwrap();
+    let store = open(&path);
+    let report = verify_store(store.clone(), &key, 0, 0).await.unwrap();
     assert!(report.ok, "{}", report.detail);
     assert_eq!(
         (report.records_checked, report.checkpoints_checked),
         (30, 3)
     );
-    assert_eq!(store.head().unwrap().checkpoint, 30);
+    assert_eq!(store.audit_head().await.unwrap().checkpoint, 30);
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn tampered_exports_name_the_first_bad_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.redb");
     let key = filled(&path, 40, 10).await;
-    let lines = export(&path);
+    let lines = export(&path).await;
     let report = verify_lines(&lines, &key);
     assert!(report.ok, "{}", report.detail);
     assert_eq!(
@@ -222,25 +222,15 @@ async fn a_truncated_ledger_is_caught_by_its_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.redb");
     let key = filled(&path, 50, 20).await;
-    {
-        let db = Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut table = txn.open_table(RECORDS).unwrap();
-            for seq in 45..=50u64 {
-                table.remove(seq).unwrap();
-            }
-        }
-        txn.commit().unwrap();
-    }
-    let store = Store::open(&path).unwrap();
-    assert_eq!(store.head().unwrap().seq, 44);
-    let report = verify_store(&store, &key, 0, 0).unwrap();
+    forge::embedded_remove(&path, 45..=50);
+    let store = open(&path);
+    assert_eq!(store.audit_head().await.unwrap().seq, 44);
+    let report = verify_store(store.clone(), &key, 0, 0).await.unwrap();
     assert!(!report.ok);
     assert_eq!(report.first_bad_seq, 45, "{}", report.detail);
     assert!(report.detail.contains("truncated"), "{}", report.detail);
     // Within the range that is still whole, it verifies.
-    assert!(verify_store(&store, &key, 0, 40).unwrap().ok);
+    assert!(verify_store(store, &key, 0, 40).await.unwrap().ok);
 }
 
 #[tokio::test]
@@ -248,29 +238,20 @@ async fn an_altered_ledger_record_is_located() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.redb");
     let key = filled(&path, 30, 100).await;
-    {
-        let db = Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut table = txn.open_table(RECORDS).unwrap();
-            let mut r = AuditRecord::decode(table.get(12).unwrap().unwrap().value()).unwrap();
-            r.decision = Decision::Denied as i32;
-            table.insert(12, r.encode_to_vec().as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
-    let store = Store::open(&path).unwrap();
-    let report = verify_store(&store, &key, 0, 0).unwrap();
+    forge::embedded_rewrite(&path, 12, |r| r.decision = Decision::Denied as i32);
+    let store = open(&path);
+    let report = verify_store(store.clone(), &key, 0, 0).await.unwrap();
     assert_eq!(
         (report.ok, report.first_bad_seq),
         (false, 12),
         "{}",
         report.detail
     );
-    drop(store);
-    let read = Database::open(&path).unwrap();
-    let txn = read.begin_read().unwrap();
-    assert_eq!(txn.open_table(RECORDS).unwrap().len().unwrap(), 30);
+    assert_eq!(
+        store.audit_head().await.unwrap().seq,
+        30,
+        "nothing else changed"
+    );
 }
 
 #[test]
@@ -282,47 +263,41 @@ fn hex_round_trips() {
     }
 }
 
-/// A table another part of the gateway keeps in the ledger.
-const OTHER: TableDefinition<&str, u64> = TableDefinition::new("effect_test");
-
-fn put(txn: &redb::WriteTransaction, key: &str, value: u64) -> Result<(), Error> {
-    let fail = |e: &dyn std::fmt::Display| Error::Ledger(e.to_string());
-    txn.open_table(OTHER)
-        .map_err(|e| fail(&e))?
-        .insert(key, value)
-        .map_err(|e| fail(&e))?;
-    Ok(())
-}
-
 #[tokio::test]
-async fn an_effect_and_its_record_commit_together_or_not_at_all() {
+async fn a_change_and_its_record_commit_together_and_the_record_says_how_it_went() {
+    use lienthong_ledger::{Change, Refusal};
+    use lienthong_proto::v1::DossierStatus;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.redb");
     let signer = Signer::ephemeral();
     let key = signer.public_key().to_vec();
     let log = Log::open(&path, signer, settings(1000), Duration::from_secs(3600)).unwrap();
-    // An effect that writes elsewhere and completes its record.
-    let effect: Effect = Box::new(|txn, record| {
-        put(txn, "done", 7)?;
-        record.reason = "SET_BY_EFFECT".into();
-        Ok(())
-    });
-    let seq = log.append_with(entry(1), Some(effect)).await.unwrap();
-    let stored = log.store().record(seq).unwrap().unwrap();
-    assert_eq!(
-        stored.reason, "SET_BY_EFFECT",
-        "the record is chained as completed"
+    let code = "H99.01-261122-0001";
+    let dossier = lienthong_adapters::sim::dossiers::dossier(
+        code,
+        DossierStatus::Accepted,
+        lienthong_adapters::sim::dossiers::RECEIVED,
     );
-    // A failing effect: neither its write nor its record is kept.
-    let failing: Effect = Box::new(|txn, _| {
-        put(txn, "done", 8)?;
-        Err(Error::Ledger("refused for the test".into()))
-    });
-    let err = log.append_with(entry(2), Some(failing)).await.unwrap_err();
-    assert!(err.to_string().contains("refused for the test"), "{err}");
-    // Other writes ride in the next commit.
-    let write: Write = Box::new(|txn| put(txn, "marked", 1));
-    log.write(write).await.unwrap();
+    let submit = || Change::Submit(Box::new(dossier.clone()));
+    let mut unnamed = entry(1);
+    unnamed.subject_personal_id.clear();
+    let (seq, applied) = log.append_change(unnamed, submit()).await.unwrap();
+    assert_eq!(applied.unwrap().revision, 1);
+    let stored = log.store().audit_record(seq).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.subject_personal_id.as_str(), stored.reason.as_str()),
+        (dossier.applicant_personal_id.as_str(), ""),
+        "the applicant becomes the subject"
+    );
+    // Submitted twice: refused, and its record carries the refusal's reason and code.
+    let (seq, applied) = log.append_change(entry(2), submit()).await.unwrap();
+    assert_eq!(applied, Err(Refusal::Exists(code.into())));
+    let stored = log.store().audit_record(seq).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.reason.as_str(), stored.outcome),
+        ("DOSSIER_EXISTS", tonic::Code::AlreadyExists as u32)
+    );
+    assert!(stored.fields_released.is_empty());
     assert_eq!(
         log.append(entry(3)).await.unwrap(),
         seq + 1,
@@ -330,53 +305,7 @@ async fn an_effect_and_its_record_commit_together_or_not_at_all() {
     );
     log.close().await;
     drop(log);
-    {
-        let db = Database::open(&path).unwrap();
-        let txn = db.begin_read().unwrap();
-        let other = txn.open_table(OTHER).unwrap();
-        assert_eq!(other.get("done").unwrap().unwrap().value(), 7);
-        assert_eq!(other.get("marked").unwrap().unwrap().value(), 1);
-    }
-    let verified = verify_store(&Store::open(&path).unwrap(), &key, 0, 0).unwrap();
+    let verified = verify_store(open(&path), &key, 0, 0).await.unwrap();
     assert!(verified.ok, "{verified:?}");
-}
-
-#[tokio::test]
-async fn plain_batches_go_to_the_journal_and_a_clean_close_clears_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.redb");
-    let journal = journal::path_of(&path);
-    let log = Log::open(
-        &path,
-        Signer::ephemeral(),
-        settings(5),
-        Duration::from_secs(3600),
-    )
-    .unwrap();
-    let in_journal = || -> Vec<u64> {
-        journal::frames(&std::fs::read(&journal).unwrap())
-            .iter()
-            .map(|r| r.seq)
-            .collect()
-    };
-    for i in 0..4 {
-        log.append(entry(i)).await.unwrap();
-    }
-    // Records alone: each durable in its own journal frame, and readable at once.
-    assert_eq!(in_journal(), vec![1, 2, 3, 4]);
-    assert_eq!(log.store().records(0, 10).unwrap().len(), 4);
-    // The 5th is due a checkpoint: a durable redb commit, after which the journal
-    // starts again on its first page.
-    log.append(entry(4)).await.unwrap();
-    assert_eq!(log.store().checkpoints(5, 5).unwrap().len(), 1);
-    log.append(entry(5)).await.unwrap();
-    assert_eq!(in_journal(), vec![6]);
-    log.close().await;
-    assert!(
-        in_journal().is_empty(),
-        "nothing to replay after a clean stop"
-    );
-    drop(log);
-    let store = Store::open(&path).unwrap();
-    assert_eq!(store.head().unwrap().seq, 6);
+    assert_eq!(verified.records_checked, 3);
 }

@@ -14,7 +14,11 @@ use lienthong_proto::v1::{
 };
 
 use crate::audit::record::{decision_name, micros};
-use crate::audit::{self, Item, Store, checkpoint, export, query};
+use std::sync::Arc;
+
+use lienthong_ledger::Store;
+
+use crate::audit::{self, Item, checkpoint, export, query};
 use crate::client::{Connect, explain};
 use crate::pki::Paths;
 
@@ -113,12 +117,12 @@ impl Source {
         Ok(AuditServiceClient::new(self.connect.channel(&self.agency)?))
     }
 
-    fn store(&self) -> Result<Option<Store>, String> {
+    fn store(&self) -> Result<Option<Arc<dyn Store>>, String> {
         self.data_dir
             .as_ref()
             .map(|dir| {
-                crate::ledger::in_dir(dir)
-                    .and_then(Store::on)
+                lienthong_ledger::embedded::Embedded::in_dir(dir)
+                    .map(|store| store as Arc<dyn Store>)
                     .map_err(|e| e.to_string())
             })
             .transpose()
@@ -191,13 +195,12 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
             };
             match source.store()? {
                 Some(store) => {
-                    let mut records = Vec::new();
-                    query::query(&store, &req, 0, |r| {
-                        records.push(r);
-                        true
-                    })
-                    .map_err(|e| e.to_string())?;
-                    records.into_iter().try_for_each(&mut print)?;
+                    let mut records = query::Query::start(store, req, 0)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    while let Some(r) = records.next().await.map_err(|e| e.to_string())? {
+                        print(r)?;
+                    }
                 }
                 None => {
                     let mut stream = source
@@ -232,7 +235,8 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
                 export::verify(std::io::BufReader::new(f), &trusted()?)
                     .map_err(|e| e.to_string())?
             } else if let Some(store) = source.store()? {
-                audit::verify_store(&store, &trusted()?, *from_seq, *to_seq)
+                audit::verify_store(store, &trusted()?, *from_seq, *to_seq)
+                    .await
                     .map_err(|e| e.to_string())?
             } else {
                 source
@@ -263,21 +267,12 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
                         .unwrap_or_else(|| source.paths().audit_key());
                     let signer = audit::Signer::load(&key).map_err(|e| e.to_string())?;
                     let (lo, hi) =
-                        query::range(&store, *from_seq, *to_seq, from.as_ref(), to.as_ref())
+                        query::range(&*store, *from_seq, *to_seq, from.as_ref(), to.as_ref())
+                            .await
                             .map_err(|e| e.to_string())?;
-                    let mut failed = None;
-                    query::export(&store, &signer, lo, hi, |item| {
-                        match writeln!(out, "{}", export::to_line(&item)) {
-                            Ok(()) => true,
-                            Err(e) => {
-                                failed = Some(e.to_string());
-                                false
-                            }
-                        }
-                    })
-                    .map_err(|e| e.to_string())?;
-                    if let Some(e) = failed {
-                        return Err(e);
+                    let mut items = query::Export::new(store, lo, hi);
+                    while let Some(item) = items.next(&signer).await.map_err(|e| e.to_string())? {
+                        writeln!(out, "{}", export::to_line(&item)).map_err(io)?;
                     }
                 }
                 None => {

@@ -82,28 +82,28 @@ impl AdminService for Admin {
             let ctx = Ctx::of(&request, &shared.limits, Operation::SyncStatus)?;
             let result = async {
                 ctx.require(&shared.policy.get(), Role::Operator)?;
-                let outbox = shared.dossiers.outbox.clone();
-                tokio::task::spawn_blocking(move || {
-                    let (depth, oldest) = outbox.depth()?;
-                    let now = crate::clock::now_micros();
-                    let age = oldest.map_or(0, |at| ((now - at).max(0) / 1_000_000) as u64);
-                    let dead_letters = outbox
-                        .dead_letters()?
-                        .into_iter()
-                        .map(|(entry, reason)| DeadLetter {
-                            dossier_code: entry.code().to_owned(),
-                            revision: entry.revision(),
-                            reason,
-                        })
-                        .collect();
-                    Ok(SyncStatusResponse {
-                        outbox_depth: depth,
-                        oldest_pending_age_seconds: age,
-                        dead_letters,
+                let store = &shared.dossiers.store;
+                let depth = store.outbox_depth().await.map_err(crate::Error::ledger)?;
+                let now = crate::clock::now_micros();
+                let age = depth
+                    .oldest
+                    .map_or(0, |at| ((now - at).max(0) / 1_000_000) as u64);
+                let dead_letters = store
+                    .dead_letters()
+                    .await
+                    .map_err(crate::Error::ledger)?
+                    .into_iter()
+                    .map(|(entry, reason)| DeadLetter {
+                        dossier_code: entry.code().to_owned(),
+                        revision: entry.revision(),
+                        reason,
                     })
+                    .collect();
+                Ok(SyncStatusResponse {
+                    outbox_depth: depth.waiting,
+                    oldest_pending_age_seconds: age,
+                    dead_letters,
                 })
-                .await
-                .map_err(|e| crate::Error::Server(e.to_string()))?
             }
             .await;
             ctx.finish(shared, Trail::default(), result).await
@@ -134,13 +134,11 @@ impl AdminService for Admin {
                 }
                 v.finish()?;
                 ctx.require(&shared.policy.get(), Role::Operator)?;
-                let outbox = shared.dossiers.outbox.clone();
-                let code = req.dossier_code.clone();
-                let requeued = tokio::task::spawn_blocking(move || {
-                    outbox.retry_dead((!code.is_empty()).then_some(code.as_str()))
-                })
-                .await
-                .map_err(|e| crate::Error::Server(e.to_string()))??;
+                let code = &req.dossier_code;
+                let requeued = shared
+                    .dossiers
+                    .retry_dead((!code.is_empty()).then_some(code.as_str()))
+                    .await?;
                 tracing::info!(requeued, "dead letters requeued");
                 Ok(RetryDeadResponse { requeued })
             }

@@ -86,16 +86,23 @@ impl AuditService for Audit {
                 let store = log(shared)?.store().clone();
                 // The log as it stands now: not the query's own record, which is
                 // written while the reader runs (the next query shows it).
-                let head = store.head()?.seq;
+                let head = store.audit_head().await.map_err(Error::audit)?.seq;
                 let (tx, rx) = mpsc::channel(STREAM_BUFFER);
                 if head == 0 {
                     return Ok(ReceiverStream::new(rx));
                 }
-                tokio::task::spawn_blocking(move || {
-                    let read =
-                        query::query(&store, &req, head, |r| tx.blocking_send(Ok(r)).is_ok());
-                    if let Err(e) = read {
-                        let _ = tx.blocking_send(Err(Status::from(e)));
+                let mut records = query::Query::start(store, req, head).await?;
+                tokio::spawn(async move {
+                    loop {
+                        let next = match records.next().await {
+                            Ok(Some(r)) => Ok(r),
+                            Ok(None) => return,
+                            Err(e) => Err(Status::from(e)),
+                        };
+                        let failed = next.is_err();
+                        if tx.send(next).await.is_err() || failed {
+                            return;
+                        }
                     }
                 });
                 Ok(ReceiverStream::new(rx))
@@ -149,24 +156,28 @@ impl AuditService for Audit {
                 ctx.require(&shared.policy.get(), Role::Auditor)?;
                 let log = log(shared)?.clone();
                 let (lo, hi) = query::range(
-                    log.store(),
+                    &**log.store(),
                     req.from_seq,
                     req.to_seq,
                     req.from.as_ref(),
                     req.to.as_ref(),
-                )?;
+                )
+                .await?;
                 let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-                tokio::task::spawn_blocking(move || {
-                    let read = query::export(log.store(), log.signer(), lo, hi, |item| {
-                        let item = match item {
-                            Item::Record(r) => export_item::Item::Record(r),
-                            Item::Checkpoint(c) => export_item::Item::Checkpoint(c),
+                let mut export = query::Export::new(log.store().clone(), lo, hi);
+                tokio::spawn(async move {
+                    loop {
+                        let next = match export.next(log.signer()).await {
+                            Ok(Some(Item::Record(r))) => Ok(export_item::Item::Record(r)),
+                            Ok(Some(Item::Checkpoint(c))) => Ok(export_item::Item::Checkpoint(c)),
+                            Ok(None) => return,
+                            Err(e) => Err(Status::from(e)),
                         };
-                        tx.blocking_send(Ok(ExportItem { item: Some(item) }))
-                            .is_ok()
-                    });
-                    if let Err(e) = read {
-                        let _ = tx.blocking_send(Err(Status::from(e)));
+                        let failed = next.is_err();
+                        let next = next.map(|item| ExportItem { item: Some(item) });
+                        if tx.send(next).await.is_err() || failed {
+                            return;
+                        }
                     }
                 });
                 Ok(ReceiverStream::new(rx))

@@ -21,8 +21,8 @@ use tonic::{Request, Response, Status};
 use super::{Ctx, Shared, Trail, Violations, detached};
 use crate::Error;
 use crate::policy::{Denial, Operation, Reason};
-use crate::sync::outbox::Change;
 use crate::sync::owns;
+use lienthong_ledger::{Change, Filter, Refusal};
 
 /// The dossier service.
 pub struct Dossiers {
@@ -146,14 +146,13 @@ impl DossierService for Dossiers {
                 let code = code.expect("valid when no violation");
                 ctx.grant(&shared.policy.get())?;
                 owner(&ctx, code.agency().as_str())?;
-                let outbox = shared.dossiers.outbox.clone();
-                let key = req.dossier_code.clone();
-                let found = tokio::task::spawn_blocking(move || outbox.get(&key))
+                let found = shared
+                    .dossiers
+                    .store
+                    .dossier(&req.dossier_code)
                     .await
-                    .map_err(|e| Error::Server(e.to_string()))??;
-                let d = found.ok_or_else(|| {
-                    crate::sync::outbox::Refusal::NotFound(req.dossier_code.clone())
-                })?;
+                    .map_err(Error::ledger)?;
+                let d = found.ok_or_else(|| Refusal::NotFound(req.dossier_code.clone()))?;
                 trail.subject.clone_from(&d.applicant_personal_id);
                 Ok(d)
             }
@@ -196,27 +195,24 @@ impl DossierService for Dossiers {
                     req.agency_code.clone()
                 };
                 owner(&ctx, &scope)?;
-                let outbox = shared.dossiers.outbox.clone();
                 let limit = if req.page_size == 0 {
                     100
                 } else {
                     req.page_size as usize
                 };
-                let (dossiers, more) = tokio::task::spawn_blocking(move || {
-                    let from = req.received_from.as_ref().map(|t| t.seconds);
-                    let to = req.received_to.as_ref().map(|t| t.seconds);
-                    outbox.list(&req.page_token, limit, |d| {
-                        let received = d.received_at.as_ref().map_or(0, |t| t.seconds);
-                        owns(&scope, &d.agency_code)
-                            && (req.status == 0 || d.status == req.status)
-                            && (req.procedure_code.is_empty()
-                                || d.procedure_code == req.procedure_code)
-                            && from.is_none_or(|f| received >= f)
-                            && to.is_none_or(|t| received < t)
-                    })
-                })
-                .await
-                .map_err(|e| Error::Server(e.to_string()))??;
+                let filter = Filter {
+                    owner: scope,
+                    status: req.status,
+                    procedure_code: req.procedure_code.clone(),
+                    received_from: req.received_from.as_ref().map(|t| t.seconds),
+                    received_to: req.received_to.as_ref().map(|t| t.seconds),
+                };
+                let (dossiers, more) = shared
+                    .dossiers
+                    .store
+                    .dossiers(&req.page_token, limit, &filter)
+                    .await
+                    .map_err(Error::ledger)?;
                 let next_page_token = if more {
                     dossiers
                         .last()
@@ -286,14 +282,12 @@ async fn watch(
 ) {
     let mut head = inbound.watch();
     loop {
-        let i = inbound.clone();
-        let page = match tokio::task::spawn_blocking(move || i.after(cursor, 256)).await {
-            Ok(Ok(page)) => page,
-            Ok(Err(e)) => {
+        let page = match inbound.after(cursor, 256).await {
+            Ok(page) => page,
+            Err(e) => {
                 let _ = tx.send(Err(Status::from(e))).await;
                 return;
             }
-            Err(_) => return,
         };
         let full = page.len() == 256;
         for (seq, dossier) in page {

@@ -20,7 +20,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::outbox::{Entry, Outbox, Outcome};
+use lienthong_ledger::{Entry, Outcome};
+
+use super::Dossiers;
 
 /// How the worker paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -119,16 +121,20 @@ impl Queues {
 
 /// The worker.
 pub struct Worker {
-    outbox: Arc<Outbox>,
+    dossiers: Arc<Dossiers>,
     portal: Arc<dyn NationalPortal>,
     settings: Settings,
 }
 
 impl Worker {
-    /// A worker delivering `outbox` to `portal`.
-    pub fn new(outbox: Arc<Outbox>, portal: Arc<dyn NationalPortal>, settings: Settings) -> Worker {
+    /// A worker delivering the outbox of `dossiers` to `portal`.
+    pub fn new(
+        dossiers: Arc<Dossiers>,
+        portal: Arc<dyn NationalPortal>,
+        settings: Settings,
+    ) -> Worker {
         Worker {
-            outbox,
+            dossiers,
             portal,
             settings,
         }
@@ -164,11 +170,14 @@ impl Worker {
                     continue;
                 }
                 let attempts = q.attempts.get(&code).copied().unwrap_or(0);
-                let (portal, outbox, done) =
-                    (self.portal.clone(), self.outbox.clone(), done_tx.clone());
+                let (portal, dossiers, done) =
+                    (self.portal.clone(), self.dossiers.clone(), done_tx.clone());
                 tokio::spawn(async move {
                     let outcome = deliver(&*portal, &entry, attempts).await;
-                    let marked = outbox.record_delivery(entry.clone(), outcome.clone()).await;
+                    let marked = dossiers
+                        .writer
+                        .deliver(entry.clone(), outcome.clone())
+                        .await;
                     if let Err(e) = marked {
                         tracing::error!(error = %e, "could not record a delivery; it will be repeated");
                     }
@@ -187,7 +196,7 @@ impl Worker {
                         self.settle(&mut q, &entry, outcome);
                     }
                 }
-                () = self.outbox.changed() => more = true,
+                () = self.dossiers.changed() => more = true,
                 () = tokio::time::sleep(nap.max(Duration::from_millis(5))) => {}
             }
         }
@@ -204,10 +213,10 @@ impl Worker {
 
     /// Loads entries added since the last load; false when the outbox had no more.
     async fn load(&self, q: &mut Queues) -> bool {
-        let (outbox, after) = (self.outbox.clone(), q.after);
         let page = 4096;
-        let loaded = tokio::task::spawn_blocking(move || {
-            let entries = outbox.pending(after, page)?;
+        let loaded = async {
+            let store = &self.dossiers.store;
+            let entries = store.outbox(q.after, page).await?;
             // Which dossiers are held back by a dead letter, and which are not (any
             // more: an operator requeued them).
             let mut dead = Vec::new();
@@ -215,7 +224,7 @@ impl Worker {
             let mut checked = HashSet::new();
             for e in &entries {
                 if checked.insert(e.code().to_owned())
-                    && let Some(d) = outbox.get(e.code())?
+                    && let Some(d) = store.dossier(e.code()).await?
                 {
                     if d.sync.is_some_and(|s| s.status == SyncStatus::Dead as i32) {
                         dead.push(e.code().to_owned());
@@ -224,11 +233,11 @@ impl Worker {
                     }
                 }
             }
-            Ok::<_, crate::Error>((entries, dead, alive))
-        })
+            Ok::<_, lienthong_ledger::Error>((entries, dead, alive))
+        }
         .await;
         match loaded {
-            Ok(Ok((entries, dead, alive))) => {
+            Ok((entries, dead, alive)) => {
                 let full = entries.len() == page;
                 for code in &alive {
                     q.dead.remove(code);
@@ -239,12 +248,8 @@ impl Worker {
                 }
                 full
             }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "could not read the outbox");
-                false
-            }
             Err(e) => {
-                tracing::error!(error = %e, "outbox reader failed");
+                tracing::error!(error = %e, "could not read the outbox");
                 false
             }
         }

@@ -12,7 +12,8 @@ use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::{Dossier, DossierStatus};
 
 use super::*;
-use crate::sync::outbox::Change;
+use lienthong_ledger::embedded::Embedded;
+use lienthong_ledger::{Change, Store, Unsealed, Writer};
 
 fn fast() -> Settings {
     Settings {
@@ -60,9 +61,22 @@ fn client(url: String) -> Arc<dyn NationalPortal> {
     )
 }
 
-async fn drained(outbox: &Outbox, within: Duration) {
+/// Dossiers in an embedded ledger under `dir`, with a writer of their own.
+async fn ledger(dir: &tempfile::TempDir) -> Arc<Dossiers> {
+    let store: Arc<dyn Store> = Embedded::in_dir(dir.path()).unwrap();
+    let writer = Writer::start(
+        store.clone(),
+        Box::new(Unsealed),
+        lienthong_ledger::Settings { max_batch: 1024 },
+        Arc::new(()),
+    )
+    .unwrap();
+    Arc::new(Dossiers::new(store, Arc::new(writer)).await.unwrap())
+}
+
+async fn drained(outbox: &Dossiers, within: Duration) {
     let deadline = Instant::now() + within;
-    while !outbox.pending(0, 1).unwrap().is_empty() {
+    while !outbox.store.outbox(0, 1).await.unwrap().is_empty() {
         assert!(Instant::now() < deadline, "the outbox did not drain");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -75,7 +89,7 @@ async fn every_revision_arrives_in_order_through_failures_and_an_outage() {
     let portal = Portal::open(&record).unwrap();
     let server = sim("127.0.0.1:0", portal.clone(), 0.3).await;
     let addr = server.url().trim_start_matches("http://").to_owned();
-    let outbox = Arc::new(Outbox::on(crate::ledger::in_dir(dir.path()).unwrap()).unwrap());
+    let outbox = ledger(&dir).await;
     let stop = CancellationToken::new();
     let worker =
         tokio::spawn(Worker::new(outbox.clone(), client(server.url()), fast()).run(stop.clone()));
@@ -118,7 +132,7 @@ async fn every_revision_arrives_in_order_through_failures_and_an_outage() {
 
     for code in &codes {
         assert_eq!(portal.revision(code), Some(6), "{code}");
-        let d = outbox.get(code).unwrap().unwrap();
+        let d = outbox.store.dossier(code).await.unwrap().unwrap();
         let sync = d.sync.unwrap();
         assert_eq!(
             (sync.status, sync.last_delivered_revision),
@@ -146,7 +160,7 @@ async fn every_revision_arrives_in_order_through_failures_and_an_outage() {
 async fn a_refused_update_is_dead_lettered_and_holds_its_dossier_back() {
     let dir = tempfile::tempdir().unwrap();
     let server = sim("127.0.0.1:0", Portal::new(), 0.0).await;
-    let outbox = Arc::new(Outbox::on(crate::ledger::in_dir(dir.path()).unwrap()).unwrap());
+    let outbox = ledger(&dir).await;
     let stop = CancellationToken::new();
     let worker =
         tokio::spawn(Worker::new(outbox.clone(), client(server.url()), fast()).run(stop.clone()));
@@ -181,22 +195,36 @@ async fn a_refused_update_is_dead_lettered_and_holds_its_dossier_back() {
             "the good dossier was not delivered: portal at {:?}, outbox {:?}, good {:?}",
             server.portal().revision(good),
             outbox
-                .pending(0, 10)
+                .store
+                .outbox(0, 10)
+                .await
                 .unwrap()
                 .iter()
                 .map(|e| (e.code().to_owned(), e.revision()))
                 .collect::<Vec<_>>(),
-            outbox.get(good).unwrap().and_then(|d| d.sync)
+            outbox
+                .store
+                .dossier(good)
+                .await
+                .unwrap()
+                .and_then(|d| d.sync)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let sync = outbox.get(bad).unwrap().unwrap().sync.unwrap();
+    let sync = outbox
+        .store
+        .dossier(bad)
+        .await
+        .unwrap()
+        .unwrap()
+        .sync
+        .unwrap();
     assert_eq!(sync.status, SyncStatus::Dead as i32);
     assert!(sync.last_error.contains("refused"), "{}", sync.last_error);
     assert_eq!(server.portal().revision(bad), None);
     // its revision 2 waits behind the dead letter
-    let pending = outbox.pending(0, 10).unwrap();
+    let pending = outbox.store.outbox(0, 10).await.unwrap();
     assert_eq!(
         pending
             .iter()
@@ -229,7 +257,7 @@ fn backoff_doubles_up_to_its_cap_with_jitter() {
 async fn requeued_dead_letters_are_delivered_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let server = sim("127.0.0.1:0", Portal::new(), 0.0).await;
-    let outbox = Arc::new(Outbox::on(crate::ledger::in_dir(dir.path()).unwrap()).unwrap());
+    let outbox = ledger(&dir).await;
     let code = "H99.01-261122-0001";
     outbox
         .apply(Change::Submit(Box::new(dossier(code))))
@@ -246,16 +274,13 @@ async fn requeued_dead_letters_are_delivered_in_order() {
         outbox.apply(change).await.unwrap().unwrap();
     }
     // Revision 1 was refused (say, before a fix at the portal): dead, 2–4 held back.
-    let first = outbox.pending(0, 1).unwrap().remove(0);
-    outbox
-        .mark(
-            &first,
-            &Outcome::Dead {
-                reason: "MaKetQua 422: test".into(),
-            },
-        )
-        .unwrap();
-    let (letters, depth) = (outbox.dead_letters().unwrap(), outbox.depth().unwrap().0);
+    let first = outbox.store.outbox(0, 1).await.unwrap().remove(0);
+    let dead = Outcome::Dead {
+        reason: "MaKetQua 422: test".into(),
+    };
+    outbox.writer.deliver(first, dead).await.unwrap();
+    let letters = outbox.store.dead_letters().await.unwrap();
+    let depth = outbox.store.outbox_depth().await.unwrap().waiting;
     assert_eq!(
         (letters.len(), letters[0].1.as_str(), depth),
         (1, "MaKetQua 422: test", 3)
@@ -266,12 +291,19 @@ async fn requeued_dead_letters_are_delivered_in_order() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.portal().revision(code), None, "held back while dead");
     // The operator requeues it: all four go, in order.
-    assert_eq!(outbox.retry_dead(Some(code)).unwrap(), 4);
-    assert!(outbox.dead_letters().unwrap().is_empty());
+    assert_eq!(outbox.retry_dead(Some(code)).await.unwrap(), 4);
+    assert!(outbox.store.dead_letters().await.unwrap().is_empty());
     drained(&outbox, Duration::from_secs(10)).await;
     assert_eq!(server.portal().revision(code), Some(4));
     assert_eq!(server.portal().stats().out_of_order, 0);
-    let sync = outbox.get(code).unwrap().unwrap().sync.unwrap();
+    let sync = outbox
+        .store
+        .dossier(code)
+        .await
+        .unwrap()
+        .unwrap()
+        .sync
+        .unwrap();
     assert_eq!(
         (sync.status, sync.last_delivered_revision),
         (SyncStatus::Delivered as i32, 4)

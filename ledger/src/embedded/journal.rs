@@ -31,13 +31,12 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use lienthong_proto::v1::AuditRecord;
 use prost::Message;
-use redb::Database;
+use redb::{Database, ReadableDatabase};
 
-use super::store::Store;
+use super::Context;
 use crate::Error;
 
 /// The journal's size: a frame that would pass its end waits for a durable redb
@@ -60,7 +59,7 @@ pub fn path_of(ledger: &Path) -> PathBuf {
 
 fn io(path: &Path, what: &'static str) -> impl Fn(std::io::Error) -> Error {
     let path = path.display().to_string();
-    move |e| Error::Audit(format!("journal {path}: {what}: {e}"))
+    move |e| Error::Unavailable(format!("journal {path}: {what}: {e}"))
 }
 
 /// The open journal, written by the audit writer alone.
@@ -225,7 +224,7 @@ fn decode(mut payload: &[u8], first: u64, count: usize) -> Option<Vec<AuditRecor
 /// Commits to the ledger `db`, durably, the journal's records beyond its head;
 /// returns how many. A missing or empty journal (the usual case, after a clean
 /// stop) holds none, and the ledger is not touched.
-pub fn recover(db: &Arc<Database>, path: &Path) -> Result<usize, Error> {
+pub fn recover(db: &Database, path: &Path) -> Result<usize, Error> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -235,8 +234,7 @@ pub fn recover(db: &Arc<Database>, path: &Path) -> Result<usize, Error> {
     if journaled.is_empty() {
         return Ok(0);
     }
-    let store = Store::on(db.clone())?;
-    let head = store.head()?.seq;
+    let head = super::audit::head(&db.begin_read().ctx("recover the audit journal")?)?.seq;
     let missing: Vec<AuditRecord> = journaled.into_iter().filter(|r| r.seq > head).collect();
     let Some(first) = missing.first() else {
         return Ok(0);
@@ -250,7 +248,9 @@ pub fn recover(db: &Arc<Database>, path: &Path) -> Result<usize, Error> {
             "the audit journal does not continue the ledger: records are missing"
         );
     }
-    store.append(&missing, None)?;
+    let txn = db.begin_write().ctx("recover the audit journal")?;
+    super::audit::insert(&txn, &missing, None)?;
+    txn.commit().ctx("recover the audit journal")?;
     tracing::warn!(
         records = missing.len(),
         from = first.seq,
@@ -354,18 +354,27 @@ mod tests {
     fn recovery_commits_only_what_the_ledger_lacks() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.redb");
-        let db = crate::ledger::open(&ledger).unwrap();
-        let store = Store::on(db.clone()).unwrap();
+        let db = super::super::create(&ledger).unwrap();
+        let read = |db: &Database| {
+            let txn = db.begin_read().unwrap();
+            let page = super::super::audit::page(&txn, 1, 0, 100).unwrap();
+            page.items
+                .into_iter()
+                .filter_map(|i| match i {
+                    crate::Item::Record(r) => Some(r.seq),
+                    crate::Item::Checkpoint(_) => None,
+                })
+                .collect::<Vec<_>>()
+        };
         assert_eq!(recover(&db, &path_of(&ledger)).unwrap(), 0);
-        store.append(&batch(1..=3), None).unwrap();
+        let txn = db.begin_write().unwrap();
+        super::super::audit::insert(&txn, &batch(1..=3), None).unwrap();
+        txn.commit().unwrap();
         let mut journal = Journal::open(&path_of(&ledger)).unwrap();
         assert!(journal.append(&batch(1..=3)).unwrap());
         assert!(journal.append(&batch(4..=6)).unwrap());
         assert_eq!(recover(&db, &path_of(&ledger)).unwrap(), 3);
-        assert_eq!(
-            seqs(&store.records(0, 100).unwrap()),
-            vec![1, 2, 3, 4, 5, 6]
-        );
+        assert_eq!(read(&db), vec![1, 2, 3, 4, 5, 6]);
         // Again: nothing more.
         assert_eq!(recover(&db, &path_of(&ledger)).unwrap(), 0);
     }

@@ -1,0 +1,251 @@
+//! Dossier changes and their outbox, as every store applies them: the rules a
+//! change follows (optimistic concurrency, the status machine), what a delivery
+//! outcome does to a dossier's sync state, and what a requeue resets. Stores keep
+//! the bytes; these functions decide what the bytes become.
+
+use lienthong_proto::agency_code::acts_for;
+use lienthong_proto::dossier_status;
+use lienthong_proto::prost_types::Timestamp;
+use lienthong_proto::v1::{Dossier, DossierStatus, SyncState, SyncStatus};
+
+/// A change to the dossiers.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A dossier received in the province (validated at the edge).
+    Submit(Box<Dossier>),
+    /// A status change.
+    Update {
+        /// Which dossier.
+        code: String,
+        /// To what.
+        status: DossierStatus,
+        /// The revision the caller last saw.
+        expected_revision: u64,
+        /// When it happened.
+        at: Timestamp,
+    },
+}
+
+impl Change {
+    /// The dossier it changes.
+    pub fn code(&self) -> &str {
+        match self {
+            Change::Submit(d) => &d.dossier_code,
+            Change::Update { code, .. } => code,
+        }
+    }
+}
+
+/// Why a change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Submitted twice.
+    #[error("dossier {0} already exists")]
+    Exists(String),
+    /// No such dossier.
+    #[error("no dossier {0}")]
+    NotFound(String),
+    /// Someone changed it since the caller looked.
+    #[error("dossier {code} is at revision {current}, not {expected}: read it again")]
+    StaleRevision {
+        /// Which dossier.
+        code: String,
+        /// The revision the caller expected.
+        expected: u64,
+        /// The revision it has.
+        current: u64,
+    },
+    /// The status machine does not allow it.
+    #[error("dossier {code} cannot go from {} ({}) to {} ({})", *.from as i32, dossier_status::vietnamese(*.from), *.to as i32, dossier_status::vietnamese(*.to))]
+    IllegalTransition {
+        /// Which dossier.
+        code: String,
+        /// Its status.
+        from: DossierStatus,
+        /// The status asked for.
+        to: DossierStatus,
+    },
+}
+
+/// A change's result: the dossier as stored, or why it was refused.
+pub type Applied = Result<Dossier, Refusal>;
+
+/// One entry of the outbox: a dossier as it was at one revision, to deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Its place in the outbox.
+    pub seq: u64,
+    /// When it was queued (µs since the Unix epoch).
+    pub queued_at: i64,
+    /// The dossier at that revision (without its sync state).
+    pub dossier: Dossier,
+}
+
+impl Entry {
+    /// The dossier's code.
+    pub fn code(&self) -> &str {
+        &self.dossier.dossier_code
+    }
+
+    /// The revision to deliver.
+    pub fn revision(&self) -> u64 {
+        self.dossier.revision
+    }
+}
+
+/// How a delivery went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The portal holds the revision (new or a redelivery): the entry leaves the
+    /// outbox.
+    Delivered,
+    /// It failed in a way that may pass later: the entry stays.
+    Retry {
+        /// Attempts so far.
+        attempts: u32,
+        /// Why.
+        error: String,
+    },
+    /// The portal refused it for good: it goes to the dead letters with the reason.
+    Dead {
+        /// The portal's reason.
+        reason: String,
+    },
+}
+
+/// Which dossiers a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Dossiers of this agency or of codes below it ("" for all).
+    pub owner: String,
+    /// Only this status (0 for any).
+    pub status: i32,
+    /// Only this procedure ("" for any).
+    pub procedure_code: String,
+    /// Received at or after this time (Unix seconds).
+    pub received_from: Option<i64>,
+    /// Received before this time (Unix seconds).
+    pub received_to: Option<i64>,
+}
+
+impl Filter {
+    /// True when `d` is wanted.
+    pub fn matches(&self, d: &Dossier) -> bool {
+        let received = d.received_at.as_ref().map_or(0, |t| t.seconds);
+        (self.owner.is_empty() || acts_for(&self.owner, &d.agency_code))
+            && (self.status == 0 || d.status == self.status)
+            && (self.procedure_code.is_empty() || d.procedure_code == self.procedure_code)
+            && self.received_from.is_none_or(|f| received >= f)
+            && self.received_to.is_none_or(|t| received < t)
+    }
+}
+
+fn pending(last_delivered_revision: u64) -> Option<SyncState> {
+    Some(SyncState {
+        status: SyncStatus::Pending as i32,
+        attempts: 0,
+        last_error: String::new(),
+        last_delivered_revision,
+    })
+}
+
+/// The dossier after `change`, given what is stored (`current`), or why not.
+pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
+    match (change, current) {
+        (Change::Submit(d), Some(_)) => Err(Refusal::Exists(d.dossier_code.clone())),
+        (Change::Submit(d), None) => Ok(Dossier {
+            revision: 1,
+            sync: pending(0),
+            ..(**d).clone()
+        }),
+        (Change::Update { code, .. }, None) => Err(Refusal::NotFound(code.clone())),
+        (
+            Change::Update {
+                code,
+                status,
+                expected_revision,
+                at,
+            },
+            Some(d),
+        ) => {
+            if d.revision != *expected_revision {
+                return Err(Refusal::StaleRevision {
+                    code: code.clone(),
+                    expected: *expected_revision,
+                    current: d.revision,
+                });
+            }
+            let from = DossierStatus::try_from(d.status).unwrap_or_default();
+            if !dossier_status::allowed(from, *status) {
+                return Err(Refusal::IllegalTransition {
+                    code: code.clone(),
+                    from,
+                    to: *status,
+                });
+            }
+            // A dossier held back by a dead letter stays so until an operator acts.
+            let sync = match d.sync.clone() {
+                Some(s) if s.status == SyncStatus::Dead as i32 => Some(s),
+                s => pending(s.map_or(0, |s| s.last_delivered_revision)),
+            };
+            let mut next = Dossier {
+                status: *status as i32,
+                revision: d.revision + 1,
+                sync,
+                ..d
+            };
+            match status {
+                DossierStatus::Processed
+                | DossierStatus::Rejected
+                | DossierStatus::Withdrawn
+                | DossierStatus::Stopped => next.completed_at = Some(*at),
+                DossierStatus::ResultReturned => next.returned_at = Some(*at),
+                _ => {}
+            }
+            Ok(next)
+        }
+    }
+}
+
+/// The outbox snapshot of a stored dossier: without its sync state.
+pub fn snapshot(d: &Dossier) -> Dossier {
+    Dossier {
+        sync: None,
+        ..d.clone()
+    }
+}
+
+/// What `outcome` for `entry` does to the dossier's sync state.
+pub fn delivered(dossier: &mut Dossier, entry: &Entry, outcome: &Outcome) {
+    let mut sync = dossier.sync.take().unwrap_or_default();
+    match outcome {
+        Outcome::Delivered => {
+            sync.last_delivered_revision = sync.last_delivered_revision.max(entry.revision());
+            sync.attempts = 0;
+            sync.last_error.clear();
+            sync.status = if sync.last_delivered_revision >= dossier.revision {
+                SyncStatus::Delivered
+            } else {
+                SyncStatus::Pending
+            } as i32;
+        }
+        Outcome::Retry { attempts, error } => {
+            sync.attempts = *attempts;
+            sync.last_error.clone_from(error);
+        }
+        Outcome::Dead { reason } => {
+            sync.status = SyncStatus::Dead as i32;
+            sync.last_error.clone_from(reason);
+        }
+    }
+    dossier.sync = Some(sync);
+}
+
+/// A dossier whose dead letters were requeued: pending again.
+pub fn requeued(dossier: &mut Dossier) {
+    let mut sync = dossier.sync.take().unwrap_or_default();
+    sync.status = SyncStatus::Pending as i32;
+    sync.attempts = 0;
+    sync.last_error.clear();
+    dossier.sync = Some(sync);
+}

@@ -1,0 +1,345 @@
+//! The embedded ledger: one redb file (`ledger.redb` in the data dir), the default
+//! store, with nothing to install.
+//!
+//! redb reopens cleanly after a kill and fsyncs every durable commit (see DESIGN.md
+//! for why not sled); one file means one lock, so two gateways can never share a
+//! data dir. Beside it, `ledger.journal` ([`journal`]) makes a batch of plain audit
+//! records durable with one write and one `fdatasync`: such a batch is committed to
+//! redb without a sync (readers see it at once) and framed in the journal; every
+//! durable redb commit (a batch with a dossier change or a delivery, a signed
+//! checkpoint, a full journal, a close) covers the records before it, and the
+//! journal starts again. Opening the ledger replays the journal.
+
+mod audit;
+mod dossiers;
+mod inbound;
+pub mod journal;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use lienthong_proto::v1::{AuditRecord, Dossier};
+use redb::{Database, ReadTransaction, ReadableDatabase, TableHandle};
+
+use crate::{Batch, Committed, Depth, Entry, Error, Filter, Head, Page, Seal, Store};
+use journal::Journal;
+
+/// The ledger's file name in the data dir.
+pub const FILE: &str = "ledger.redb";
+
+/// redb's page cache for the ledger (its default is 1 GiB). Writes append at the
+/// right edge of each table and queries scan forward, so a small cache serves both
+/// and keeps the gateway's memory small and flat.
+const CACHE: usize = 16 * 1024 * 1024;
+
+/// Says what was being done when redb failed.
+trait Context<T> {
+    fn ctx(self, context: &'static str) -> Result<T, Error>;
+}
+
+impl<T, E: Into<redb::Error>> Context<T> for Result<T, E> {
+    fn ctx(self, context: &'static str) -> Result<T, Error> {
+        self.map_err(|e| Error::unavailable(context, e.into()))
+    }
+}
+
+/// Creates (or opens) the redb file at `path` with every table.
+fn create(path: &Path) -> Result<Database, Error> {
+    let db = redb::Builder::new()
+        .set_cache_size(CACHE)
+        .create(path)
+        .map_err(|e| Error::Unavailable(format!("open {}: {e}", path.display())))?;
+    // Tables are made once; opening an existing ledger writes nothing.
+    let names = [
+        audit::RECORDS.name(),
+        audit::CHECKPOINTS.name(),
+        dossiers::DOSSIERS.name(),
+        dossiers::OUTBOX.name(),
+        dossiers::SEQ.name(),
+        dossiers::DEAD.name(),
+        inbound::INBOUND.name(),
+        inbound::CODES.name(),
+        inbound::META.name(),
+    ];
+    let existing: Vec<String> = db
+        .begin_read()
+        .ctx("create the ledger's tables")?
+        .list_tables()
+        .ctx("create the ledger's tables")?
+        .map(|t| t.name().to_owned())
+        .collect();
+    if names.iter().any(|n| !existing.iter().any(|x| x == n)) {
+        let txn = db.begin_write().ctx("create the ledger's tables")?;
+        txn.open_table(audit::RECORDS)
+            .ctx("create the ledger's tables")?;
+        txn.open_table(audit::CHECKPOINTS)
+            .ctx("create the ledger's tables")?;
+        txn.open_table(dossiers::DOSSIERS)
+            .ctx("create the ledger's tables")?;
+        txn.open_table(dossiers::OUTBOX)
+            .ctx("create the ledger's tables")?;
+        txn.open_table(dossiers::SEQ)
+            .ctx("create the ledger's tables")?;
+        txn.open_table(dossiers::DEAD)
+            .ctx("create the ledger's tables")?;
+        txn.open_table(inbound::INBOUND)
+            .ctx("create the ledger's tables")?;
+        txn.open_table(inbound::CODES)
+            .ctx("create the ledger's tables")?;
+        txn.open_table(inbound::META)
+            .ctx("create the ledger's tables")?;
+        txn.commit().ctx("create the ledger's tables")?;
+    }
+    Ok(db)
+}
+
+/// The embedded ledger.
+pub struct Embedded {
+    db: Arc<Database>,
+    path: PathBuf,
+    /// Where the audit log ends: read at open, moved by each commit (only the writer
+    /// commits records).
+    head: Mutex<Head>,
+    /// Opened by the first commit (an offline reader never makes one).
+    journal: Mutex<Option<Journal>>,
+}
+
+impl Embedded {
+    /// Opens (or creates) the ledger of the data dir `dir`.
+    pub fn in_dir(dir: &Path) -> Result<Arc<Embedded>, Error> {
+        Embedded::open(&dir.join(FILE))
+    }
+
+    /// Opens (or creates) the ledger at `path`, with the audit records of its
+    /// journal that it lacks committed to it.
+    pub fn open(path: &Path) -> Result<Arc<Embedded>, Error> {
+        let db = create(path)?;
+        journal::recover(&db, &journal::path_of(path))?;
+        let head = audit::head(&db.begin_read().ctx("open the ledger")?)?;
+        Ok(Arc::new(Embedded {
+            db: Arc::new(db),
+            path: path.to_owned(),
+            head: Mutex::new(head),
+            journal: Mutex::new(None),
+        }))
+    }
+
+    /// Runs `read` on a snapshot, off the async runtime.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&ReadTransaction) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().ctx("read the ledger")?;
+            read(&txn)
+        })
+        .await
+        .map_err(|e| Error::unavailable("ledger reader", e))?
+    }
+
+    /// Runs `write` in a durable transaction of its own, off the async runtime.
+    async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&redb::WriteTransaction) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write().ctx("write the ledger")?;
+            let out = write(&txn)?;
+            txn.commit().ctx("write the ledger")?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::unavailable("ledger writer", e))?
+    }
+
+    /// See [`Store::commit`]; blocks.
+    fn commit_now(
+        &self,
+        batch: &mut Batch,
+        seal: &mut (dyn Seal + Send),
+    ) -> Result<Committed, Error> {
+        let mut txn = self.db.begin_write().ctx("commit")?;
+        let now = crate::now_micros();
+        for (entry, outcome) in &batch.deliveries {
+            dossiers::mark(&txn, entry, outcome)?;
+        }
+        let mut applied = Vec::with_capacity(batch.changes.len());
+        for (record, change) in &batch.changes {
+            let result = dossiers::apply(&txn, change, now)?;
+            if let Some(r) = record.and_then(|i| batch.records.get_mut(i)) {
+                seal.complete(r, &result);
+            }
+            applied.push(result);
+        }
+        let mut head = *self.head.lock().expect("head");
+        let checkpoint = seal.seal(&mut head, &mut batch.records, batch.checkpoint);
+        if let Some(c) = &checkpoint {
+            head.checkpoint = c.seq;
+        }
+        let changed = applied.iter().any(Result::is_ok) || !batch.deliveries.is_empty();
+        if batch.records.is_empty() && checkpoint.is_none() && !changed {
+            txn.abort().ctx("commit")?;
+            return Ok(Committed {
+                applied,
+                checkpoint,
+                head,
+            });
+        }
+        audit::insert(&txn, &batch.records, checkpoint.as_ref())?;
+        // Records alone become durable in the journal; anything else is a durable
+        // commit, which also covers every record before it.
+        let plain = batch.changes.is_empty() && batch.deliveries.is_empty() && checkpoint.is_none();
+        if plain {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|x| Error::unavailable("commit", x))?;
+        }
+        txn.commit().ctx("commit")?;
+        let settled = {
+            let mut journal = self.journal.lock().expect("journal");
+            let journal = match &mut *journal {
+                Some(j) => j,
+                slot => slot.insert(Journal::open(&journal::path_of(&self.path))?),
+            };
+            if plain {
+                durable(&self.db, journal, &batch.records)
+            } else {
+                journal.restart();
+                Ok(())
+            }
+        };
+        // The records are in redb even when settling failed (their requests are
+        // refused): the head moves past them so that no later record takes their
+        // numbers.
+        *self.head.lock().expect("head") = head;
+        settled?;
+        Ok(Committed {
+            applied,
+            checkpoint,
+            head,
+        })
+    }
+}
+
+/// Makes records committed without a sync durable: in one journal frame or, when
+/// the journal is full or fails, by a durable commit, after which it restarts.
+fn durable(db: &Database, journal: &mut Journal, records: &[AuditRecord]) -> Result<(), Error> {
+    match journal.append(records) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "the audit journal failed; the ledger takes the batch durably")
+        }
+    }
+    settle(db)?;
+    journal.restart();
+    Ok(())
+}
+
+/// Makes every commit before it durable, with one durable commit of nothing.
+fn settle(db: &Database) -> Result<(), Error> {
+    db.begin_write().ctx("settle")?.commit().ctx("settle")
+}
+
+#[async_trait]
+impl Store for Embedded {
+    fn describe(&self) -> String {
+        format!("embedded ledger {}", self.path.display())
+    }
+
+    async fn commit(
+        &self,
+        batch: &mut Batch,
+        seal: &mut (dyn Seal + Send),
+    ) -> Result<Committed, Error> {
+        self.commit_now(batch, seal)
+    }
+
+    async fn audit_head(&self) -> Result<Head, Error> {
+        Ok(*self.head.lock().expect("head"))
+    }
+
+    async fn audit_page(&self, from: u64, to: u64, limit: usize) -> Result<Page, Error> {
+        self.read(move |txn| audit::page(txn, from, to, limit))
+            .await
+    }
+
+    async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error> {
+        self.read(move |txn| audit::record(txn, seq)).await
+    }
+
+    async fn audit_seq_at(&self, micros: i64) -> Result<u64, Error> {
+        let head = self.audit_head().await?.seq;
+        self.read(move |txn| audit::seq_at(txn, micros, head)).await
+    }
+
+    async fn dossier(&self, code: &str) -> Result<Option<Dossier>, Error> {
+        let code = code.to_owned();
+        self.read(move |txn| dossiers::get(txn, &code)).await
+    }
+
+    async fn dossiers(
+        &self,
+        after: &str,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<(Vec<Dossier>, bool), Error> {
+        let (after, filter) = (after.to_owned(), filter.clone());
+        self.read(move |txn| dossiers::list(txn, &after, limit, &filter))
+            .await
+    }
+
+    async fn outbox(&self, after: u64, limit: usize) -> Result<Vec<Entry>, Error> {
+        self.read(move |txn| dossiers::pending(txn, after, limit))
+            .await
+    }
+
+    async fn outbox_depth(&self) -> Result<Depth, Error> {
+        self.read(dossiers::depth).await
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<(Entry, String)>, Error> {
+        self.read(dossiers::dead_letters).await
+    }
+
+    async fn retry_dead(&self, code: Option<&str>) -> Result<u64, Error> {
+        let code = code.map(str::to_owned);
+        self.write(move |txn| dossiers::retry_dead(txn, code.as_deref()))
+            .await
+    }
+
+    async fn inbound_cursor(&self) -> Result<String, Error> {
+        self.read(inbound::cursor).await
+    }
+
+    async fn store_inbound(&self, page: &[(String, Dossier)]) -> Result<(usize, u64), Error> {
+        let page = page.to_vec();
+        self.write(move |txn| inbound::store(txn, &page)).await
+    }
+
+    async fn inbound(&self, after: u64, limit: usize) -> Result<Vec<(u64, Dossier)>, Error> {
+        self.read(move |txn| inbound::after(txn, after, limit))
+            .await
+    }
+
+    async fn inbound_head(&self) -> Result<u64, Error> {
+        self.read(inbound::head).await
+    }
+
+    async fn close(&self) -> Result<(), Error> {
+        let mut journal = self.journal.lock().expect("journal");
+        if let Some(journal) = &mut *journal {
+            if journal.used() > 0 {
+                settle(&self.db)?;
+                journal.restart();
+            }
+            // Every record is durable in redb: nothing in the journal is to be
+            // replayed (not even records the ledger has since lost, whose loss
+            // `audit verify` then shows).
+            journal.clear()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! lienthong's durable state, behind one interface: the audit log, the dossiers
+//! with their sync outbox and dead letters, and the dossiers that arrive from the
+//! national portal.
+//!
+//! [`Store`] is that interface; [`embedded`] implements it on one redb file (the
+//! default: nothing to install). Nothing outside this crate names a storage engine.
+//! Every write of a running gateway goes through one [`Writer`], which groups
+//! concurrent requests into one transaction: audit records, the dossier changes they
+//! describe, delivery outcomes, and the signed checkpoint that may close them.
+//!
+//! Invariants every store keeps, and that `tests/store.rs` checks on each:
+//! - what [`Store::commit`] returns `Ok` for is durable: a crash after it loses none
+//!   of it; a commit that fails leaves nothing of its batch;
+//! - audit records are only appended, numbered 1, 2, 3 … without gaps;
+//! - a dossier's revisions go 1, 2, 3 …, each change follows the status machine and
+//!   names the revision it was made from ([`dossier::next`]); its outbox entry
+//!   commits with it, and outbox numbers are never given twice.
+//!
+//! What a record *means* (its canonical bytes, the hash chain, the checkpoints'
+//! signatures) is not this crate's business: the gateway's audit module completes
+//! records through a [`Seal`] inside the transaction.
+
+#![forbid(unsafe_code)]
+
+pub mod dossier;
+pub mod embedded;
+mod error;
+#[cfg(feature = "forge")]
+pub mod forge;
+mod walk;
+mod writer;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier};
+
+pub use dossier::{Applied, Change, Entry, Filter, Outcome, Refusal};
+pub use error::Error;
+pub use walk::Walk;
+pub use writer::{Appended, Observe, Seal, Settings, Stats, Unsealed, Writer};
+
+/// Where the audit log ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Head {
+    /// The last record's sequence number; 0 when empty.
+    pub seq: u64,
+    /// Its hash (zeros when empty).
+    pub hash: [u8; 32],
+    /// Its time, in microseconds since the Unix epoch.
+    pub at: i64,
+    /// The last record covered by a signed checkpoint.
+    pub checkpoint: u64,
+}
+
+/// One item of the audit log in order: what an export holds and a verification
+/// reads.
+// Items are moved one at a time through a walk, never stored in bulk: boxing the
+// larger variant would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A record.
+    Record(AuditRecord),
+    /// A checkpoint, right after the record it signs.
+    Checkpoint(Checkpoint),
+}
+
+/// A page of the audit log (see [`Store::audit_page`]).
+#[derive(Debug, Default)]
+pub struct Page {
+    /// Records and checkpoints, in order.
+    pub items: Vec<Item>,
+    /// Where the next page starts, when there may be one.
+    pub next: Option<u64>,
+}
+
+/// One group commit: records to append, the dossier changes and delivery outcomes
+/// that commit with them, and whether a checkpoint is asked for.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Audit records, in order; their sequence numbers, times and hashes are set by
+    /// the [`Seal`] inside the transaction.
+    pub records: Vec<AuditRecord>,
+    /// Dossier changes, applied in order, each with the index in `records` of the
+    /// record that describes it.
+    pub changes: Vec<(Option<usize>, Change)>,
+    /// Delivery outcomes to record.
+    pub deliveries: Vec<(Entry, Outcome)>,
+    /// Ask the seal for a checkpoint even if none is due (the timer, a close).
+    pub checkpoint: bool,
+}
+
+impl Batch {
+    /// True when there is nothing to write unless a checkpoint is due.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.changes.is_empty() && self.deliveries.is_empty()
+    }
+}
+
+/// What a commit did.
+#[derive(Debug)]
+pub struct Committed {
+    /// Each change's result, in the batch's order.
+    pub applied: Vec<Applied>,
+    /// The checkpoint stored with the records, if one was due.
+    pub checkpoint: Option<Checkpoint>,
+    /// The log's head after the commit.
+    pub head: Head,
+}
+
+/// The outbox at a glance, for the operator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Depth {
+    /// Entries waiting for delivery.
+    pub waiting: u64,
+    /// When the oldest waiting entry was queued (µs since the Unix epoch).
+    pub oldest: Option<i64>,
+    /// Dead letters waiting for an operator.
+    pub dead: u64,
+}
+
+/// Everything the gateway keeps durably. One implementation per engine; the gateway
+/// holds an `Arc<dyn Store>` and never knows which.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which store this is, for logs and errors (never a secret).
+    fn describe(&self) -> String;
+
+    /// Commits `batch` in one transaction: the deliveries, then the changes (each
+    /// sees the ones before it), then the records as `seal` completes them. Nothing
+    /// of it is kept if it fails. Only the [`Writer`] calls it, from its own thread,
+    /// one batch at a time; it may block that thread.
+    async fn commit(
+        &self,
+        batch: &mut Batch,
+        seal: &mut (dyn Seal + Send),
+    ) -> Result<Committed, Error>;
+
+    /// Where the audit log ends now.
+    async fn audit_head(&self) -> Result<Head, Error>;
+
+    /// Up to `limit` records numbered `from..=to` (`to` = 0: to the end), each
+    /// followed by the checkpoints signed at it. A checkpoint whose record is
+    /// missing comes before the next record; on the page that ends the range, the
+    /// checkpoints beyond its last record follow it (so a cut tail shows).
+    async fn audit_page(&self, from: u64, to: u64, limit: usize) -> Result<Page, Error>;
+
+    /// The record `seq`, if present.
+    async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error>;
+
+    /// The first sequence number whose record is at or after `micros` (records are
+    /// appended in time order); one past the head when there is none.
+    async fn audit_seq_at(&self, micros: i64) -> Result<u64, Error>;
+
+    /// The dossier `code`, if held.
+    async fn dossier(&self, code: &str) -> Result<Option<Dossier>, Error>;
+
+    /// Up to `limit` dossiers after the code `after`, in code order, that `filter`
+    /// accepts; and whether more may follow.
+    async fn dossiers(
+        &self,
+        after: &str,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<(Vec<Dossier>, bool), Error>;
+
+    /// Up to `limit` outbox entries numbered after `after`, in order.
+    async fn outbox(&self, after: u64, limit: usize) -> Result<Vec<Entry>, Error>;
+
+    /// How deep the outbox is.
+    async fn outbox_depth(&self) -> Result<Depth, Error>;
+
+    /// The dead letters: entries the portal refused for good, with its reason.
+    async fn dead_letters(&self) -> Result<Vec<(Entry, String)>, Error>;
+
+    /// Puts dead letters (of `code`, or all) back in the outbox, after everything
+    /// queued, each dossier's held-back entries behind its dead one, in revision
+    /// order; the dossiers go back to pending. Returns how many entries were
+    /// requeued. Durable when it returns.
+    async fn retry_dead(&self, code: Option<&str>) -> Result<u64, Error>;
+
+    /// The portal's cursor after the last inbound dossier stored ("" before any).
+    async fn inbound_cursor(&self) -> Result<String, Error>;
+
+    /// Stores one page of the portal's feed, new dossiers only, with the page's last
+    /// cursor, durably and in one transaction; returns how many were new and the
+    /// inbound head after it.
+    async fn store_inbound(&self, page: &[(String, Dossier)]) -> Result<(usize, u64), Error>;
+
+    /// Up to `limit` inbound dossiers numbered after `after`.
+    async fn inbound(&self, after: u64, limit: usize) -> Result<Vec<(u64, Dossier)>, Error>;
+
+    /// The last inbound number given.
+    async fn inbound_head(&self) -> Result<u64, Error>;
+
+    /// Makes everything committed durable and leaves nothing to recover at the next
+    /// open (a clean stop). Reads still work afterwards.
+    async fn close(&self) -> Result<(), Error>;
+}
+
+/// A shared store.
+pub type Shared = Arc<dyn Store>;
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
