@@ -303,7 +303,7 @@ impl Config {
         self.audit
             .signing_key
             .clone()
-            .unwrap_or_else(|| crate::pki::Paths::new(&self.tls.certs_dir).audit_key())
+            .unwrap_or_else(|| lienthong_pki::Paths::new(&self.tls.certs_dir).audit_key())
     }
 }
 
@@ -389,7 +389,7 @@ impl Default for Tls {
     fn default() -> Self {
         Tls {
             certs_dir: PathBuf::from("certs"),
-            agency_uri_prefix: crate::pki::AGENCY_URI_PREFIX.to_owned(),
+            agency_uri_prefix: lienthong_pki::AGENCY_URI_PREFIX.to_owned(),
             handshake_timeout: Duration::from_secs(10),
             generate_dev_pki: true,
         }

@@ -111,6 +111,15 @@ pub enum Error {
     Pki(String),
 }
 
+impl From<lienthong_pki::Error> for Error {
+    fn from(e: lienthong_pki::Error) -> Error {
+        match e {
+            lienthong_pki::Error::Io { path, source } => Error::Io { path, source },
+            lienthong_pki::Error::Pki(detail) => Error::Pki(detail),
+        }
+    }
+}
+
 impl From<crate::policy::LoadError> for Error {
     fn from(e: crate::policy::LoadError) -> Error {
         match e {

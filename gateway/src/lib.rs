@@ -9,18 +9,14 @@
 
 pub mod admission;
 pub mod audit;
-pub mod bench;
 pub mod breaker;
 pub mod cache;
-pub mod cli;
-pub mod client;
 pub mod clock;
 pub mod config;
 mod error;
 pub mod health;
 pub mod metrics;
 pub mod ops;
-pub mod pki;
 pub mod policy;
 pub mod reload;
 pub mod server;
@@ -30,6 +26,7 @@ pub mod sync;
 pub mod tls;
 
 pub use config::Config;
+
 pub use error::{Error, FieldViolation};
 
 /// Installs ring as the process-wide rustls crypto provider. Idempotent; every entry

@@ -15,9 +15,9 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, ReloadLabels};
-use crate::pki::Paths;
 use crate::policy::Policy;
 use crate::tls::Trust;
+use lienthong_pki::Paths;
 
 /// A value replaced whole while readers hold the one they took.
 pub struct Current<T>(RwLock<Arc<T>>);

@@ -41,7 +41,6 @@ use crate::clock;
 use crate::config::{Config, Population as PopulationConfig};
 use crate::health::Readiness;
 use crate::metrics::{Measured, Metrics, ReasonLabels};
-use crate::pki::Paths;
 use crate::reload::{Current, Reloader};
 use crate::services::Shared;
 use crate::services::admin::Admin;
@@ -50,6 +49,7 @@ use crate::services::dossier::Dossiers;
 use crate::services::identity::Identity;
 use crate::services::residency::Residency;
 use crate::{Error, tls};
+use lienthong_pki::Paths;
 
 /// Handshakes in progress at once; further connections wait in the kernel backlog.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
@@ -543,18 +543,18 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let paths = Paths::new(&config.tls.certs_dir);
     if config.tls.generate_dev_pki && !paths.ca_cert().exists() {
         tracing::warn!(dir = %paths.dir.display(), "no PKI found; generating the DEVELOPMENT PKI (never use it in production)");
-        crate::pki::init(&paths, false)?;
+        lienthong_pki::init(&paths, false)?;
     }
     if config.tls.generate_dev_pki {
         // A dev PKI from an older version may lack a demo agency added since.
-        crate::pki::issue_missing_demo_agencies(&paths)?;
+        lienthong_pki::issue_missing_demo_agencies(&paths)?;
     }
     if config.tls.generate_dev_pki
         && config.audit.signing_key.is_none()
         && !paths.audit_key().exists()
     {
         tracing::warn!(dir = %paths.dir.display(), "no audit signing key; generating a DEVELOPMENT key");
-        crate::pki::init_audit_key(&paths)?;
+        lienthong_pki::init_audit_key(&paths)?;
     }
     std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
     let running = start(&config, registry(&config)?).await?;

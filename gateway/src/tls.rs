@@ -33,7 +33,7 @@ use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 
 use crate::Error;
-use crate::pki::Paths;
+use lienthong_pki::Paths;
 
 /// Who is on the other end of a connection, established by its certificate.
 #[derive(Debug, Clone)]

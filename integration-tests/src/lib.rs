@@ -15,8 +15,8 @@ use lienthong_adapters::population::rest::{Account, RestRegistry};
 use lienthong_adapters::sim::gate::Credentials;
 use lienthong_adapters::sim::{Faults, Population, population_api};
 use lienthong_gateway::Config;
-use lienthong_gateway::pki::{self, Paths};
 use lienthong_gateway::server::{self, Running};
+use lienthong_pki::{self as pki, Paths};
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
 use lienthong_proto::v1::{
     AuditRecord, GetCitizenRequest, GetResidenceRequest, QueryAuditRequest, RequestContext,

@@ -357,6 +357,20 @@ async fn deliveries_come_through_every_portal_fault_in_order() {
         ("system error", |f| f.set_error_rate(1.0)),
         ("maintenance", |f| f.set_down(true)),
     ];
+    // One delivery first, so that the gateway holds a portal session: a login that
+    // meets the faults below is another test (a malformed login answer never
+    // yields a session, so nothing could be delivered until it heals).
+    let first = one
+        .submit_dossier(submit(dossier(99)))
+        .await
+        .expect("submitted")
+        .into_inner()
+        .dossier_code;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while portal.portal().revision(&first).is_none() {
+        assert!(std::time::Instant::now() < deadline, "no first delivery");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut codes = Vec::new();
     for (n, (name, cause)) in causes.iter().enumerate() {
         cause(&faults);

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{TestPki, start_with_sim};
-use lienthong_gateway::pki::{self, Paths, Validity};
 use lienthong_gateway::server::Running;
+use lienthong_pki::{self as pki, Paths, Validity};
 use lienthong_proto::AgencyCode;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

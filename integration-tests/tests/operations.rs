@@ -275,7 +275,7 @@ async fn a_reload_revokes_an_agency_while_another_streams_on() {
         .await
         .expect("before the reload");
 
-    lienthong_gateway::pki::revoke(&pki.paths, "H99.02").unwrap();
+    lienthong_pki::revoke(&pki.paths, "H99.02").unwrap();
     let outcome = gw.reload().await;
     assert_eq!(outcome.tls, Some(Ok(())));
 

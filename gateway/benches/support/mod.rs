@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use lienthong_adapters::population::grpc::{self, GrpcConfig};
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_gateway::Config;
-use lienthong_gateway::pki::{self, Paths};
 use lienthong_gateway::server::{self, Running};
+use lienthong_pki::{self as pki, Paths};
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::{GetCitizenRequest, RequestContext};
 use tonic::transport::Channel;
@@ -43,7 +43,7 @@ impl Bench {
         config.tls.certs_dir = self.paths.dir.clone();
         config.tls.generate_dev_pki = false;
         config.admin.listen = ([127, 0, 0, 1], 0).into();
-        lienthong_gateway::bench::lift_limits(&mut config);
+        config.limits.lift();
         config
     }
 

@@ -103,7 +103,7 @@ async fn restart_continues_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.redb");
     let key_path = dir.path().join("audit.key");
-    std::fs::write(&key_path, crate::pki::audit_key_pem().unwrap().0).unwrap();
+    std::fs::write(&key_path, lienthong_pki::audit_key_pem().unwrap().0).unwrap();
     for round in 0..3u64 {
         let signer = Signer::load(&key_path).unwrap();
         let log = Log::open(&path, signer, settings(1000), Duration::from_secs(3600)).unwrap();

@@ -68,7 +68,7 @@ impl Keys {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         }
-        crate::pki::write(path, &master, true)?;
+        lienthong_pki::write(path, &master, true)?;
         Ok(Keys::from_master(&master))
     }
 

@@ -116,9 +116,9 @@ fn local_config(
     dir: &Path,
     name: &str,
     baseline: bool,
-    base: crate::Config,
-) -> Result<crate::Config, String> {
-    let mut config = crate::Config {
+    base: lienthong_gateway::Config,
+) -> Result<lienthong_gateway::Config, String> {
+    let mut config = lienthong_gateway::Config {
         listen: ([127, 0, 0, 1], free_port()?).into(),
         data_dir: dir.join(format!("data-{name}")),
         ..base
@@ -126,7 +126,7 @@ fn local_config(
     config.admin.listen = ([127, 0, 0, 1], free_port()?).into();
     config.tls.certs_dir = dir.join("certs");
     config.tls.generate_dev_pki = false;
-    lift_limits(&mut config);
+    config.limits.lift();
     config.log.level = "warn".into();
     if baseline {
         config.policy.enabled = false;
@@ -136,21 +136,11 @@ fn local_config(
     Ok(config)
 }
 
-/// Lifts the rate and in-flight limits, which would otherwise be what a benchmark
-/// measures.
-pub fn lift_limits(config: &mut crate::Config) {
-    config.limits.rate.per_second = 1e9;
-    config.limits.rate.burst = u32::MAX;
-    config.limits.max_in_flight = 100_000;
-    config.limits.max_in_flight_per_connection = 10_000;
-    config.limits.max_concurrent_streams = 10_000;
-}
-
 pub(super) async fn start_local(
     dir: &Path,
     name: &str,
     baseline: bool,
-    base: crate::Config,
+    base: lienthong_gateway::Config,
 ) -> Result<Local, String> {
     let config = local_config(dir, name, baseline, base)?;
     let file = dir.join(format!("{name}.toml"));

@@ -27,12 +27,12 @@ use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
 use serde::Serialize;
 
-use crate::pki::Paths;
+use lienthong_pki::Paths;
 
 mod local;
 mod workload;
 
-pub use local::{Resources, lift_limits};
+pub use local::Resources;
 use local::{sample, start_local};
 use workload::{Citizens, Clients, Load, Rng};
 pub use workload::{Mix, Op};
@@ -144,7 +144,7 @@ async fn measure(
     target: &str,
     pid: Option<u32>,
 ) -> Result<Report, String> {
-    crate::install_crypto_provider();
+    lienthong_gateway::install_crypto_provider();
     let paths = Paths::new(&options.certs_dir);
     let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
     let config = GrpcConfig {
@@ -299,14 +299,14 @@ pub async fn run(options: &Options) -> Result<Vec<Report>, String> {
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let certs = Paths::new(dir.path().join("certs"));
-    crate::pki::init(&certs, false).map_err(|e| e.to_string())?;
+    lienthong_pki::init(&certs, false).map_err(|e| e.to_string())?;
     let options = Options {
         certs_dir: certs.dir.clone(),
         ..options.clone()
     };
     let base = match &options.gateway_config {
-        Some(path) => crate::Config::load(path).map_err(|e| e.to_string())?,
-        None => crate::Config::default(),
+        Some(path) => lienthong_gateway::Config::load(path).map_err(|e| e.to_string())?,
+        None => lienthong_gateway::Config::default(),
     };
     let baseline = match options.full_only {
         true => None,

@@ -13,14 +13,14 @@ use lienthong_proto::v1::{
     export_item,
 };
 
-use crate::audit::record::{decision_name, micros};
+use lienthong_gateway::audit::record::{decision_name, micros};
 use std::sync::Arc;
 
 use lienthong_ledger::Store;
 
-use crate::audit::{self, Item, checkpoint, export, query};
 use crate::client::{Connect, explain};
-use crate::pki::Paths;
+use lienthong_gateway::audit::{self, Item, checkpoint, export, query};
+use lienthong_pki::Paths;
 
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]

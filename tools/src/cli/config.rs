@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use crate::config::{Config, DEFAULT_FILE};
-use crate::pki::Paths;
+use lienthong_gateway::config::{Config, DEFAULT_FILE};
+use lienthong_pki::Paths;
 
 /// `config` subcommands.
 #[derive(Debug, Subcommand)]
@@ -33,7 +33,8 @@ fn check(file: &Path) -> Result<String, String> {
     let mut report = vec![format!("{}: valid", file.display())];
     match &config.policy.file {
         Some(policy) => {
-            let loaded = crate::policy::Policy::load(policy).map_err(|e| e.to_string())?;
+            let loaded =
+                lienthong_gateway::policy::Policy::load(policy).map_err(|e| e.to_string())?;
             report.push(format!(
                 "policy {}: {} grants",
                 policy.display(),
@@ -49,8 +50,8 @@ fn check(file: &Path) -> Result<String, String> {
             paths.dir.display()
         ));
     } else {
-        crate::install_crypto_provider();
-        let trust = crate::tls::Trust::load(&paths, &config.tls.agency_uri_prefix)
+        lienthong_gateway::install_crypto_provider();
+        let trust = lienthong_gateway::tls::Trust::load(&paths, &config.tls.agency_uri_prefix)
             .map_err(|e| format!("tls: {e}"))?;
         report.push(format!(
             "tls {}: server certificate, CA and CRL load ({} revoked)",

@@ -16,7 +16,7 @@ use lienthong_proto::v1::{
 use serde_json::{Value, json};
 use tonic_types::StatusExt;
 
-use crate::pki::Paths;
+use lienthong_pki::Paths;
 
 mod dossier;
 
@@ -37,7 +37,7 @@ pub struct Connect {
 impl Connect {
     /// An mTLS channel to the gateway as `agency`.
     pub fn channel(&self, agency: &str) -> Result<tonic::transport::Channel, String> {
-        crate::install_crypto_provider();
+        lienthong_gateway::install_crypto_provider();
         let paths = Paths::new(&self.certs_dir);
         let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
         grpc::channel(&GrpcConfig {

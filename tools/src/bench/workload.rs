@@ -211,7 +211,7 @@ impl Load {
             || self.citizens.hot[(rng.next() % self.citizens.hot.len() as u64) as usize].clone();
         let code = |r: Result<(), tonic::Status>| match r {
             Ok(()) => "OK",
-            Err(s) => crate::metrics::code_name(s.code()),
+            Err(s) => lienthong_gateway::metrics::code_name(s.code()),
         };
         match op {
             Op::CitizenHit | Op::CitizenMiss => {
@@ -278,7 +278,7 @@ impl Load {
                 mine.push(dossier);
                 "OK"
             }
-            Err(s) => crate::metrics::code_name(s.code()),
+            Err(s) => lienthong_gateway::metrics::code_name(s.code()),
         }
     }
 }

@@ -9,8 +9,8 @@ use lienthong_proto::PersonalId;
 use lienthong_proto::v1::PurgeCacheRequest;
 use lienthong_proto::v1::admin_service_client::AdminServiceClient;
 
-use crate::cache::Cache;
 use crate::client::{Connect, explain};
+use lienthong_gateway::cache::Cache;
 
 /// `cache` subcommands.
 #[derive(Debug, Subcommand)]

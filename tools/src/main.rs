@@ -4,9 +4,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use lienthong_gateway::cli::{Cli, Command, Pki, Policy, Sim};
+use lienthong::cli::{Cli, Command, Pki, Policy, Sim};
 use lienthong_gateway::config::LogFormat;
-use lienthong_gateway::pki::{self, Paths, Validity};
+use lienthong_pki::{self as pki, Paths, Validity};
 use lienthong_proto::AgencyCode;
 
 #[tokio::main]
@@ -33,22 +33,22 @@ async fn main() -> anyhow::Result<()> {
             let config = config.expect("read above");
             lienthong_gateway::server::run(config).await?
         }
-        Command::Config(command) => match lienthong_gateway::cli::config::run(&command) {
+        Command::Config(command) => match lienthong::cli::config::run(&command) {
             Ok(text) => println!("{}", text.trim_end()),
             Err(failure) => {
                 eprintln!("{failure}");
                 std::process::exit(1);
             }
         },
-        Command::Bench(options) => match lienthong_gateway::bench::run(&options).await {
+        Command::Bench(options) => match lienthong::bench::run(&options).await {
             Ok(reports) if options.json => println!("{}", serde_json::to_string_pretty(&reports)?),
-            Ok(reports) => print!("{}", lienthong_gateway::bench::text(&options, &reports)),
+            Ok(reports) => print!("{}", lienthong::bench::text(&options, &reports)),
             Err(failure) => {
                 eprintln!("{failure}");
                 std::process::exit(1);
             }
         },
-        Command::Health(health) => match lienthong_gateway::cli::health::run(&health).await {
+        Command::Health(health) => match lienthong::cli::health::run(&health).await {
             Ok((table, all)) => {
                 println!("{table}");
                 if !all {
@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Audit(audit) => {
             let mut out = std::io::stdout().lock();
-            match lienthong_gateway::cli::audit::run(&audit, &mut out).await {
+            match lienthong::cli::audit::run(&audit, &mut out).await {
                 Ok(true) => {}
                 Ok(false) => std::process::exit(1),
                 Err(failure) => {
@@ -112,29 +112,27 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Cache(command) => match lienthong_gateway::cli::cache::run(&command).await {
+        Command::Cache(command) => match lienthong::cli::cache::run(&command).await {
             Ok(text) => println!("{text}"),
             Err(failure) => {
                 eprintln!("{failure}");
                 std::process::exit(1);
             }
         },
-        Command::Sync(command) => match lienthong_gateway::cli::sync::run(&command).await {
+        Command::Sync(command) => match lienthong::cli::sync::run(&command).await {
             Ok(text) => println!("{text}"),
             Err(failure) => {
                 eprintln!("{failure}");
                 std::process::exit(1);
             }
         },
-        Command::Policy(Policy::Check(check)) => {
-            match lienthong_gateway::cli::policy::check(&check) {
-                Ok(explained) => println!("{explained}"),
-                Err(explained) => {
-                    println!("{explained}");
-                    std::process::exit(1);
-                }
+        Command::Policy(Policy::Check(check)) => match lienthong::cli::policy::check(&check) {
+            Ok(explained) => println!("{explained}"),
+            Err(explained) => {
+                println!("{explained}");
+                std::process::exit(1);
             }
-        }
+        },
         Command::Sim(Sim::Portal {
             listen,
             record,
@@ -176,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         }
-        Command::Client(client) => match lienthong_gateway::client::run(&client).await {
+        Command::Client(client) => match lienthong::client::run(&client).await {
             Ok(output) => println!("{}", output.trim_end()),
             Err(failure) => {
                 eprintln!("{failure}");

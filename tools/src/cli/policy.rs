@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::policy::{Fields, Operation, Policy};
+use lienthong_gateway::policy::{Fields, Operation, Policy};
 
 /// `policy check` options.
 #[derive(Debug, Args)]
@@ -34,7 +34,7 @@ pub fn check(args: &Check) -> Result<String, String> {
     let path = match (&args.file, &args.config) {
         (Some(file), _) => Some(file.clone()),
         (None, Some(config)) => {
-            crate::Config::load(config)
+            lienthong_gateway::Config::load(config)
                 .map_err(|e| e.to_string())?
                 .policy
                 .file
@@ -56,7 +56,7 @@ pub fn check(args: &Check) -> Result<String, String> {
             format!("--operation must be one of {}", names.join(", "))
         })?;
     let agency = &args.agency;
-    let denied = |d: crate::policy::Denial| {
+    let denied = |d: lienthong_gateway::policy::Denial| {
         format!("DENIED by {source} ({}): {}", d.reason.as_str(), d.detail)
     };
     if let Some(role) = op.role() {

@@ -7,6 +7,8 @@
 //! An agency certificate carries its code in a SAN URI `urn:lienthong:agency:<code>`.
 //! For development and tests only: a production federation has its own CA.
 
+#![forbid(unsafe_code)]
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,8 +20,6 @@ use rcgen::{
     RevokedCertParams, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
-
-use crate::Error;
 
 /// The SAN URI prefix that carries an agency code.
 pub const AGENCY_URI_PREFIX: &str = "urn:lienthong:agency:";
@@ -344,8 +344,33 @@ fn write_crl(paths: &Paths, revoked: Vec<RevokedCertParams>, number: u64) -> Res
     )
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
-pub(crate) fn write(path: &Path, bytes: &[u8], secret: bool) -> Result<(), Error> {
+/// Why a PKI file could not be made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A certificate, key or CRL could not be made or read.
+    #[error("pki: {0}")]
+    Pki(String),
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a
+/// file; `secret` files are made owner-only (0600).
+pub fn write(path: &Path, bytes: &[u8], secret: bool) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -23,7 +23,7 @@ pub struct Cli {
     pub log: Option<String>,
     /// Log lines as `text` or `json` (default: the config's `log.format`, else text).
     #[arg(long, global = true, value_enum)]
-    pub log_format: Option<crate::config::LogFormat>,
+    pub log_format: Option<lienthong_gateway::config::LogFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -191,11 +191,11 @@ pub enum Sim {
 impl Serve {
     /// The configuration: file (or embedded default) with flags applied; `server::run`
     /// validates it before acting on it.
-    pub fn config(&self) -> Result<crate::Config, crate::Error> {
-        use crate::config::Population;
+    pub fn config(&self) -> Result<lienthong_gateway::Config, lienthong_gateway::Error> {
+        use lienthong_gateway::config::Population;
         let mut config = match &self.config {
-            Some(path) => crate::Config::load(path)?,
-            None => crate::Config::default(),
+            Some(path) => lienthong_gateway::Config::load(path)?,
+            None => lienthong_gateway::Config::default(),
         };
         if let Some(listen) = self.listen {
             config.listen = listen;
@@ -211,16 +211,16 @@ impl Serve {
         }
         let timeout = Duration::from_millis(self.population_timeout_ms);
         if let Some(url) = &self.population_url {
-            config.population = Population::Rest(crate::config::RestApi::dev(url, timeout));
+            config.population =
+                Population::Rest(lienthong_gateway::config::RestApi::dev(url, timeout));
         }
         if let Some(url) = &self.portal_url {
-            config.portal = crate::config::Portal::Rest(crate::config::RestApi::dev(
-                url,
-                Duration::from_secs(5),
-            ));
+            config.portal = lienthong_gateway::config::Portal::Rest(
+                lienthong_gateway::config::RestApi::dev(url, Duration::from_secs(5)),
+            );
         }
         if let Some(url) = &self.population_grpc {
-            let paths = crate::pki::Paths::new(&config.tls.certs_dir);
+            let paths = lienthong_pki::Paths::new(&config.tls.certs_dir);
             let agency = &self.population_grpc_agency;
             config.population = Population::Grpc {
                 url: url.clone(),
