@@ -11,7 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::population::schema::{self, Envelope, Token, TokenRequest};
+use crate::national::{self as schema, Envelope, Token, TokenRequest};
 
 /// An HTTP client for `endpoint` (named in errors) trusting `ca_pem` (PEM, for
 /// `https` URLs), giving up on a call after `timeout`.

@@ -11,6 +11,7 @@
 
 mod error;
 pub mod http;
+pub mod national;
 pub mod population;
 pub mod portal;
 pub mod sim;

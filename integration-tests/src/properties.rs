@@ -6,7 +6,8 @@
 //! The cargo-fuzz targets in `fuzz/` feed these with coverage-guided input; the
 //! `properties` test runs them on generated input in `cargo test`.
 
-use lienthong_adapters::population::schema::{CongDan, CuTru, Envelope};
+use lienthong_adapters::national::Envelope;
+use lienthong_adapters::population::schema::{CongDan, CuTru};
 use lienthong_adapters::portal::schema::HoSo;
 use lienthong_gateway::services::Violations;
 use lienthong_gateway::services::dossier::validate;

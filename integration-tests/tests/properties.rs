@@ -4,7 +4,8 @@
 //! `fuzz/` (see RELIABILITY.md).
 
 use integration_tests::properties;
-use lienthong_adapters::population::schema::{CongDan, CuTru, Envelope};
+use lienthong_adapters::national::Envelope;
+use lienthong_adapters::population::schema::{CongDan, CuTru};
 use lienthong_adapters::portal::schema::HoSo;
 use lienthong_adapters::sim::{citizens, dossiers, today};
 use lienthong_proto::PersonalId;

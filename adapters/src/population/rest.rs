@@ -11,11 +11,12 @@ use lienthong_proto::PersonalId;
 use lienthong_proto::v1::{Citizen, Residence};
 use serde::de::DeserializeOwned;
 
-use super::schema::{self, CongDan, CuTru, Envelope, Lookup};
+use super::schema::{CongDan, CuTru, Lookup};
 use super::{Call, Registry};
 use crate::Error;
 pub use crate::http::Account;
 use crate::http::Session;
+use crate::national::{self as schema, Envelope};
 
 /// The REST adapter.
 pub struct RestRegistry {

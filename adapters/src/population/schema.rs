@@ -7,64 +7,14 @@
 //! `yyyyMMddHHmmss` in Vietnam time (+07:00). The simulator serves this schema and the
 //! REST adapter reads it, so both sides share one definition.
 
-use lienthong_proto::VIETNAM;
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::{Address, Citizen, MaritalStatus, Residence, Sex};
 use serde::{Deserialize, Serialize};
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
-use time::{Date, OffsetDateTime, PrimitiveDateTime};
+use time::{Date, OffsetDateTime};
 
-/// Result code: success.
-pub const OK: i32 = 0;
-/// Result code: no citizen with this personal ID.
-pub const NOT_FOUND: i32 = 201;
-/// Result code: the request body is invalid.
-pub const BAD_REQUEST: i32 = 400;
-/// Result code: the access token is missing, invalid or expired.
-pub const UNAUTHORIZED: i32 = 401;
-/// Result code: the caller's quota is used up.
-pub const QUOTA_EXCEEDED: i32 = 429;
-/// Result code: an internal error of the national system.
-pub const SYSTEM_ERROR: i32 = 500;
-/// Result code: the national system is in maintenance.
-pub const MAINTENANCE: i32 = 503;
-
-/// The envelope of every answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Envelope<T> {
-    /// Result code, [`OK`] on success.
-    #[serde(rename = "MaKetQua")]
-    pub code: i32,
-    /// Human-readable message, in Vietnamese.
-    #[serde(rename = "ThongDiep")]
-    pub message: String,
-    /// The payload, present on success.
-    #[serde(rename = "DuLieu", default = "Option::default")]
-    pub data: Option<T>,
-}
-
-/// `POST /api/v1/xacthuc/token`: credentials for an access token.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TokenRequest {
-    /// Client account issued to the province.
-    #[serde(rename = "TenDangNhap")]
-    pub username: String,
-    /// Its secret.
-    #[serde(rename = "MatKhau")]
-    pub password: String,
-}
-
-/// The access token.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Token {
-    /// Bearer token for the lookup calls.
-    #[serde(rename = "MaTruyCap")]
-    pub access_token: String,
-    /// Lifetime in seconds.
-    #[serde(rename = "ThoiHanGiay")]
-    pub expires_in: u64,
-}
+pub use crate::national::{format_stamp, parse_stamp};
 
 /// `POST /api/v1/congdan/tracuu` and `/api/v1/cutru/tracuu`: a lookup by personal ID.
 #[derive(Debug, Serialize, Deserialize)]
@@ -156,36 +106,6 @@ pub struct CuTru {
 
 const BIRTH_DATE_VN: &[BorrowedFormatItem<'static>] = format_description!("[day]/[month]/[year]");
 const ISO_DATE: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
-const STAMP: &[BorrowedFormatItem<'static>] =
-    format_description!("[year][month][day][hour][minute][second]");
-
-/// Describes a JSON error by its kind and position only: serde_json's own message
-/// quotes the offending value, which may be a citizen's personal data, and error
-/// details end up in logs.
-pub fn describe_json_error(e: &serde_json::Error) -> String {
-    format!(
-        "{:?} error at line {} column {}",
-        e.classify(),
-        e.line(),
-        e.column()
-    )
-}
-
-/// Formats a UTC instant as the API's `yyyyMMddHHmmss` in +07:00.
-pub fn format_stamp(at: OffsetDateTime) -> String {
-    at.to_offset(VIETNAM).format(STAMP).unwrap_or_default()
-}
-
-/// Parses the API's `yyyyMMddHHmmss` (+07:00) into a UTC timestamp.
-pub fn parse_stamp(s: &str) -> Result<Timestamp, String> {
-    let local = PrimitiveDateTime::parse(s, STAMP)
-        .map_err(|e| format!("NgayCapNhat is not yyyyMMddHHmmss: {e}"))?;
-    let utc = local.assume_offset(VIETNAM);
-    Ok(Timestamp {
-        seconds: utc.unix_timestamp(),
-        nanos: 0,
-    })
-}
 
 fn timestamp_to_stamp(ts: Option<&Timestamp>) -> String {
     ts.and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
@@ -309,6 +229,7 @@ impl TryFrom<CuTru> for Residence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::national::{Envelope, describe_json_error};
 
     fn record() -> CongDan {
         CongDan::from(&Citizen {

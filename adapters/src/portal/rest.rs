@@ -12,7 +12,7 @@ use super::schema::{DanhSachTrucTuyen, HoSo, KetQuaDongBo, OUT_OF_ORDER, UNPROCE
 use super::{NationalPortal, Pushed};
 use crate::Error;
 use crate::http::{Account, Session};
-use crate::population::schema::{self, Envelope};
+use crate::national::{self as schema, Envelope};
 
 /// The REST adapter of the portal.
 pub struct RestPortal {

@@ -7,14 +7,14 @@
 //! `NgayHenTra`, `NgayKetThucXuLy`, `KenhThucHien`, …; times `yyyyMMddHHmmss` in
 //! +07:00), create-or-update by dossier code and revision; and
 //! `GET /api/dvcqg/hoso/tructuyen` for dossiers citizens submitted online. Answers
-//! use the envelope of the national APIs ([`crate::population::schema::Envelope`]).
+//! use the envelope of the national APIs ([`crate::national::Envelope`]).
 
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::Dossier;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::population::schema::{format_stamp, parse_stamp};
+use crate::national::{format_stamp, parse_stamp};
 
 /// Result code: the revision arrived before the one it follows (retry later, in order).
 pub const OUT_OF_ORDER: i32 = 409;

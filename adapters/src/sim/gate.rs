@@ -10,7 +10,7 @@ use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 
 use super::{Faults, Injected};
-use crate::population::schema::{self, Envelope, Token, TokenRequest};
+use crate::national::{self as schema, Envelope, Token, TokenRequest};
 
 /// Credentials a simulator accepts.
 #[derive(Debug, Clone)]

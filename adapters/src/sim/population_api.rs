@@ -21,7 +21,8 @@ pub use super::gate::Credentials;
 use super::gate::{Answer, Gate, fail, ok};
 use super::http::Http;
 use super::{Faults, citizens, today};
-use crate::population::schema::{self, CongDan, CuTru, Lookup, Token, TokenRequest};
+use crate::national::{self as national, Token, TokenRequest};
+use crate::population::schema::{CongDan, CuTru, Lookup};
 
 struct Shared {
     gate: Gate,
@@ -89,7 +90,7 @@ async fn admit<T>(s: &Shared, headers: &HeaderMap, req: &Lookup) -> Result<Perso
     PersonalId::parse(&req.personal_id).map_err(|e| {
         fail(
             StatusCode::BAD_REQUEST,
-            schema::BAD_REQUEST,
+            national::BAD_REQUEST,
             &format!("SoDinhDanh {e}"),
         )
     })
@@ -100,7 +101,7 @@ fn found<T: Serialize>(record: Option<T>) -> Answer<T> {
         Some(r) => ok(r),
         None => fail(
             StatusCode::OK,
-            schema::NOT_FOUND,
+            national::NOT_FOUND,
             "Không tìm thấy thông tin công dân",
         ),
     }

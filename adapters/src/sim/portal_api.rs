@@ -31,7 +31,7 @@ use serde::Deserialize;
 use super::gate::{Answer, Credentials, Gate, fail, ok};
 use super::http::Http;
 use super::{Faults, citizens, today};
-use crate::population::schema::{self, Token, TokenRequest, format_stamp};
+use crate::national::{self as schema, Token, TokenRequest, format_stamp};
 use crate::portal::schema::{
     DanhSachTrucTuyen, HoSo, HoSoTrucTuyen, KetQuaDongBo, OUT_OF_ORDER, UNPROCESSABLE,
 };
