@@ -1,0 +1,72 @@
+//! Opening the ledger of a running gateway: its store, its one writer, and the
+//! audit log over them when auditing is on.
+
+use std::sync::Arc;
+
+use lienthong_ledger::{Seal, Settings, Store, Unsealed, Writer};
+
+use crate::metrics::AuditMetrics;
+use crate::{Config, Error, audit};
+
+/// The ledger's parts.
+pub(super) struct Ledger {
+    /// Where the durable state is.
+    pub(super) store: Arc<dyn Store>,
+    /// Its one writer.
+    pub(super) writer: Arc<Writer>,
+    /// The audit log; `None` only in the benchmark baseline.
+    pub(super) audit: Option<Arc<audit::Log>>,
+    /// What the writer reports.
+    pub(super) metrics: AuditMetrics,
+}
+
+/// Opens the ledger `config` names and starts its writer.
+pub(super) async fn open(config: &Config) -> Result<Ledger, Error> {
+    let store: Arc<dyn Store> =
+        lienthong_ledger::embedded::Embedded::in_dir(&config.data_dir).map_err(Error::audit)?;
+    let audit_metrics = AuditMetrics::default();
+    let signer = match config.audit.enabled {
+        true => Some(Arc::new(audit::Signer::load(&config.audit_signing_key())?)),
+        false => None,
+    };
+    let seal: Box<dyn Seal> = match &signer {
+        Some(signer) => Box::new(audit::chain::Chain::new(
+            signer.clone(),
+            config.audit.checkpoint_every,
+        )),
+        None => Box::new(Unsealed),
+    };
+    let writer = Arc::new(
+        Writer::start(
+            store.clone(),
+            seal,
+            Settings {
+                max_batch: config.audit.max_batch,
+            },
+            Arc::new(audit_metrics.clone()),
+        )
+        .map_err(Error::audit)?,
+    );
+    let audit = match signer {
+        Some(signer) => {
+            let log = audit::Log::on(
+                store.clone(),
+                writer.clone(),
+                signer,
+                config.audit.checkpoint_interval,
+            );
+            log.check_head().await?;
+            Some(Arc::new(log))
+        }
+        None => {
+            tracing::warn!("auditing is OFF: requests leave no record (benchmark baseline only)");
+            None
+        }
+    };
+    Ok(Ledger {
+        store,
+        writer,
+        audit,
+        metrics: audit_metrics,
+    })
+}

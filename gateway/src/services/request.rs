@@ -1,0 +1,158 @@
+//! One request in flight: who asks (from the connection), under which request id,
+//! what the policy says, and the deadline budget its upstream call runs under.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lienthong_proto::v1::RequestContext;
+use tonic::Status;
+
+use super::Shared;
+use crate::Error;
+use crate::config::Limits;
+use crate::policy::{Allowed, Operation, Policy, Role};
+use crate::tls::Peer;
+
+/// One request in flight: who asks, under which id, until when.
+pub(crate) struct Ctx {
+    pub(super) peer: Arc<Peer>,
+    pub(super) request_id: String,
+    pub(super) operation: Operation,
+    pub(super) started: Instant,
+    /// Time the request may take: the configured limit or the client's grpc-timeout.
+    budget: Duration,
+}
+
+impl Ctx {
+    pub(crate) fn of<T>(
+        request: &tonic::Request<T>,
+        limits: &Limits,
+        operation: Operation,
+    ) -> Result<Ctx, Status> {
+        let peer = request
+            .extensions()
+            .get::<Arc<Peer>>()
+            .cloned()
+            .ok_or_else(|| Status::from(Error::Unauthenticated))?;
+        let metadata = request.metadata();
+        let request_id = metadata
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let client = metadata
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout);
+        // Answer a little before the client gives up, so it receives our status
+        // (DEADLINE_EXCEEDED with details) rather than cancelling on its own timer.
+        let client = client.map(|c| c.saturating_sub((c / 10).min(Duration::from_millis(50))));
+        let budget = client.map_or(limits.request_timeout, |c| c.min(limits.request_timeout));
+        Ok(Ctx {
+            peer,
+            request_id,
+            operation,
+            started: Instant::now(),
+            budget,
+        })
+    }
+
+    /// The calling agency's code.
+    pub(crate) fn agency(&self) -> &str {
+        self.peer.agency.as_str()
+    }
+
+    /// The policy's decision on this read under `context` (already validated).
+    pub(crate) fn allow(
+        &self,
+        policy: &Policy,
+        context: Option<&RequestContext>,
+    ) -> Result<Allowed, Error> {
+        let (purpose, legal_basis) =
+            context.map_or(("", ""), |c| (c.purpose.as_str(), c.legal_basis.as_str()));
+        Ok(policy.decide(
+            self.peer.agency.as_str(),
+            self.operation,
+            purpose,
+            legal_basis,
+        )?)
+    }
+
+    /// Checks that a grant gives the caller this operation (dossier calls, which
+    /// cite no purpose).
+    pub(crate) fn grant(&self, policy: &Policy) -> Result<(), Error> {
+        Ok(policy.allow(self.agency(), self.operation)?)
+    }
+
+    /// Checks that the caller holds `role`.
+    pub(crate) fn require(&self, policy: &Policy, role: Role) -> Result<(), Error> {
+        Ok(policy.require(self.peer.agency.as_str(), role, self.operation)?)
+    }
+
+    /// Runs an upstream call within the request's remaining budget and the upstream limit.
+    pub(crate) async fn upstream<T, F>(&self, shared: &Shared, call: F) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, lienthong_adapters::Error>>,
+    {
+        let remaining = self.budget.saturating_sub(self.started.elapsed());
+        let limit = remaining.min(shared.limits.upstream_timeout);
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => Ok(result?),
+            Err(_) if limit < shared.limits.upstream_timeout => Err(Error::Deadline(self.budget)),
+            Err(_) => Err(Error::Upstream(lienthong_adapters::Error::Timeout {
+                endpoint: shared.registry.name().into(),
+                after: limit,
+            })),
+        }
+    }
+
+    /// The call's context for the adapter.
+    pub(crate) fn call(
+        &self,
+        context: Option<&RequestContext>,
+    ) -> lienthong_adapters::population::Call {
+        lienthong_adapters::population::Call {
+            request_id: self.request_id.clone(),
+            context: context.cloned().unwrap_or_default(),
+            deadline: Some(self.budget.saturating_sub(self.started.elapsed())),
+        }
+    }
+}
+
+/// Parses the `grpc-timeout` header: an integer of at most 8 digits and a unit.
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (amount, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = amount.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_header() {
+        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_grpc_timeout("99999999u"),
+            Some(Duration::from_micros(99_999_999))
+        );
+        for bad in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
+}

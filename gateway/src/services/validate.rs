@@ -1,0 +1,130 @@
+//! Validation at the edge: every invalid field of a request is named at once, in
+//! `google.rpc.BadRequest` field violations a client can act on.
+
+use lienthong_proto::PersonalId;
+use lienthong_proto::v1::RequestContext;
+
+use crate::{Error, FieldViolation};
+
+/// Validates what every lookup carries — the context and the personal ID — plus the
+/// method's own `checks`, reporting every violation at once.
+pub fn lookup(
+    context: Option<&RequestContext>,
+    personal_id: &str,
+    checks: impl FnOnce(&mut Violations),
+) -> Result<PersonalId, Error> {
+    let mut v = Violations::default();
+    v.context(context);
+    let id = v.personal_id("personal_id", personal_id);
+    checks(&mut v);
+    match (v.finish(), id) {
+        (Ok(()), Some(id)) => Ok(id),
+        (Err(e), _) => Err(e),
+        (Ok(()), None) => Err(Error::Invalid(Vec::new())),
+    }
+}
+
+/// Collects every invalid field of a request, so the client can fix all at once.
+#[derive(Default)]
+pub struct Violations(pub(crate) Vec<FieldViolation>);
+
+impl Violations {
+    pub(crate) fn add(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    pub(crate) fn personal_id(&mut self, field: &str, value: &str) -> Option<PersonalId> {
+        PersonalId::parse(value)
+            .map_err(|e| {
+                self.add(
+                    field,
+                    format!("{e}; a personal ID is 12 digits PPPGYYNNNNNN"),
+                )
+            })
+            .ok()
+    }
+
+    /// Checks the request context every read must carry.
+    pub(crate) fn context(&mut self, context: Option<&RequestContext>) {
+        let Some(c) = context else {
+            self.add(
+                "context",
+                "is required: purpose, legal_basis and officer_id",
+            );
+            return;
+        };
+        match c.purpose.as_str() {
+            "" => self.add("context.purpose", "is required, e.g. dossier-processing"),
+            p if !lienthong_proto::context::is_purpose(p) => self.add(
+                "context.purpose",
+                "must be at most 64 characters of a-z, 0-9, '-', '_', '.'",
+            ),
+            _ => {}
+        }
+        self.text("context.legal_basis", &c.legal_basis, 128, true);
+        self.text("context.officer_id", &c.officer_id, 64, true);
+        self.text("context.case_ref", &c.case_ref, 64, false);
+    }
+
+    /// Free text: printable, bounded, required or not.
+    pub(crate) fn text(&mut self, field: &str, value: &str, max: usize, required: bool) {
+        if value.trim().is_empty() {
+            if required {
+                self.add(field, "is required");
+            }
+        } else if value.chars().count() > max {
+            self.add(field, format!("must be at most {max} characters"));
+        } else if value.chars().any(char::is_control) {
+            self.add(field, "must not contain control characters");
+        }
+    }
+
+    /// `Ok` when no field was invalid, else the error naming every one.
+    pub fn finish(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_violations_name_each_field() {
+        let mut v = Violations::default();
+        v.context(Some(&RequestContext {
+            purpose: "Dossier Processing".into(),
+            legal_basis: String::new(),
+            case_ref: "x".repeat(65),
+            officer_id: "cb\u{7}".into(),
+        }));
+        let fields: Vec<_> = v.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "context.purpose",
+                "context.legal_basis",
+                "context.officer_id",
+                "context.case_ref"
+            ]
+        );
+        let mut v = Violations::default();
+        v.context(None);
+        assert_eq!(v.0[0].field, "context");
+        let mut v = Violations::default();
+        v.context(Some(&RequestContext {
+            purpose: "dossier-processing".into(),
+            legal_basis: "ND-47/2020".into(),
+            case_ref: String::new(),
+            officer_id: "cb-01".into(),
+        }));
+        assert!(v.finish().is_ok());
+    }
+}
