@@ -13,11 +13,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
+mod cache;
 mod limits;
 mod operations;
+mod trust;
+mod upstreams;
 
+pub use cache::{BreakerConfig, CacheConfig, Freshness};
 pub use limits::{Limits, Rate, RateLimits};
 pub use operations::{AdminConfig, LogConfig, LogFormat, ReloadConfig};
+pub use trust::{Audit, PolicyConfig, Tls};
+pub use upstreams::{Population, Portal, RestApi, SyncConfig};
 
 /// The default configuration as a commented TOML file (`lienthong config default`):
 /// every key with its default and what it does. It parses to [`Config::default`].
@@ -57,246 +63,6 @@ pub struct Config {
     pub reload: ReloadConfig,
 }
 
-/// Which adapter reaches the National Public Service Portal.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase", tag = "adapter")]
-pub enum Portal {
-    /// The portal simulator, in-process; it keeps its state in
-    /// `<data_dir>/portal-sim.jsonl` so it remembers across restarts.
-    Sim {
-        /// Latency added to every answer.
-        #[serde(with = "humantime_serde", default)]
-        latency: Duration,
-        /// Share of calls that fail (0.0–1.0).
-        #[serde(default)]
-        fail_rate: f64,
-    },
-    /// The portal's REST/JSON sync API (or `lienthong sim portal`).
-    Rest(RestApi),
-}
-
-/// A national REST/JSON API: where it is, the account it is called with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestApi {
-    /// Base URL.
-    pub url: String,
-    /// Account for the token endpoint.
-    pub username: String,
-    /// Its secret.
-    pub password: String,
-    /// Per-call deadline.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-    /// Extra CA bundle (PEM) for `https` URLs.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-}
-
-impl RestApi {
-    /// The API at `url` with the development account of the simulators.
-    pub fn dev(url: &str, timeout: Duration) -> RestApi {
-        let dev = lienthong_adapters::sim::gate::Credentials::default();
-        RestApi {
-            url: url.to_owned(),
-            username: dev.username,
-            password: dev.password,
-            timeout,
-            ca_file: None,
-        }
-    }
-
-    /// The adapters' account, the CA bundle read.
-    pub fn account(&self) -> Result<lienthong_adapters::http::Account, Error> {
-        Ok(lienthong_adapters::http::Account {
-            base_url: self.url.clone(),
-            username: self.username.clone(),
-            password: self.password.clone(),
-            timeout: self.timeout,
-            ca_pem: self
-                .ca_file
-                .as_ref()
-                .map(|p| std::fs::read(p).map_err(Error::io(p)))
-                .transpose()?,
-        })
-    }
-
-    /// Checks the URL and the deadline; errors name `section.url` / `section.timeout`.
-    fn validate(&self, section: &str) -> Result<(), Error> {
-        let bad = |key: &str, detail: &str| Error::Config {
-            key: format!("{section}.{key}"),
-            detail: detail.into(),
-        };
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(bad("url", "must start with http:// or https://"));
-        }
-        if self.timeout.is_zero() {
-            return Err(bad("timeout", "must be greater than zero"));
-        }
-        Ok(())
-    }
-}
-
-/// How dossiers travel to and from the portal.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SyncConfig {
-    /// The province's agency code prefix: online dossiers for agencies under it are
-    /// fetched from the portal.
-    pub unit: String,
-    /// How often the portal's online feed is polled.
-    #[serde(with = "humantime_serde")]
-    pub poll_interval: Duration,
-    /// Deliveries in flight at most (each to a different dossier).
-    pub concurrency: usize,
-    /// The first retry of a failed delivery waits about this long, doubling after.
-    #[serde(with = "humantime_serde")]
-    pub backoff_base: Duration,
-    /// No retry waits longer.
-    #[serde(with = "humantime_serde")]
-    pub backoff_max: Duration,
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        SyncConfig {
-            unit: "H99".into(),
-            poll_interval: Duration::from_secs(2),
-            concurrency: 16,
-            backoff_base: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(30),
-        }
-    }
-}
-
-/// The read-through cache (`cache/` and `cache.key` in the data dir).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    /// Cache records at all. Off, every lookup goes upstream (still one call per
-    /// record at a time, still behind the breaker).
-    pub enabled: bool,
-    /// Bytes of sealed records on disk at most (keys and values; sled's files take
-    /// up to about twice that); the oldest go first.
-    pub max_bytes: u64,
-    /// Records kept decrypted in memory at most.
-    pub memory_entries: usize,
-    /// How often expired records are swept from disk.
-    #[serde(with = "humantime_serde")]
-    pub sweep_interval: Duration,
-    /// Identity records (GetCitizen, VerifyCitizen).
-    pub citizen: Freshness,
-    /// Residence records (GetResidence).
-    pub residence: Freshness,
-}
-
-/// How long a cached record serves.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Freshness {
-    /// Served from the cache this long after it was fetched.
-    #[serde(with = "humantime_serde")]
-    pub fresh: Duration,
-    /// Then, while the upstream is down or its circuit open, served (marked stale)
-    /// for this much longer.
-    #[serde(with = "humantime_serde")]
-    pub stale_if_error: Duration,
-}
-
-impl Default for Freshness {
-    fn default() -> Self {
-        Freshness {
-            fresh: Duration::from_secs(5 * 60),
-            stale_if_error: Duration::from_secs(24 * 3600),
-        }
-    }
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            enabled: true,
-            max_bytes: 256 * 1024 * 1024,
-            memory_entries: 10_000,
-            sweep_interval: Duration::from_secs(600),
-            citizen: Freshness::default(),
-            residence: Freshness::default(),
-        }
-    }
-}
-
-/// When the upstream's circuit opens and when it is probed again.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BreakerConfig {
-    /// Consecutive upstream failures that open the circuit.
-    pub failures: u32,
-    /// How long it stays open before one probe goes through.
-    #[serde(with = "humantime_serde")]
-    pub cool_down: Duration,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        BreakerConfig {
-            failures: 5,
-            cool_down: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Where the policy comes from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolicyConfig {
-    /// Decide every request by the policy. Switch off only to measure the
-    /// framework's own cost (the benchmark baseline): off, everyone reads everything.
-    pub enabled: bool,
-    /// The policy file (TOML, see `gateway/policy.dev.toml`); without it, the
-    /// embedded development policy.
-    pub file: Option<PathBuf>,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        PolicyConfig {
-            enabled: true,
-            file: None,
-        }
-    }
-}
-
-/// The audit log (`ledger.redb` in the data dir).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Audit {
-    /// Record every request. Switch off only to measure the framework's own cost
-    /// (the benchmark baseline): a gateway that releases personal data must audit.
-    pub enabled: bool,
-    /// Ed25519 key (PKCS#8 PEM) that signs checkpoints; default
-    /// `<certs_dir>/audit-signing.key`.
-    pub signing_key: Option<PathBuf>,
-    /// Sign a checkpoint after this many records.
-    pub checkpoint_every: u64,
-    /// And at least this often while records arrive.
-    #[serde(with = "humantime_serde")]
-    pub checkpoint_interval: Duration,
-    /// Records per durable commit at most (group commit).
-    pub max_batch: usize,
-}
-
-impl Default for Audit {
-    fn default() -> Self {
-        Audit {
-            enabled: true,
-            signing_key: None,
-            checkpoint_every: 1000,
-            checkpoint_interval: Duration::from_secs(10),
-            max_batch: 1024,
-        }
-    }
-}
-
 impl Config {
     /// The audit signing key's path.
     pub fn audit_signing_key(&self) -> PathBuf {
@@ -305,57 +71,6 @@ impl Config {
             .clone()
             .unwrap_or_else(|| lienthong_pki::Paths::new(&self.tls.certs_dir).audit_key())
     }
-}
-
-/// Files of the PKI and how identities are read from certificates.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Tls {
-    /// Directory with `ca.crt`, `ca.crl`, `server.crt`, `server.key` (the layout
-    /// `lienthong pki init` writes). With the default config, a missing dev PKI is
-    /// generated here at start-up.
-    pub certs_dir: PathBuf,
-    /// The SAN URI prefix that carries the agency code in client certificates.
-    pub agency_uri_prefix: String,
-    /// A TLS handshake that takes longer is abandoned.
-    #[serde(with = "humantime_serde")]
-    pub handshake_timeout: Duration,
-    /// Generate the development PKI into `certs_dir` when it has none. Never in production.
-    pub generate_dev_pki: bool,
-}
-
-/// Which adapter answers for the national population database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase", tag = "adapter")]
-pub enum Population {
-    /// The simulator, in-process.
-    Sim {
-        /// Latency added to every answer.
-        #[serde(with = "humantime_serde", default)]
-        latency: Duration,
-        /// Share of calls that fail (0.0–1.0).
-        #[serde(default)]
-        error_rate: f64,
-    },
-    /// A national REST/JSON API (or `lienthong sim population`).
-    Rest(RestApi),
-    /// Another lienthong gateway over mTLS (federation).
-    Grpc {
-        /// `https://host:port`.
-        url: String,
-        /// CA of the upstream's server certificate.
-        ca_file: PathBuf,
-        /// This gateway's client certificate at the upstream.
-        cert_file: PathBuf,
-        /// Its key.
-        key_file: PathBuf,
-        /// Name to check the upstream certificate against, if not the URL's host.
-        #[serde(default)]
-        server_name: Option<String>,
-        /// Per-call deadline.
-        #[serde(with = "humantime_serde")]
-        timeout: Duration,
-    },
 }
 
 impl Default for Config {
@@ -381,17 +96,6 @@ impl Default for Config {
             admin: AdminConfig::default(),
             log: LogConfig::default(),
             reload: ReloadConfig::default(),
-        }
-    }
-}
-
-impl Default for Tls {
-    fn default() -> Self {
-        Tls {
-            certs_dir: PathBuf::from("certs"),
-            agency_uri_prefix: lienthong_pki::AGENCY_URI_PREFIX.to_owned(),
-            handshake_timeout: Duration::from_secs(10),
-            generate_dev_pki: true,
         }
     }
 }

@@ -6,22 +6,23 @@
 //! when scraped ([`Metrics::encode`] takes a [`Snapshot`]).
 
 use std::fmt::Write;
-use std::sync::Arc;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use lienthong_adapters::Error as AdapterError;
-use lienthong_adapters::population::{Call, Registry};
-use lienthong_adapters::portal::schema::{DanhSachTrucTuyen, HoSo};
-use lienthong_adapters::portal::{NationalPortal, Pushed};
-use lienthong_proto::PersonalId;
-use lienthong_proto::v1::{Citizen, Residence};
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry as Prometheus;
+
+mod labels;
+mod measured;
+
+pub use labels::{
+    CacheLabels, CheckLabels, MethodLabels, OperationLabels, ReasonLabels, ReloadLabels,
+    RequestLabels, ShedLabels, UpstreamLabels, UpstreamName,
+};
+pub use measured::Measured;
 
 /// Latency buckets in seconds: 100 µs to about 26 s.
 fn latency() -> Histogram {
@@ -30,96 +31,6 @@ fn latency() -> Histogram {
 
 /// A family of latency histograms.
 type Latencies<L> = Family<L, Histogram, fn() -> Histogram>;
-
-/// One request, as counted.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    /// `lienthong.v1.IdentityService`.
-    pub service: String,
-    /// `GetCitizen`.
-    pub method: String,
-    /// The calling agency's code.
-    pub agency: String,
-    /// The gRPC status code's name, e.g. `OK`, `PERMISSION_DENIED`.
-    pub code: &'static str,
-}
-
-/// A method.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct MethodLabels {
-    /// The gRPC service.
-    pub service: String,
-    /// The method.
-    pub method: String,
-}
-
-/// A request refused before it reached its handler.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ShedLabels {
-    /// `RATE_LIMITED`, `OVERLOADED`, `CONNECTION_OVERLOADED`, `CERTIFICATE_REVOKED`.
-    pub reason: &'static str,
-    /// The calling agency's code.
-    pub agency: String,
-}
-
-/// A reason, alone.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabels {
-    /// Why.
-    pub reason: &'static str,
-}
-
-/// An upstream call.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct UpstreamLabels {
-    /// The adapter's name (`sim`, `rest`, `grpc`, `portal-rest`).
-    pub adapter: &'static str,
-    /// `citizen`, `residence`, `push`, `online`.
-    pub operation: &'static str,
-    /// `ok`, `not_found`, `unavailable`, `timeout`, `protocol`, `refused`, `rejected`.
-    pub outcome: &'static str,
-}
-
-/// An upstream operation.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OperationLabels {
-    /// The adapter's name.
-    pub adapter: &'static str,
-    /// Its operation.
-    pub operation: &'static str,
-}
-
-/// How the cache served a lookup.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CacheLabels {
-    /// The gateway operation, e.g. `IdentityService/GetCitizen`.
-    pub operation: &'static str,
-    /// `hit`, `miss` or `stale`.
-    pub result: &'static str,
-}
-
-/// A reload of one component.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReloadLabels {
-    /// `tls` or `policy`.
-    pub component: &'static str,
-    /// `ok` or `error`.
-    pub outcome: &'static str,
-}
-
-/// An upstream, for its circuit breaker.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct UpstreamName {
-    /// The adapter's name.
-    pub upstream: &'static str,
-}
-
-/// A readiness check.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CheckLabels {
-    /// `data_dir`, `audit`, `population_circuit`.
-    pub check: &'static str,
-}
 
 /// The audit writer's work, shared with the writer thread.
 #[derive(Debug, Clone)]
@@ -380,71 +291,6 @@ impl Metrics {
         self.upstream_latency
             .get_or_create(&OperationLabels { adapter, operation })
             .observe(started.elapsed().as_secs_f64());
-    }
-}
-
-/// An upstream adapter that counts and times its calls.
-pub struct Measured<A: ?Sized> {
-    inner: Arc<A>,
-    metrics: Arc<Metrics>,
-}
-
-impl<A: ?Sized> Measured<A> {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<A>, metrics: Arc<Metrics>) -> Arc<Measured<A>> {
-        Arc::new(Measured { inner, metrics })
-    }
-
-    async fn time<T>(
-        &self,
-        adapter: &'static str,
-        operation: &'static str,
-        call: impl Future<Output = Result<T, AdapterError>>,
-    ) -> Result<T, AdapterError> {
-        let started = Instant::now();
-        let result = call.await;
-        self.metrics
-            .upstream_call(adapter, operation, started, &result);
-        result
-    }
-}
-
-#[async_trait]
-impl Registry for Measured<dyn Registry> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    async fn citizen(&self, id: &PersonalId, call: &Call) -> Result<Citizen, AdapterError> {
-        self.time(self.name(), "citizen", self.inner.citizen(id, call))
-            .await
-    }
-
-    async fn residence(&self, id: &PersonalId, call: &Call) -> Result<Residence, AdapterError> {
-        self.time(self.name(), "residence", self.inner.residence(id, call))
-            .await
-    }
-}
-
-#[async_trait]
-impl NationalPortal for Measured<dyn NationalPortal> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    async fn push(&self, dossier: &HoSo) -> Result<Pushed, AdapterError> {
-        self.time(self.name(), "push", self.inner.push(dossier))
-            .await
-    }
-
-    async fn online(
-        &self,
-        unit: &str,
-        after: &str,
-        limit: u32,
-    ) -> Result<DanhSachTrucTuyen, AdapterError> {
-        self.time(self.name(), "online", self.inner.online(unit, after, limit))
-            .await
     }
 }
 

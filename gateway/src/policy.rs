@@ -7,15 +7,19 @@
 //! (`auditor`) open `AuditService`. Anything not granted is refused with a reason a
 //! client can act on.
 
+mod decision;
 pub mod fields;
 mod file;
+mod operation;
 
 use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
 
+pub use decision::{Allowed, Denial, Reason};
 pub use fields::{Fields, Record};
+pub use operation::{Operation, Role};
 
 /// The development policy that `serve` uses without a config file (see the README).
 pub const DEV_POLICY: &str = include_str!("../policy.dev.toml");
@@ -39,108 +43,6 @@ pub enum LoadError {
         /// What is wrong, and where.
         detail: String,
     },
-}
-
-/// An operation of the contract, as grants and audit records name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub enum Operation {
-    /// `IdentityService/GetCitizen`.
-    GetCitizen,
-    /// `IdentityService/VerifyCitizen`.
-    VerifyCitizen,
-    /// `ResidencyService/GetResidence`.
-    GetResidence,
-    /// `AuditService/QueryAudit` (role `auditor`).
-    QueryAudit,
-    /// `AuditService/VerifyAudit` (role `auditor`).
-    VerifyAudit,
-    /// `AuditService/ExportAudit` (role `auditor`).
-    ExportAudit,
-    /// `AdminService/PurgeCache` (role `operator`).
-    PurgeCache,
-    /// `AdminService/SyncStatus` (role `operator`).
-    SyncStatus,
-    /// `AdminService/RetryDead` (role `operator`).
-    RetryDead,
-    /// `DossierService/SubmitDossier`.
-    SubmitDossier,
-    /// `DossierService/UpdateDossierStatus`.
-    UpdateDossierStatus,
-    /// `DossierService/GetDossier`.
-    GetDossier,
-    /// `DossierService/ListDossiers`.
-    ListDossiers,
-    /// `DossierService/WatchDossiers`.
-    WatchDossiers,
-}
-
-impl Operation {
-    /// Every operation.
-    pub const ALL: [Operation; 14] = [
-        Operation::GetCitizen,
-        Operation::VerifyCitizen,
-        Operation::GetResidence,
-        Operation::QueryAudit,
-        Operation::VerifyAudit,
-        Operation::ExportAudit,
-        Operation::PurgeCache,
-        Operation::SyncStatus,
-        Operation::RetryDead,
-        Operation::SubmitDossier,
-        Operation::UpdateDossierStatus,
-        Operation::GetDossier,
-        Operation::ListDossiers,
-        Operation::WatchDossiers,
-    ];
-
-    /// `Service/Method`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::GetCitizen => "IdentityService/GetCitizen",
-            Operation::VerifyCitizen => "IdentityService/VerifyCitizen",
-            Operation::GetResidence => "ResidencyService/GetResidence",
-            Operation::QueryAudit => "AuditService/QueryAudit",
-            Operation::VerifyAudit => "AuditService/VerifyAudit",
-            Operation::ExportAudit => "AuditService/ExportAudit",
-            Operation::PurgeCache => "AdminService/PurgeCache",
-            Operation::SyncStatus => "AdminService/SyncStatus",
-            Operation::RetryDead => "AdminService/RetryDead",
-            Operation::SubmitDossier => "DossierService/SubmitDossier",
-            Operation::UpdateDossierStatus => "DossierService/UpdateDossierStatus",
-            Operation::GetDossier => "DossierService/GetDossier",
-            Operation::ListDossiers => "DossierService/ListDossiers",
-            Operation::WatchDossiers => "DossierService/WatchDossiers",
-        }
-    }
-
-    /// The record whose fields it releases, for the reads granted per purpose.
-    pub fn record(self) -> Option<Record> {
-        match self {
-            Operation::GetCitizen | Operation::VerifyCitizen => Some(Record::Citizen),
-            Operation::GetResidence => Some(Record::Residence),
-            _ => None,
-        }
-    }
-
-    /// The role it needs, for the operations a role opens rather than a grant.
-    pub fn role(self) -> Option<Role> {
-        match self {
-            Operation::QueryAudit | Operation::VerifyAudit | Operation::ExportAudit => {
-                Some(Role::Auditor)
-            }
-            Operation::PurgeCache | Operation::SyncStatus | Operation::RetryDead => {
-                Some(Role::Operator)
-            }
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Which agencies a grant or role covers.
@@ -194,78 +96,6 @@ pub struct Grant {
     /// Why the grant exists (free text for the people who review the policy).
     pub note: String,
     /// Line of the `[[grant]]` header in the file, for explanations.
-    pub line: usize,
-}
-
-/// A role an agency can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// May query, verify and export the audit log.
-    Auditor,
-    /// Runs the gateway: may purge its cache.
-    Operator,
-}
-
-impl Role {
-    /// The role's name in the policy file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Auditor => "auditor",
-            Role::Operator => "operator",
-        }
-    }
-}
-
-/// Why a request was refused; `as_str` is the `ErrorInfo` reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// No grant names the agency.
-    NoGrant,
-    /// The agency has grants, none for this operation.
-    OperationNotAllowed,
-    /// The operation is granted, not for this purpose.
-    PurposeNotAllowed,
-    /// The purpose is granted, not on this legal basis.
-    LegalBasisNotAllowed,
-    /// The request asks for fields the grants do not release.
-    FieldNotAllowed,
-    /// The operation needs a role the agency does not hold.
-    RoleRequired,
-    /// The dossier belongs to an agency that is neither the caller nor below it.
-    AgencyNotOwner,
-}
-
-impl Reason {
-    /// The stable reason string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::NoGrant => "NO_GRANT",
-            Reason::OperationNotAllowed => "OPERATION_NOT_ALLOWED",
-            Reason::PurposeNotAllowed => "PURPOSE_NOT_ALLOWED",
-            Reason::LegalBasisNotAllowed => "LEGAL_BASIS_NOT_ALLOWED",
-            Reason::FieldNotAllowed => "FIELD_NOT_ALLOWED",
-            Reason::RoleRequired => "ROLE_REQUIRED",
-            Reason::AgencyNotOwner => "AGENCY_NOT_OWNER",
-        }
-    }
-}
-
-/// A refusal: the reason and a message for the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{detail}")]
-pub struct Denial {
-    /// Why.
-    pub reason: Reason,
-    /// What exactly, and what would be allowed.
-    pub detail: String,
-}
-
-/// A granted request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Allowed {
-    /// The fields that may be released: the union over every matching grant.
-    pub fields: Fields,
-    /// Line of the first matching grant.
     pub line: usize,
 }
 
@@ -459,30 +289,6 @@ fn listed<'a>(values: impl Iterator<Item = &'a String>) -> String {
         .map(|v| format!("{v:?}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-impl Allowed {
-    /// Checks the fields a request names (message field names of `record`) against
-    /// the allowed set; returns what will be released.
-    pub fn narrow(&self, record: Record, requested: &[&str]) -> Result<Fields, Denial> {
-        if requested.is_empty() {
-            return Ok(self.fields);
-        }
-        let mut wanted = Fields::NONE;
-        for name in requested {
-            if let Some(f) = Fields::named(record, name) {
-                wanted = wanted.union(f);
-            }
-        }
-        let refused = wanted.minus(self.fields);
-        if !refused.is_empty() {
-            return Err(Denial {
-                reason: Reason::FieldNotAllowed,
-                detail: format!("not granted: {refused}; granted: {}", self.fields),
-            });
-        }
-        Ok(wanted)
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,129 @@
+//! The operations of the contract as grants and audit records name them, and the
+//! roles that open the services no purpose is cited for.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::Record;
+
+/// An operation of the contract, as grants and audit records name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Operation {
+    /// `IdentityService/GetCitizen`.
+    GetCitizen,
+    /// `IdentityService/VerifyCitizen`.
+    VerifyCitizen,
+    /// `ResidencyService/GetResidence`.
+    GetResidence,
+    /// `AuditService/QueryAudit` (role `auditor`).
+    QueryAudit,
+    /// `AuditService/VerifyAudit` (role `auditor`).
+    VerifyAudit,
+    /// `AuditService/ExportAudit` (role `auditor`).
+    ExportAudit,
+    /// `AdminService/PurgeCache` (role `operator`).
+    PurgeCache,
+    /// `AdminService/SyncStatus` (role `operator`).
+    SyncStatus,
+    /// `AdminService/RetryDead` (role `operator`).
+    RetryDead,
+    /// `DossierService/SubmitDossier`.
+    SubmitDossier,
+    /// `DossierService/UpdateDossierStatus`.
+    UpdateDossierStatus,
+    /// `DossierService/GetDossier`.
+    GetDossier,
+    /// `DossierService/ListDossiers`.
+    ListDossiers,
+    /// `DossierService/WatchDossiers`.
+    WatchDossiers,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 14] = [
+        Operation::GetCitizen,
+        Operation::VerifyCitizen,
+        Operation::GetResidence,
+        Operation::QueryAudit,
+        Operation::VerifyAudit,
+        Operation::ExportAudit,
+        Operation::PurgeCache,
+        Operation::SyncStatus,
+        Operation::RetryDead,
+        Operation::SubmitDossier,
+        Operation::UpdateDossierStatus,
+        Operation::GetDossier,
+        Operation::ListDossiers,
+        Operation::WatchDossiers,
+    ];
+
+    /// `Service/Method`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::GetCitizen => "IdentityService/GetCitizen",
+            Operation::VerifyCitizen => "IdentityService/VerifyCitizen",
+            Operation::GetResidence => "ResidencyService/GetResidence",
+            Operation::QueryAudit => "AuditService/QueryAudit",
+            Operation::VerifyAudit => "AuditService/VerifyAudit",
+            Operation::ExportAudit => "AuditService/ExportAudit",
+            Operation::PurgeCache => "AdminService/PurgeCache",
+            Operation::SyncStatus => "AdminService/SyncStatus",
+            Operation::RetryDead => "AdminService/RetryDead",
+            Operation::SubmitDossier => "DossierService/SubmitDossier",
+            Operation::UpdateDossierStatus => "DossierService/UpdateDossierStatus",
+            Operation::GetDossier => "DossierService/GetDossier",
+            Operation::ListDossiers => "DossierService/ListDossiers",
+            Operation::WatchDossiers => "DossierService/WatchDossiers",
+        }
+    }
+
+    /// The record whose fields it releases, for the reads granted per purpose.
+    pub fn record(self) -> Option<Record> {
+        match self {
+            Operation::GetCitizen | Operation::VerifyCitizen => Some(Record::Citizen),
+            Operation::GetResidence => Some(Record::Residence),
+            _ => None,
+        }
+    }
+
+    /// The role it needs, for the operations a role opens rather than a grant.
+    pub fn role(self) -> Option<Role> {
+        match self {
+            Operation::QueryAudit | Operation::VerifyAudit | Operation::ExportAudit => {
+                Some(Role::Auditor)
+            }
+            Operation::PurgeCache | Operation::SyncStatus | Operation::RetryDead => {
+                Some(Role::Operator)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A role an agency can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// May query, verify and export the audit log.
+    Auditor,
+    /// Runs the gateway: may purge its cache.
+    Operator,
+}
+
+impl Role {
+    /// The role's name in the policy file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Auditor => "auditor",
+            Role::Operator => "operator",
+        }
+    }
+}
