@@ -9,9 +9,11 @@ pub mod citizens;
 pub mod dossiers;
 pub mod gate;
 pub mod http;
+pub(crate) mod names;
 pub mod places;
 pub mod population_api;
 pub mod portal_api;
+pub(crate) mod rng;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -158,7 +160,7 @@ impl Faults {
             return false;
         }
         let n = self.draws.fetch_add(1, Ordering::Relaxed);
-        citizens::Rng::seeded(n).below(1_000_000) < u64::from(ppm)
+        rng::Rng::seeded(n).below(1_000_000) < u64::from(ppm)
     }
 }
 

@@ -13,74 +13,27 @@
 //! Every request, refused or served, is counted by service, method, agency and status
 //! code when its response ends, and timed from arrival to that end.
 
-use std::collections::HashMap;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+mod observe;
+mod rate;
 
-use http_body::{Body as HttpBody, Frame, SizeHint};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
 use tracing::Instrument;
 
-use crate::config::{Limits, Rate, RateLimits};
+pub use rate::RateLimiter;
+
+use observe::Done;
+
+use crate::config::Limits;
 use crate::error::Shed;
-use crate::metrics::{MethodLabels, Metrics, RequestLabels, ShedLabels, code_name};
+use crate::metrics::{Metrics, RequestLabels, ShedLabels};
 use crate::reload::Current;
 use crate::tls::{Peer, Trust};
-
-/// A token bucket per agency.
-pub struct RateLimiter {
-    limits: RateLimits,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl RateLimiter {
-    /// Buckets for `limits`, each starting full.
-    pub fn new(limits: RateLimits) -> RateLimiter {
-        RateLimiter {
-            limits,
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes a token for `agency` at `now`, or says how long until one is due.
-    pub fn take(&self, agency: &str, now: Instant) -> Result<(), (Rate, Duration)> {
-        let rate = self.limits.of(agency);
-        let burst = f64::from(rate.burst);
-        let mut buckets = self.buckets.lock().expect("rate buckets");
-        // The agency's code is copied once, for its first request, not for every one.
-        if !buckets.contains_key(agency) {
-            buckets.insert(
-                agency.to_owned(),
-                Bucket {
-                    tokens: burst,
-                    at: now,
-                },
-            );
-        }
-        let bucket = buckets.get_mut(agency).expect("inserted above");
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate.per_second).min(burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = (1.0 - bucket.tokens) / rate.per_second;
-            Err((
-                rate,
-                Duration::from_secs_f64(wait).max(Duration::from_millis(1)),
-            ))
-        }
-    }
-}
 
 /// What the door needs, shared by every connection.
 pub struct Admission {
@@ -244,166 +197,9 @@ fn split_path(path: &str) -> (String, String) {
     (service.to_owned(), method.to_owned())
 }
 
-/// Finishes a request's accounting when its response ends (or is dropped).
-struct Done {
-    labels: RequestLabels,
-    started: Instant,
-    metrics: Arc<Metrics>,
-    span: tracing::Span,
-    _permits: Vec<OwnedSemaphorePermit>,
-    /// Counted in `requests_in_flight` (refusals at the door are not).
-    counted: bool,
-}
-
-impl Done {
-    /// A trailers-only response carries its status in the headers; otherwise it
-    /// comes in the trailers, seen by [`Observed`].
-    fn wrap(mut self, response: Response) -> Response {
-        if let Some(code) = grpc_status(response.headers()) {
-            self.labels.code = code;
-        }
-        let (parts, body) = response.into_parts();
-        http::Response::from_parts(
-            parts,
-            Body::new(Observed {
-                inner: body,
-                done: Some(self),
-            }),
-        )
-    }
-
-    fn finish(self) {
-        let code = if self.labels.code.is_empty() {
-            // The stream ended without a status: the client went away.
-            "CANCELLED"
-        } else {
-            self.labels.code
-        };
-        let elapsed = self.started.elapsed();
-        if self.counted {
-            self.metrics.in_flight.dec();
-        }
-        let labels = RequestLabels {
-            code,
-            ..self.labels
-        };
-        self.metrics
-            .latency
-            .get_or_create(&MethodLabels {
-                service: labels.service.clone(),
-                method: labels.method.clone(),
-            })
-            .observe(elapsed.as_secs_f64());
-        self.metrics.requests.get_or_create(&labels).inc();
-        let elapsed_ms = elapsed.as_secs_f64() * 1e3;
-        self.span.in_scope(|| {
-            tracing::info!(status = code, elapsed_ms, "rpc finished");
-        });
-    }
-}
-
-fn grpc_status(headers: &http::HeaderMap) -> Option<&'static str> {
-    let code = headers
-        .get("grpc-status")?
-        .to_str()
-        .ok()?
-        .parse::<i32>()
-        .ok()?;
-    Some(code_name(tonic::Code::from_i32(code)))
-}
-
-/// A response body that reports the request finished when it ends.
-struct Observed {
-    inner: Body,
-    done: Option<Done>,
-}
-
-impl Drop for Observed {
-    fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            done.finish();
-        }
-    }
-}
-
-impl HttpBody for Observed {
-    type Data = <Body as HttpBody>::Data;
-    type Error = <Body as HttpBody>::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(trailers), Some(done)) = (frame.trailers_ref(), self.done.as_mut())
-                    && let Some(code) = grpc_status(trailers)
-                {
-                    done.labels.code = code;
-                }
-            }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
-                if let Some(done) = self.done.take() {
-                    done.finish();
-                }
-            }
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_bucket_refills_at_its_rate_and_says_when() {
-        let mut limits = RateLimits {
-            per_second: 10.0,
-            burst: 3,
-            ..RateLimits::default()
-        };
-        limits.agencies.insert(
-            "H99.02".into(),
-            Rate {
-                per_second: 1.0,
-                burst: 1,
-            },
-        );
-        let r = RateLimiter::new(limits);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            r.take("H99.01", t0).expect("the burst");
-        }
-        let (rate, wait) = r.take("H99.01", t0).unwrap_err();
-        assert_eq!(rate.per_second, 10.0);
-        assert!(
-            wait > Duration::from_millis(90) && wait <= Duration::from_millis(100),
-            "{wait:?}"
-        );
-        r.take("H99.01", t0 + Duration::from_millis(100))
-            .expect("one token after 100 ms");
-        // Another agency has its own bucket, and its own rate.
-        r.take("H99.02", t0).expect("its burst of one");
-        let (_, wait) = r.take("H99.02", t0).unwrap_err();
-        assert!(wait > Duration::from_millis(990), "{wait:?}");
-        // A long pause refills only up to the burst.
-        let later = t0 + Duration::from_secs(60);
-        for _ in 0..3 {
-            r.take("H99.01", later).unwrap();
-        }
-        assert!(r.take("H99.01", later).is_err());
-    }
 
     #[test]
     fn paths_split_into_service_and_method() {

@@ -64,6 +64,25 @@ pub fn config(pki: &TestPki) -> Config {
     config
 }
 
+/// The in-process population simulator with `latency`, and its faults.
+pub fn population(latency: Duration) -> (Arc<Population>, Arc<Faults>) {
+    let faults = Faults::new(latency, 0.0);
+    (Arc::new(Population::new(faults.clone())), faults)
+}
+
+/// An identity client of `gw` as `agency`.
+pub fn identity(
+    gw: &Running,
+    pki: &TestPki,
+    agency: &str,
+) -> lienthong_proto::v1::identity_service_client::IdentityServiceClient<Channel> {
+    lienthong_proto::v1::identity_service_client::IdentityServiceClient::new(channel(
+        gw.addr(),
+        &pki.paths,
+        agency,
+    ))
+}
+
 /// Starts a gateway with `config` in front of `registry`.
 pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Running {
     server::start(config, registry)
@@ -178,6 +197,19 @@ pub async fn audit_records(
         out.push(r);
     }
     out
+}
+
+/// An audit client of `gw` as the inspectorate (H99.90, role `auditor`).
+pub fn auditor(gw: SocketAddr, pki: &TestPki) -> AuditServiceClient<Channel> {
+    AuditServiceClient::new(channel(gw, &pki.paths, "H99.90"))
+}
+
+/// (request id, code, reason) of an answer or error.
+pub fn seen<T>(result: Result<tonic::Response<T>, tonic::Status>) -> (String, tonic::Code, String) {
+    match result {
+        Ok(r) => (request_id(r.metadata()), tonic::Code::Ok, String::new()),
+        Err(s) => (request_id(s.metadata()), s.code(), reason(&s)),
+    }
 }
 
 /// The `ErrorInfo` reason of an error status (empty without one).

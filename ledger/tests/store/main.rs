@@ -1,0 +1,221 @@
+//! What every store must do, checked through the [`Store`] interface and its
+//! [`Writer`] only, on real files: each backend instantiates the suite with its own
+//! way to open (and reopen) one ledger.
+
+use std::sync::Arc;
+
+use lienthong_ledger::embedded::Embedded;
+use lienthong_ledger::{
+    Applied, Change, Entry, Filter, Head, Item, Outcome, Refusal, Seal, Settings, Store, Walk,
+    Writer,
+};
+use lienthong_proto::prost_types::Timestamp;
+use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier, DossierStatus, SyncStatus};
+
+/// A ledger the suite can open, close and open again.
+trait Backend {
+    fn open(&self) -> Arc<dyn Store>;
+}
+
+/// The embedded ledger in a temporary directory.
+struct Redb(tempfile::TempDir);
+
+impl Redb {
+    fn new() -> Redb {
+        Redb(tempfile::tempdir().unwrap())
+    }
+}
+
+impl Backend for Redb {
+    fn open(&self) -> Arc<dyn Store> {
+        Embedded::in_dir(self.0.path()).unwrap()
+    }
+}
+
+/// A seal that numbers records, "hashes" them with their number, notes refused
+/// changes, and signs a checkpoint every `every` records.
+struct Numbering {
+    every: u64,
+}
+
+impl Seal for Numbering {
+    fn complete(&mut self, record: &mut AuditRecord, applied: &Applied) {
+        match applied {
+            Ok(d) if record.subject_personal_id.is_empty() => {
+                record.subject_personal_id = d.applicant_personal_id.clone();
+            }
+            Ok(_) => {}
+            Err(refusal) => record.reason = format!("REFUSED: {refusal}"),
+        }
+    }
+
+    fn seal(
+        &mut self,
+        head: &mut Head,
+        records: &mut [AuditRecord],
+        force: bool,
+    ) -> Option<Checkpoint> {
+        for r in records.iter_mut() {
+            head.seq += 1;
+            r.seq = head.seq;
+            r.prev_hash = head.hash.to_vec();
+            head.hash = [0; 32];
+            head.hash[..8].copy_from_slice(&head.seq.to_be_bytes());
+            r.hash = head.hash.to_vec();
+        }
+        let due = head.seq - head.checkpoint >= self.every || (force && head.seq > head.checkpoint);
+        due.then(|| Checkpoint {
+            seq: head.seq,
+            hash: head.hash.to_vec(),
+            ..Default::default()
+        })
+    }
+}
+
+fn writer(store: &Arc<dyn Store>, every: u64) -> Writer {
+    Writer::start(
+        store.clone(),
+        Box::new(Numbering { every }),
+        Settings { max_batch: 1024 },
+        Arc::new(()),
+    )
+    .unwrap()
+}
+
+fn record(n: u64) -> AuditRecord {
+    AuditRecord {
+        agency_code: "H99.01".into(),
+        operation: "IdentityService/GetCitizen".into(),
+        subject_personal_id: format!("001085{n:06}"),
+        request_id: format!("req-{n}"),
+        ..Default::default()
+    }
+}
+
+fn dossier(code: &str, status: DossierStatus) -> Dossier {
+    use lienthong_adapters::sim::dossiers::{RECEIVED, dossier};
+    dossier(code, status, RECEIVED)
+}
+
+fn submit(code: &str, status: DossierStatus) -> Change {
+    Change::Submit(Box::new(dossier(code, status)))
+}
+
+fn update(code: &str, status: DossierStatus, expected_revision: u64) -> Change {
+    Change::Update {
+        code: code.into(),
+        status,
+        expected_revision,
+        at: Timestamp {
+            seconds: 1_795_400_000,
+            nanos: 0,
+        },
+    }
+}
+
+async fn apply(w: &Writer, change: Change) -> Applied {
+    w.append(None, Some(change)).await.unwrap().applied.unwrap()
+}
+
+async fn items(store: &Arc<dyn Store>, from: u64, to: u64) -> Vec<Item> {
+    let mut out = Vec::new();
+    Walk::new(store.clone(), from, to)
+        .each(|item| {
+            out.push(item);
+            true
+        })
+        .await
+        .unwrap();
+    out
+}
+
+fn shape(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Record(r) => format!("r{}", r.seq),
+            Item::Checkpoint(c) => format!("c{}", c.seq),
+        })
+        .collect()
+}
+
+mod audit;
+mod dossiers;
+mod inbound;
+
+use audit::*;
+use dossiers::*;
+use inbound::*;
+
+/// The suite, for one backend.
+macro_rules! suite {
+    ($backend:expr; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                let backend = $backend;
+                super::$test(&backend).await;
+            }
+        )*
+    };
+}
+
+macro_rules! every_test {
+    ($backend:expr) => {
+        suite!($backend;
+            appends_are_numbered_grouped_and_walked_in_order,
+            a_close_seals_and_a_reopen_continues,
+            pages_place_checkpoints_and_find_times,
+            changes_follow_the_machine_and_the_revisions,
+            a_record_and_its_change_commit_together,
+            concurrent_changes_stay_in_order_and_survive_a_reopen,
+            deliveries_move_entries_and_numbers_are_never_given_twice,
+            requeued_dead_letters_follow_their_held_back_revisions,
+            inbound_dossiers_are_stored_once_with_their_cursor,
+        );
+    };
+}
+
+mod embedded {
+    use super::*;
+    use lienthong_ledger::embedded::journal;
+
+    every_test!(Redb::new());
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plain_batches_go_to_the_journal_and_a_clean_close_clears_it() {
+        let backend = Redb::new();
+        let path = backend.0.path().join(lienthong_ledger::embedded::FILE);
+        let in_journal = || -> Vec<u64> {
+            journal::frames(&std::fs::read(journal::path_of(&path)).unwrap())
+                .iter()
+                .map(|r| r.seq)
+                .collect()
+        };
+        let store = backend.open();
+        let w = writer(&store, 5);
+        for i in 0..4 {
+            w.append(Some(record(i)), None).await.unwrap();
+        }
+        // Records alone: each durable in its own journal frame, and readable at once.
+        assert_eq!(in_journal(), vec![1, 2, 3, 4]);
+        assert_eq!(shape(&items(&store, 0, 0).await), ["r1", "r2", "r3", "r4"]);
+        // The 5th is due a checkpoint: a durable commit, after which the journal
+        // starts again on its first page; so does a dossier change.
+        w.append(Some(record(4)), None).await.unwrap();
+        w.append(Some(record(5)), None).await.unwrap();
+        assert_eq!(in_journal(), vec![6]);
+        apply(&w, submit("H99.01-261122-0001", DossierStatus::Accepted))
+            .await
+            .unwrap();
+        w.append(Some(record(6)), None).await.unwrap();
+        assert_eq!(in_journal(), vec![7]);
+        w.close().await;
+        assert!(
+            in_journal().is_empty(),
+            "nothing to replay after a clean stop"
+        );
+        drop(store);
+        assert_eq!(backend.open().audit_head().await.unwrap().seq, 7);
+    }
+}
