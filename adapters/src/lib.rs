@@ -6,6 +6,9 @@
 //! nothing of policy, cache or audit. Their one error type says whether a failure
 //! may be retried and whose fault it is, so the gateway can map it to a status code
 //! a client can act on.
+//!
+//! Depends on the contract (`lienthong-proto`) only; it may not touch policy, cache,
+//! audit or the ledger, which are the gateway's.
 
 #![forbid(unsafe_code)]
 

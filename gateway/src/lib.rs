@@ -3,7 +3,14 @@
 //!
 //! A request travels `tls` (client certificate → agency code) → `server` (request id,
 //! deadline) → `services` (validation, the adapter, the answer) → `status` (the one
-//! map from [`Error`] to a gRPC status with details a client can act on).
+//! map from [`Error`] to a gRPC status with details a client can act on). The map
+//! of every step is in `docs/ARCHITECTURE.md`.
+//!
+//! This crate is the server, as a library: durable state comes from
+//! `lienthong-ledger` through its `Store` trait (no storage engine is named here),
+//! upstreams from `lienthong-adapters` through their traits, certificates from
+//! `lienthong-pki`. It knows nothing of the tools around it (the `lienthong`
+//! program's CLI, client and load generator), which use its public interface.
 
 #![forbid(unsafe_code)]
 

@@ -19,6 +19,9 @@
 //! What a record *means* (its canonical bytes, the hash chain, the checkpoints'
 //! signatures) is not this crate's business: the gateway's audit module completes
 //! records through a [`Seal`] inside the transaction.
+//!
+//! Depends on the contract (`lienthong-proto`) only. It is the only crate that may
+//! name a storage engine (a test in `integration-tests/tests/layout.rs` keeps it so).
 
 #![forbid(unsafe_code)]
 

@@ -6,6 +6,10 @@
 //! `clients/<agency-code>.crt` and `.key`. Private keys are written 0600.
 //! An agency certificate carries its code in a SAN URI `urn:lienthong:agency:<code>`.
 //! For development and tests only: a production federation has its own CA.
+//!
+//! Depends on the contract (`lienthong-proto`) for agency codes only. The server uses
+//! it to make the development PKI when its configuration asks for it; the tools use
+//! it for `lienthong pki`.
 
 #![forbid(unsafe_code)]
 

@@ -4,6 +4,9 @@
 //! `proto/lienthong/v1/*.proto` and never edited. The rules that every edge of the
 //! gateway enforces — personal ID, legacy ID, agency code — live beside it so that
 //! clients, adapters and the gateway agree on one definition.
+//!
+//! It depends on no other crate of the workspace and does no I/O: every other crate
+//! builds on it.
 
 #![forbid(unsafe_code)]
 
