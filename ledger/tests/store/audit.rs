@@ -26,7 +26,9 @@ pub async fn appends_are_numbered_grouped_and_walked_in_order(b: &dyn Backend) {
         "group commit: {commits} commits for 300 records"
     );
     let head = store.audit_head().await.unwrap();
-    assert_eq!((head.seq, head.checkpoint % 100), (300, 0));
+    assert_eq!(head.seq, 300);
+    // A checkpoint closes the batch that reaches 100 records past the last one.
+    assert!(head.seq - head.checkpoint < 100, "{head:?}");
     let walked = items(&store, 0, 0).await;
     let records: Vec<u64> = walked
         .iter()

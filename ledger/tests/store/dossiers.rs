@@ -188,13 +188,7 @@ pub async fn deliveries_move_entries_and_numbers_are_never_given_twice(b: &dyn B
     let first = store.outbox(0, 10).await.unwrap().remove(0);
     w.deliver(first.clone(), Outcome::Delivered).await.unwrap();
     assert!(store.outbox(0, 10).await.unwrap().is_empty());
-    let sync = store
-        .dossier(first.code())
-        .await
-        .unwrap()
-        .unwrap()
-        .sync
-        .unwrap();
+    let sync = sync_of(&store, first.code()).await;
     assert_eq!(
         (sync.status, sync.last_delivered_revision),
         (SyncStatus::Delivered as i32, 1)
@@ -216,13 +210,7 @@ pub async fn deliveries_move_entries_and_numbers_are_never_given_twice(b: &dyn B
         error: "portal down".into(),
     };
     w.deliver(second.clone(), retry).await.unwrap();
-    let sync = store
-        .dossier(second.code())
-        .await
-        .unwrap()
-        .unwrap()
-        .sync
-        .unwrap();
+    let sync = sync_of(&store, second.code()).await;
     assert_eq!(
         (sync.attempts, sync.last_error.as_str()),
         (2, "portal down")
@@ -292,7 +280,7 @@ pub async fn requeued_dead_letters_follow_their_held_back_revisions(b: &dyn Back
         ],
         "requeued after everything queued, in revision order"
     );
-    let sync = store.dossier(code).await.unwrap().unwrap().sync.unwrap();
+    let sync = sync_of(&store, code).await;
     assert_eq!(sync.status, SyncStatus::Pending as i32);
     w.close().await;
 }

@@ -10,7 +10,7 @@ use lienthong_ledger::{
     Writer,
 };
 use lienthong_proto::prost_types::Timestamp;
-use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier, DossierStatus, SyncStatus};
+use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier, DossierStatus, SyncState, SyncStatus};
 
 /// A ledger the suite can open, close and open again.
 trait Backend {
@@ -111,6 +111,12 @@ fn update(code: &str, status: DossierStatus, expected_revision: u64) -> Change {
             nanos: 0,
         },
     }
+}
+
+/// The sync state of the stored dossier `code`.
+async fn sync_of(store: &Arc<dyn Store>, code: &str) -> SyncState {
+    let dossier = store.dossier(code).await.unwrap().expect("stored");
+    dossier.sync.expect("a stored dossier has a sync state")
 }
 
 async fn apply(w: &Writer, change: Change) -> Applied {

@@ -74,6 +74,12 @@ async fn ledger(dir: &tempfile::TempDir) -> Arc<Dossiers> {
     Arc::new(Dossiers::new(store, Arc::new(writer)).await.unwrap())
 }
 
+/// The sync state of the stored dossier `code`.
+async fn sync_of(dossiers: &Dossiers, code: &str) -> lienthong_proto::v1::SyncState {
+    let dossier = dossiers.store.dossier(code).await.unwrap().expect("stored");
+    dossier.sync.expect("a stored dossier has a sync state")
+}
+
 async fn drained(outbox: &Dossiers, within: Duration) {
     let deadline = Instant::now() + within;
     while !outbox.store.outbox(0, 1).await.unwrap().is_empty() {
@@ -212,14 +218,7 @@ async fn a_refused_update_is_dead_lettered_and_holds_its_dossier_back() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let sync = outbox
-        .store
-        .dossier(bad)
-        .await
-        .unwrap()
-        .unwrap()
-        .sync
-        .unwrap();
+    let sync = sync_of(&outbox, bad).await;
     assert_eq!(sync.status, SyncStatus::Dead as i32);
     assert!(sync.last_error.contains("refused"), "{}", sync.last_error);
     assert_eq!(server.portal().revision(bad), None);
@@ -296,14 +295,7 @@ async fn requeued_dead_letters_are_delivered_in_order() {
     drained(&outbox, Duration::from_secs(10)).await;
     assert_eq!(server.portal().revision(code), Some(4));
     assert_eq!(server.portal().stats().out_of_order, 0);
-    let sync = outbox
-        .store
-        .dossier(code)
-        .await
-        .unwrap()
-        .unwrap()
-        .sync
-        .unwrap();
+    let sync = sync_of(&outbox, code).await;
     assert_eq!(
         (sync.status, sync.last_delivered_revision),
         (SyncStatus::Delivered as i32, 4)
