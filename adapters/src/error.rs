@@ -13,6 +13,48 @@ pub enum Fault {
     Gateway,
 }
 
+/// What was wrong with an upstream's answer: the `cause` label of
+/// `lienthong_upstream_bad_responses_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadResponse {
+    /// The body was larger than the bound for its kind of call.
+    TooLarge,
+    /// The header block was larger than its bound.
+    Headers,
+    /// The JSON was nested deeper than its bound.
+    TooDeep,
+    /// Not what the API sends: not JSON, not UTF-8, a duplicated key, a wrong type,
+    /// a compressed body that was not asked for, a status without its payload.
+    Malformed,
+    /// A value outside the schema: too long, out of range, wrongly formatted.
+    Schema,
+    /// Text with control or invisible format characters.
+    Text,
+    /// A record other than the one asked for (another citizen, another dossier).
+    WrongRecord,
+    /// A redirect: never followed, the upstream is where the configuration says.
+    Redirect,
+    /// A feed that does not move on: the same page again, or a cursor going back.
+    Stalled,
+}
+
+impl BadResponse {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BadResponse::TooLarge => "too_large",
+            BadResponse::Headers => "headers",
+            BadResponse::TooDeep => "too_deep",
+            BadResponse::Malformed => "malformed",
+            BadResponse::Schema => "schema",
+            BadResponse::Text => "text",
+            BadResponse::WrongRecord => "wrong_record",
+            BadResponse::Redirect => "redirect",
+            BadResponse::Stalled => "stalled",
+        }
+    }
+}
+
 /// A failed call to an upstream system.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -38,11 +80,14 @@ pub enum Error {
         /// How long we waited.
         after: Duration,
     },
-    /// The upstream answered something that does not follow its own API.
-    #[error("{endpoint} answered with a malformed response: {detail}")]
+    /// The upstream answered something that does not follow its own API, or more
+    /// than it may send.
+    #[error("{endpoint} answered with a bad response ({}): {detail}", cause.as_str())]
     Protocol {
         /// Which upstream.
         endpoint: String,
+        /// What kind of wrong.
+        cause: BadResponse,
         /// What was wrong with it.
         detail: String,
     },
@@ -66,6 +111,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// A bad response of `endpoint`.
+    pub fn bad(
+        endpoint: impl Into<String>,
+        cause: BadResponse,
+        detail: impl Into<String>,
+    ) -> Error {
+        Error::Protocol {
+            endpoint: endpoint.into(),
+            cause,
+            detail: detail.into(),
+        }
+    }
+
     /// Whether the same call may succeed if tried again later.
     pub fn retryable(&self) -> bool {
         matches!(self, Error::Unavailable { .. } | Error::Timeout { .. })

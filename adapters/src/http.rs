@@ -1,7 +1,10 @@
 //! What every REST adapter of a national API shares: an HTTP client on rustls with
-//! ring, trusting only the configured CA bundle; a session token obtained with
-//! credentials, kept until the API refuses it and then obtained again once; the
-//! envelope `{MaKetQua, ThongDiep, DuLieu}` decoded; transport failures classified.
+//! ring, trusting only the configured CA bundle and following no redirect; a
+//! session token obtained with credentials, kept until the API refuses it and then
+//! obtained again once; every answer read within its bounds ([`body`]); the
+//! envelope `{MaKetQua, ThongDiep, DuLieu}` decoded; failures classified.
+
+mod body;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,8 +13,10 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
 
-use crate::Error;
+pub use body::{Bounds, Kind, depth};
+
 use crate::national::{self as schema, Envelope, Token, TokenRequest};
+use crate::{BadResponse, Error};
 
 /// An HTTP client for `endpoint` (named in errors) trusting `ca_pem` (PEM, for
 /// `https` URLs), giving up on a call after `timeout`.
@@ -41,6 +46,8 @@ pub fn client(
         .with_no_client_auth();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
+        // The upstream is where the configuration says, never where it points.
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(30))
@@ -61,6 +68,8 @@ pub struct Account {
     pub timeout: Duration,
     /// Extra CA certificates (PEM) to trust for `https` URLs.
     pub ca_pem: Option<Vec<u8>>,
+    /// What the API may send at most.
+    pub bounds: Bounds,
 }
 
 /// A logged-in client of one national API.
@@ -100,15 +109,17 @@ impl Session {
     }
 
     /// Sends the request `build` makes (the token is added), refreshing the token
-    /// once if the API no longer accepts it; the envelope of any other answer.
+    /// once if the API no longer accepts it; the envelope of any other answer, read
+    /// within the bounds of `kind`.
     pub async fn call<T: DeserializeOwned>(
         &self,
+        kind: Kind,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Envelope<T>, Error> {
         for attempt in 0..2 {
             let token = self.token().await?;
             let envelope: Envelope<T> = self
-                .decode(build(&self.http).bearer_auth(&token).send().await)
+                .decode(kind, build(&self.http).bearer_auth(&token).send().await)
                 .await?;
             if envelope.code == schema::UNAUTHORIZED && attempt == 0 {
                 if let Ok(mut slot) = self.token.lock() {
@@ -128,10 +139,11 @@ impl Session {
     pub fn data<T>(&self, envelope: Envelope<T>) -> Result<T, Error> {
         match (envelope.code, envelope.data) {
             (schema::OK, Some(data)) => Ok(data),
-            (schema::OK, None) => Err(Error::Protocol {
-                endpoint: self.endpoint(),
-                detail: "success without DuLieu".into(),
-            }),
+            (schema::OK, None) => Err(Error::bad(
+                self.endpoint(),
+                BadResponse::Malformed,
+                "success without DuLieu",
+            )),
             (code, _) => Err(self.outcome(code, &envelope.message)),
         }
     }
@@ -145,7 +157,7 @@ impl Session {
                 Error::Unavailable { endpoint, detail }
             }
             schema::BAD_REQUEST | schema::UNAUTHORIZED => Error::Rejected { endpoint, detail },
-            _ => Error::Protocol { endpoint, detail },
+            _ => Error::bad(endpoint, BadResponse::Malformed, detail),
         }
     }
 
@@ -156,10 +168,7 @@ impl Session {
                 after: self.account.timeout,
             }
         } else if e.is_decode() {
-            Error::Protocol {
-                endpoint: self.endpoint(),
-                detail: e.to_string(),
-            }
+            Error::bad(self.endpoint(), BadResponse::Malformed, e.to_string())
         } else {
             let mut detail = e.to_string();
             let mut source = std::error::Error::source(&e);
@@ -188,7 +197,7 @@ impl Session {
             .json(&request)
             .send()
             .await;
-        let envelope: Envelope<Token> = self.decode(response).await?;
+        let envelope: Envelope<Token> = self.decode(Kind::Token, response).await?;
         let token: Arc<str> = self.data(envelope)?.access_token.into();
         if let Ok(mut slot) = self.token.lock() {
             *slot = Some(token.clone());
@@ -198,22 +207,27 @@ impl Session {
 
     async fn decode<T: DeserializeOwned>(
         &self,
+        kind: Kind,
         response: reqwest::Result<reqwest::Response>,
     ) -> Result<Envelope<T>, Error> {
         let response = response.map_err(|e| self.transport(e))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| self.transport(e))?;
+        let endpoint = self.endpoint();
+        let (status, body) = body::read(response, kind, &self.account.bounds, &endpoint, |e| {
+            self.transport(e)
+        })
+        .await?;
         serde_json::from_slice(&body).map_err(|e| {
             if status.is_server_error() {
                 Error::Unavailable {
-                    endpoint: self.endpoint(),
+                    endpoint,
                     detail: format!("HTTP {status}"),
                 }
             } else {
-                Error::Protocol {
-                    endpoint: self.endpoint(),
-                    detail: format!("HTTP {status}: {}", schema::describe_json_error(&e)),
-                }
+                Error::bad(
+                    endpoint,
+                    BadResponse::Malformed,
+                    format!("HTTP {status}: {}", schema::describe_json_error(&e)),
+                )
             }
         })
     }

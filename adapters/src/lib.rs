@@ -19,4 +19,4 @@ pub mod population;
 pub mod portal;
 pub mod sim;
 
-pub use error::{Error, Fault};
+pub use error::{BadResponse, Error, Fault};

@@ -5,6 +5,7 @@
 //! national data-sharing API ([`rest::RestRegistry`]) and a gRPC client of another
 //! lienthong gateway ([`grpc::GrpcRegistry`]).
 
+pub mod check;
 pub mod grpc;
 pub mod rest;
 pub mod schema;

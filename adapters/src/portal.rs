@@ -2,6 +2,7 @@
 //! trait the sync worker delivers through, the sync API's schema, and its REST client.
 //! The simulator ([`crate::sim::portal_api`]) serves the same schema.
 
+pub mod check;
 pub mod rest;
 pub mod schema;
 

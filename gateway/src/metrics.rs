@@ -19,8 +19,8 @@ mod labels;
 mod measured;
 
 pub use labels::{
-    CacheLabels, CheckLabels, MethodLabels, OperationLabels, ReasonLabels, ReloadLabels,
-    RequestLabels, ShedLabels, UpstreamLabels, UpstreamName,
+    BadResponseLabels, CacheLabels, CheckLabels, MethodLabels, OperationLabels, ReasonLabels,
+    ReloadLabels, RequestLabels, ShedLabels, UpstreamLabels, UpstreamName,
 };
 pub use measured::Measured;
 
@@ -100,6 +100,8 @@ pub struct Metrics {
     pub upstream: Family<UpstreamLabels, Counter>,
     /// Upstream latency, by adapter and operation.
     pub upstream_latency: Latencies<OperationLabels>,
+    /// Upstream answers refused as bad, by adapter and cause.
+    pub bad_responses: Family<BadResponseLabels, Counter>,
     /// Lookups by how the cache served them.
     pub cache: Family<CacheLabels, Counter>,
     /// The audit writer.
@@ -133,6 +135,7 @@ impl Metrics {
             handshake_failures: Family::default(),
             upstream: Family::default(),
             upstream_latency: Family::new_with_constructor(latency),
+            bad_responses: Family::default(),
             cache: Family::default(),
             audit,
             reloads: Family::default(),
@@ -188,6 +191,12 @@ impl Metrics {
             "upstream_duration_seconds",
             "latency of calls to national systems",
             m.upstream_latency.clone(),
+        );
+        r.register(
+            "upstream_bad_responses",
+            "answers of national systems refused as bad (too large, malformed, another \
+             record, hidden text…), by adapter and cause",
+            m.bad_responses.clone(),
         );
         r.register(
             "circuit_state",
@@ -264,6 +273,16 @@ impl Metrics {
         text
     }
 
+    /// Counts an upstream answer refused as bad.
+    pub fn bad_response(&self, adapter: &'static str, cause: lienthong_adapters::BadResponse) {
+        self.bad_responses
+            .get_or_create(&BadResponseLabels {
+                adapter,
+                cause: cause.as_str(),
+            })
+            .inc();
+    }
+
     /// Counts one upstream call that took since `started`.
     pub fn upstream_call<T>(
         &self,
@@ -277,7 +296,10 @@ impl Metrics {
             Err(AdapterError::NotFound { .. }) => "not_found",
             Err(AdapterError::Unavailable { .. }) => "unavailable",
             Err(AdapterError::Timeout { .. }) => "timeout",
-            Err(AdapterError::Protocol { .. }) => "protocol",
+            Err(AdapterError::Protocol { cause, .. }) => {
+                self.bad_response(adapter, *cause);
+                "protocol"
+            }
             Err(AdapterError::Refused { .. }) => "refused",
             Err(AdapterError::Rejected { .. }) => "rejected",
         };

@@ -141,7 +141,9 @@ pub fn registry(config: &Config) -> Result<Arc<dyn Registry>, Error> {
             latency,
             error_rate,
         } => Arc::new(Population::new(Faults::new(*latency, *error_rate))),
-        PopulationConfig::Rest(api) => Arc::new(RestRegistry::new(api.account()?)?),
+        PopulationConfig::Rest(api) => Arc::new(RestRegistry::new(
+            api.account(config.limits.upstream.bounds())?,
+        )?),
         PopulationConfig::Grpc {
             url,
             ca_file,
@@ -156,6 +158,8 @@ pub fn registry(config: &Config) -> Result<Arc<dyn Registry>, Error> {
             key_pem: read(key_file)?,
             server_name: server_name.clone(),
             timeout: *timeout,
+            max_message_bytes: config.limits.upstream.grpc_message_bytes,
+            max_header_bytes: config.limits.upstream.header_bytes as u32,
         })?),
     })
 }

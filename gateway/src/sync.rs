@@ -126,6 +126,7 @@ impl Exchange {
         let poller = tokio::spawn(inbound::poll(
             inbound.clone(),
             portal,
+            metrics.clone(),
             config.sync.unit.clone(),
             config.sync.poll_interval,
             shutdown,
@@ -172,10 +173,16 @@ async fn portal(
             .await
             .map_err(|e| Error::Server(format!("portal simulator: {e}")))?;
             let client = RestPortal::new(
-                crate::config::RestApi::dev(&server.url(), Duration::from_secs(5)).account()?,
+                crate::config::RestApi::dev(&server.url(), Duration::from_secs(5))
+                    .account(config.limits.upstream.bounds())?,
             )?;
             (Arc::new(client), Some(server))
         }
-        Portal::Rest(api) => (Arc::new(RestPortal::new(api.account()?)?), None),
+        Portal::Rest(api) => (
+            Arc::new(RestPortal::new(
+                api.account(config.limits.upstream.bounds())?,
+            )?),
+            None,
+        ),
     })
 }

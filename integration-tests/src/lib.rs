@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod properties;
+pub mod rogue;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,6 +101,7 @@ pub fn rest_registry(url: String, password: &str, timeout: Duration) -> Arc<Rest
             password: password.into(),
             timeout,
             ca_pem: None,
+            bounds: lienthong_adapters::http::Bounds::default(),
         })
         .expect("REST adapter"),
     )
@@ -135,6 +137,8 @@ pub fn grpc_config(addr: SocketAddr, paths: &Paths, agency: &str) -> GrpcConfig 
         key_pem: read(paths.client_key(agency)),
         server_name: None,
         timeout: Duration::from_secs(10),
+        max_message_bytes: lienthong_adapters::population::grpc::MAX_MESSAGE_BYTES,
+        max_header_bytes: lienthong_adapters::population::grpc::MAX_HEADER_BYTES,
     }
 }
 

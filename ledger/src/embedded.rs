@@ -314,9 +314,14 @@ impl Store for Embedded {
         self.read(inbound::cursor).await
     }
 
-    async fn store_inbound(&self, page: &[(String, Dossier)]) -> Result<(usize, u64), Error> {
-        let page = page.to_vec();
-        self.write(move |txn| inbound::store(txn, &page)).await
+    async fn store_inbound(
+        &self,
+        dossiers: &[Dossier],
+        cursor: &str,
+    ) -> Result<(usize, u64), Error> {
+        let (dossiers, cursor) = (dossiers.to_vec(), cursor.to_owned());
+        self.write(move |txn| inbound::store(txn, &dossiers, &cursor))
+            .await
     }
 
     async fn inbound(&self, after: u64, limit: usize) -> Result<Vec<(u64, Dossier)>, Error> {

@@ -186,10 +186,14 @@ pub trait Store: Send + Sync + 'static {
     /// The portal's cursor after the last inbound dossier stored ("" before any).
     async fn inbound_cursor(&self) -> Result<String, Error>;
 
-    /// Stores one page of the portal's feed, new dossiers only, with the page's last
-    /// cursor, durably and in one transaction; returns how many were new and the
-    /// inbound head after it.
-    async fn store_inbound(&self, page: &[(String, Dossier)]) -> Result<(usize, u64), Error>;
+    /// Stores what one page of the portal's feed brought (new dossiers only) and the
+    /// cursor after the page, durably and in one transaction; returns how many were
+    /// new and the inbound head after it.
+    async fn store_inbound(
+        &self,
+        dossiers: &[Dossier],
+        cursor: &str,
+    ) -> Result<(usize, u64), Error>;
 
     /// Up to `limit` inbound dossiers numbered after `after`.
     async fn inbound(&self, after: u64, limit: usize) -> Result<Vec<(u64, Dossier)>, Error>;

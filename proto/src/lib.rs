@@ -17,6 +17,7 @@ pub mod dossier_status;
 mod error;
 pub mod personal_id;
 pub mod province;
+pub mod text;
 
 pub use agency_code::AgencyCode;
 pub use dossier_code::DossierCode;

@@ -123,6 +123,8 @@ async fn measure(
         key_pem: read(paths.client_key(&options.agency))?,
         server_name: None,
         timeout: Duration::from_secs(30),
+        max_message_bytes: lienthong_adapters::population::grpc::MAX_MESSAGE_BYTES,
+        max_header_bytes: lienthong_adapters::population::grpc::MAX_HEADER_BYTES,
     };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -47,6 +47,8 @@ impl Connect {
             key_pem: read(paths.client_key(agency))?,
             server_name: None,
             timeout: Duration::from_millis(self.timeout_ms),
+            max_message_bytes: lienthong_adapters::population::grpc::MAX_MESSAGE_BYTES,
+            max_header_bytes: lienthong_adapters::population::grpc::MAX_HEADER_BYTES,
         })
         .map_err(|e| e.to_string())
     }

@@ -236,6 +236,7 @@ async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_
         password: lienthong_adapters::sim::gate::Credentials::default().password,
         timeout: Duration::from_secs(5),
         ca_pem: None,
+        bounds: lienthong_adapters::http::Bounds::default(),
     })
     .unwrap();
     let feed = portal.online("H99", "", 1000).await.unwrap();

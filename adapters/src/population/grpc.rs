@@ -14,8 +14,16 @@ use lienthong_proto::v1::{Citizen, GetCitizenRequest, GetResidenceRequest, Resid
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Status};
 
-use super::{Call, Registry};
-use crate::Error;
+use super::schema::{CongDan, CuTru};
+use super::{Call, Registry, check};
+use crate::{BadResponse, Error};
+
+/// The largest message a client of a gateway accepts unless told otherwise (the
+/// gateway's own `limits.max_message_bytes` default).
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The largest header block a client of a gateway accepts unless told otherwise.
+pub const MAX_HEADER_BYTES: u32 = 16 * 1024;
 
 /// Where the upstream gateway is and which certificate to present to it.
 #[derive(Debug, Clone)]
@@ -32,6 +40,10 @@ pub struct GrpcConfig {
     pub server_name: Option<String>,
     /// Deadline for each call, sent upstream as `grpc-timeout` too.
     pub timeout: Duration,
+    /// The largest message the upstream may send, and its header block.
+    pub max_message_bytes: usize,
+    /// The largest header block (metadata, status message) it may send.
+    pub max_header_bytes: u32,
 }
 
 /// Builds a lazily connecting mTLS channel; also used by the command-line client.
@@ -51,7 +63,8 @@ pub fn channel(config: &GrpcConfig) -> Result<Channel, Error> {
         .tls_config(tls)
         .map_err(setup)?
         .connect_timeout(config.timeout)
-        .timeout(config.timeout);
+        .timeout(config.timeout)
+        .http2_max_header_list_size(config.max_header_bytes);
     Ok(endpoint.connect_lazy())
 }
 
@@ -67,8 +80,10 @@ impl GrpcRegistry {
     pub fn new(config: GrpcConfig) -> Result<GrpcRegistry, Error> {
         let channel = channel(&config)?;
         Ok(GrpcRegistry {
-            identity: IdentityServiceClient::new(channel.clone()),
-            residency: ResidencyServiceClient::new(channel),
+            identity: IdentityServiceClient::new(channel.clone())
+                .max_decoding_message_size(config.max_message_bytes),
+            residency: ResidencyServiceClient::new(channel)
+                .max_decoding_message_size(config.max_message_bytes),
             config,
         })
     }
@@ -89,7 +104,11 @@ impl GrpcRegistry {
             | Code::Unauthenticated
             | Code::InvalidArgument
             | Code::FailedPrecondition => Error::Rejected { endpoint, detail },
-            _ => Error::Protocol { endpoint, detail },
+            // tonic's codec refuses a message over the bound before decoding it.
+            Code::OutOfRange if status.message().contains("too large") => {
+                Error::bad(endpoint, BadResponse::TooLarge, detail)
+            }
+            _ => Error::bad(endpoint, BadResponse::Malformed, detail),
         }
     }
 
@@ -98,10 +117,11 @@ impl GrpcRegistry {
         if got == asked.as_str() {
             Ok(())
         } else {
-            Err(Error::Protocol {
-                endpoint: self.config.url.clone(),
-                detail: "answered with another citizen's record".into(),
-            })
+            Err(Error::bad(
+                self.config.url.clone(),
+                BadResponse::WrongRecord,
+                "answered with another citizen's record",
+            ))
         }
     }
 
@@ -141,6 +161,8 @@ impl Registry for GrpcRegistry {
             .map_err(|s| self.map(s))?
             .into_inner();
         self.check_subject(id, &citizen.personal_id)?;
+        check::citizen(&CongDan::from(&citizen))
+            .map_err(|(cause, detail)| Error::bad(self.config.url.clone(), cause, detail))?;
         Ok(citizen)
     }
 
@@ -158,6 +180,8 @@ impl Registry for GrpcRegistry {
             .map_err(|s| self.map(s))?
             .into_inner();
         self.check_subject(id, &residence.personal_id)?;
+        check::residence(&CuTru::from(&residence))
+            .map_err(|(cause, detail)| Error::bad(self.config.url.clone(), cause, detail))?;
         Ok(residence)
     }
 }

@@ -11,12 +11,13 @@ use lienthong_proto::PersonalId;
 use lienthong_proto::v1::{Citizen, Residence};
 use serde::de::DeserializeOwned;
 
+use super::check;
 use super::schema::{CongDan, CuTru, Lookup};
 use super::{Call, Registry};
-use crate::Error;
 pub use crate::http::Account;
-use crate::http::Session;
+use crate::http::{Kind, Session};
 use crate::national::{self as schema, Envelope};
+use crate::{BadResponse, Error};
 
 /// The REST adapter.
 pub struct RestRegistry {
@@ -49,7 +50,7 @@ impl RestRegistry {
         let url = self.session.url(path);
         let envelope: Envelope<T> = self
             .session
-            .call(|http| http.post(&url).json(&body))
+            .call(Kind::Lookup, |http| http.post(&url).json(&body))
             .await?;
         if envelope.code == schema::NOT_FOUND {
             return Err(Error::NotFound {
@@ -59,14 +60,19 @@ impl RestRegistry {
         self.session.data(envelope)
     }
 
+    fn bad(&self, cause: BadResponse, detail: String) -> Error {
+        Error::bad(self.endpoint(), cause, detail)
+    }
+
     fn check_subject(&self, asked: &PersonalId, got: &str) -> Result<(), Error> {
         if got == asked.as_str() {
             Ok(())
         } else {
-            Err(Error::Protocol {
-                endpoint: self.endpoint(),
-                detail: "answered with another citizen's record".into(),
-            })
+            Err(Error::bad(
+                self.endpoint(),
+                BadResponse::WrongRecord,
+                "answered with another citizen's record",
+            ))
         }
     }
 }
@@ -80,18 +86,14 @@ impl Registry for RestRegistry {
     async fn citizen(&self, id: &PersonalId, call: &Call) -> Result<Citizen, Error> {
         let record: CongDan = self.lookup("/api/v1/congdan/tracuu", id, call).await?;
         self.check_subject(id, &record.so_dinh_danh)?;
-        Citizen::try_from(record).map_err(|detail| Error::Protocol {
-            endpoint: self.endpoint(),
-            detail,
-        })
+        check::citizen(&record).map_err(|(cause, detail)| self.bad(cause, detail))?;
+        Citizen::try_from(record).map_err(|detail| self.bad(BadResponse::Schema, detail))
     }
 
     async fn residence(&self, id: &PersonalId, call: &Call) -> Result<Residence, Error> {
         let record: CuTru = self.lookup("/api/v1/cutru/tracuu", id, call).await?;
         self.check_subject(id, &record.so_dinh_danh)?;
-        Residence::try_from(record).map_err(|detail| Error::Protocol {
-            endpoint: self.endpoint(),
-            detail,
-        })
+        check::residence(&record).map_err(|(cause, detail)| self.bad(cause, detail))?;
+        Residence::try_from(record).map_err(|detail| self.bad(BadResponse::Schema, detail))
     }
 }

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 
 use super::schema::{DanhSachTrucTuyen, HoSo, KetQuaDongBo, OUT_OF_ORDER, UNPROCESSABLE};
 use super::{NationalPortal, Pushed};
-use crate::Error;
-use crate::http::{Account, Session};
+use crate::http::{Account, Kind, Session};
 use crate::national::{self as schema, Envelope};
+use crate::{BadResponse, Error};
 
 /// The REST adapter of the portal.
 pub struct RestPortal {
@@ -38,7 +38,7 @@ impl NationalPortal for RestPortal {
         let url = self.session.url("/api/dvcqg/hoso/dongbo");
         let envelope: Envelope<KetQuaDongBo> = self
             .session
-            .call(|http| http.post(&url).json(dossier))
+            .call(Kind::Sync, |http| http.post(&url).json(dossier))
             .await?;
         let endpoint = self.session.endpoint();
         let detail = format!("MaKetQua {}: {}", envelope.code, envelope.message);
@@ -49,13 +49,14 @@ impl NationalPortal for RestPortal {
         }
         let done = self.session.data(envelope)?;
         if done.dossier_code != dossier.dossier_code || done.revision < dossier.revision {
-            return Err(Error::Protocol {
-                endpoint: self.session.endpoint(),
-                detail: format!(
+            return Err(Error::bad(
+                self.session.endpoint(),
+                BadResponse::WrongRecord,
+                format!(
                     "acknowledged {} revision {} for {} revision {}",
                     done.dossier_code, done.revision, dossier.dossier_code, dossier.revision
                 ),
-            });
+            ));
         }
         Ok(Pushed {
             revision: done.revision,
@@ -73,7 +74,7 @@ impl NationalPortal for RestPortal {
         let limit = limit.to_string();
         let envelope: Envelope<DanhSachTrucTuyen> = self
             .session
-            .call(|http| {
+            .call(Kind::Feed, |http| {
                 http.get(&url).query(&[
                     ("MaDonVi", unit),
                     ("SauConTro", after),
@@ -103,6 +104,7 @@ mod tests {
             password: password.into(),
             timeout: Duration::from_secs(2),
             ca_pem: None,
+            bounds: crate::http::Bounds::default(),
         }
     }
 

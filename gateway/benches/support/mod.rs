@@ -63,6 +63,8 @@ impl Bench {
             key_pem: read(self.paths.client_key("H99.01")),
             server_name: None,
             timeout: Duration::from_secs(5),
+            max_message_bytes: lienthong_adapters::population::grpc::MAX_MESSAGE_BYTES,
+            max_header_bytes: lienthong_adapters::population::grpc::MAX_HEADER_BYTES,
         })
         .unwrap()
     }

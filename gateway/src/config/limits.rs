@@ -39,6 +39,58 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Requests per agency.
     pub rate: RateLimits,
+    /// What the national systems, and a federated gateway, may send at most.
+    pub upstream: UpstreamLimits,
+}
+
+/// What an upstream may send at most, enforced while its answer is read: beyond
+/// it, the call fails `UNAVAILABLE` (`UPSTREAM_BAD_RESPONSE`), counted by cause.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamLimits {
+    /// Body of a token answer, in bytes.
+    pub token_bytes: usize,
+    /// Body of a citizen or residence record.
+    pub lookup_bytes: usize,
+    /// Body of the answer to a dossier delivery.
+    pub sync_bytes: usize,
+    /// Body of a page of the portal's online feed.
+    pub feed_bytes: usize,
+    /// Header block of any answer (HTTP headers; gRPC metadata and status).
+    pub header_bytes: usize,
+    /// How deep an answer's JSON may nest.
+    pub json_depth: usize,
+    /// Largest message a federated gateway may send.
+    pub grpc_message_bytes: usize,
+}
+
+impl Default for UpstreamLimits {
+    fn default() -> Self {
+        let bounds = lienthong_adapters::http::Bounds::default();
+        UpstreamLimits {
+            token_bytes: bounds.token_bytes,
+            lookup_bytes: bounds.lookup_bytes,
+            sync_bytes: bounds.sync_bytes,
+            feed_bytes: bounds.feed_bytes,
+            header_bytes: bounds.header_bytes,
+            json_depth: bounds.json_depth,
+            grpc_message_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl UpstreamLimits {
+    /// The bounds the REST adapters enforce.
+    pub fn bounds(&self) -> lienthong_adapters::http::Bounds {
+        lienthong_adapters::http::Bounds {
+            token_bytes: self.token_bytes,
+            lookup_bytes: self.lookup_bytes,
+            sync_bytes: self.sync_bytes,
+            feed_bytes: self.feed_bytes,
+            header_bytes: self.header_bytes,
+            json_depth: self.json_depth,
+        }
+    }
 }
 
 /// A token bucket per agency: `per_second` requests on average, `burst` at once.
@@ -109,6 +161,7 @@ impl Default for Limits {
             keepalive_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(15),
             rate: RateLimits::default(),
+            upstream: UpstreamLimits::default(),
         }
     }
 }
@@ -139,6 +192,22 @@ impl Config {
         }
         if !(1024..=64 * 1024 * 1024).contains(&l.max_message_bytes) {
             return bad("max_message_bytes", "must be between 1 KiB and 64 MiB");
+        }
+        let u = &l.upstream;
+        for (key, value) in [
+            ("upstream.token_bytes", u.token_bytes),
+            ("upstream.lookup_bytes", u.lookup_bytes),
+            ("upstream.sync_bytes", u.sync_bytes),
+            ("upstream.feed_bytes", u.feed_bytes),
+            ("upstream.header_bytes", u.header_bytes),
+            ("upstream.grpc_message_bytes", u.grpc_message_bytes),
+        ] {
+            if !(1024..=64 * 1024 * 1024).contains(&value) {
+                return bad(key, "must be between 1 KiB and 64 MiB");
+            }
+        }
+        if !(2..=256).contains(&u.json_depth) {
+            return bad("upstream.json_depth", "must be between 2 and 256");
         }
         if l.keepalive_interval.is_zero() || l.keepalive_timeout.is_zero() {
             return bad(

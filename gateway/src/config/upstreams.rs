@@ -57,9 +57,13 @@ impl RestApi {
         }
     }
 
-    /// The adapters' account, the CA bundle read.
-    pub fn account(&self) -> Result<lienthong_adapters::http::Account, Error> {
+    /// The adapters' account, the CA bundle read, answers held to `bounds`.
+    pub fn account(
+        &self,
+        bounds: lienthong_adapters::http::Bounds,
+    ) -> Result<lienthong_adapters::http::Account, Error> {
         Ok(lienthong_adapters::http::Account {
+            bounds,
             base_url: self.url.clone(),
             username: self.username.clone(),
             password: self.password.clone(),

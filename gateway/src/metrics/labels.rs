@@ -91,3 +91,13 @@ pub struct CheckLabels {
     /// `data_dir`, `audit`, `population_circuit`.
     pub check: &'static str,
 }
+
+/// An upstream answer refused as bad.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BadResponseLabels {
+    /// The adapter's name.
+    pub adapter: &'static str,
+    /// What was wrong: `too_large`, `headers`, `too_deep`, `malformed`, `schema`,
+    /// `text`, `wrong_record`, `redirect`, `stalled`.
+    pub cause: &'static str,
+}

@@ -173,11 +173,7 @@ impl TryFrom<String> for LegalBasis {
     type Error = String;
 
     fn try_from(s: String) -> Result<LegalBasis, String> {
-        if s.trim().is_empty()
-            || s.trim() != s
-            || s.chars().count() > 128
-            || s.chars().any(char::is_control)
-        {
+        if s.trim().is_empty() || s.trim() != s || lienthong_proto::text::check(&s, 128).is_err() {
             return Err(format!(
                 "legal basis {s:?} must be 1-128 printable characters without surrounding space"
             ));

@@ -69,16 +69,15 @@ impl Violations {
         self.text("context.case_ref", &c.case_ref, 64, false);
     }
 
-    /// Free text: printable, bounded, required or not.
+    /// Free text: bounded, required or not, and shown as it is stored: no control
+    /// or invisible format character ([`lienthong_proto::text`]).
     pub(crate) fn text(&mut self, field: &str, value: &str, max: usize, required: bool) {
         if value.trim().is_empty() {
             if required {
                 self.add(field, "is required");
             }
-        } else if value.chars().count() > max {
-            self.add(field, format!("must be at most {max} characters"));
-        } else if value.chars().any(char::is_control) {
-            self.add(field, "must not contain control characters");
+        } else if let Err(problem) = lienthong_proto::text::check(value, max) {
+            self.add(field, problem.to_string());
         }
     }
 
@@ -115,6 +114,17 @@ mod tests {
                 "context.case_ref"
             ]
         );
+        // An officer id that a viewer would show reversed is refused, naming it.
+        let mut v = Violations::default();
+        v.context(Some(&RequestContext {
+            purpose: "dossier-processing".into(),
+            legal_basis: "ND-47/2020".into(),
+            case_ref: String::new(),
+            officer_id: "cb1\u{202E}evil".into(),
+        }));
+        assert_eq!(v.0.len(), 1);
+        assert_eq!(v.0[0].field, "context.officer_id");
+        assert!(v.0[0].description.contains("U+202E"), "{:?}", v.0);
         let mut v = Violations::default();
         v.context(None);
         assert_eq!(v.0[0].field, "context");

@@ -9,13 +9,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lienthong_adapters::BadResponse;
 use lienthong_adapters::portal::NationalPortal;
+use lienthong_adapters::portal::schema::DanhSachTrucTuyen;
 use lienthong_ledger::Store;
 use lienthong_proto::v1::Dossier;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::owns;
 use crate::Error;
+use crate::metrics::Metrics;
 
 /// The inbound dossiers.
 pub struct Inbound {
@@ -39,15 +43,12 @@ impl Inbound {
         self.store.inbound_cursor().await.map_err(Error::ledger)
     }
 
-    /// Stores the dossiers of one page of the portal's feed and its last cursor, in
-    /// one durable transaction; returns how many were new.
-    pub async fn store(&self, page: &[(String, Dossier)]) -> Result<usize, Error> {
-        if page.is_empty() {
-            return Ok(0);
-        }
+    /// Stores what one page of the portal's feed brought and the cursor after it,
+    /// in one durable transaction; returns how many dossiers were new.
+    pub async fn store(&self, dossiers: &[Dossier], cursor: &str) -> Result<usize, Error> {
         let (new, head) = self
             .store
-            .store_inbound(page)
+            .store_inbound(dossiers, cursor)
             .await
             .map_err(Error::ledger)?;
         self.head.send_replace(head);
@@ -68,11 +69,79 @@ impl Inbound {
     }
 }
 
+/// What a page of the feed brings, once checked.
+#[derive(Debug, Default, PartialEq)]
+pub struct Page {
+    /// The dossiers to keep.
+    pub dossiers: Vec<Dossier>,
+    /// The cursor after the page (`None`: an empty page, the cursor stays).
+    pub cursor: Option<String>,
+    /// Whether the portal has more after it.
+    pub more: bool,
+    /// Items left out, and why (each counted as a bad response).
+    pub skipped: Vec<BadResponse>,
+}
+
+/// Checks a page of the feed asked for after `asked`, for agencies under `unit`.
+///
+/// A page that does not move on is refused whole: the same cursor again, or (when
+/// the portal's cursors are numbers, as the simulator's are) one that goes back or
+/// does not rise from item to item; so is a page that says `more` but brings
+/// nothing. Otherwise items that cannot be read, or that belong to an agency
+/// outside `unit`, are left out and the cursor still moves past them.
+pub fn check_page(
+    asked: &str,
+    unit: &str,
+    page: &DanhSachTrucTuyen,
+) -> Result<Page, (BadResponse, String)> {
+    let stalled = |detail: String| Err((BadResponse::Stalled, detail));
+    let Some(last) = page.items.last() else {
+        if page.more {
+            return stalled("an empty page that says more follow".into());
+        }
+        return Ok(Page::default());
+    };
+    if last.cursor == asked {
+        return stalled(format!("the page after cursor {asked:?} ends at it again"));
+    }
+    let numbers: Option<Vec<u64>> = page.items.iter().map(|i| i.cursor.parse().ok()).collect();
+    let from: Option<u64> = if asked.is_empty() {
+        Some(0)
+    } else {
+        asked.parse().ok()
+    };
+    if let (Some(numbers), Some(from)) = (numbers, from) {
+        let mut previous = from;
+        for n in numbers {
+            if n <= previous {
+                return stalled(format!("cursor {n} after {previous}: the feed goes back"));
+            }
+            previous = n;
+        }
+    }
+    let mut checked = Page {
+        cursor: Some(last.cursor.clone()),
+        more: page.more,
+        ..Page::default()
+    };
+    for item in &page.items {
+        let read = lienthong_adapters::portal::check::dossier(&item.dossier)
+            .and_then(|()| Dossier::try_from(&item.dossier).map_err(|e| (BadResponse::Schema, e)));
+        match read {
+            Ok(d) if owns(unit, &d.agency_code) => checked.dossiers.push(d),
+            Ok(_) => checked.skipped.push(BadResponse::WrongRecord),
+            Err((cause, _)) => checked.skipped.push(cause),
+        }
+    }
+    Ok(checked)
+}
+
 /// Polls the portal's feed for agencies under `unit` every `interval` until
 /// `shutdown`, storing what is new.
 pub async fn poll(
     inbound: Arc<Inbound>,
     portal: Arc<dyn NationalPortal>,
+    metrics: Arc<Metrics>,
     unit: String,
     interval: Duration,
     shutdown: CancellationToken,
@@ -81,27 +150,34 @@ pub async fn poll(
         let mut more = false;
         match inbound.portal_cursor().await {
             Ok(cursor) => match portal.online(&unit, &cursor, 100).await {
-                Ok(page) => {
-                    more = page.more;
-                    let dossiers: Vec<(String, Dossier)> = page
-                        .items
-                        .iter()
-                        .filter_map(|item| match Dossier::try_from(&item.dossier) {
-                            Ok(d) => Some((item.cursor.clone(), d)),
-                            Err(why) => {
-                                tracing::warn!(dossier = %item.dossier.dossier_code, %why, "malformed online dossier skipped");
-                                None
+                Ok(page) => match check_page(&cursor, &unit, &page) {
+                    Ok(checked) => {
+                        for cause in &checked.skipped {
+                            metrics.bad_response(portal.name(), *cause);
+                            tracing::warn!(
+                                cause = cause.as_str(),
+                                "an online dossier of the feed left out"
+                            );
+                        }
+                        more = checked.more;
+                        if let Some(next) = &checked.cursor {
+                            match inbound.store(&checked.dossiers, next).await {
+                                Ok(n) if n > 0 => {
+                                    tracing::info!(new = n, "online dossiers received")
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    more = false;
+                                    tracing::error!(error = %e, "could not store online dossiers")
+                                }
                             }
-                        })
-                        .collect();
-                    match inbound.store(&dossiers).await {
-                        Ok(n) if n > 0 => tracing::info!(new = n, "online dossiers received"),
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::error!(error = %e, "could not store online dossiers")
                         }
                     }
-                }
+                    Err((cause, detail)) => {
+                        metrics.bad_response(portal.name(), cause);
+                        tracing::warn!(cause = cause.as_str(), %detail, "the portal's feed does not move on; will poll again later");
+                    }
+                },
                 Err(e) => tracing::warn!(error = %e, "portal feed unavailable; will poll again"),
             },
             Err(e) => tracing::error!(error = %e, "could not read the portal cursor"),
@@ -113,5 +189,77 @@ pub async fn poll(
             _ = shutdown.cancelled() => break,
             () = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lienthong_adapters::portal::schema::{HoSo, HoSoTrucTuyen};
+    use lienthong_adapters::sim::dossiers::{RECEIVED, dossier};
+    use lienthong_proto::v1::DossierStatus;
+
+    use super::*;
+
+    fn item(cursor: &str, code: &str) -> HoSoTrucTuyen {
+        HoSoTrucTuyen {
+            cursor: cursor.into(),
+            dossier: HoSo::from(&dossier(code, DossierStatus::Registered, RECEIVED)),
+        }
+    }
+
+    fn page(items: Vec<HoSoTrucTuyen>, more: bool) -> DanhSachTrucTuyen {
+        DanhSachTrucTuyen { items, more }
+    }
+
+    #[test]
+    fn a_page_that_does_not_move_on_is_refused() {
+        let stalled = |r: Result<Page, (BadResponse, String)>| r.unwrap_err().0;
+        let one = || vec![item("7", "H99.01-261122-0001")];
+        assert_eq!(
+            stalled(check_page("7", "H99", &page(one(), false))),
+            BadResponse::Stalled
+        );
+        assert_eq!(
+            stalled(check_page("9", "H99", &page(one(), true))),
+            BadResponse::Stalled
+        );
+        assert_eq!(
+            stalled(check_page("3", "H99", &page(vec![], true))),
+            BadResponse::Stalled
+        );
+        let unordered = vec![
+            item("8", "H99.01-261122-0001"),
+            item("8", "H99.01-261122-0002"),
+        ];
+        assert_eq!(
+            stalled(check_page("3", "H99", &page(unordered, false))),
+            BadResponse::Stalled
+        );
+        // Opaque cursors: only the same cursor again can be told.
+        let opaque = vec![item("b", "H99.01-261122-0001")];
+        assert!(check_page("a", "H99", &page(opaque, true)).is_ok());
+        assert_eq!(
+            check_page("3", "H99", &page(vec![], false)),
+            Ok(Page::default())
+        );
+    }
+
+    #[test]
+    fn items_of_other_provinces_or_unreadable_are_left_out_and_the_cursor_moves() {
+        let mut broken = item("6", "H99.01-261122-0003");
+        broken.dossier.status = 99;
+        let items = vec![
+            item("4", "H99.01-261122-0001"),
+            item("5", "H15.01-261122-0002"),
+            broken,
+        ];
+        let checked = check_page("3", "H99", &page(items, true)).unwrap();
+        assert_eq!(checked.dossiers.len(), 1);
+        assert_eq!(checked.dossiers[0].dossier_code, "H99.01-261122-0001");
+        assert_eq!(
+            checked.skipped,
+            [BadResponse::WrongRecord, BadResponse::Schema]
+        );
+        assert_eq!((checked.cursor.as_deref(), checked.more), (Some("6"), true));
     }
 }

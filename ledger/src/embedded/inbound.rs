@@ -29,11 +29,12 @@ pub(super) fn head(txn: &ReadTransaction) -> Result<u64, Error> {
         .map_or(0, |(k, _)| k.value()))
 }
 
-/// Stores the new dossiers of `page` and its last cursor in `txn`; how many were
-/// new, and the head after them.
+/// Stores the new dossiers of `dossiers` and `cursor` in `txn`; how many were new,
+/// and the head after them.
 pub(super) fn store(
     txn: &WriteTransaction,
-    page: &[(String, Dossier)],
+    dossiers: &[Dossier],
+    cursor: &str,
 ) -> Result<(usize, u64), Error> {
     let mut inbound = txn.open_table(INBOUND).ctx("store inbound dossiers")?;
     let mut codes = txn.open_table(CODES).ctx("store inbound dossiers")?;
@@ -43,7 +44,7 @@ pub(super) fn store(
         .ctx("store inbound dossiers")?
         .map_or(0, |(k, _)| k.value());
     let mut new = 0;
-    for (_, d) in page {
+    for d in dossiers {
         if codes
             .get(d.dossier_code.as_str())
             .ctx("store inbound dossiers")?
@@ -60,10 +61,8 @@ pub(super) fn store(
             .ctx("store inbound dossiers")?;
         new += 1;
     }
-    if let Some((cursor, _)) = page.last() {
-        meta.insert(PORTAL_CURSOR, cursor.as_str())
-            .ctx("store inbound dossiers")?;
-    }
+    meta.insert(PORTAL_CURSOR, cursor)
+        .ctx("store inbound dossiers")?;
     Ok((new, head))
 }
 

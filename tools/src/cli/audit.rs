@@ -178,17 +178,20 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
                 if *json {
                     writeln!(out, "{}", export::to_line(&Item::Record(r))).map_err(io)
                 } else {
+                    // Stored text is shown as it is: whatever an invalid request
+                    // carried cannot move the inspector's cursor or hide itself.
+                    let shown = |s: &str| lienthong_proto::text::printable(s).into_owned();
                     writeln!(
                         out,
                         "{:>8}  {:<27}  {:<12}  {:<30}  {:<12}  {:<8}  {:<24}  {}",
                         r.seq,
                         local(&r),
-                        r.agency_code,
-                        r.operation,
-                        r.subject_personal_id,
+                        shown(&r.agency_code),
+                        shown(&r.operation),
+                        shown(&r.subject_personal_id),
                         decision_name(r.decision),
-                        r.reason,
-                        r.request_id
+                        shown(&r.reason),
+                        shown(&r.request_id)
                     )
                     .map_err(io)
                 }

@@ -111,6 +111,8 @@ pub fn channel(dir: &Path, port: u16, agency: &str) -> tonic::transport::Channel
         key_pem: read(certs.join(format!("clients/{agency}.key"))),
         server_name: None,
         timeout: Duration::from_secs(10),
+        max_message_bytes: lienthong_adapters::population::grpc::MAX_MESSAGE_BYTES,
+        max_header_bytes: lienthong_adapters::population::grpc::MAX_HEADER_BYTES,
     })
     .expect("channel")
 }

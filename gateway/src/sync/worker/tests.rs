@@ -56,6 +56,7 @@ fn client(url: String) -> Arc<dyn NationalPortal> {
             password: Credentials::default().password,
             timeout: Duration::from_secs(2),
             ca_pem: None,
+            bounds: lienthong_adapters::http::Bounds::default(),
         })
         .unwrap(),
     )

@@ -1,0 +1,89 @@
+//! The portal's dossiers, checked before they are believed: a dossier code, agency
+//! code and personal ID of the right form, a status and channel the contract knows,
+//! and text within its length and free of control and invisible format
+//! characters. The errors name the field, never its value.
+
+use lienthong_proto::text::{self, Problem};
+use lienthong_proto::{AgencyCode, DossierCode, PersonalId};
+
+use super::schema::HoSo;
+use crate::BadResponse;
+
+fn field(name: &str, value: &str, max: usize) -> Result<(), (BadResponse, String)> {
+    text::check(value, max).map_err(|problem| match problem {
+        Problem::TooLong { max } => (
+            BadResponse::Schema,
+            format!("{name} is longer than {max} characters"),
+        ),
+        Problem::Control(c) | Problem::Format(c) => (
+            BadResponse::Text,
+            format!("{name} holds the hidden character U+{:04X}", u32::from(c)),
+        ),
+    })
+}
+
+fn schema(detail: String) -> Result<(), (BadResponse, String)> {
+    Err((BadResponse::Schema, detail))
+}
+
+/// A dossier of the portal.
+pub fn dossier(h: &HoSo) -> Result<(), (BadResponse, String)> {
+    if DossierCode::parse(&h.dossier_code).is_err() {
+        return schema("MaHoSo is not a dossier code".into());
+    }
+    if AgencyCode::parse(&h.agency_code).is_err() {
+        return schema("MaCoQuan is not an agency code".into());
+    }
+    if PersonalId::parse(&h.applicant_personal_id).is_err() {
+        return schema("SoDinhDanh is not a personal ID".into());
+    }
+    if !(1..=10).contains(&h.status) {
+        return schema(format!("TrangThaiHoSo {} is not 1-10", h.status));
+    }
+    if !(1..=3).contains(&h.channel) {
+        return schema(format!("KenhThucHien {} is not 1-3", h.channel));
+    }
+    field("MaTTHC", &h.procedure_code, 20)?;
+    field("TenTTHC", &h.procedure_name, 300)?;
+    field("ChuHoSo", &h.applicant_name, 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use lienthong_proto::v1::DossierStatus;
+
+    use super::*;
+    use crate::sim::dossiers::{RECEIVED, dossier as simulated};
+
+    #[test]
+    fn the_simulators_dossiers_pass_and_broken_ones_do_not() {
+        let good = HoSo::from(&simulated(
+            "H99.01-261122-0001",
+            DossierStatus::Accepted,
+            RECEIVED,
+        ));
+        assert_eq!(dossier(&good), Ok(()));
+        type Edit = fn(&mut HoSo);
+        let broken: [(Edit, BadResponse); 5] = [
+            (|h| h.status = 99, BadResponse::Schema),
+            (
+                |h| h.dossier_code = "not a code".into(),
+                BadResponse::Schema,
+            ),
+            (
+                |h| h.applicant_personal_id = "12345".into(),
+                BadResponse::Schema,
+            ),
+            (
+                |h| h.applicant_name = "A\u{202E}B".into(),
+                BadResponse::Text,
+            ),
+            (|h| h.procedure_name = "x".repeat(301), BadResponse::Schema),
+        ];
+        for (n, (edit, cause)) in broken.into_iter().enumerate() {
+            let mut h = good.clone();
+            edit(&mut h);
+            assert_eq!(dossier(&h).unwrap_err().0, cause, "case {n}");
+        }
+    }
+}
