@@ -49,7 +49,7 @@ pub enum Rogue {
     Compressed,
     /// The name with a right-to-left override in it.
     HiddenText,
-    /// A name of 50,000 characters, within the body bound.
+    /// A name of 21,000 characters, within the body bound.
     HugeString,
     /// A number that fits no integer where the sex code goes.
     BigNumber,
@@ -371,7 +371,7 @@ async fn misbehave<S: AsyncWrite + Unpin>(
         Rogue::HugeString => {
             let body = edited(&|d| {
                 if d.get("HoVaTen").is_some() {
-                    d["HoVaTen"] = "Nguyễn ".repeat(7_000).into();
+                    d["HoVaTen"] = "Nguyễn ".repeat(3_000).into();
                 } else {
                     d["ThuongTru"]["ChiTiet"] = "Số 1 ".repeat(10_000).into();
                 }

@@ -245,3 +245,43 @@ async fn every_class_of_invalid_input_is_named() {
         .unwrap_err();
     assert_eq!(violated(&status), ["personal_id"]);
 }
+
+#[tokio::test]
+async fn text_an_inspector_would_read_otherwise_than_stored_is_refused() {
+    let pki = TestPki::new();
+    let (gw, _) = start_with_sim(&pki).await;
+    let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    // `cb1` + RIGHT-TO-LEFT OVERRIDE + `evil` reads "cb1live" in any viewer.
+    for (field, edit) in [
+        (
+            "context.officer_id",
+            (|c: &mut RequestContext| c.officer_id = "cb1\u{202E}evil".into()) as fn(&mut _),
+        ),
+        ("context.case_ref", |c| c.case_ref = "HS\u{200B}01".into()),
+        ("context.legal_basis", |c| {
+            c.legal_basis = "ND-47/2020\u{2066}".into()
+        }),
+    ] {
+        let mut request = citizen_request("001085012345");
+        edit(request.context.as_mut().unwrap());
+        let err = identity.get_citizen(request).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+        let violations = err
+            .get_details_bad_request()
+            .expect("BadRequest")
+            .field_violations;
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert!(
+            violations[0]
+                .description
+                .contains("invisible format characters"),
+            "{}",
+            violations[0].description
+        );
+    }
+    // Vietnamese text passes as it is.
+    let mut request = citizen_request("001085012345");
+    request.context.as_mut().unwrap().case_ref = "Hồ sơ Đăng ký khai sinh".into();
+    identity.get_citizen(request).await.expect("served");
+}
