@@ -151,7 +151,11 @@ impl Session {
     /// Maps the result codes every national API shares.
     pub fn outcome(&self, code: i32, message: &str) -> Error {
         let endpoint = self.endpoint();
-        let detail = format!("MaKetQua {code}: {message}");
+        // The upstream's own words, escaped and cut: they end up in log lines.
+        let detail = format!(
+            "MaKetQua {code}: {}",
+            lienthong_proto::text::shown(message, 256)
+        );
         match code {
             schema::QUOTA_EXCEEDED | schema::SYSTEM_ERROR | schema::MAINTENANCE => {
                 Error::Unavailable { endpoint, detail }

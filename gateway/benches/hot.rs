@@ -188,12 +188,12 @@ fn cache(c: &mut Criterion) {
     });
     let fetch = || async { Ok(citizen()) };
     runtime
-        .block_on(cache.get(Record::Citizen, ID, fetch()))
+        .block_on(cache.get(Record::Citizen, ID, "H99.01", fetch()))
         .unwrap();
     c.bench_function("cache hit (memory, decode)", |b| {
         b.iter(|| {
             runtime
-                .block_on(cache.get(Record::Citizen, black_box(ID), fetch()))
+                .block_on(cache.get(Record::Citizen, black_box(ID), "H99.01", fetch()))
                 .unwrap()
         })
     });
@@ -203,7 +203,7 @@ fn cache(c: &mut Criterion) {
             n += 1;
             let id = format!("0010850{n:05}");
             runtime
-                .block_on(cache.get(Record::Citizen, &id, fetch()))
+                .block_on(cache.get(Record::Citizen, &id, "H99.01", fetch()))
                 .unwrap()
         })
     });

@@ -10,6 +10,11 @@
 //! - Records live in memory (a bounded LRU, plaintext) in front of sled (sealed; see
 //!   [`seal`]): neither names nor personal IDs reach the files. A background sweep
 //!   drops expired records and the oldest ones beyond the size bound.
+//! - Whether someone looked a citizen up lately is itself personal data, so an
+//!   agency is told how *its* lookup was served as if the cache were its own
+//!   ([`View`]): `hit` only for a record it was served before, else `miss`; and a
+//!   stale record bridges an outage only for an agency that had it already (it is
+//!   told nothing new). The audit record keeps the truth for inspectors.
 
 pub mod seal;
 pub mod store;
@@ -58,6 +63,20 @@ impl Served {
         }
     }
 }
+
+/// How a lookup was served: in truth (for the audit record), and as the calling
+/// agency is told (the `x-cache` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// How the record was served.
+    pub served: Served,
+    /// What the agency is told: `hit` or `stale` only for a record it had before.
+    pub shown: Served,
+}
+
+/// Agencies remembered per record, at most: beyond, the longest-known are
+/// forgotten (they see `miss` once more).
+const SEEN_BY: usize = 64;
 
 /// Why a fetch failed, in a form every waiter of a single flight can share.
 #[derive(Debug, Clone)]
@@ -110,11 +129,42 @@ impl From<Failure> for Error {
     }
 }
 
-/// A record as held: when it was stored and its protobuf bytes.
+/// A record as held: when it was stored, its protobuf bytes, and the agencies it
+/// has been served to (in memory only: after a restart, nobody has seen it).
 #[derive(Clone)]
 struct Entry {
     at: i64,
     bytes: Arc<[u8]>,
+    seen: Arc<Mutex<Vec<Box<str>>>>,
+}
+
+impl Entry {
+    fn new(at: i64, bytes: Arc<[u8]>) -> Entry {
+        Entry {
+            at,
+            bytes,
+            seen: Arc::default(),
+        }
+    }
+
+    /// Whether `agency` was served this record before.
+    fn had(&self, agency: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter().any(|a| &**a == agency)
+    }
+
+    /// Whether `agency` had this record before; it has now.
+    fn served_to(&self, agency: &str) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.iter().any(|a| &**a == agency) {
+            return true;
+        }
+        if seen.len() == SEEN_BY {
+            seen.remove(0);
+        }
+        seen.push(agency.into());
+        false
+    }
 }
 
 type Flight = Arc<OnceCell<Result<Entry, Failure>>>;
@@ -216,15 +266,17 @@ impl Cache {
         (micros(f.fresh), micros(f.fresh + f.stale_if_error))
     }
 
-    /// `record` about `personal_id`: from the cache while fresh, else from `fetch`
-    /// (once for all concurrent callers), else stale if the upstream is down. The
-    /// second value is how it was served; `None` when caching is off.
+    /// `record` about `personal_id` for `agency`: from the cache while fresh, else
+    /// from `fetch` (once for all concurrent callers), else stale if the upstream
+    /// is down and the agency had it already. The second value is how it was
+    /// served, and how the agency is told; `None` when caching is off.
     pub async fn get<T, F>(
         &self,
         record: Record,
         personal_id: &str,
+        agency: &str,
         fetch: F,
-    ) -> Result<(T, Option<Served>), Error>
+    ) -> Result<(T, Option<View>), Error>
     where
         T: Message + Default,
         F: Future<Output = Result<T, Error>>,
@@ -236,7 +288,12 @@ impl Cache {
         if let Some(e) = cached.as_ref().filter(|e| age(e) < fresh)
             && let Ok(value) = T::decode(&*e.bytes)
         {
-            return Ok((value, self.served(Served::Hit)));
+            let shown = if e.served_to(agency) {
+                Served::Hit
+            } else {
+                Served::Miss
+            };
+            return Ok((value, self.served(Served::Hit, shown)));
         }
         let flight = self.join(key);
         let outcome = flight
@@ -254,10 +311,7 @@ impl Cache {
                     Err(_) => {}
                 }
                 let value = result.map_err(|e| Failure::of(e, &self.endpoint))?;
-                let entry = Entry {
-                    at: self.clock.now(),
-                    bytes: value.encode_to_vec().into(),
-                };
+                let entry = Entry::new(self.clock.now(), value.encode_to_vec().into());
                 self.keep(&key, &entry);
                 Ok(entry)
             })
@@ -267,25 +321,29 @@ impl Cache {
         match outcome {
             Ok(entry) => {
                 let value = T::decode(&*entry.bytes).map_err(|e| Error::Server(e.to_string()))?;
-                Ok((value, self.served(Served::Miss)))
+                entry.served_to(agency);
+                Ok((value, self.served(Served::Miss, Served::Miss)))
             }
             Err(Failure::Upstream(e @ lienthong_adapters::Error::NotFound { .. })) => {
                 self.forget(&key);
                 Err(Error::Upstream(e))
             }
+            // A stale record bridges the outage only for an agency it was served to
+            // before: it learns nothing it did not know, and nobody learns that
+            // someone else asked.
             Err(f) => match cached.filter(|e| f.stale_ok() && age(e) < usable) {
-                Some(e) => {
+                Some(e) if e.had(agency) => {
                     let value = T::decode(&*e.bytes).map_err(|_| Error::from(f.clone()))?;
                     tracing::warn!(upstream = %self.endpoint, "upstream failed; serving a stale record");
-                    Ok((value, self.served(Served::Stale)))
+                    Ok((value, self.served(Served::Stale, Served::Stale)))
                 }
-                None => Err(f.into()),
+                _ => Err(f.into()),
             },
         }
     }
 
-    fn served(&self, how: Served) -> Option<Served> {
-        self.settings.enabled.then_some(how)
+    fn served(&self, served: Served, shown: Served) -> Option<View> {
+        self.settings.enabled.then_some(View { served, shown })
     }
 
     fn lookup(&self, key: &[u8; 32]) -> Option<Entry> {
@@ -295,10 +353,7 @@ impl Cache {
         }
         let sealed = self.store.as_ref()?.get(key)?;
         let (at, plain) = self.keys.open(key, &sealed)?;
-        let entry = Entry {
-            at,
-            bytes: plain.into(),
-        };
+        let entry = Entry::new(at, plain.into());
         memory
             .lock()
             .expect("cache memory")

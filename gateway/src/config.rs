@@ -20,7 +20,7 @@ mod trust;
 mod upstreams;
 
 pub use cache::{BreakerConfig, CacheConfig, Freshness};
-pub use limits::{Limits, Rate, RateLimits};
+pub use limits::{AgencyLimits, Limits, Rate, RateLimits, UpstreamLimits};
 pub use operations::{AdminConfig, LogConfig, LogFormat, ReloadConfig};
 pub use trust::{Audit, PolicyConfig, Tls};
 pub use upstreams::{Population, Portal, RestApi, SyncConfig};

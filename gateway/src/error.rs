@@ -31,6 +31,32 @@ pub enum Shed {
     /// Too many requests in flight on this connection.
     #[error("this connection has {0} requests in flight, its limit")]
     ConnectionOverloaded(usize),
+    /// The agency has its share of calls in flight.
+    #[error("agency {agency} has {limit} calls in flight, its limit")]
+    AgencyOverloaded {
+        /// The agency.
+        agency: String,
+        /// Its cap.
+        limit: usize,
+    },
+    /// The agency holds its share of open streams.
+    #[error("agency {agency} has {limit} streams open, its limit; close one, or resume later")]
+    TooManyStreams {
+        /// The agency.
+        agency: String,
+        /// Its cap.
+        limit: usize,
+    },
+    /// The call's deadline is shorter than the gateway can answer in.
+    #[error(
+        "grpc-timeout {asked:?} is shorter than the {min:?} this gateway needs to answer; send at least {min:?}"
+    )]
+    DeadlineTooShort {
+        /// What the client asked for.
+        asked: Duration,
+        /// The shortest served.
+        min: Duration,
+    },
     /// The caller's certificate is on the CRL reloaded since it connected.
     #[error("the client certificate has been revoked")]
     Revoked,
@@ -43,6 +69,9 @@ impl Shed {
             Shed::RateLimited { .. } => "RATE_LIMITED",
             Shed::Overloaded(_) => "OVERLOADED",
             Shed::ConnectionOverloaded(_) => "CONNECTION_OVERLOADED",
+            Shed::AgencyOverloaded { .. } => "AGENCY_OVERLOADED",
+            Shed::TooManyStreams { .. } => "TOO_MANY_STREAMS",
+            Shed::DeadlineTooShort { .. } => "DEADLINE_TOO_SHORT",
             Shed::Revoked => "CERTIFICATE_REVOKED",
         }
     }
@@ -57,6 +86,13 @@ pub enum Error {
     /// The connection carries no verified agency identity.
     #[error("no verified agency identity on this connection")]
     Unauthenticated,
+    /// The client went away (it reset its stream, or its deadline passed at the
+    /// door) before its answer was ready.
+    #[error("the client went away before its answer was ready")]
+    Cancelled,
+    /// A stream sent nothing, or its client took nothing, for the configured time.
+    #[error("nothing for {0:?}: the stream is closed; resume from the last cursor")]
+    Idle(Duration),
     /// The request's deadline passed before an answer was ready.
     #[error("no answer within {0:?}")]
     Deadline(Duration),

@@ -20,6 +20,7 @@ pub mod breaker;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 mod error;
 pub mod health;
 pub mod metrics;

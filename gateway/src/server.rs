@@ -168,7 +168,7 @@ pub fn registry(config: &Config) -> Result<Arc<dyn Registry>, Error> {
 pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Running, Error> {
     config.validate()?;
     crate::install_crypto_provider();
-    std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+    crate::data_dir::prepare(&config.data_dir)?;
     let ledger = ledger::open(config).await?;
     let (store, writer, audit) = (ledger.store, ledger.writer, ledger.audit);
     let metrics = Arc::new(Metrics::new(ledger.metrics));
@@ -262,7 +262,12 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         &config.limits,
         shared,
         health_service,
-        Admission::new(&config.limits, metrics.clone(), reloader.trust.clone()),
+        Admission::new(
+            &config.limits,
+            metrics.clone(),
+            reloader.trust.clone(),
+            audit.clone(),
+        ),
         incoming,
         shutdown.clone(),
     )?;

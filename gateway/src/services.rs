@@ -57,7 +57,7 @@ pub(crate) struct Trail {
     /// The fields that left the gateway.
     pub released: Fields,
     /// How the cache served the record, when it did.
-    pub cache: Option<crate::cache::Served>,
+    pub cache: Option<crate::cache::View>,
 }
 
 impl Trail {

@@ -48,6 +48,21 @@ fn parts(error: &Error) -> Parts {
             "no verified agency identity",
             None,
         ),
+        Error::Cancelled => p(
+            Code::Cancelled,
+            "CLIENT_CANCELLED",
+            "the client went away before its answer was ready; nothing was released",
+            None,
+        ),
+        Error::Idle(after) => p(
+            Code::Unavailable,
+            "STREAM_IDLE",
+            &format!(
+                "nothing for {} s: this stream is closed; open another from the last cursor",
+                after.as_secs()
+            ),
+            Some(Duration::ZERO),
+        ),
         Error::Deadline(after) => p(
             Code::DeadlineExceeded,
             "DEADLINE_EXCEEDED",
@@ -57,9 +72,15 @@ fn parts(error: &Error) -> Parts {
         Error::Shed(shed) => {
             let (code, retry) = match shed {
                 Shed::RateLimited { retry, .. } => (Code::ResourceExhausted, Some(*retry)),
-                Shed::Overloaded(_) | Shed::ConnectionOverloaded(_) => {
+                Shed::Overloaded(_)
+                | Shed::ConnectionOverloaded(_)
+                | Shed::AgencyOverloaded { .. } => {
                     (Code::ResourceExhausted, Some(Duration::from_millis(100)))
                 }
+                Shed::TooManyStreams { .. } => {
+                    (Code::ResourceExhausted, Some(Duration::from_secs(1)))
+                }
+                Shed::DeadlineTooShort { .. } => (Code::DeadlineExceeded, None),
                 Shed::Revoked => (Code::Unauthenticated, None),
             };
             p(code, shed.reason(), &shed.to_string(), retry)

@@ -44,12 +44,30 @@ impl<T, E: Into<redb::Error>> Context<T> for Result<T, E> {
     }
 }
 
+/// Makes a file this store creates owner-only (0600), whatever the umask: the
+/// ledger holds every lookup's subject and the applicants' names.
+pub(crate) fn owner_only(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::unavailable(&format!("restrict {}", path.display()), e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Creates (or opens) the redb file at `path` with every table.
 fn create(path: &Path) -> Result<Database, Error> {
+    let fresh = !path.exists();
     let db = redb::Builder::new()
         .set_cache_size(CACHE)
         .create(path)
         .map_err(|e| Error::Unavailable(format!("open {}: {e}", path.display())))?;
+    if fresh {
+        owner_only(path)?;
+    }
     // Tables are made once; opening an existing ledger writes nothing.
     let names = [
         audit::RECORDS.name(),

@@ -2,7 +2,16 @@
 //! `H15.50.05.13-261008-0975`.
 //!
 //! The agency code is the receiving agency's; the date is the day of receipt
-//! (2000–2099); the serial is that day's sequence, 4 to 9 digits.
+//! (2000–2099); the serial is that day's sequence. Circular 01/2018/TT-VPCP
+//! (Article 19) gives the structure `<unit code>-YYMMDD-XXXX`, the serial as four
+//! digits. An agency that receives more than 9,999 dossiers a day (which the
+//! circular does not foresee) goes on with more digits, up to nine.
+//!
+//! **One code per dossier.** A code is kept in its canonical form: the serial
+//! written with four digits, or with as many as it needs beyond that, never with
+//! more leading zeros (`…-00001` is `…-0001`; `…-012345` is `…-12345`). Every edge
+//! that takes a dossier code takes it in this form, so one dossier can never
+//! become two — in the ledger or at the portal.
 
 use std::fmt;
 
@@ -54,11 +63,12 @@ impl DossierCode {
                 "must end with the day's serial: 4 to 9 digits after the date",
             ));
         }
+        let serial: u32 = serial.parse().expect("at most 9 digits");
         Ok(DossierCode {
-            code: s.to_owned(),
+            code: DossierCode::compose(agency.as_str(), received, serial),
             agency,
             received,
-            serial: serial.parse().expect("at most 9 digits"),
+            serial,
         })
     }
 
@@ -73,7 +83,8 @@ impl DossierCode {
         )
     }
 
-    /// The code as written.
+    /// The code in its canonical form (which is how it was written, unless its
+    /// serial had more leading zeros than four digits need).
     pub fn as_str(&self) -> &str {
         &self.code
     }
@@ -104,6 +115,24 @@ impl fmt::Display for DossierCode {
 mod tests {
     use super::*;
     use time::macros::date;
+
+    #[test]
+    fn one_dossier_has_one_code() {
+        for (written, canonical) in [
+            ("H99.01-261128-0001", "H99.01-261128-0001"),
+            ("H99.01-261128-00001", "H99.01-261128-0001"),
+            ("H99.01-261128-000000001", "H99.01-261128-0001"),
+            ("H99.01-261128-012345", "H99.01-261128-12345"),
+            ("H99.01-261128-12345", "H99.01-261128-12345"),
+            ("000.00.00.H30-240229-9999", "000.00.00.H30-240229-9999"),
+        ] {
+            assert_eq!(
+                DossierCode::parse(written).unwrap().as_str(),
+                canonical,
+                "{written}"
+            );
+        }
+    }
 
     #[test]
     fn well_formed_codes() {

@@ -90,7 +90,9 @@ pub struct Masked<'a>(pub &'a str);
 impl fmt::Display for Masked<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let len = self.0.chars().count();
-        if len != 12 {
+        // Only a well-formed ID shows its ends: anything else a client sent shows
+        // as stars, so that it cannot write into a log line.
+        if len != 12 || !self.0.bytes().all(|b| b.is_ascii_digit()) {
             return (0..len.min(16)).try_for_each(|_| f.write_char('*'));
         }
         for (i, c) in self.0.chars().enumerate() {

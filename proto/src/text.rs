@@ -92,6 +92,19 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` for a log line or an error detail: [`printable`], and cut after `max`
+/// characters (saying how many more there were), so that no client or upstream
+/// can make one line as large as what it sent.
+pub fn shown(text: &str, max: usize) -> Cow<'_, str> {
+    let printable = printable(text);
+    let total = printable.chars().count();
+    if total <= max {
+        return printable;
+    }
+    let cut: String = printable.chars().take(max).collect();
+    Cow::Owned(format!("{cut}… ({} more characters)", total - max))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,7 +90,12 @@ impl GrpcRegistry {
 
     fn map(&self, status: Status) -> Error {
         let endpoint = self.config.url.clone();
-        let detail = format!("{:?}: {}", status.code(), status.message());
+        // The upstream's own words, escaped and cut: they end up in log lines.
+        let detail = format!(
+            "{:?}: {}",
+            status.code(),
+            lienthong_proto::text::shown(status.message(), 256)
+        );
         match status.code() {
             Code::NotFound => Error::NotFound { endpoint },
             Code::DeadlineExceeded => Error::Timeout {

@@ -41,7 +41,11 @@ impl NationalPortal for RestPortal {
             .call(Kind::Sync, |http| http.post(&url).json(dossier))
             .await?;
         let endpoint = self.session.endpoint();
-        let detail = format!("MaKetQua {}: {}", envelope.code, envelope.message);
+        let detail = format!(
+            "MaKetQua {}: {}",
+            envelope.code,
+            lienthong_proto::text::shown(&envelope.message, 256)
+        );
         match envelope.code {
             OUT_OF_ORDER => return Err(Error::Unavailable { endpoint, detail }),
             UNPROCESSABLE | schema::BAD_REQUEST => return Err(Error::Refused { endpoint, detail }),

@@ -98,10 +98,12 @@ impl Portal {
             }
         }
         state.stats.dossiers = state.held.len() as u64;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        // The simulated portal's record holds applicants' names: owner-only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path)?;
         Ok(Arc::new(Portal {
             state: Mutex::new(state),
             record: Some(Mutex::new(file)),

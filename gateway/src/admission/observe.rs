@@ -11,24 +11,54 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::OwnedSemaphorePermit;
 use tonic::body::Body;
 
-use super::Response;
+use super::{Presence, Response};
 use crate::metrics::{MethodLabels, Metrics, RequestLabels, code_name};
 
-/// Finishes a request's accounting when its response ends (or is dropped).
+/// Finishes a request's accounting when its response ends, or when it is dropped
+/// on the way (the client reset its stream, or its deadline passed): the in-flight
+/// gauge and the slots always come back, and a handler still at work learns that
+/// its client has gone.
 pub(super) struct Done {
     pub(super) labels: RequestLabels,
     pub(super) started: Instant,
     pub(super) metrics: Arc<Metrics>,
     pub(super) span: tracing::Span,
-    pub(super) _permits: Vec<OwnedSemaphorePermit>,
+    /// Released when the request ends.
+    pub(super) permits: Vec<OwnedSemaphorePermit>,
     /// Counted in `requests_in_flight` (refusals at the door are not).
     pub(super) counted: bool,
+    /// The handler's view of whether the client still waits.
+    pub(super) presence: Arc<Presence>,
+    /// A response exists (its body may still be streaming).
+    answered: bool,
+    finished: bool,
 }
 
 impl Done {
+    /// The accounting of a request that has just arrived.
+    pub(super) fn new(
+        labels: RequestLabels,
+        metrics: Arc<Metrics>,
+        span: tracing::Span,
+        presence: Arc<Presence>,
+    ) -> Done {
+        Done {
+            labels,
+            started: Instant::now(),
+            metrics,
+            span,
+            permits: Vec::new(),
+            counted: false,
+            presence,
+            answered: false,
+            finished: false,
+        }
+    }
+
     /// A trailers-only response carries its status in the headers; otherwise it
     /// comes in the trailers, seen by [`Observed`].
     pub(super) fn wrap(mut self, response: Response) -> Response {
+        self.answered = true;
         if let Some(code) = grpc_status(response.headers()) {
             self.labels.code = code;
         }
@@ -42,7 +72,11 @@ impl Done {
         )
     }
 
-    pub(super) fn finish(self) {
+    fn finish(&mut self) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        self.permits.clear();
         let code = if self.labels.code.is_empty() {
             // The stream ended without a status: the client went away.
             "CANCELLED"
@@ -55,7 +89,7 @@ impl Done {
         }
         let labels = RequestLabels {
             code,
-            ..self.labels
+            ..self.labels.clone()
         };
         self.metrics
             .latency
@@ -69,6 +103,15 @@ impl Done {
         self.span.in_scope(|| {
             tracing::info!(status = code, elapsed_ms, "rpc finished");
         });
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.presence.leave();
+        }
+        self.finish();
     }
 }
 
@@ -90,9 +133,7 @@ struct Observed {
 
 impl Drop for Observed {
     fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            done.finish();
-        }
+        drop(self.done.take());
     }
 }
 
@@ -113,11 +154,7 @@ impl HttpBody for Observed {
                     done.labels.code = code;
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
-                if let Some(done) = self.done.take() {
-                    done.finish();
-                }
-            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => drop(self.done.take()),
             Poll::Pending => {}
         }
         polled

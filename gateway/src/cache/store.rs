@@ -198,15 +198,22 @@ pub const LOW_WATER: f64 = 0.9;
 const SLED_CACHE: u64 = 4 * 1024 * 1024;
 
 fn open_db(dir: &Path) -> Result<sled::Db, String> {
-    let dir = dir.to_path_buf();
-    std::panic::catch_unwind(move || {
+    let fresh = !dir.exists();
+    let path = dir.to_path_buf();
+    let db = std::panic::catch_unwind(move || {
         sled::Config::new()
-            .path(dir)
+            .path(path)
             .cache_capacity(SLED_CACHE)
             .open()
     })
     .map_err(|_| "sled panicked while opening".to_owned())?
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    // sled makes its files as the umask says; a directory only its owner can enter
+    // keeps them all to the owner.
+    if fresh {
+        crate::data_dir::restrict(dir, 0o700).map_err(|e| e.to_string())?;
+    }
+    Ok(db)
 }
 
 /// Where a broken cache directory is moved.

@@ -52,18 +52,29 @@ impl Rig {
         self.calls.load(Ordering::SeqCst)
     }
 
-    /// A lookup whose upstream answers `answer` (counting the call).
+    /// A lookup by H99.01 whose upstream answers `answer` (counting the call).
     async fn get(
         &self,
         cache: &Cache,
         id: &str,
         answer: Result<(), Upstream>,
-    ) -> Result<(Citizen, Option<Served>), Error> {
+    ) -> Result<(Citizen, Option<View>), Error> {
+        self.get_as(cache, "H99.01", id, answer).await
+    }
+
+    /// The same lookup by `agency`.
+    async fn get_as(
+        &self,
+        cache: &Cache,
+        agency: &str,
+        id: &str,
+        answer: Result<(), Upstream>,
+    ) -> Result<(Citizen, Option<View>), Error> {
         let fetch = async {
             self.calls.fetch_add(1, Ordering::SeqCst);
             answer.map(|()| citizen(id)).map_err(Error::Upstream)
         };
-        cache.get(Record::Citizen, id, fetch).await
+        cache.get(Record::Citizen, id, agency, fetch).await
     }
 }
 
@@ -83,11 +94,58 @@ fn down() -> Result<(), Upstream> {
     })
 }
 
-fn served(r: &Result<(Citizen, Option<Served>), Error>) -> Option<Served> {
-    r.as_ref().ok().and_then(|(_, s)| *s)
+/// How a lookup was served, in truth.
+fn served(r: &Result<(Citizen, Option<View>), Error>) -> Option<Served> {
+    r.as_ref().ok().and_then(|(_, s)| *s).map(|v| v.served)
+}
+
+/// How its agency was told it was served.
+fn shown(r: &Result<(Citizen, Option<View>), Error>) -> Option<Served> {
+    r.as_ref().ok().and_then(|(_, s)| *s).map(|v| v.shown)
 }
 
 const ID: &str = "001085012345";
+
+#[tokio::test]
+async fn an_agency_is_told_only_of_its_own_lookups() {
+    let rig = Rig::new();
+    let cache = rig.open(settings());
+    let first = rig.get_as(&cache, "H99.01", ID, Ok(())).await;
+    assert_eq!(
+        (served(&first), shown(&first)),
+        (Some(Served::Miss), Some(Served::Miss))
+    );
+    let again = rig.get_as(&cache, "H99.01", ID, Ok(())).await;
+    assert_eq!(
+        (served(&again), shown(&again)),
+        (Some(Served::Hit), Some(Served::Hit))
+    );
+    // Another agency is served from the cache, but told it as a first lookup: it
+    // cannot learn that someone else asked.
+    let other = rig.get_as(&cache, "H99.02", ID, Ok(())).await;
+    assert_eq!(
+        (served(&other), shown(&other)),
+        (Some(Served::Hit), Some(Served::Miss))
+    );
+    let other = rig.get_as(&cache, "H99.02", ID, Ok(())).await;
+    assert_eq!(shown(&other), Some(Served::Hit));
+    assert_eq!(rig.calls(), 1);
+    // Past its freshness, with the upstream down: a stale record bridges the outage
+    // for the agencies that had it, and for nobody else.
+    rig.clock.advance(6 * MIN);
+    let stale = rig.get_as(&cache, "H99.01", ID, down()).await;
+    assert_eq!(
+        (served(&stale), shown(&stale)),
+        (Some(Served::Stale), Some(Served::Stale))
+    );
+    let stranger = rig.get_as(&cache, "H99.03", ID, down()).await;
+    assert!(
+        matches!(stranger, Err(Error::Upstream(_))),
+        "a stale record is no answer for an agency that never had it"
+    );
+    let stranger = rig.get_as(&cache, "H99.03", ID, down()).await;
+    assert!(stranger.is_err(), "and asking twice does not make it one");
+}
 
 #[tokio::test]
 async fn hit_miss_and_expiry() {
@@ -203,7 +261,7 @@ async fn concurrent_misses_make_one_upstream_call() {
                     let _ = gate.acquire().await;
                     Ok(citizen(ID))
                 };
-                cache.get(Record::Citizen, ID, fetch).await
+                cache.get(Record::Citizen, ID, "H99.01", fetch).await
             })
         })
         .collect();
@@ -215,7 +273,7 @@ async fn concurrent_misses_make_one_upstream_call() {
     for t in tasks {
         let (c, how) = t.await.unwrap().unwrap();
         assert_eq!(c, citizen(ID));
-        assert_eq!(how, Some(Served::Miss));
+        assert_eq!(how.map(|v| v.served), Some(Served::Miss));
     }
     assert_eq!(rig.calls(), 1, "one flight for fifty callers");
     assert!(

@@ -22,6 +22,23 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// Requests in flight at once on one connection; beyond, refused likewise.
     pub max_in_flight_per_connection: usize,
+    /// Calls in flight at once per agency, streams apart; beyond, refused at once
+    /// (reason `AGENCY_OVERLOADED`), so that no agency can hold every slot.
+    pub max_in_flight_per_agency: usize,
+    /// Streams open at once per agency (`WatchDossiers`, `QueryAudit`,
+    /// `ExportAudit`); beyond, refused at once (reason `TOO_MANY_STREAMS`).
+    pub max_streams_per_agency: usize,
+    /// A stream that has sent nothing, or whose client has taken nothing, for
+    /// this long is closed (the client resumes from its cursor).
+    #[serde(with = "humantime_serde")]
+    pub stream_idle_timeout: Duration,
+    /// The shortest deadline (`grpc-timeout`) a call may carry; a shorter one is
+    /// answered `DEADLINE_EXCEEDED` (reason `DEADLINE_TOO_SHORT`) at once.
+    #[serde(with = "humantime_serde")]
+    pub min_client_deadline: Duration,
+    /// Per agency code, other caps:
+    /// `"H99.90" = { max_in_flight = 1024, max_streams = 64 }`.
+    pub agencies: std::collections::BTreeMap<String, AgencyLimits>,
     /// HTTP/2 streams a client may open at once on one connection.
     pub max_concurrent_streams: u32,
     /// Open client connections at most; a connection beyond is closed at once.
@@ -93,6 +110,32 @@ impl UpstreamLimits {
     }
 }
 
+/// One agency's own caps; what it leaves out is the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgencyLimits {
+    /// Calls in flight at once, streams apart.
+    pub max_in_flight: Option<usize>,
+    /// Streams open at once.
+    pub max_streams: Option<usize>,
+}
+
+impl Limits {
+    /// The calls `agency` may have in flight, and the streams it may hold open
+    /// (neither more than the gateway's own `max_in_flight`).
+    pub fn of_agency(&self, agency: &str) -> (usize, usize) {
+        let own = self.agencies.get(agency).copied().unwrap_or_default();
+        (
+            own.max_in_flight
+                .unwrap_or(self.max_in_flight_per_agency)
+                .min(self.max_in_flight),
+            own.max_streams
+                .unwrap_or(self.max_streams_per_agency)
+                .min(self.max_in_flight),
+        )
+    }
+}
+
 /// A token bucket per agency: `per_second` requests on average, `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +186,8 @@ impl Limits {
         self.rate.burst = u32::MAX;
         self.max_in_flight = 100_000;
         self.max_in_flight_per_connection = 10_000;
+        self.max_in_flight_per_agency = 100_000;
+        self.max_streams_per_agency = 10_000;
         self.max_concurrent_streams = 10_000;
     }
 }
@@ -154,6 +199,11 @@ impl Default for Limits {
             upstream_timeout: Duration::from_secs(5),
             max_in_flight: 2048,
             max_in_flight_per_connection: 256,
+            max_in_flight_per_agency: 512,
+            max_streams_per_agency: 16,
+            stream_idle_timeout: Duration::from_secs(300),
+            min_client_deadline: Duration::from_millis(10),
+            agencies: Default::default(),
             max_concurrent_streams: 256,
             max_connections: 1024,
             max_message_bytes: 4 * 1024 * 1024,
@@ -182,6 +232,36 @@ impl Config {
             return bad(
                 "max_in_flight_per_connection",
                 "must be at least 1 and at most limits.max_in_flight",
+            );
+        }
+        for (key, (in_flight, streams)) in std::iter::once((
+            "max_in_flight_per_agency".to_owned(),
+            (l.max_in_flight_per_agency, l.max_streams_per_agency),
+        ))
+        .chain(
+            l.agencies
+                .keys()
+                .map(|agency| (format!("agencies.{agency}"), l.of_agency(agency))),
+        ) {
+            if in_flight == 0 {
+                return bad(&key, "calls in flight must be at least 1");
+            }
+            if streams == 0 {
+                return bad(&key, "streams must be at least 1");
+            }
+        }
+        for agency in l.agencies.keys() {
+            if lienthong_proto::AgencyCode::parse(agency).is_err() {
+                return bad(&format!("agencies.{agency}"), "is not an agency code");
+            }
+        }
+        if l.stream_idle_timeout.is_zero() {
+            return bad("stream_idle_timeout", "must be greater than zero");
+        }
+        if l.min_client_deadline >= l.request_timeout {
+            return bad(
+                "min_client_deadline",
+                "must be shorter than limits.request_timeout",
             );
         }
         if l.max_concurrent_streams == 0 {

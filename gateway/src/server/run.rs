@@ -27,7 +27,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         tracing::warn!(dir = %paths.dir.display(), "no audit signing key; generating a DEVELOPMENT key");
         lienthong_pki::init_audit_key(&paths)?;
     }
-    std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+    crate::data_dir::prepare(&config.data_dir)?;
     let running = start(&config, registry(&config)?).await?;
     wait_for_signal().await;
     tracing::info!(

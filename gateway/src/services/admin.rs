@@ -134,7 +134,9 @@ impl AdminService for Admin {
                 }
                 v.finish()?;
                 ctx.require(&shared.policy.get(), Role::Operator)?;
-                let code = &req.dossier_code;
+                // One dossier, one code: the canonical form is what the ledger holds.
+                let code = lienthong_proto::DossierCode::parse(&req.dossier_code)
+                    .map_or_else(|_| String::new(), |c| c.as_str().to_owned());
                 let requeued = shared
                     .dossiers
                     .retry_dead((!code.is_empty()).then_some(code.as_str()))

@@ -42,6 +42,19 @@ fn log(shared: &Shared) -> Result<&Arc<Log>, Error> {
 
 type Stream<T> = ReceiverStream<Result<T, Status>>;
 
+/// Hands `item` to the client's stream; false when the stream is over: the item was
+/// an error, the client is gone, or it has taken nothing for `idle` (its slot goes
+/// to someone who reads).
+async fn handed<T>(
+    tx: &mpsc::Sender<Result<T, Status>>,
+    item: Result<T, Status>,
+    idle: std::time::Duration,
+) -> bool {
+    let failed = item.is_err();
+    let sent = tokio::time::timeout(idle, tx.send(item)).await;
+    matches!(sent, Ok(Ok(()))) && !failed
+}
+
 /// Checks the time range of a request.
 fn range(
     v: &mut Violations,
@@ -92,6 +105,7 @@ impl AuditService for Audit {
                     return Ok(ReceiverStream::new(rx));
                 }
                 let mut records = query::Query::start(store, req, head).await?;
+                let idle = shared.limits.stream_idle_timeout;
                 tokio::spawn(async move {
                     loop {
                         let next = match records.next().await {
@@ -99,8 +113,7 @@ impl AuditService for Audit {
                             Ok(None) => return,
                             Err(e) => Err(Status::from(e)),
                         };
-                        let failed = next.is_err();
-                        if tx.send(next).await.is_err() || failed {
+                        if !handed(&tx, next, idle).await {
                             return;
                         }
                     }
@@ -165,6 +178,7 @@ impl AuditService for Audit {
                 .await?;
                 let (tx, rx) = mpsc::channel(STREAM_BUFFER);
                 let mut export = query::Export::new(log.store().clone(), lo, hi);
+                let idle = shared.limits.stream_idle_timeout;
                 tokio::spawn(async move {
                     loop {
                         let next = match export.next(log.signer()).await {
@@ -173,9 +187,8 @@ impl AuditService for Audit {
                             Ok(None) => return,
                             Err(e) => Err(Status::from(e)),
                         };
-                        let failed = next.is_err();
                         let next = next.map(|item| ExportItem { item: Some(item) });
-                        if tx.send(next).await.is_err() || failed {
+                        if !handed(&tx, next, idle).await {
                             return;
                         }
                     }

@@ -53,11 +53,18 @@ fn owner(ctx: &Ctx, agency: &str) -> Result<(), Error> {
     }
 }
 
-/// A trail about a dossier: its applicant, and the dossier code as case reference.
+/// A trail about a dossier: its applicant, and the dossier code (canonical when it
+/// is one) as case reference.
 fn trail(code: &str, applicant: &str) -> Trail {
     let mut t = Trail::new(applicant, None);
-    t.context.case_ref = code.to_owned();
+    t.context.case_ref = canonical(code);
     t
+}
+
+/// The canonical form of a dossier code, or the text as sent when it is none.
+fn canonical(code: &str) -> String {
+    lienthong_proto::DossierCode::parse(code)
+        .map_or_else(|_| code.to_owned(), |c| c.as_str().to_owned())
 }
 
 type Stream<T> = ReceiverStream<Result<T, Status>>;
@@ -78,11 +85,13 @@ impl DossierService for Dossiers {
             let trail = trail(&d.dossier_code, &d.applicant_personal_id);
             let result = async {
                 let mut v = Violations::default();
-                validate::submitted(&mut v, &d, now());
+                let code = validate::submitted(&mut v, &d, now());
                 v.finish()?;
+                let code = code.expect("valid when no violation");
                 ctx.grant(&shared.policy.get())?;
                 owner(&ctx, &d.agency_code)?;
                 let submitted = Dossier {
+                    dossier_code: code.as_str().to_owned(),
                     revision: 0,
                     sync: None,
                     ..d.clone()
@@ -117,7 +126,7 @@ impl DossierService for Dossiers {
                     nanos: 0,
                 });
                 Ok(Change::Update {
-                    code: req.dossier_code.clone(),
+                    code: code.as_str().to_owned(),
                     status,
                     expected_revision: req.expected_revision,
                     at,
@@ -149,10 +158,10 @@ impl DossierService for Dossiers {
                 let found = shared
                     .dossiers
                     .store
-                    .dossier(&req.dossier_code)
+                    .dossier(code.as_str())
                     .await
                     .map_err(Error::ledger)?;
-                let d = found.ok_or_else(|| Refusal::NotFound(req.dossier_code.clone()))?;
+                let d = found.ok_or_else(|| Refusal::NotFound(code.as_str().to_owned()))?;
                 trail.subject.clone_from(&d.applicant_personal_id);
                 Ok(d)
             }
@@ -260,7 +269,8 @@ impl DossierService for Dossiers {
                 let inbound = shared.dossiers.inbound.clone();
                 let caller = ctx.agency().to_owned();
                 let stop = shared.shutdown.clone();
-                tokio::spawn(watch(inbound, caller, after.unwrap_or(0), tx, stop));
+                let idle = shared.limits.stream_idle_timeout;
+                tokio::spawn(watch(inbound, caller, after.unwrap_or(0), tx, stop, idle));
                 Ok(ReceiverStream::new(rx))
             }
             .await;
@@ -271,15 +281,18 @@ impl DossierService for Dossiers {
 }
 
 /// Streams inbound dossiers of `caller`'s agencies after `cursor`, then new ones as
-/// they arrive, until the client goes away or the gateway stops (the client resumes
-/// from its last cursor).
+/// they arrive, until the client goes away, the gateway stops, or the stream stays
+/// `idle` (nothing for the client that long, or the client takes nothing that
+/// long): the client resumes from its last cursor.
 async fn watch(
     inbound: Arc<crate::sync::inbound::Inbound>,
     caller: String,
     mut cursor: u64,
     tx: mpsc::Sender<Result<DossierEvent, Status>>,
     stop: tokio_util::sync::CancellationToken,
+    idle: std::time::Duration,
 ) {
+    let mut quiet_since = tokio::time::Instant::now();
     let mut head = inbound.watch();
     loop {
         let page = match inbound.after(cursor, 256).await {
@@ -299,8 +312,10 @@ async fn watch(
                 cursor: seq.to_string(),
                 dossier: Some(dossier),
             };
-            if tx.send(Ok(event)).await.is_err() {
-                return;
+            match tokio::time::timeout(idle, tx.send(Ok(event))).await {
+                Ok(Ok(())) => quiet_since = tokio::time::Instant::now(),
+                // Gone, or not reading: its slot goes to someone who reads.
+                Ok(Err(_)) | Err(_) => return,
             }
         }
         if full {
@@ -310,6 +325,10 @@ async fn watch(
             changed = head.changed() => if changed.is_err() { return },
             () = tx.closed() => return,
             () = stop.cancelled() => return,
+            () = tokio::time::sleep_until(quiet_since + idle) => {
+                let _ = tx.try_send(Err(Status::from(Error::Idle(idle))));
+                return;
+            }
         }
     }
 }

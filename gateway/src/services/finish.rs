@@ -4,6 +4,7 @@
 
 use std::mem::take;
 
+use lienthong_proto::PersonalId;
 use lienthong_proto::personal_id::Masked;
 use lienthong_proto::v1::{AuditRecord, Decision};
 use tonic::Status;
@@ -22,6 +23,7 @@ impl Ctx {
         mut trail: Trail,
         result: Result<T, Error>,
     ) -> Result<tonic::Response<T>, Status> {
+        let result = result.and_then(|answer| self.deliverable().map(|()| answer));
         let (decision, reason) = verdict(&result);
         let (result, code) = settle(result);
         if let Some(log) = &shared.audit {
@@ -44,6 +46,9 @@ impl Ctx {
         mut trail: Trail,
         change: Result<lienthong_ledger::Change, Error>,
     ) -> Result<tonic::Response<lienthong_proto::v1::Dossier>, Status> {
+        // A change whose client has gone, or is past its deadline, is not made: the
+        // client could not learn that it was.
+        let change = change.and_then(|c| self.deliverable().map(|()| c));
         let (log, change) = match (&shared.audit, change) {
             (Some(log), Ok(change)) => (log, change),
             (_, change) => {
@@ -80,7 +85,24 @@ impl Ctx {
         self.respond(shared, &trail, result, reason)
     }
 
-    /// The audit record of this request; the trail's context moves into it.
+    /// Whether an answer can still reach the client: not if it has gone (it reset
+    /// its stream, or the door saw its deadline pass), nor once the budget that
+    /// answers a little before its deadline is spent. An answer that cannot be
+    /// delivered is recorded as not delivered, with nothing released.
+    fn deliverable(&self) -> Result<(), Error> {
+        if self.presence.gone() {
+            Err(Error::Cancelled)
+        } else if self.started.elapsed() >= self.budget {
+            Err(Error::Deadline(self.budget))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The audit record of this request; the trail's context moves into it. What a
+    /// client sent is kept bounded and escaped ([`lienthong_proto::text::printable`])
+    /// so that no viewer of the record can be fooled by it, and a subject that is
+    /// not a personal ID is not kept as one.
     fn record(
         &self,
         trail: &mut Trail,
@@ -91,12 +113,16 @@ impl Ctx {
         AuditRecord {
             agency_code: self.peer.agency.as_str().to_owned(),
             certificate_fingerprint: self.peer.fingerprint.clone(),
-            officer_id: bounded(take(&mut trail.context.officer_id)),
+            officer_id: kept(take(&mut trail.context.officer_id)),
             operation: self.operation.name().to_owned(),
-            subject_personal_id: bounded(trail.subject.as_str()),
-            purpose: bounded(take(&mut trail.context.purpose)),
-            legal_basis: bounded(take(&mut trail.context.legal_basis)),
-            case_ref: bounded(take(&mut trail.context.case_ref)),
+            subject_personal_id: if PersonalId::parse(&trail.subject).is_ok() {
+                trail.subject.clone()
+            } else {
+                String::new()
+            },
+            purpose: kept(take(&mut trail.context.purpose)),
+            legal_basis: kept(take(&mut trail.context.legal_basis)),
+            case_ref: kept(take(&mut trail.context.case_ref)),
             decision: decision as i32,
             reason: reason.to_owned(),
             outcome: code as u32,
@@ -105,11 +131,8 @@ impl Ctx {
             } else {
                 Vec::new()
             },
-            cache: trail
-                .cache
-                .filter(|_| code == tonic::Code::Ok)
-                .map_or("", |c| c.as_str())
-                .to_owned(),
+            // How the record was fetched, delivered or not.
+            cache: trail.cache.map_or("", |c| c.served.as_str()).to_owned(),
             request_id: self.request_id.clone(),
             ..Default::default()
         }
@@ -134,8 +157,8 @@ impl Ctx {
         let operation = self.operation.name();
         match result {
             Ok(answer) => {
-                let cache = trail.cache.map_or("", |c| c.as_str());
-                if let Some(served) = trail.cache {
+                let cache = trail.cache.map_or("", |c| c.served.as_str());
+                if let Some(served) = trail.cache.map(|c| c.served) {
                     shared
                         .metrics
                         .cache
@@ -148,19 +171,32 @@ impl Ctx {
                 // The request's span (see `admission`) logs its end at info level.
                 tracing::debug!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = "OK", cache, elapsed_ms, "request served");
                 let mut response = tonic::Response::new(answer);
-                if let Some(served) = trail.cache {
+                // The agency's own view: whether *it* had this record before.
+                if let Some(view) = trail.cache {
                     response.metadata_mut().insert(
                         "x-cache",
-                        tonic::metadata::MetadataValue::from_static(served.as_str()),
+                        tonic::metadata::MetadataValue::from_static(view.shown.as_str()),
                     );
                 }
                 Ok(response)
             }
             Err((status, detail)) => {
-                tracing::warn!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = ?status.code(), reason, elapsed_ms, error = %detail, "request refused or failed");
+                let error = lienthong_proto::text::shown(&detail, MAX_LOGGED);
+                tracing::warn!(request_id = %self.request_id, agency = %self.peer.agency, operation, %subject, code = ?status.code(), reason, elapsed_ms, %error, "request refused or failed");
                 Err(status)
             }
         }
+    }
+}
+
+/// The longest error detail a log line carries, in characters.
+const MAX_LOGGED: usize = 1024;
+
+/// A client's text as a record keeps it: escaped, bounded.
+fn kept(text: String) -> String {
+    match lienthong_proto::text::printable(&text) {
+        std::borrow::Cow::Borrowed(_) => bounded(text),
+        std::borrow::Cow::Owned(escaped) => bounded(escaped),
     }
 }
 

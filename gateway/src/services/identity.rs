@@ -51,12 +51,26 @@ impl IdentityService for Identity {
                     .map(|m| m.paths.as_slice())
                     .unwrap_or_default();
                 let id = lookup(req.context.as_ref(), &req.personal_id, |v| {
+                    // Counted before any path is looked at: a mask cannot name more
+                    // fields than a Citizen has.
+                    if paths.len() > fields::CITIZEN.len() {
+                        v.add(
+                            "fields.paths",
+                            format!(
+                                "names {} paths; a Citizen has {} fields, each named at most once",
+                                paths.len(),
+                                fields::CITIZEN.len()
+                            ),
+                        );
+                        return;
+                    }
                     for (i, path) in paths.iter().enumerate() {
                         if !fields::CITIZEN.contains(&path.as_str()) {
                             v.add(
                                 &format!("fields.paths[{i}]"),
                                 format!(
-                                    "{path:?} is not a Citizen field; one of {}",
+                                    "{:?} is not a Citizen field; one of {}",
+                                    lienthong_proto::text::shown(path, 64),
                                     fields::CITIZEN.join(", ")
                                 ),
                             );
@@ -75,7 +89,7 @@ impl IdentityService for Identity {
                 };
                 let (mut citizen, served) = shared
                     .cache
-                    .get(Record::Citizen, &req.personal_id, fetch)
+                    .get(Record::Citizen, &req.personal_id, ctx.agency(), fetch)
                     .await?;
                 trail.cache = served;
                 fields::citizen(&mut citizen, keep);
@@ -129,6 +143,7 @@ impl IdentityService for Identity {
                     .get::<lienthong_proto::v1::Citizen, _>(
                         Record::Citizen,
                         &req.personal_id,
+                        ctx.agency(),
                         fetch,
                     )
                     .await?;

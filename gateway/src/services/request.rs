@@ -10,6 +10,7 @@ use tonic::Status;
 
 use super::Shared;
 use crate::Error;
+use crate::admission::{Presence, grpc_timeout};
 use crate::config::Limits;
 use crate::policy::{Allowed, Operation, Policy, Role};
 use crate::tls::Peer;
@@ -21,7 +22,9 @@ pub(crate) struct Ctx {
     pub(super) operation: Operation,
     pub(super) started: Instant,
     /// Time the request may take: the configured limit or the client's grpc-timeout.
-    budget: Duration,
+    pub(super) budget: Duration,
+    /// Whether the client still waits (set by the door when it goes).
+    pub(super) presence: Arc<Presence>,
 }
 
 impl Ctx {
@@ -44,7 +47,12 @@ impl Ctx {
         let client = metadata
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout);
+            .and_then(grpc_timeout);
+        let presence = request
+            .extensions()
+            .get::<Arc<Presence>>()
+            .cloned()
+            .unwrap_or_default();
         // Answer a little before the client gives up, so it receives our status
         // (DEADLINE_EXCEEDED with details) rather than cancelling on its own timer.
         let client = client.map(|c| c.saturating_sub((c / 10).min(Duration::from_millis(50))));
@@ -55,6 +63,7 @@ impl Ctx {
             operation,
             started: Instant::now(),
             budget,
+            presence,
         })
     }
 
@@ -116,43 +125,6 @@ impl Ctx {
             request_id: self.request_id.clone(),
             context: context.cloned().unwrap_or_default(),
             deadline: Some(self.budget.saturating_sub(self.started.elapsed())),
-        }
-    }
-}
-
-/// Parses the `grpc-timeout` header: an integer of at most 8 digits and a unit.
-fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (amount, unit) = value.split_at(value.len() - 1);
-    let amount: u64 = amount.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount * 3600),
-        "M" => Duration::from_secs(amount * 60),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_header() {
-        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(
-            parse_grpc_timeout("99999999u"),
-            Some(Duration::from_micros(99_999_999))
-        );
-        for bad in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S"] {
-            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
         }
     }
 }

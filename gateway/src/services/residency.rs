@@ -44,7 +44,7 @@ impl ResidencyService for Residency {
                 };
                 let (mut residence, served) = shared
                     .cache
-                    .get(Record::Residence, &req.personal_id, fetch)
+                    .get(Record::Residence, &req.personal_id, ctx.agency(), fetch)
                     .await?;
                 trail.cache = served;
                 fields::residence(&mut residence, allowed.fields);

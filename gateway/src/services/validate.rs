@@ -24,15 +24,30 @@ pub fn lookup(
     }
 }
 
-/// Collects every invalid field of a request, so the client can fix all at once.
+/// Violations listed at most; a request that breaks more is told how many more.
+const MAX_VIOLATIONS: usize = 16;
+
+/// The longest field path, and the longest description, a violation carries.
+const MAX_FIELD_CHARS: usize = 128;
+const MAX_DESCRIPTION_CHARS: usize = 256;
+
+/// Collects every invalid field of a request, so the client can fix all at once;
+/// bounded in number and size, so that no request can make its error (or the log
+/// line that tells of it) larger than a few kilobytes.
 #[derive(Default)]
-pub struct Violations(pub(crate) Vec<FieldViolation>);
+pub struct Violations(pub(crate) Vec<FieldViolation>, usize);
 
 impl Violations {
     pub(crate) fn add(&mut self, field: &str, description: impl Into<String>) {
+        if self.0.len() >= MAX_VIOLATIONS {
+            self.1 += 1;
+            return;
+        }
+        let description = description.into();
         self.0.push(FieldViolation {
-            field: field.into(),
-            description: description.into(),
+            field: lienthong_proto::text::shown(field, MAX_FIELD_CHARS).into_owned(),
+            description: lienthong_proto::text::shown(&description, MAX_DESCRIPTION_CHARS)
+                .into_owned(),
         });
     }
 
@@ -81,8 +96,15 @@ impl Violations {
         }
     }
 
-    /// `Ok` when no field was invalid, else the error naming every one.
-    pub fn finish(self) -> Result<(), Error> {
+    /// `Ok` when no field was invalid, else the error naming every one (the first
+    /// [`MAX_VIOLATIONS`], and how many more).
+    pub fn finish(mut self) -> Result<(), Error> {
+        if self.1 > 0 {
+            self.0.push(FieldViolation {
+                field: "(request)".into(),
+                description: format!("{} more violations not listed", self.1),
+            });
+        }
         if self.0.is_empty() {
             Ok(())
         } else {
@@ -125,6 +147,27 @@ mod tests {
         assert_eq!(v.0.len(), 1);
         assert_eq!(v.0[0].field, "context.officer_id");
         assert!(v.0[0].description.contains("U+202E"), "{:?}", v.0);
+        let mut v = Violations::default();
+        v.context(None);
+        assert_eq!(v.0[0].field, "context");
+        // However many fields are wrong, the error stays small.
+        let mut v = Violations::default();
+        for i in 0..100_000 {
+            v.add(&format!("fields.paths[{i}]"), "x".repeat(10_000));
+        }
+        let Err(Error::Invalid(listed)) = v.finish() else {
+            panic!("invalid")
+        };
+        assert_eq!(listed.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(
+            listed[MAX_VIOLATIONS].description,
+            "99984 more violations not listed"
+        );
+        let size: usize = listed
+            .iter()
+            .map(|f| f.field.len() + f.description.len())
+            .sum();
+        assert!(size < 8 * 1024, "{size} bytes");
         let mut v = Violations::default();
         v.context(None);
         assert_eq!(v.0[0].field, "context");

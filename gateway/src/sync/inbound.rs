@@ -128,7 +128,13 @@ pub fn check_page(
         let read = lienthong_adapters::portal::check::dossier(&item.dossier)
             .and_then(|()| Dossier::try_from(&item.dossier).map_err(|e| (BadResponse::Schema, e)));
         match read {
-            Ok(d) if owns(unit, &d.agency_code) => checked.dossiers.push(d),
+            Ok(mut d) if owns(unit, &d.agency_code) => {
+                // Checked above: the code parses; keep its one canonical form.
+                if let Ok(code) = lienthong_proto::DossierCode::parse(&d.dossier_code) {
+                    d.dossier_code = code.as_str().to_owned();
+                }
+                checked.dossiers.push(d)
+            }
             Ok(_) => checked.skipped.push(BadResponse::WrongRecord),
             Err((cause, _)) => checked.skipped.push(cause),
         }

@@ -87,6 +87,7 @@ impl Journal {
             .map_err(io(path, "open"))?;
         let len = file.metadata().map_err(io(path, "stat"))?.len();
         if len != SIZE {
+            super::owner_only(path)?;
             file.set_len(0).map_err(io(path, "truncate"))?;
             let zeros = vec![0u8; 1024 * 1024];
             let mut writer = &file;

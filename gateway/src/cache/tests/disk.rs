@@ -109,7 +109,7 @@ async fn the_files_hold_neither_names_nor_personal_ids() {
         secrets.push(c.full_name.clone());
         let fetch = async { Ok(c.clone()) };
         cache
-            .get(Record::Citizen, id.as_str(), fetch)
+            .get(Record::Citizen, id.as_str(), "H99.01", fetch)
             .await
             .unwrap();
     }
