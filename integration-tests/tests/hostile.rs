@@ -1,7 +1,9 @@
 //! Hostile clients all at once, while an honest agency keeps working: connections
 //! that stall mid-handshake, random bytes instead of TLS, handshakes with a foreign
-//! certificate, a flood of streams on one connection, oversized messages, and
-//! audit streams that are never read. The gateway must turn each away (or bound
+//! certificate, a flood of streams on one connection, oversized messages, audit
+//! streams that are never read, an agency with no grant calling made-up paths and
+//! sending field masks of 100,000 paths, and an agency opening idle dossier
+//! watches by the hundred. The gateway must turn each away (or bound
 //! it), keep serving, and answer the honest agency — on a new connection each time,
 //! so that handshakes are measured too — within [`BOUND`].
 //!
@@ -204,6 +206,64 @@ async fn never_read(addr: SocketAddr, pki: &TestPki, stop: Arc<AtomicBool>) -> u
     held.len()
 }
 
+/// An agency with no grant at all: made-up method paths and enormous field masks,
+/// one after another. Returns the calls made.
+async fn inventor(addr: SocketAddr, pki: &TestPki, stop: Arc<AtomicBool>) -> u64 {
+    let code = lienthong_proto::AgencyCode::parse("H99.010").unwrap();
+    lienthong_pki::issue(&pki.paths, &code, lienthong_pki::Validity::days(1)).unwrap();
+    let channel = channel(addr, &pki.paths, "H99.010");
+    let mut identity = IdentityServiceClient::new(channel.clone());
+    let mut calls = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.unwrap();
+        let path = format!("/invented.Service{calls}/Method{calls}");
+        let path = tonic::codegen::http::uri::PathAndQuery::from_maybe_shared(path).unwrap();
+        let codec = tonic_prost::ProstCodec::<GetCitizenRequest, GetCitizenRequest>::default();
+        let _ = grpc
+            .unary(
+                tonic::Request::new(GetCitizenRequest::default()),
+                path,
+                codec,
+            )
+            .await;
+        let masked = GetCitizenRequest {
+            fields: Some(lienthong_proto::prost_types::FieldMask {
+                paths: (0..100_000).map(|n| format!("x{n}")).collect(),
+            }),
+            ..citizen_request("001085012345")
+        };
+        let err = identity.get_citizen(masked).await.unwrap_err();
+        assert!(
+            err.message().len() + err.details().len() < 8 * 1024,
+            "a small answer"
+        );
+        calls += 2;
+    }
+    calls
+}
+
+/// An agency opening idle dossier watches, 200 of them; returns how many the
+/// gateway let it hold.
+async fn watcher(addr: SocketAddr, pki: &TestPki, stop: Arc<AtomicBool>) -> usize {
+    use lienthong_proto::v1::WatchDossiersRequest;
+    use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        let mut watch = DossierServiceClient::new(channel(addr, &pki.paths, "H99.01"));
+        if let Ok(stream) = watch.watch_dossiers(WatchDossiersRequest::default()).await {
+            held.push((watch, stream));
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    held.len()
+}
+
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
@@ -242,6 +302,10 @@ async fn hostile_clients_are_turned_away_and_an_honest_agency_is_served_within_t
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (p, s) = (pki.clone(), stop.clone());
     let unread = tokio::spawn(async move { never_read(addr, &p, s).await });
+    let (p, s) = (pki.clone(), stop.clone());
+    let invented = tokio::spawn(async move { inventor(addr, &p, s).await });
+    let (p, s) = (pki.clone(), stop.clone());
+    let watched = tokio::spawn(async move { watcher(addr, &p, s).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let attacked = probe(addr, &pki, PROBES).await;
@@ -254,6 +318,8 @@ async fn hostile_clients_are_turned_away_and_an_honest_agency_is_served_within_t
     let (served, shed) = flooded.await.unwrap();
     let big = big.await.unwrap();
     let unread = unread.await.unwrap();
+    let invented = invented.await.unwrap();
+    let watched = watched.await.unwrap();
 
     eprintln!(
         "honest agency, new connection per lookup: calm p50 {:?} max {:?}; attacked p50 {:?} p90 {:?} max {:?}",
@@ -264,7 +330,7 @@ async fn hostile_clients_are_turned_away_and_an_honest_agency_is_served_within_t
         attacked[attacked.len() - 1],
     );
     eprintln!(
-        "attackers: {closed} stalled connections closed (kept {longest:?} at most), {junk} of random bytes, {foreign} foreign handshakes, {served} flooded lookups served and {shed} shed, {big} oversized messages refused, {unread} audit streams never read"
+        "attackers: {closed} stalled connections closed (kept {longest:?} at most), {junk} of random bytes, {foreign} foreign handshakes, {served} flooded lookups served and {shed} shed, {big} oversized messages refused, {unread} audit streams never read, {invented} made-up paths and 100,000-path masks from an agency with no grant, {watched} of 200 idle watches held"
     );
     assert!(
         attacked[attacked.len() - 1] < BOUND,
@@ -286,6 +352,11 @@ async fn hostile_clients_are_turned_away_and_an_honest_agency_is_served_within_t
         "the flood beyond its rate was refused at the door"
     );
     assert_eq!(unread, 20, "the streams were opened");
+    assert!(invented > 0);
+    assert!(
+        (1..=16).contains(&watched),
+        "one agency holds at most its streams: {watched}"
+    );
 
     let samples = scrape(admin).await;
     let failures = |reason| {
@@ -305,6 +376,14 @@ async fn hostile_clients_are_turned_away_and_an_honest_agency_is_served_within_t
         "random bytes"
     );
     assert!(failures("unknown_issuer") > 0.0, "foreign certificates");
+    let names: std::collections::BTreeSet<_> = samples
+        .iter()
+        .filter_map(|s| s.labels.get("service").map(str::to_owned))
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with("invented")),
+        "no made-up path became a label: {names:?}"
+    );
 
     // And afterwards, as before.
     let after = probe(addr, &pki, 5).await;

@@ -22,7 +22,10 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(level).context("--log")?;
     let logger = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: never into a log file or
+        // the journal, where they are bytes an inspector's viewer interprets.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match cli.log_format.unwrap_or(log.format) {
         LogFormat::Json => logger.json().flatten_event(true).init(),
         LogFormat::Text => logger.init(),

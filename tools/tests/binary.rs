@@ -364,3 +364,57 @@ fn a_case_system_submits_and_follows_a_dossier_with_the_cli() {
         "{out:?}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn what_a_client_sends_cannot_write_on_an_inspectors_terminal() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    // A data dir someone made open to everyone: the gateway says so, and goes on.
+    std::fs::create_dir(dir.join("data")).unwrap();
+    std::fs::set_permissions(dir.join("data"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let serving = serve(dir, port);
+    let url = format!("https://localhost:{port}");
+    // An escape that would set the terminal's title and clear its screen, and an
+    // override that would show the officer's id reversed.
+    let forged = "\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    let refused = client(dir, port, "H99.01", &["citizen", forged]);
+    assert!(!refused.status.success());
+    let officer = client(
+        dir,
+        port,
+        "H99.01",
+        &["--officer", "cb1\u{202E}evil", "citizen", ID],
+    );
+    assert!(!officer.status.success(), "refused: {officer:?}");
+    let hidden = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        text.contains('\u{1b}') || text.contains('\u{202E}') || text.contains('\u{7}')
+    };
+    let table = run(dir, &["audit", "query", "--url", &url]);
+    assert!(table.status.success(), "{table:?}");
+    assert!(
+        !hidden(&table.stdout),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("invalid"),
+        "the attempts are on record"
+    );
+    drop(serving);
+    let offline = run(dir, &["audit", "query", "--data-dir", "data"]);
+    assert!(offline.status.success(), "{offline:?}");
+    assert!(!hidden(&offline.stdout));
+    let log = std::fs::read(dir.join("serve.log")).unwrap();
+    assert!(
+        !hidden(&log),
+        "the gateway's own log carries none of it either"
+    );
+    assert!(
+        String::from_utf8_lossy(&log).contains("open to other users"),
+        "the wide data dir was warned about"
+    );
+}
