@@ -9,7 +9,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(personal_id agency_code dossier_code requests population_json portal_json)
+    targets=(personal_id agency_code dossier_code requests population_json portal_json text)
 fi
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"

@@ -18,5 +18,6 @@ pub mod national;
 pub mod population;
 pub mod portal;
 pub mod sim;
+pub mod text;
 
 pub use error::{BadResponse, Error, Fault};

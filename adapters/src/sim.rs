@@ -9,11 +9,12 @@ pub mod citizens;
 pub mod dossiers;
 pub mod gate;
 pub mod http;
-pub(crate) mod names;
+pub mod names;
 pub mod places;
 pub mod population_api;
 pub mod portal_api;
 pub(crate) mod rng;
+pub mod typing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -43,16 +44,20 @@ pub enum Misbehaviour {
     ServerError,
     /// Does the work, starts the answer and closes the connection midway.
     Cut,
+    /// Answers with names in TCVN3 read as Windows-1252, as a provincial system
+    /// still on the ABC fonts passes them on.
+    LegacyText,
 }
 
 impl Misbehaviour {
     /// Every one, in discriminant order (what [`Faults`] stores is the index).
-    const ALL: [Misbehaviour; 5] = [
+    const ALL: [Misbehaviour; 6] = [
         Misbehaviour::None,
         Misbehaviour::Hang,
         Misbehaviour::Malformed,
         Misbehaviour::ServerError,
         Misbehaviour::Cut,
+        Misbehaviour::LegacyText,
     ];
 }
 
@@ -60,8 +65,9 @@ impl std::str::FromStr for Misbehaviour {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_value(serde_json::Value::String(s.into()))
-            .map_err(|_| format!("{s}: not one of none, hang, malformed, server-error, cut"))
+        serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| {
+            format!("{s}: not one of none, hang, malformed, server-error, cut, legacy-text")
+        })
     }
 }
 
@@ -115,6 +121,21 @@ impl Faults {
     pub fn misbehaviour(&self) -> Misbehaviour {
         let index = usize::from(self.misbehaviour.load(Ordering::Relaxed));
         Misbehaviour::ALL.get(index).copied().unwrap_or_default()
+    }
+
+    /// `text` as this simulator writes it: in TCVN3 while it misbehaves so.
+    pub fn written(&self, text: String) -> String {
+        match self.misbehaviour() {
+            Misbehaviour::LegacyText => typing::write(&text, typing::Form::Tcvn3),
+            _ => text,
+        }
+    }
+
+    /// A citizen as this simulator writes it.
+    pub fn citizen(&self, mut c: Citizen) -> Citizen {
+        c.full_name = self.written(std::mem::take(&mut c.full_name));
+        c.hometown = self.written(std::mem::take(&mut c.hometown));
+        c
     }
 
     /// The latency added to every answer.
@@ -215,9 +236,11 @@ impl Registry for Population {
 
     async fn citizen(&self, id: &PersonalId, _call: &Call) -> Result<Citizen, Error> {
         self.inject().await?;
-        citizens::citizen(id, today()).ok_or(Error::NotFound {
-            endpoint: "sim".into(),
-        })
+        citizens::citizen(id, today())
+            .map(|c| self.faults.citizen(c))
+            .ok_or(Error::NotFound {
+                endpoint: "sim".into(),
+            })
     }
 
     async fn residence(&self, id: &PersonalId, _call: &Call) -> Result<Residence, Error> {

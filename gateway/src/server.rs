@@ -178,7 +178,10 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         &config.policy,
         metrics.clone(),
     )?);
-    let registry: Arc<dyn Registry> = Measured::new(registry, metrics.clone());
+    // Every answer checked (the record asked for, its text in NFC and clean),
+    // whatever adapter brought it; and counted.
+    let checked: Arc<dyn Registry> = lienthong_adapters::population::check::Checked::new(registry);
+    let registry: Arc<dyn Registry> = Measured::new(checked, metrics.clone());
     let listen = |source| Error::Listen {
         addr: config.listen,
         source,

@@ -82,3 +82,11 @@ pub(crate) async fn detached<T: Send + 'static>(
         .await
         .unwrap_or_else(|e| Err(Status::internal(format!("handler failed: {e}"))))
 }
+
+/// A request's message with its free text in NFC: the one form the gateway
+/// validates, compares, records and forwards ([`lienthong_proto::text::InNfc`]).
+pub(crate) fn in_nfc<T: lienthong_proto::text::InNfc>(request: tonic::Request<T>) -> T {
+    let mut message = request.into_inner();
+    message.to_nfc();
+    message
+}

@@ -19,8 +19,10 @@ use lienthong_gateway::Config;
 use lienthong_gateway::server::{self, Running};
 use lienthong_pki::{self as pki, Paths};
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
+use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::{
-    AuditRecord, GetCitizenRequest, GetResidenceRequest, QueryAuditRequest, RequestContext,
+    AuditRecord, GetCitizenRequest, GetDossierRequest, GetResidenceRequest, QueryAuditRequest,
+    RequestContext, SyncStatus,
 };
 use tempfile::TempDir;
 use tonic::metadata::MetadataMap;
@@ -285,4 +287,34 @@ pub fn sample(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str,
             _ => 0.0,
         })
         .sum()
+}
+
+/// Waits (up to `within`) until dossier `code` says it is delivered, and checks it
+/// was delivered up to `revision`.
+pub async fn marked_delivered(
+    client: &mut DossierServiceClient<Channel>,
+    code: &str,
+    revision: u64,
+    within: Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let d = client
+            .get_dossier(GetDossierRequest {
+                dossier_code: code.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let sync = d.sync.unwrap();
+        if sync.status == SyncStatus::Delivered as i32 {
+            assert_eq!(sync.last_delivered_revision, revision, "{code}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{code} not marked delivered: {sync:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

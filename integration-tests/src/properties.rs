@@ -122,3 +122,45 @@ pub fn portal_json(bytes: &[u8]) {
         assert_eq!(again.as_ref(), Ok(&dossier));
     }
 }
+
+/// Any text as the gateway reads it: putting it in NFC twice changes nothing;
+/// its NFC and NFD forms fold to one name, check alike and are judged alike for a
+/// legacy encoding; what passes the check shows as it is (a backslash aside,
+/// which is escaped so that no escape can be forged).
+pub fn text(s: &str) {
+    use lienthong_proto::text::{self, folded, legacy, nfc};
+    use unicode_normalization::UnicodeNormalization;
+
+    let once = nfc(s).into_owned();
+    assert_eq!(nfc(&once), once.as_str(), "NFC is idempotent: {s:?}");
+    let decomposed: String = s.nfd().collect();
+    assert_eq!(nfc(&decomposed), once.as_str(), "{s:?}");
+    assert_eq!(folded(&decomposed), folded(s), "{s:?}");
+    assert_eq!(folded(&folded(s)), folded(s), "{s:?}");
+    assert_eq!(legacy::detect(&decomposed), legacy::detect(s), "{s:?}");
+    assert_eq!(
+        text::check(&once, 1000),
+        text::check(&nfc(&decomposed), 1000)
+    );
+    if text::check(&once, 1000).is_ok() && !once.contains('\\') {
+        assert_eq!(text::printable(&once), once.as_str(), "{s:?}");
+    }
+}
+
+/// Vietnamese text in any case and form folds to one name: upper case, lower case,
+/// NFC, NFD and a precomposed vowel with a combining tone (*tổ hợp*) alike.
+pub fn vietnamese_name(s: &str) {
+    use lienthong_adapters::sim::typing::{Form, write};
+    use lienthong_proto::text::folded;
+
+    let name = folded(s);
+    for form in [Form::Nfc, Form::Nfd, Form::ToHop] {
+        assert_eq!(folded(&write(s, form)), name, "{s:?} in {form:?}");
+        assert_eq!(
+            folded(&write(&s.to_uppercase(), form)),
+            name,
+            "{s:?} in {form:?}"
+        );
+    }
+    assert_eq!(folded(&s.to_lowercase()), name, "{s:?}");
+}

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use integration_tests::{TestPki, audit_records, channel, config, reason, start};
+use integration_tests::{TestPki, audit_records, channel, config, marked_delivered, reason, start};
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::{
     Dossier, DossierStatus, GetDossierRequest, ListDossiersRequest, QueryAuditRequest,
-    SubmitDossierRequest, SyncStatus, UpdateDossierStatusRequest, WatchDossiersRequest,
+    SubmitDossierRequest, UpdateDossierStatusRequest, WatchDossiersRequest,
 };
 use std::sync::Arc;
 use tonic::Code;
@@ -297,36 +297,6 @@ async fn lists_page_and_watches_resume_by_cursor() {
         "H99.02 holds no watch grant"
     );
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
-}
-
-/// Waits (up to `within`) until dossier `code` says it is delivered, and checks it
-/// was delivered up to `revision`.
-async fn marked_delivered(
-    client: &mut DossierServiceClient<Channel>,
-    code: &str,
-    revision: u64,
-    within: Duration,
-) {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let d = client
-            .get_dossier(GetDossierRequest {
-                dossier_code: code.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let sync = d.sync.unwrap();
-        if sync.status == SyncStatus::Delivered as i32 {
-            assert_eq!(sync.last_delivered_revision, revision, "{code}");
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{code} not marked delivered: {sync:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// How to make the portal fail.

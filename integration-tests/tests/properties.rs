@@ -97,6 +97,27 @@ fn requests() {
     });
 }
 
+/// The letters Vietnamese is written in, small and capital, and the ASCII ones.
+const VIETNAMESE: &str = "aàáảãạăằắẳẵặâầấẩẫậbcdđeèéẻẽẹêềếểễệghiìíỉĩịklmnoòóỏõọôồốổỗộơờớởỡợ\
+pqrstuùúủũụưừứửữựvxyỳýỷỹỵAÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬBCDĐEÈÉẺẼẸÊỀẾỂỄỆGHIÌÍỈĨỊKLMNOÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ\
+PQRSTUÙÚỦŨỤƯỪỨỬỮỰVXYỲÝỶỸỴfjwzFJWZ";
+
+#[test]
+fn text() {
+    // Vietnamese with stray combining marks and white space, or anything at all.
+    let marks = "\u{300}\u{301}\u{303}\u{309}\u{323}\u{302}\u{306}\u{31B} \t";
+    let charset: &'static str = Box::leak(format!("{VIETNAMESE}{marks}").into_boxed_str());
+    run(near(charset, 0..40), |s| properties::text(&s));
+}
+
+#[test]
+fn vietnamese_names() {
+    let letters = proptest::sample::select(VIETNAMESE.chars().collect::<Vec<_>>());
+    let word = proptest::collection::vec(letters, 1..8).prop_map(String::from_iter);
+    let name = proptest::collection::vec(word, 1..5).prop_map(|w| w.join(" "));
+    run(name, |s| properties::vietnamese_name(&s));
+}
+
 /// What the population simulator answers for a registered citizen: its record and
 /// residence, enveloped as on the wire.
 fn population_samples() -> (Vec<u8>, Vec<u8>) {

@@ -1,6 +1,14 @@
 //! Free text as it crosses the gateway — names, officers, notes, addresses — and
 //! what may be in it, whichever side it comes from.
 //!
+//! **One normal form.** Vietnamese state bodies exchange text in TCVN 6909:2001,
+//! that is Unicode (Decision 72/2002/QĐ-TTg). A tone mark may come precomposed
+//! (NFC) or as a base letter followed by combining marks (NFD, what macOS and some
+//! converters produce); the two look alike and compare unequal. Every text that
+//! enters the gateway is put in NFC ([`nfc`]) before it is compared, stored,
+//! audited or forwarded, and names compare in [`folded`] form. Text in an 8-bit
+//! encoding read as Unicode is refused ([`legacy`]).
+//!
 //! Inspectors read this text in terminals, logs and pages. A control character
 //! (general category Cc) can move a terminal's cursor, set its title or end a log
 //! line early; a format character (Cf: bidirectional overrides and isolates,
@@ -9,10 +17,40 @@
 //! a place in a name or a note, so both are refused where text enters, and escaped
 //! wherever stored text is shown ([`printable`]).
 
+pub mod legacy;
+mod normal;
+
+pub use normal::InNfc;
+
 use std::borrow::Cow;
 use std::fmt;
 
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+/// `text` in Unicode Normalization Form C (borrowed when it already is).
+pub fn nfc(text: &str) -> Cow<'_, str> {
+    if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfc().collect())
+    }
+}
+
+/// Puts `text` in NFC in place.
+pub fn to_nfc(text: &mut String) {
+    if let Cow::Owned(normal) = nfc(text) {
+        *text = normal;
+    }
+}
+
+/// A name as names compare: NFC, runs of white space folded to one space, lower
+/// case (Đ/đ, Ư/ư, Ơ/ơ and every tone mark fold as Vietnamese expects, since the
+/// precomposed letters have their own lower case).
+pub fn folded(name: &str) -> String {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    nfc(&nfc(&words.join(" ")).to_lowercase()).into_owned()
+}
 
 /// Why a text is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +64,8 @@ pub enum Problem {
     Control(char),
     /// An invisible format character (general category Cf), such as U+202E.
     Format(char),
+    /// Text in an 8-bit Vietnamese encoding read as Unicode.
+    Legacy(legacy::Encoding),
 }
 
 impl fmt::Display for Problem {
@@ -36,6 +76,12 @@ impl fmt::Display for Problem {
                 f,
                 "must not contain control characters (found U+{:04X})",
                 u32::from(*c)
+            ),
+            Problem::Legacy(encoding) => write!(
+                f,
+                "looks like {} text read as Unicode (mojibake): convert it to Unicode \
+                 (TCVN 6909, UTF-8) before sending, e.g. with a font converter",
+                encoding.name()
             ),
             Problem::Format(c) => write!(
                 f,
@@ -55,8 +101,9 @@ pub fn is_hidden(c: char) -> bool {
     )
 }
 
-/// The first reason `text` cannot be kept, if any: at most `max` characters, and no
-/// control or format character.
+/// The first reason `text` cannot be kept, if any: at most `max` characters, no
+/// control or format character, and no sign of an 8-bit encoding. Meant for text
+/// already in NFC.
 pub fn check(text: &str, max: usize) -> Result<(), Problem> {
     let mut count = 0;
     for c in text.chars() {
@@ -70,7 +117,10 @@ pub fn check(text: &str, max: usize) -> Result<(), Problem> {
             _ => {}
         }
     }
-    Ok(())
+    match legacy::detect(text) {
+        Some(encoding) => Err(Problem::Legacy(encoding)),
+        None => Ok(()),
+    }
 }
 
 /// `text` safe to show in a terminal, a log line or a page: every control or

@@ -155,7 +155,7 @@ pub enum Sim {
         /// Share of calls that fail with a system error (0.0–1.0).
         #[arg(long, default_value_t = 0.0)]
         error_rate: f64,
-        /// Misbehave from the start: none, hang, malformed, server-error or cut
+        /// Misbehave from the start: none, hang, malformed, server-error, cut or legacy-text
         /// (`PUT /sim/faults` changes it while running).
         #[arg(long, default_value = "none")]
         misbehaviour: lienthong_adapters::sim::Misbehaviour,
@@ -175,7 +175,7 @@ pub enum Sim {
         /// Share of calls that fail with a system error (0.0–1.0).
         #[arg(long, default_value_t = 0.0)]
         fail_rate: f64,
-        /// Misbehave from the start: none, hang, malformed, server-error or cut
+        /// Misbehave from the start: none, hang, malformed, server-error, cut or legacy-text
         /// (`PUT /sim/faults` changes it while running).
         #[arg(long, default_value = "none")]
         misbehaviour: lienthong_adapters::sim::Misbehaviour,

@@ -1,97 +1,155 @@
-//! The population API's records, checked before they are believed: every string
-//! within the length the schema gives it and free of control and invisible format
-//! characters (a name that a viewer would show otherwise than it is stored). The
-//! errors name the field, never its value: it may be personal data.
+//! The population registry's records, checked before they are believed, whatever
+//! adapter brought them: every string put in NFC, within the length the schema
+//! gives it, free of hidden characters and legacy-encoded text ([`crate::text`]);
+//! the record the one asked for. [`Checked`] wraps any registry with it.
 
-use lienthong_proto::text::{self, Problem};
+use std::sync::Arc;
 
-use super::schema::{CongDan, CuTru, DiaChi};
-use crate::BadResponse;
+use async_trait::async_trait;
+use lienthong_proto::PersonalId;
+use lienthong_proto::v1::{Address, Citizen, Residence};
 
-/// Checks one field; the cause and detail of a refusal.
-fn field(name: &str, value: &str, max: usize) -> Result<(), (BadResponse, String)> {
-    text::check(value, max).map_err(|problem| match problem {
-        Problem::TooLong { max } => (
-            BadResponse::Schema,
-            format!("{name} is longer than {max} characters"),
-        ),
-        Problem::Control(c) | Problem::Format(c) => (
-            BadResponse::Text,
-            format!("{name} holds the hidden character U+{:04X}", u32::from(c)),
-        ),
-    })
-}
+use super::{Call, Registry};
+use crate::text::field;
+use crate::{BadResponse, Error};
 
 /// A citizen record's strings.
-pub fn citizen(c: &CongDan) -> Result<(), (BadResponse, String)> {
-    field("SoDinhDanh", &c.so_dinh_danh, 12)?;
-    field("HoVaTen", &c.ho_va_ten, 100)?;
-    field("NgayThangNamSinh", &c.ngay_thang_nam_sinh, 10)?;
-    field("DanToc", &c.dan_toc, 50)?;
-    field("TonGiao", &c.ton_giao, 50)?;
-    field("QuocTich", &c.quoc_tich, 50)?;
-    field("NoiDangKyKhaiSinh", &c.noi_dang_ky_khai_sinh, 200)?;
-    field("QueQuan", &c.que_quan, 200)?;
-    field("SoCMND", &c.so_cmnd, 12)?;
-    field("NgayCapNhat", &c.ngay_cap_nhat, 14)
+pub fn citizen(c: &mut Citizen) -> Result<(), (BadResponse, String)> {
+    field("personal_id", &mut c.personal_id, 12)?;
+    field("full_name", &mut c.full_name, 100)?;
+    field("birth_date", &mut c.birth_date, 10)?;
+    field("ethnicity", &mut c.ethnicity, 50)?;
+    field("religion", &mut c.religion, 50)?;
+    field("nationality", &mut c.nationality, 50)?;
+    field(
+        "birth_registration_place",
+        &mut c.birth_registration_place,
+        200,
+    )?;
+    field("hometown", &mut c.hometown, 200)?;
+    field("legacy_id_number", &mut c.legacy_id_number, 12)
 }
 
 /// A residence record's strings.
-pub fn residence(r: &CuTru) -> Result<(), (BadResponse, String)> {
-    field("SoDinhDanh", &r.so_dinh_danh, 12)?;
-    address("ThuongTru", &r.thuong_tru)?;
-    if let Some(a) = &r.tam_tru {
-        address("TamTru", a)?;
+pub fn residence(r: &mut Residence) -> Result<(), (BadResponse, String)> {
+    field("personal_id", &mut r.personal_id, 12)?;
+    for (name, a) in [
+        ("permanent", r.permanent.as_mut()),
+        ("temporary", r.temporary.as_mut()),
+        ("current", r.current.as_mut()),
+    ] {
+        if let Some(a) = a {
+            address(name, a)?;
+        }
     }
-    address("NoiOHienTai", &r.noi_o_hien_tai)?;
-    field("SoDinhDanhChuHo", &r.so_dinh_danh_chu_ho, 12)?;
-    field("QuanHeVoiChuHo", &r.quan_he_voi_chu_ho, 50)?;
-    field("NgayCapNhat", &r.ngay_cap_nhat, 14)
+    field("household_head_id", &mut r.household_head_id, 12)?;
+    field("relation_to_head", &mut r.relation_to_head, 50)
 }
 
-fn address(name: &str, a: &DiaChi) -> Result<(), (BadResponse, String)> {
+fn address(name: &str, a: &mut Address) -> Result<(), (BadResponse, String)> {
     let part = |field_name: &str| format!("{name}.{field_name}");
-    field(&part("ChiTiet"), &a.chi_tiet, 300)?;
-    field(&part("MaXa"), &a.ma_xa, 10)?;
-    field(&part("TenXa"), &a.ten_xa, 100)?;
-    field(&part("MaHuyen"), &a.ma_huyen, 10)?;
-    field(&part("TenHuyen"), &a.ten_huyen, 100)?;
-    field(&part("MaTinh"), &a.ma_tinh, 10)?;
-    field(&part("TenTinh"), &a.ten_tinh, 100)?;
-    field(&part("QuocGia"), &a.quoc_gia, 3)
+    field(&part("detail"), &mut a.detail, 300)?;
+    field(&part("commune_code"), &mut a.commune_code, 10)?;
+    field(&part("commune_name"), &mut a.commune_name, 100)?;
+    field(&part("district_code"), &mut a.district_code, 10)?;
+    field(&part("district_name"), &mut a.district_name, 100)?;
+    field(&part("province_code"), &mut a.province_code, 10)?;
+    field(&part("province_name"), &mut a.province_name, 100)?;
+    field(&part("country_code"), &mut a.country_code, 3)
+}
+
+/// A registry whose every answer is checked: the record asked for, its text in
+/// NFC and clean; a bad one is `Error::Protocol` (`UPSTREAM_BAD_RESPONSE`).
+pub struct Checked<R: ?Sized> {
+    inner: Arc<R>,
+}
+
+impl<R: ?Sized> Checked<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<R>) -> Arc<Checked<R>> {
+        Arc::new(Checked { inner })
+    }
+}
+
+impl<R: Registry + ?Sized> Checked<R> {
+    fn bad(&self, (cause, detail): (BadResponse, String)) -> Error {
+        Error::bad(self.inner.name(), cause, detail)
+    }
+
+    fn subject(&self, asked: &PersonalId, got: &str) -> Result<(), Error> {
+        if got == asked.as_str() {
+            Ok(())
+        } else {
+            Err(self.bad((
+                BadResponse::WrongRecord,
+                "answered with another citizen's record".into(),
+            )))
+        }
+    }
+}
+
+#[async_trait]
+impl<R: Registry + ?Sized> Registry for Checked<R> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn citizen(&self, id: &PersonalId, call: &Call) -> Result<Citizen, Error> {
+        let mut c = self.inner.citizen(id, call).await?;
+        self.subject(id, &c.personal_id)?;
+        citizen(&mut c).map_err(|e| self.bad(e))?;
+        Ok(c)
+    }
+
+    async fn residence(&self, id: &PersonalId, call: &Call) -> Result<Residence, Error> {
+        let mut r = self.inner.residence(id, call).await?;
+        self.subject(id, &r.personal_id)?;
+        residence(&mut r).map_err(|e| self.bad(e))?;
+        Ok(r)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use lienthong_proto::PersonalId;
+    use unicode_normalization::UnicodeNormalization;
 
     use super::*;
 
-    fn simulated() -> (CongDan, CuTru) {
+    fn simulated() -> (Citizen, Residence) {
         let id = PersonalId::parse("001085012345").unwrap();
         let today = lienthong_proto::today();
         let c = crate::sim::citizens::citizen(&id, today).unwrap();
         let r = crate::sim::citizens::residence(&id, today).unwrap();
-        (CongDan::from(&c), CuTru::from(&r))
+        (c, r)
     }
 
     #[test]
-    fn the_simulators_records_pass_and_hidden_or_overlong_text_does_not() {
+    fn records_are_put_in_nfc_and_hidden_legacy_or_overlong_text_is_refused() {
         let (c, r) = simulated();
-        assert_eq!(citizen(&c), Ok(()));
-        assert_eq!(residence(&r), Ok(()));
+        let mut nfd = c.clone();
+        nfd.full_name = c.full_name.nfd().collect();
+        assert_ne!(nfd.full_name, c.full_name);
+        assert_eq!(citizen(&mut nfd), Ok(()));
+        assert_eq!(nfd.full_name, c.full_name, "put in NFC");
+        assert_eq!(residence(&mut r.clone()), Ok(()));
         let mut long = c.clone();
-        long.ho_va_ten = "Nguyễn ".repeat(20);
-        let (cause, detail) = citizen(&long).unwrap_err();
+        long.full_name = "Nguyễn ".repeat(20);
+        let (cause, detail) = citizen(&mut long).unwrap_err();
         assert_eq!(cause, BadResponse::Schema);
         assert!(
-            detail.starts_with("HoVaTen") && !detail.contains("Nguyễn"),
+            detail.starts_with("full_name") && !detail.contains("Nguyễn"),
             "{detail}"
         );
         let mut reversed = r.clone();
-        reversed.noi_o_hien_tai.chi_tiet = "Số 1\u{202E}".into();
-        let (cause, detail) = residence(&reversed).unwrap_err();
+        reversed.current.as_mut().unwrap().detail = "Số 1\u{202E}".into();
+        let (cause, detail) = residence(&mut reversed).unwrap_err();
         assert_eq!(cause, BadResponse::Text);
-        assert!(detail.contains("NoiOHienTai.ChiTiet") && detail.contains("U+202E"));
+        assert!(detail.contains("current.detail") && detail.contains("U+202E"));
+        let mut legacy = c;
+        legacy.full_name = "NguyÔn V¨n §¹t".into();
+        let (cause, detail) = citizen(&mut legacy).unwrap_err();
+        assert_eq!(cause, BadResponse::Text);
+        assert!(detail.contains("TCVN3"), "{detail}");
     }
 }

@@ -14,8 +14,7 @@ use lienthong_proto::v1::{Citizen, GetCitizenRequest, GetResidenceRequest, Resid
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Status};
 
-use super::schema::{CongDan, CuTru};
-use super::{Call, Registry, check};
+use super::{Call, Registry};
 use crate::{BadResponse, Error};
 
 /// The largest message a client of a gateway accepts unless told otherwise (the
@@ -118,18 +117,6 @@ impl GrpcRegistry {
     }
 
     /// Refuses a record about someone else: better no answer than another citizen's data.
-    fn check_subject(&self, asked: &PersonalId, got: &str) -> Result<(), Error> {
-        if got == asked.as_str() {
-            Ok(())
-        } else {
-            Err(Error::bad(
-                self.config.url.clone(),
-                BadResponse::WrongRecord,
-                "answered with another citizen's record",
-            ))
-        }
-    }
-
     fn request<T>(&self, message: T, call: &Call) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(
@@ -165,9 +152,6 @@ impl Registry for GrpcRegistry {
             .await
             .map_err(|s| self.map(s))?
             .into_inner();
-        self.check_subject(id, &citizen.personal_id)?;
-        check::citizen(&CongDan::from(&citizen))
-            .map_err(|(cause, detail)| Error::bad(self.config.url.clone(), cause, detail))?;
         Ok(citizen)
     }
 
@@ -184,9 +168,6 @@ impl Registry for GrpcRegistry {
             .await
             .map_err(|s| self.map(s))?
             .into_inner();
-        self.check_subject(id, &residence.personal_id)?;
-        check::residence(&CuTru::from(&residence))
-            .map_err(|(cause, detail)| Error::bad(self.config.url.clone(), cause, detail))?;
         Ok(residence)
     }
 }

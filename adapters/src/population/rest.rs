@@ -11,7 +11,6 @@ use lienthong_proto::PersonalId;
 use lienthong_proto::v1::{Citizen, Residence};
 use serde::de::DeserializeOwned;
 
-use super::check;
 use super::schema::{CongDan, CuTru, Lookup};
 use super::{Call, Registry};
 pub use crate::http::Account;
@@ -63,18 +62,6 @@ impl RestRegistry {
     fn bad(&self, cause: BadResponse, detail: String) -> Error {
         Error::bad(self.endpoint(), cause, detail)
     }
-
-    fn check_subject(&self, asked: &PersonalId, got: &str) -> Result<(), Error> {
-        if got == asked.as_str() {
-            Ok(())
-        } else {
-            Err(Error::bad(
-                self.endpoint(),
-                BadResponse::WrongRecord,
-                "answered with another citizen's record",
-            ))
-        }
-    }
 }
 
 #[async_trait]
@@ -85,15 +72,11 @@ impl Registry for RestRegistry {
 
     async fn citizen(&self, id: &PersonalId, call: &Call) -> Result<Citizen, Error> {
         let record: CongDan = self.lookup("/api/v1/congdan/tracuu", id, call).await?;
-        self.check_subject(id, &record.so_dinh_danh)?;
-        check::citizen(&record).map_err(|(cause, detail)| self.bad(cause, detail))?;
         Citizen::try_from(record).map_err(|detail| self.bad(BadResponse::Schema, detail))
     }
 
     async fn residence(&self, id: &PersonalId, call: &Call) -> Result<Residence, Error> {
         let record: CuTru = self.lookup("/api/v1/cutru/tracuu", id, call).await?;
-        self.check_subject(id, &record.so_dinh_danh)?;
-        check::residence(&record).map_err(|(cause, detail)| self.bad(cause, detail))?;
         Residence::try_from(record).map_err(|detail| self.bad(BadResponse::Schema, detail))
     }
 }

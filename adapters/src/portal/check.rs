@@ -3,31 +3,18 @@
 //! and text within its length and free of control and invisible format
 //! characters. The errors name the field, never its value.
 
-use lienthong_proto::text::{self, Problem};
 use lienthong_proto::{AgencyCode, DossierCode, PersonalId};
 
 use super::schema::HoSo;
 use crate::BadResponse;
-
-fn field(name: &str, value: &str, max: usize) -> Result<(), (BadResponse, String)> {
-    text::check(value, max).map_err(|problem| match problem {
-        Problem::TooLong { max } => (
-            BadResponse::Schema,
-            format!("{name} is longer than {max} characters"),
-        ),
-        Problem::Control(c) | Problem::Format(c) => (
-            BadResponse::Text,
-            format!("{name} holds the hidden character U+{:04X}", u32::from(c)),
-        ),
-    })
-}
+use crate::text::field;
 
 fn schema(detail: String) -> Result<(), (BadResponse, String)> {
     Err((BadResponse::Schema, detail))
 }
 
-/// A dossier of the portal.
-pub fn dossier(h: &HoSo) -> Result<(), (BadResponse, String)> {
+/// A dossier of the portal, its text put in NFC.
+pub fn dossier(h: &mut HoSo) -> Result<(), (BadResponse, String)> {
     if DossierCode::parse(&h.dossier_code).is_err() {
         return schema("MaHoSo is not a dossier code".into());
     }
@@ -43,9 +30,9 @@ pub fn dossier(h: &HoSo) -> Result<(), (BadResponse, String)> {
     if !(1..=3).contains(&h.channel) {
         return schema(format!("KenhThucHien {} is not 1-3", h.channel));
     }
-    field("MaTTHC", &h.procedure_code, 20)?;
-    field("TenTTHC", &h.procedure_name, 300)?;
-    field("ChuHoSo", &h.applicant_name, 200)
+    field("MaTTHC", &mut h.procedure_code, 20)?;
+    field("TenTTHC", &mut h.procedure_name, 300)?;
+    field("ChuHoSo", &mut h.applicant_name, 200)
 }
 
 #[cfg(test)]
@@ -62,7 +49,7 @@ mod tests {
             DossierStatus::Accepted,
             RECEIVED,
         ));
-        assert_eq!(dossier(&good), Ok(()));
+        assert_eq!(dossier(&mut good.clone()), Ok(()));
         type Edit = fn(&mut HoSo);
         let broken: [(Edit, BadResponse); 5] = [
             (|h| h.status = 99, BadResponse::Schema),
@@ -83,7 +70,7 @@ mod tests {
         for (n, (edit, cause)) in broken.into_iter().enumerate() {
             let mut h = good.clone();
             edit(&mut h);
-            assert_eq!(dossier(&h).unwrap_err().0, cause, "case {n}");
+            assert_eq!(dossier(&mut h).unwrap_err().0, cause, "case {n}");
         }
     }
 }

@@ -150,7 +150,8 @@ async fn misbehave(State(faults): State<Arc<Faults>>, request: Request, next: Ne
         return next.run(request).await;
     }
     match faults.misbehaviour() {
-        Misbehaviour::None => next.run(request).await,
+        // Text is written by the handlers.
+        Misbehaviour::None | Misbehaviour::LegacyText => next.run(request).await,
         // The call is taken and never answered.
         Misbehaviour::Hang => std::future::pending().await,
         Misbehaviour::Malformed => {

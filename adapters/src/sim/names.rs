@@ -85,3 +85,64 @@ pub(crate) const STREETS: &[&str] = &[
     "Lê Duẩn",
     "Bà Triệu",
 ];
+
+/// Every full name the simulator can give, male and female: surname, middle name,
+/// given name (the whole list that text checks are tried against).
+pub fn every_full_name() -> impl Iterator<Item = String> {
+    let male = MIDDLE_MALE
+        .iter()
+        .flat_map(|m| GIVEN_MALE.iter().map(move |g| (m, g)));
+    let female = MIDDLE_FEMALE
+        .iter()
+        .flat_map(|m| GIVEN_FEMALE.iter().map(move |g| (m, g)));
+    let given: Vec<_> = male.chain(female).collect();
+    SURNAMES.iter().flat_map(move |(s, _)| {
+        given
+            .clone()
+            .into_iter()
+            .map(move |(m, g)| format!("{s} {m} {g}"))
+    })
+}
+
+/// Every other text the simulator puts in a record: ethnic groups, religions,
+/// streets, and the name of every province, district and commune it knows.
+pub fn every_place_and_word() -> impl Iterator<Item = &'static str> {
+    let places = super::places::places();
+    let old = places
+        .old
+        .iter()
+        .flat_map(|c| [c.province_name, c.district_name, c.name]);
+    let new = places.new.iter().flat_map(|c| [c.province_name, c.name]);
+    ETHNICITIES
+        .iter()
+        .chain(RELIGIONS)
+        .map(|(w, _)| *w)
+        .chain(STREETS.iter().copied())
+        .chain(old)
+        .chain(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use lienthong_proto::text::{self, legacy};
+
+    use super::*;
+    use crate::sim::typing::{Form, write};
+
+    #[test]
+    fn no_simulated_name_or_place_looks_legacy_encoded() {
+        let mut names = 0;
+        for name in every_full_name() {
+            assert_eq!(legacy::detect(&name), None, "{name}");
+            assert_eq!(text::nfc(&name), name, "the lists are in NFC");
+            names += 1;
+        }
+        assert!(names > 10_000, "{names}");
+        for word in every_place_and_word() {
+            for form in [Form::Nfc, Form::Nfd, Form::ToHop] {
+                let written = write(word, form);
+                assert_eq!(legacy::detect(&written), None, "{written}");
+            }
+        }
+    }
+}

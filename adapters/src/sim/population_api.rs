@@ -113,7 +113,12 @@ async fn citizen(
     Json(req): Json<Lookup>,
 ) -> Answer<CongDan> {
     match admit(&s, &headers, &req).await {
-        Ok(id) => found(citizens::citizen(&id, today()).as_ref().map(CongDan::from)),
+        Ok(id) => found(
+            citizens::citizen(&id, today())
+                .map(|c| s.gate.faults().citizen(c))
+                .as_ref()
+                .map(CongDan::from),
+        ),
         Err(answer) => answer,
     }
 }

@@ -64,9 +64,24 @@ pub struct Stats {
 struct Held {
     /// Dossier code → (revision, status) last accepted.
     held: HashMap<String, (u64, i32)>,
+    /// Applicant's name as received → dossier codes: the portal's search, which
+    /// matches the stored text as it is (as a database index does).
+    by_applicant: HashMap<String, Vec<String>>,
     stats: Stats,
     /// Dossiers submitted online, in feed order (the cursor is the index + 1).
     online: Vec<HoSo>,
+}
+
+impl Held {
+    fn index(&mut self, h: &HoSo) {
+        let codes = self
+            .by_applicant
+            .entry(h.applicant_name.clone())
+            .or_default();
+        if !codes.contains(&h.dossier_code) {
+            codes.push(h.dossier_code.clone());
+        }
+    }
 }
 
 /// The portal's state: what it holds, what it counted, its online feed.
@@ -94,6 +109,7 @@ impl Portal {
                 state
                     .held
                     .insert(h.dossier_code.clone(), (h.revision, h.status));
+                state.index(&h);
                 state.stats.accepted += 1;
             }
         }
@@ -113,6 +129,13 @@ impl Portal {
     /// The counts so far.
     pub fn stats(&self) -> Stats {
         self.state.lock().expect("portal state").stats
+    }
+
+    /// The dossiers whose applicant's name is exactly `name` (the portal's
+    /// search: text it was sent in another normal form is not found).
+    pub fn search_applicant(&self, name: &str) -> Vec<String> {
+        let state = self.state.lock().expect("portal state");
+        state.by_applicant.get(name).cloned().unwrap_or_default()
     }
 
     /// The revision held for `dossier_code`, if any.
@@ -218,6 +241,7 @@ impl Portal {
         }
         if held == 0 {
             state.stats.dossiers += 1;
+            state.index(&h);
         }
         state
             .held
@@ -367,9 +391,17 @@ async fn feed(
         q.after.parse::<usize>()
     };
     match after {
-        Ok(after) => ok(s
-            .portal
-            .feed(&q.unit, after, q.limit.unwrap_or(100).clamp(1, 1000))),
+        Ok(after) => {
+            let mut page = s
+                .portal
+                .feed(&q.unit, after, q.limit.unwrap_or(100).clamp(1, 1000));
+            let faults = s.gate.faults();
+            for item in &mut page.items {
+                let name = std::mem::take(&mut item.dossier.applicant_name);
+                item.dossier.applicant_name = faults.written(name);
+            }
+            ok(page)
+        }
         Err(_) => fail(
             StatusCode::BAD_REQUEST,
             schema::BAD_REQUEST,

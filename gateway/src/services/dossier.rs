@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, Trail, Violations, detached};
+use super::{Ctx, Shared, Trail, Violations, detached, in_nfc};
 use crate::Error;
 use crate::policy::{Denial, Operation, Reason};
 use crate::sync::owns;
@@ -81,7 +81,7 @@ impl DossierService for Dossiers {
         detached(async move {
             let shared = &*shared;
             let ctx = Ctx::of(&request, &shared.limits, Operation::SubmitDossier)?;
-            let d = request.into_inner().dossier.unwrap_or_default();
+            let d = in_nfc(request).dossier.unwrap_or_default();
             let trail = trail(&d.dossier_code, &d.applicant_personal_id);
             let result = async {
                 let mut v = Violations::default();
@@ -112,7 +112,7 @@ impl DossierService for Dossiers {
         detached(async move {
             let shared = &*shared;
             let ctx = Ctx::of(&request, &shared.limits, Operation::UpdateDossierStatus)?;
-            let req = request.into_inner();
+            let req = in_nfc(request);
             let trail = trail(&req.dossier_code, "");
             let result = async {
                 let mut v = Violations::default();

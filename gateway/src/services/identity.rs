@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use lienthong_proto::text;
 use lienthong_proto::v1::identity_service_server::IdentityService;
 use lienthong_proto::v1::{
     Citizen, GetCitizenRequest, VerifyCitizenRequest, VerifyCitizenResponse,
@@ -9,7 +10,7 @@ use lienthong_proto::v1::{
 use time::macros::format_description;
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, Trail, detached, fields, lookup};
+use super::{Ctx, Shared, Trail, detached, fields, in_nfc, lookup};
 use crate::policy::{Operation, Record};
 
 /// The identity service.
@@ -24,14 +25,6 @@ impl Identity {
     }
 }
 
-/// Names compare case-insensitively, with runs of white space folded.
-fn normalize_name(name: &str) -> String {
-    name.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
 #[tonic::async_trait]
 impl IdentityService for Identity {
     async fn get_citizen(
@@ -42,7 +35,7 @@ impl IdentityService for Identity {
         detached(async move {
             let shared = &*shared;
             let ctx = Ctx::of(&request, &shared.limits, Operation::GetCitizen)?;
-            let req = request.into_inner();
+            let req = in_nfc(request);
             let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
             let result = async {
                 let paths = req
@@ -110,7 +103,7 @@ impl IdentityService for Identity {
         detached(async move {
             let shared = &*shared;
             let ctx = Ctx::of(&request, &shared.limits, Operation::VerifyCitizen)?;
-            let req = request.into_inner();
+            let req = in_nfc(request);
             let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
             let result = async {
                 let id = lookup(req.context.as_ref(), &req.personal_id, |v| {
@@ -149,7 +142,7 @@ impl IdentityService for Identity {
                     .await?;
                 trail.cache = served;
                 let mut mismatched = Vec::new();
-                if normalize_name(&req.full_name) != normalize_name(&citizen.full_name) {
+                if text::folded(&req.full_name) != text::folded(&citizen.full_name) {
                     mismatched.push("full_name".to_owned());
                 }
                 if !req.birth_date.is_empty() && req.birth_date != citizen.birth_date {
@@ -170,17 +163,17 @@ impl IdentityService for Identity {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_name;
+    use lienthong_proto::text::folded;
 
     #[test]
-    fn names_fold_case_and_space() {
+    fn names_fold_case_space_and_form() {
+        assert_eq!(folded("  NGUYỄN  Văn\tAn "), folded("Nguyễn Văn An"));
+        // NFD, and a precomposed vowel with a combining tone (tổ hợp), alike.
         assert_eq!(
-            normalize_name("  NGUYỄN  Văn\tAn "),
-            normalize_name("Nguyễn Văn An")
+            folded("Nguye\u{302}\u{303}n Va\u{306}n An"),
+            folded("Nguyễn Văn An")
         );
-        assert_ne!(
-            normalize_name("Nguyễn Văn Ân"),
-            normalize_name("Nguyễn Văn An")
-        );
+        assert_eq!(folded("Nguyê\u{303}n ĐẠT"), folded("nguyễn đạt"));
+        assert_ne!(folded("Nguyễn Văn Ân"), folded("Nguyễn Văn An"));
     }
 }

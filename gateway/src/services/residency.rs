@@ -6,7 +6,7 @@ use lienthong_proto::v1::residency_service_server::ResidencyService;
 use lienthong_proto::v1::{GetResidenceRequest, Residence};
 use tonic::{Request, Response, Status};
 
-use super::{Ctx, Shared, Trail, detached, fields, lookup};
+use super::{Ctx, Shared, Trail, detached, fields, in_nfc, lookup};
 use crate::policy::{Operation, Record};
 
 /// The residency service.
@@ -31,7 +31,7 @@ impl ResidencyService for Residency {
         detached(async move {
             let shared = &*shared;
             let ctx = Ctx::of(&request, &shared.limits, Operation::GetResidence)?;
-            let req = request.into_inner();
+            let req = in_nfc(request);
             let mut trail = Trail::new(&req.personal_id, req.context.as_ref());
             let result = async {
                 let id = lookup(req.context.as_ref(), &req.personal_id, |_| {})?;

@@ -125,8 +125,9 @@ pub fn check_page(
         ..Page::default()
     };
     for item in &page.items {
-        let read = lienthong_adapters::portal::check::dossier(&item.dossier)
-            .and_then(|()| Dossier::try_from(&item.dossier).map_err(|e| (BadResponse::Schema, e)));
+        let mut hoso = item.dossier.clone();
+        let read = lienthong_adapters::portal::check::dossier(&mut hoso)
+            .and_then(|()| Dossier::try_from(&hoso).map_err(|e| (BadResponse::Schema, e)));
         match read {
             Ok(mut d) if owns(unit, &d.agency_code) => {
                 // Checked above: the code parses; keep its one canonical form.
