@@ -11,6 +11,7 @@
 //! journal starts again. Opening the ledger replays the journal.
 
 mod audit;
+mod claims;
 mod dossiers;
 mod inbound;
 pub mod journal;
@@ -22,7 +23,7 @@ use async_trait::async_trait;
 use lienthong_proto::v1::{AuditRecord, Dossier};
 use redb::{Database, ReadTransaction, ReadableDatabase, TableHandle};
 
-use crate::{Batch, Committed, Depth, Entry, Error, Filter, Head, Page, Seal, Store};
+use crate::{Batch, Committed, Depth, Entry, Error, Event, Filter, Head, Page, Seal, Store};
 use journal::Journal;
 
 /// The ledger's file name in the data dir.
@@ -89,24 +90,22 @@ fn create(path: &Path) -> Result<Database, Error> {
         .collect();
     if names.iter().any(|n| !existing.iter().any(|x| x == n)) {
         let txn = db.begin_write().ctx("create the ledger's tables")?;
-        txn.open_table(audit::RECORDS)
-            .ctx("create the ledger's tables")?;
-        txn.open_table(audit::CHECKPOINTS)
-            .ctx("create the ledger's tables")?;
-        txn.open_table(dossiers::DOSSIERS)
-            .ctx("create the ledger's tables")?;
-        txn.open_table(dossiers::OUTBOX)
-            .ctx("create the ledger's tables")?;
-        txn.open_table(dossiers::SEQ)
-            .ctx("create the ledger's tables")?;
-        txn.open_table(dossiers::DEAD)
-            .ctx("create the ledger's tables")?;
-        txn.open_table(inbound::INBOUND)
-            .ctx("create the ledger's tables")?;
-        txn.open_table(inbound::CODES)
-            .ctx("create the ledger's tables")?;
-        txn.open_table(inbound::META)
-            .ctx("create the ledger's tables")?;
+        macro_rules! open_all {
+            ($($table:expr),*) => {
+                $(txn.open_table($table).ctx("create the ledger's tables")?;)*
+            };
+        }
+        open_all!(
+            audit::RECORDS,
+            audit::CHECKPOINTS,
+            dossiers::DOSSIERS,
+            dossiers::OUTBOX,
+            dossiers::SEQ,
+            dossiers::DEAD,
+            inbound::INBOUND,
+            inbound::CODES,
+            inbound::META
+        );
         txn.commit().ctx("create the ledger's tables")?;
     }
     Ok(db)
@@ -121,6 +120,10 @@ pub struct Embedded {
     head: Mutex<Head>,
     /// Opened by the first commit (an offline reader never makes one).
     journal: Mutex<Option<Journal>>,
+    /// Who holds which dossiers' deliveries and which leases.
+    claims: Arc<Mutex<claims::Claims>>,
+    /// Events, within this process (the only one that can hold the file).
+    events: tokio::sync::broadcast::Sender<Event>,
 }
 
 impl Embedded {
@@ -140,6 +143,8 @@ impl Embedded {
             path: path.to_owned(),
             head: Mutex::new(head),
             journal: Mutex::new(None),
+            claims: Arc::default(),
+            events: tokio::sync::broadcast::channel(1024).0,
         }))
     }
 
@@ -338,8 +343,11 @@ impl Store for Embedded {
         cursor: &str,
     ) -> Result<(usize, u64), Error> {
         let (dossiers, cursor) = (dossiers.to_vec(), cursor.to_owned());
-        self.write(move |txn| inbound::store(txn, &dossiers, &cursor))
-            .await
+        let stored = self
+            .write(move |txn| inbound::store(txn, &dossiers, &cursor))
+            .await?;
+        let _ = self.events.send(Event::Inbound(stored.1));
+        Ok(stored)
     }
 
     async fn inbound(&self, after: u64, limit: usize) -> Result<Vec<(u64, Dossier)>, Error> {
@@ -349,6 +357,53 @@ impl Store for Embedded {
 
     async fn inbound_head(&self) -> Result<u64, Error> {
         self.read(inbound::head).await
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Error> {
+        let (claims, owner) = (self.claims.clone(), owner.to_owned());
+        self.read(move |txn| {
+            claims
+                .lock()
+                .expect("claims")
+                .claim(txn, &owner, lease, limit)
+        })
+        .await
+    }
+
+    async fn release(&self, owner: &str) -> Result<(), Error> {
+        self.claims.lock().expect("claims").release(owner);
+        Ok(())
+    }
+
+    async fn lease(
+        &self,
+        name: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, Error> {
+        Ok(self
+            .claims
+            .lock()
+            .expect("claims")
+            .lease(name, owner, lease))
+    }
+
+    async fn announce(&self, event: Event) -> Result<(), Error> {
+        let _ = self.events.send(event);
+        Ok(())
+    }
+
+    fn events(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        Ok(())
     }
 
     async fn close(&self) -> Result<(), Error> {

@@ -30,10 +30,12 @@ pub mod embedded;
 mod error;
 #[cfg(feature = "forge")]
 pub mod forge;
+pub mod postgres;
 mod walk;
 mod writer;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier};
@@ -123,6 +125,16 @@ pub struct Depth {
     pub dead: u64,
 }
 
+/// What one process sharing a store tells the others (and itself): on PostgreSQL
+/// through `LISTEN`/`NOTIFY`, on the embedded store within the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Inbound dossiers were stored, numbered up to this.
+    Inbound(u64),
+    /// The cached records of this citizen are to be dropped ("" for every citizen).
+    Purge(String),
+}
+
 /// Everything the gateway keeps durably. One implementation per engine; the gateway
 /// holds an `Arc<dyn Store>` and never knows which.
 #[async_trait]
@@ -200,6 +212,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last inbound number given.
     async fn inbound_head(&self) -> Result<u64, Error>;
+
+    /// Claims outbox work for `owner` until `lease` from now, by dossier (so that
+    /// one dossier's revisions go out in order, from one process at a time): renews
+    /// every dossier `owner` holds, takes dossiers no live owner holds, oldest
+    /// waiting first, until it holds `limit`, and lets go of those with nothing left
+    /// to deliver. A dossier held back by a dead letter is not claimed; a claim whose
+    /// lease ran out (its owner died) may be taken. Returns the first waiting entry
+    /// of every dossier `owner` holds, oldest first.
+    async fn claim(&self, owner: &str, lease: Duration, limit: usize) -> Result<Vec<Entry>, Error>;
+
+    /// Lets go of every dossier `owner` holds (a clean stop), so that others may take
+    /// them at once.
+    async fn release(&self, owner: &str) -> Result<(), Error>;
+
+    /// Takes the lease `name` for `owner` until `lease` from now, or renews it;
+    /// whether `owner` holds it (false while another live owner does).
+    async fn lease(&self, name: &str, owner: &str, lease: Duration) -> Result<bool, Error>;
+
+    /// Tells every process sharing this store, this one included, of `event`.
+    /// Storing inbound dossiers announces itself.
+    async fn announce(&self, event: Event) -> Result<(), Error>;
+
+    /// The events announced from now on. A subscriber that falls behind may miss
+    /// some (it is told it lagged); after a lost connection the store announces the
+    /// inbound head again and catches up on purges.
+    fn events(&self) -> tokio::sync::broadcast::Receiver<Event>;
+
+    /// Whether the store answers now (for readiness).
+    async fn ping(&self) -> Result<(), Error>;
 
     /// Makes everything committed durable and leaves nothing to recover at the next
     /// open (a clean stop). Reads still work afterwards.

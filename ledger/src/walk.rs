@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::{Error, Item, Store};
+use lienthong_proto::v1::{AuditRecord, Checkpoint};
+
+use crate::{Error, Item, Page, Store};
 
 /// Records read per page.
 pub const PAGE: usize = 512;
@@ -53,4 +55,40 @@ impl Walk {
         }
         Ok(())
     }
+}
+
+/// Where the page after `records` (read up to `limit` from a range ending at `to`,
+/// `u64::MAX` for the end) starts, if there may be one; and up to which number its
+/// checkpoints belong to this page: its last record, or the range's end when it is
+/// the last page (so that checkpoints beyond a cut tail show).
+pub(crate) fn bounds(records: &[AuditRecord], limit: usize, to: u64) -> (Option<u64>, u64) {
+    let full = records.len() == limit && limit > 0;
+    let last = records.last().map(|r| r.seq);
+    let next = if full { last.map(|s| s + 1) } else { None };
+    let upto = if full { last.unwrap_or(to) } else { to };
+    (next, upto)
+}
+
+/// A page of `records` with the `checkpoints` signed in them, each right after the
+/// record it signs; one whose record never came (a gap) before the next record,
+/// and those past the last record at the end.
+pub(crate) fn assemble(
+    records: Vec<AuditRecord>,
+    checkpoints: Vec<Checkpoint>,
+    next: Option<u64>,
+) -> Page {
+    let mut signed = checkpoints.into_iter().peekable();
+    let mut items = Vec::with_capacity(records.len() + 2);
+    for r in records {
+        let seq = r.seq;
+        while let Some(c) = signed.next_if(|c| c.seq < seq) {
+            items.push(Item::Checkpoint(c));
+        }
+        items.push(Item::Record(r));
+        while let Some(c) = signed.next_if(|c| c.seq == seq) {
+            items.push(Item::Checkpoint(c));
+        }
+    }
+    items.extend(signed.map(Item::Checkpoint));
+    Page { items, next }
 }

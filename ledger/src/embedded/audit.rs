@@ -8,7 +8,7 @@ use prost::Message;
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::Context;
-use crate::{Error, Head, Item, Page};
+use crate::{Error, Head, Page};
 
 pub(super) const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 pub(super) const CHECKPOINTS: TableDefinition<u64, &[u8]> =
@@ -96,32 +96,13 @@ pub(super) fn page(txn: &ReadTransaction, from: u64, to: u64, limit: usize) -> R
             break;
         }
     }
-    let full = page.len() == limit && limit > 0;
-    let last = page.last().map(|r| r.seq);
-    let next = if full { last.map(|s| s + 1) } else { None };
-    // The checkpoints of this page: up to its last record, or to the end of the
-    // range when it is the last page.
-    let upto = if full { last.unwrap_or(to) } else { to };
+    let (next, upto) = crate::walk::bounds(&page, limit, to);
     let mut signed = Vec::new();
     for entry in checkpoints.range(from..=upto).ctx("read the audit log")? {
         let (_, v) = entry.ctx("read the audit log")?;
         signed.push(decode_checkpoint(v.value())?);
     }
-    let mut signed = signed.into_iter().peekable();
-    let mut items = Vec::with_capacity(page.len() + 2);
-    for r in page {
-        let seq = r.seq;
-        // A checkpoint whose record never came (a gap) goes before the next one.
-        while let Some(c) = signed.next_if(|c| c.seq < seq) {
-            items.push(Item::Checkpoint(c));
-        }
-        items.push(Item::Record(r));
-        while let Some(c) = signed.next_if(|c| c.seq == seq) {
-            items.push(Item::Checkpoint(c));
-        }
-    }
-    items.extend(signed.map(Item::Checkpoint));
-    Ok(Page { items, next })
+    Ok(crate::walk::assemble(page, signed, next))
 }
 
 /// See [`crate::Store::audit_seq_at`].

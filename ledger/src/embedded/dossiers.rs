@@ -30,7 +30,7 @@ fn encode_entry(queued_at: i64, snapshot: &Dossier) -> Vec<u8> {
     v
 }
 
-fn decode_entry(seq: u64, value: &[u8]) -> Option<Entry> {
+pub(super) fn decode_entry(seq: u64, value: &[u8]) -> Option<Entry> {
     let queued_at = i64::from_be_bytes(value.get(..8)?.try_into().ok()?);
     let dossier = Dossier::decode(value.get(8..)?).ok()?;
     Some(Entry {
@@ -40,7 +40,7 @@ fn decode_entry(seq: u64, value: &[u8]) -> Option<Entry> {
     })
 }
 
-fn decode_dead(seq: u64, value: &[u8]) -> Option<(Entry, String)> {
+pub(super) fn decode_dead(seq: u64, value: &[u8]) -> Option<(Entry, String)> {
     let len = u32::from_be_bytes(value.get(..4)?.try_into().ok()?) as usize;
     let entry = decode_entry(seq, value.get(4..4 + len)?)?;
     let reason = String::from_utf8_lossy(value.get(4 + len..)?).into_owned();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::*;
 
 pub async fn appends_are_numbered_grouped_and_walked_in_order(b: &dyn Backend) {
-    let store = b.open();
+    let store = b.open().await;
     let w = Arc::new(writer(&store, 100));
     let tasks: Vec<_> = (0..300)
         .map(|i| {
@@ -58,7 +58,7 @@ pub async fn appends_are_numbered_grouped_and_walked_in_order(b: &dyn Backend) {
 }
 
 pub async fn a_close_seals_and_a_reopen_continues(b: &dyn Backend) {
-    let store = b.open();
+    let store = b.open().await;
     let w = writer(&store, 1000);
     for i in 0..10 {
         assert_eq!(w.append(Some(record(i)), None).await.unwrap().seq, i + 1);
@@ -68,7 +68,7 @@ pub async fn a_close_seals_and_a_reopen_continues(b: &dyn Backend) {
     assert_eq!((head.seq, head.checkpoint), (10, 10), "the close signs");
     drop(w);
     drop(store);
-    let store = b.open();
+    let store = b.open().await;
     assert_eq!(store.audit_head().await.unwrap(), head);
     let w = writer(&store, 1000);
     assert_eq!(w.append(Some(record(10)), None).await.unwrap().seq, 11);
@@ -82,7 +82,7 @@ pub async fn a_close_seals_and_a_reopen_continues(b: &dyn Backend) {
 }
 
 pub async fn pages_place_checkpoints_and_find_times(b: &dyn Backend) {
-    let store = b.open();
+    let store = b.open().await;
     let w = writer(&store, 4);
     let started = lienthong_ledger::now_micros();
     for i in 0..10 {

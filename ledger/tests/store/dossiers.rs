@@ -9,7 +9,7 @@ use super::*;
 
 pub async fn changes_follow_the_machine_and_the_revisions(b: &dyn Backend) {
     use DossierStatus::*;
-    let store = b.open();
+    let store = b.open().await;
     let w = writer(&store, 1000);
     let code = "H99.01-261122-0001";
     let d = apply(&w, submit(code, Accepted)).await.unwrap();
@@ -64,7 +64,7 @@ pub async fn changes_follow_the_machine_and_the_revisions(b: &dyn Backend) {
 
 pub async fn a_record_and_its_change_commit_together(b: &dyn Backend) {
     use DossierStatus::*;
-    let store = b.open();
+    let store = b.open().await;
     let w = writer(&store, 1000);
     let code = "H99.01-261122-0007";
     let mut r = record(1);
@@ -96,7 +96,7 @@ pub async fn a_record_and_its_change_commit_together(b: &dyn Backend) {
 
 pub async fn concurrent_changes_stay_in_order_and_survive_a_reopen(b: &dyn Backend) {
     use DossierStatus::*;
-    let store = b.open();
+    let store = b.open().await;
     let w = Arc::new(writer(&store, 1000));
     let codes: Vec<String> = (0..64).map(|i| format!("H99.01-261122-{i:04}")).collect();
     let tasks: Vec<_> = codes
@@ -137,7 +137,7 @@ pub async fn concurrent_changes_stay_in_order_and_survive_a_reopen(b: &dyn Backe
     w.close().await;
     drop(w);
     drop(store);
-    let store = b.open();
+    let store = b.open().await;
     let w = writer(&store, 1000);
     assert_eq!(store.dossier(&codes[7]).await.unwrap().unwrap().revision, 6);
     apply(&w, submit("H99.01-261122-9999", Accepted))
@@ -180,7 +180,7 @@ pub async fn concurrent_changes_stay_in_order_and_survive_a_reopen(b: &dyn Backe
 
 pub async fn deliveries_move_entries_and_numbers_are_never_given_twice(b: &dyn Backend) {
     use DossierStatus::*;
-    let store = b.open();
+    let store = b.open().await;
     let w = writer(&store, 1000);
     apply(&w, submit("H99.01-261122-0001", Accepted))
         .await
@@ -227,7 +227,7 @@ pub async fn deliveries_move_entries_and_numbers_are_never_given_twice(b: &dyn B
 
 pub async fn requeued_dead_letters_follow_their_held_back_revisions(b: &dyn Backend) {
     use DossierStatus::*;
-    let store = b.open();
+    let store = b.open().await;
     let w = writer(&store, 1000);
     let code = "H99.01-261122-0001";
     apply(&w, submit(code, Registered)).await.unwrap();

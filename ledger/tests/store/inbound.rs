@@ -5,7 +5,7 @@ use super::*;
 
 pub async fn inbound_dossiers_are_stored_once_with_their_cursor(b: &dyn Backend) {
     use DossierStatus::*;
-    let store = b.open();
+    let store = b.open().await;
     assert_eq!(store.inbound_cursor().await.unwrap(), "");
     assert_eq!(store.inbound_head().await.unwrap(), 0);
     let page: Vec<Dossier> = (1..=3)
@@ -32,7 +32,7 @@ pub async fn inbound_dossiers_are_stored_once_with_their_cursor(b: &dyn Backend)
         .collect();
     assert_eq!(after, [3, 4]);
     drop(store);
-    let store = b.open();
+    let store = b.open().await;
     assert_eq!(
         (
             store.inbound_head().await.unwrap(),

@@ -5,30 +5,60 @@
 use std::sync::Arc;
 
 use lienthong_ledger::embedded::Embedded;
+use lienthong_ledger::postgres::{Options, Postgres};
 use lienthong_ledger::{
-    Applied, Change, Entry, Filter, Head, Item, Outcome, Refusal, Seal, Settings, Store, Walk,
-    Writer,
+    Applied, Change, Entry, Error, Filter, Head, Item, Outcome, Refusal, Seal, Settings, Store,
+    Walk, Writer,
 };
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier, DossierStatus, SyncState, SyncStatus};
 
 /// A ledger the suite can open, close and open again.
-trait Backend {
-    fn open(&self) -> Arc<dyn Store>;
+#[async_trait::async_trait]
+trait Backend: Sync {
+    async fn open(&self) -> Arc<dyn Store>;
 }
 
 /// The embedded ledger in a temporary directory.
 struct Redb(tempfile::TempDir);
 
 impl Redb {
-    fn new() -> Redb {
-        Redb(tempfile::tempdir().unwrap())
+    fn new() -> Option<Redb> {
+        Some(Redb(tempfile::tempdir().unwrap()))
     }
 }
 
+#[async_trait::async_trait]
 impl Backend for Redb {
-    fn open(&self) -> Arc<dyn Store> {
+    async fn open(&self) -> Arc<dyn Store> {
         Embedded::in_dir(self.0.path()).unwrap()
+    }
+}
+
+/// A fresh database on the test process's PostgreSQL cluster.
+struct Pg(String);
+
+impl Pg {
+    /// `None` where PostgreSQL is not installed (and not required).
+    async fn new() -> Option<Pg> {
+        Some(Pg(lienthong_testdb::Cluster::shared()?.database().await))
+    }
+
+    fn options(&self) -> Options {
+        Options {
+            url: self.0.clone(),
+            password: None,
+            pool_size: 8,
+            statement_timeout: std::time::Duration::from_secs(10),
+            connect_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Pg {
+    async fn open(&self) -> Arc<dyn Store> {
+        Postgres::open(&self.options()).await.unwrap()
     }
 }
 
@@ -148,10 +178,13 @@ fn shape(items: &[Item]) -> Vec<String> {
 mod audit;
 mod dossiers;
 mod inbound;
+mod shared;
+mod work;
 
 use audit::*;
 use dossiers::*;
 use inbound::*;
+use work::*;
 
 /// The suite, for one backend.
 macro_rules! suite {
@@ -159,7 +192,9 @@ macro_rules! suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                let backend = $backend;
+                let Some(backend) = $backend else {
+                    return;
+                };
                 super::$test(&backend).await;
             }
         )*
@@ -178,8 +213,17 @@ macro_rules! every_test {
             deliveries_move_entries_and_numbers_are_never_given_twice,
             requeued_dead_letters_follow_their_held_back_revisions,
             inbound_dossiers_are_stored_once_with_their_cursor,
+            claims_give_each_dossier_to_one_owner_until_its_lease_runs_out,
+            leases_have_one_holder_at_a_time,
+            events_reach_every_subscriber,
         );
     };
+}
+
+mod postgres {
+    use super::*;
+
+    every_test!(Pg::new().await);
 }
 
 mod embedded {
@@ -190,7 +234,7 @@ mod embedded {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn plain_batches_go_to_the_journal_and_a_clean_close_clears_it() {
-        let backend = Redb::new();
+        let backend = Redb::new().unwrap();
         let path = backend.0.path().join(lienthong_ledger::embedded::FILE);
         let in_journal = || -> Vec<u64> {
             journal::frames(&std::fs::read(journal::path_of(&path)).unwrap())
@@ -198,7 +242,7 @@ mod embedded {
                 .map(|r| r.seq)
                 .collect()
         };
-        let store = backend.open();
+        let store = backend.open().await;
         let w = writer(&store, 5);
         for i in 0..4 {
             w.append(Some(record(i)), None).await.unwrap();
@@ -222,6 +266,6 @@ mod embedded {
             "nothing to replay after a clean stop"
         );
         drop(store);
-        assert_eq!(backend.open().audit_head().await.unwrap().seq, 7);
+        assert_eq!(backend.open().await.audit_head().await.unwrap().seq, 7);
     }
 }

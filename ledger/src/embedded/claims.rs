@@ -1,0 +1,110 @@
+//! Claims and leases of the embedded ledger. One process holds the file, so they
+//! live in its memory: after a restart nobody holds anything, which is right, since
+//! the only owner there was has gone.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use redb::{ReadTransaction, ReadableTable};
+
+use super::Context;
+use super::dossiers::{DEAD, OUTBOX, decode_dead, decode_entry};
+use crate::{Entry, Error};
+
+/// Who holds what, until when.
+#[derive(Default)]
+pub(super) struct Claims {
+    /// Dossier code → (owner, until).
+    dossiers: HashMap<String, (String, Instant)>,
+    /// Lease name → (owner, until).
+    leases: HashMap<String, (String, Instant)>,
+}
+
+impl Claims {
+    /// See [`crate::Store::claim`], over the outbox as `txn` sees it.
+    pub(super) fn claim(
+        &mut self,
+        txn: &ReadTransaction,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Error> {
+        let now = Instant::now();
+        let mut dead = HashSet::new();
+        for item in txn
+            .open_table(DEAD)
+            .ctx("read the dead letters")?
+            .iter()
+            .ctx("read the dead letters")?
+        {
+            let (k, v) = item.ctx("read the dead letters")?;
+            if let Some((entry, _)) = decode_dead(k.value(), v.value()) {
+                dead.insert(entry.code().to_owned());
+            }
+        }
+        let mine: HashSet<&str> = self
+            .dossiers
+            .iter()
+            .filter(|(_, (o, _))| o == owner)
+            .map(|(code, _)| code.as_str())
+            .collect();
+        let budget = limit.saturating_sub(mine.len());
+        let (mut found_mine, mut taken) = (0, 0);
+        let mut seen = HashSet::new();
+        let mut heads = Vec::new();
+        for item in txn
+            .open_table(OUTBOX)
+            .ctx("read the outbox")?
+            .iter()
+            .ctx("read the outbox")?
+        {
+            if found_mine == mine.len() && taken == budget {
+                break;
+            }
+            let (k, v) = item.ctx("read the outbox")?;
+            let entry = decode_entry(k.value(), v.value())
+                .ok_or_else(|| Error::Corrupt(format!("undecodable outbox entry {}", k.value())))?;
+            if !seen.insert(entry.code().to_owned()) || dead.contains(entry.code()) {
+                continue;
+            }
+            if mine.contains(entry.code()) {
+                found_mine += 1;
+            } else if self
+                .dossiers
+                .get(entry.code())
+                .is_some_and(|(_, until)| *until > now)
+                || taken == budget
+            {
+                continue;
+            } else {
+                taken += 1;
+            }
+            heads.push(entry);
+        }
+        self.dossiers.retain(|_, (o, _)| o != owner);
+        for entry in &heads {
+            self.dossiers
+                .insert(entry.code().to_owned(), (owner.to_owned(), now + lease));
+        }
+        Ok(heads)
+    }
+
+    /// See [`crate::Store::release`].
+    pub(super) fn release(&mut self, owner: &str) {
+        self.dossiers.retain(|_, (o, _)| o != owner);
+        self.leases.retain(|_, (o, _)| o != owner);
+    }
+
+    /// See [`crate::Store::lease`].
+    pub(super) fn lease(&mut self, name: &str, owner: &str, lease: Duration) -> bool {
+        let now = Instant::now();
+        match self.leases.get(name) {
+            Some((o, until)) if o != owner && *until > now => false,
+            _ => {
+                self.leases
+                    .insert(name.to_owned(), (owner.to_owned(), now + lease));
+                true
+            }
+        }
+    }
+}
