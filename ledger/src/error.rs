@@ -11,6 +11,10 @@ pub enum Error {
     /// What the store holds cannot be decoded: an operator must look.
     #[error("{0}")]
     Corrupt(String),
+    /// Not done, because of what the store holds (an import into a ledger that is
+    /// not empty): an operator must decide.
+    #[error("{0}")]
+    Refused(String),
     /// The writer has stopped: the gateway is stopping.
     #[error("the ledger writer has stopped")]
     Closed,

@@ -23,6 +23,7 @@
 
 mod commit;
 mod events;
+mod import;
 mod read;
 mod schema;
 mod work;
@@ -36,6 +37,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use lienthong_proto::v1::{AuditRecord, Dossier};
 use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
+
+pub use import::Imported;
 
 use crate::{Batch, Committed, Depth, Entry, Error, Event, Filter, Head, Page, Seal, Store};
 
@@ -90,6 +93,19 @@ pub fn redacted(url: &str) -> String {
         }
         Err(_) => "(an unreadable PostgreSQL URL)".into(),
     }
+}
+
+/// Checks a URL before anything connects: it must parse, and must not hold a
+/// password (that belongs in a file or the environment, never in a config file).
+pub fn check_url(url: &str) -> Result<(), String> {
+    let parsed: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+    if parsed.get_password().is_some() {
+        return Err("holds a password; give it from a file or the environment".into());
+    }
+    if parsed.get_hosts().is_empty() {
+        return Err("names no host".into());
+    }
+    Ok(())
 }
 
 /// Maps a database error to [`Error::Unavailable`], saying what was being done.
@@ -200,7 +216,8 @@ impl Store for Postgres {
     }
 
     async fn audit_page(&self, from: u64, to: u64, limit: usize) -> Result<Page, Error> {
-        read::page(&**self.client().await?, from, to, limit).await
+        let mut client = self.client().await?;
+        read::page(&mut client, from, to, limit).await
     }
 
     async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error> {

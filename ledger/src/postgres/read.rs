@@ -43,8 +43,24 @@ pub(super) async fn head(client: &Client) -> Result<Head, Error> {
 }
 
 /// See [`crate::Store::audit_page`].
-pub(super) async fn page(client: &Client, from: u64, to: u64, limit: usize) -> Result<Page, Error> {
+///
+/// Records and checkpoints are read in one snapshot (a repeatable-read, read-only
+/// transaction): replicas append while a page is read, and a checkpoint committed
+/// between the two reads would otherwise look like a cut tail.
+pub(super) async fn page(
+    client: &mut Client,
+    from: u64,
+    to: u64,
+    limit: usize,
+) -> Result<Page, Error> {
     let to = if to == 0 { i64::MAX as u64 } else { to };
+    let client = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db("read the audit log"))?;
     let mut records = Vec::with_capacity(limit.min(4096));
     for row in client
         .query(
@@ -68,6 +84,7 @@ pub(super) async fn page(client: &Client, from: u64, to: u64, limit: usize) -> R
     {
         signed.push(decode::<Checkpoint>("checkpoint", row.get(0))?);
     }
+    client.commit().await.map_err(db("read the audit log"))?;
     Ok(crate::walk::assemble(records, signed, next))
 }
 

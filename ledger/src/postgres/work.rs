@@ -26,9 +26,10 @@ pub(super) async fn claim(
 ) -> Result<Vec<Entry>, Error> {
     let lease = micros(lease);
     let txn = client.transaction().await.map_err(db("claim deliveries"))?;
-    // Let go of what is done or held back, then renew the rest.
+    // Let go of what is done or held back (and clear such claims of owners whose
+    // lease ran out), then renew the rest.
     txn.execute(
-        "DELETE FROM outbox_claims c WHERE c.owner = $1
+        "DELETE FROM outbox_claims c WHERE (c.owner = $1 OR c.until_micros <= now_micros())
            AND (NOT EXISTS (SELECT 1 FROM outbox o WHERE o.code = c.code)
                 OR EXISTS (SELECT 1 FROM outbox_dead d WHERE d.code = c.code))",
         &[&owner],

@@ -215,3 +215,101 @@ async fn a_database_that_goes_away_is_used_again_when_it_returns() {
     assert!(heard.is_ok(), "no purge heard after the database came back");
     w.close().await;
 }
+
+/// Everything an embedded ledger holds, copied as it is; the copy carries on
+/// (numbers continue, nothing given twice); a second import is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_ledger_moves_into_postgres_whole() {
+    use DossierStatus::*;
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let embedded: Arc<dyn Store> = Embedded::in_dir(dir.path()).unwrap();
+    let w = writer(&embedded, 7);
+    for n in 0..2500 {
+        w.append(Some(record(n)), None).await.unwrap();
+    }
+    let codes: Vec<String> = (1..=4).map(|i| format!("H99.01-261122-{i:04}")).collect();
+    for code in &codes {
+        apply(&w, submit(code, Registered)).await.unwrap();
+        apply(&w, update(code, Accepted, 1)).await.unwrap();
+    }
+    let first = embedded.outbox(0, 1).await.unwrap().remove(0);
+    let dead = Outcome::Dead {
+        reason: "MaKetQua 422: test".into(),
+    };
+    w.deliver(first, dead).await.unwrap();
+    let second = embedded.outbox(0, 10).await.unwrap().remove(2);
+    w.deliver(second, Outcome::Delivered).await.unwrap();
+    let online = vec![dossier("H99.01-261122-0100", Registered)];
+    embedded.store_inbound(&online, "c7").await.unwrap();
+    w.close().await;
+
+    let url = cluster.database().await;
+    let pg = Postgres::open(&options(&url)).await.unwrap();
+    let imported = pg.import(&*embedded).await.unwrap();
+    assert_eq!(
+        (
+            imported.records,
+            imported.dossiers,
+            imported.dead,
+            imported.inbound
+        ),
+        (2500, 4, 1, 1),
+        "{imported:?}"
+    );
+    let store: Arc<dyn Store> = pg.clone();
+    assert_eq!(items(&store, 0, 0).await, items(&embedded, 0, 0).await);
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        embedded.audit_head().await.unwrap()
+    );
+    assert_eq!(
+        store.outbox(0, 100).await.unwrap(),
+        embedded.outbox(0, 100).await.unwrap()
+    );
+    assert_eq!(
+        store.dead_letters().await.unwrap(),
+        embedded.dead_letters().await.unwrap()
+    );
+    for code in &codes {
+        assert_eq!(
+            store.dossier(code).await.unwrap(),
+            embedded.dossier(code).await.unwrap()
+        );
+    }
+    assert_eq!(
+        store.inbound(0, 10).await.unwrap(),
+        embedded.inbound(0, 10).await.unwrap()
+    );
+    assert_eq!(store.inbound_cursor().await.unwrap(), "c7");
+
+    // It carries on where the embedded ledger stopped.
+    let w = writer(&store, 7);
+    let seq = w.append(Some(record(9999)), None).await.unwrap().seq;
+    assert_eq!(seq, embedded.audit_head().await.unwrap().seq + 1);
+    let highest = embedded
+        .outbox(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .chain(
+            embedded
+                .dead_letters()
+                .await
+                .unwrap()
+                .iter()
+                .map(|(e, _)| e),
+        )
+        .map(|e| e.seq)
+        .max()
+        .unwrap();
+    apply(&w, update(&codes[3], Processing, 2)).await.unwrap();
+    let newest = store.outbox(0, 100).await.unwrap().last().unwrap().seq;
+    assert!(newest > highest, "{newest} after {highest}");
+    w.close().await;
+
+    let again = pg.import(&*embedded).await.unwrap_err();
+    assert!(matches!(again, Error::Refused(_)), "{again:?}");
+}

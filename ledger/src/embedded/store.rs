@@ -1,0 +1,163 @@
+//! The embedded ledger through the [`Store`] interface.
+
+use async_trait::async_trait;
+use lienthong_proto::v1::{AuditRecord, Dossier};
+
+use super::{Embedded, audit, dossiers, inbound, settle};
+use crate::{Batch, Committed, Depth, Entry, Error, Event, Filter, Head, Page, Seal, Store};
+
+#[async_trait]
+impl Store for Embedded {
+    fn describe(&self) -> String {
+        format!("embedded ledger {}", self.path.display())
+    }
+
+    async fn commit(
+        &self,
+        batch: &mut Batch,
+        seal: &mut (dyn Seal + Send),
+    ) -> Result<Committed, Error> {
+        self.commit_now(batch, seal)
+    }
+
+    async fn audit_head(&self) -> Result<Head, Error> {
+        Ok(*self.head.lock().expect("head"))
+    }
+
+    async fn audit_page(&self, from: u64, to: u64, limit: usize) -> Result<Page, Error> {
+        self.read(move |txn| audit::page(txn, from, to, limit))
+            .await
+    }
+
+    async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error> {
+        self.read(move |txn| audit::record(txn, seq)).await
+    }
+
+    async fn audit_seq_at(&self, micros: i64) -> Result<u64, Error> {
+        let head = self.audit_head().await?.seq;
+        self.read(move |txn| audit::seq_at(txn, micros, head)).await
+    }
+
+    async fn dossier(&self, code: &str) -> Result<Option<Dossier>, Error> {
+        let code = code.to_owned();
+        self.read(move |txn| dossiers::get(txn, &code)).await
+    }
+
+    async fn dossiers(
+        &self,
+        after: &str,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<(Vec<Dossier>, bool), Error> {
+        let (after, filter) = (after.to_owned(), filter.clone());
+        self.read(move |txn| dossiers::list(txn, &after, limit, &filter))
+            .await
+    }
+
+    async fn outbox(&self, after: u64, limit: usize) -> Result<Vec<Entry>, Error> {
+        self.read(move |txn| dossiers::pending(txn, after, limit))
+            .await
+    }
+
+    async fn outbox_depth(&self) -> Result<Depth, Error> {
+        self.read(dossiers::depth).await
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<(Entry, String)>, Error> {
+        self.read(dossiers::dead_letters).await
+    }
+
+    async fn retry_dead(&self, code: Option<&str>) -> Result<u64, Error> {
+        let code = code.map(str::to_owned);
+        self.write(move |txn| dossiers::retry_dead(txn, code.as_deref()))
+            .await
+    }
+
+    async fn inbound_cursor(&self) -> Result<String, Error> {
+        self.read(inbound::cursor).await
+    }
+
+    async fn store_inbound(
+        &self,
+        dossiers: &[Dossier],
+        cursor: &str,
+    ) -> Result<(usize, u64), Error> {
+        let (dossiers, cursor) = (dossiers.to_vec(), cursor.to_owned());
+        let stored = self
+            .write(move |txn| inbound::store(txn, &dossiers, &cursor))
+            .await?;
+        let _ = self.events.send(Event::Inbound(stored.1));
+        Ok(stored)
+    }
+
+    async fn inbound(&self, after: u64, limit: usize) -> Result<Vec<(u64, Dossier)>, Error> {
+        self.read(move |txn| inbound::after(txn, after, limit))
+            .await
+    }
+
+    async fn inbound_head(&self) -> Result<u64, Error> {
+        self.read(inbound::head).await
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Error> {
+        let (claims, owner) = (self.claims.clone(), owner.to_owned());
+        self.read(move |txn| {
+            claims
+                .lock()
+                .expect("claims")
+                .claim(txn, &owner, lease, limit)
+        })
+        .await
+    }
+
+    async fn release(&self, owner: &str) -> Result<(), Error> {
+        self.claims.lock().expect("claims").release(owner);
+        Ok(())
+    }
+
+    async fn lease(
+        &self,
+        name: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, Error> {
+        Ok(self
+            .claims
+            .lock()
+            .expect("claims")
+            .lease(name, owner, lease))
+    }
+
+    async fn announce(&self, event: Event) -> Result<(), Error> {
+        let _ = self.events.send(event);
+        Ok(())
+    }
+
+    fn events(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), Error> {
+        let mut journal = self.journal.lock().expect("journal");
+        if let Some(journal) = &mut *journal {
+            if journal.used() > 0 {
+                settle(&self.db)?;
+                journal.restart();
+            }
+            // Every record is durable in redb: nothing in the journal is to be
+            // replayed (not even records the ledger has since lost, whose loss
+            // `audit verify` then shows).
+            journal.clear()?;
+        }
+        Ok(())
+    }
+}
