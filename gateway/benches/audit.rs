@@ -1,5 +1,10 @@
 //! What auditing costs: durable appends per second with 1, 16 and 256 concurrent
-//! writers (group commit), and the latency the audit record adds to a lookup.
+//! writers (group commit), on the embedded ledger and on PostgreSQL, against one
+//! `INSERT` per transaction on the same database (how X-Road logs); and the latency
+//! the audit record adds to a lookup.
+//!
+//! PostgreSQL is a throw-away cluster of Debian's `postgresql` package
+//! (`lienthong-testdb`); without it the PostgreSQL rows are left out, saying so.
 //!
 //! `cargo bench -p lienthong-gateway --bench audit` (add `-- --quick` for a short
 //! run). Figures are printed with the baseline they compare to, measured in the
@@ -10,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lienthong_gateway::audit::{Log, Settings, Signer};
+use lienthong_ledger::Store;
+use lienthong_ledger::embedded::Embedded;
 use lienthong_proto::v1::{AuditRecord, Decision};
 use support::{Bench, pct, sorted, timed};
 
@@ -32,17 +39,16 @@ fn record(n: u64) -> AuditRecord {
     }
 }
 
-/// Durable appends/s with `writers` tasks appending back to back for `secs`, and
-/// the mean records per commit.
-async fn appends(writers: usize, secs: f64) -> (f64, f64) {
-    let dir = tempfile::tempdir().unwrap();
+/// Durable appends/s with `writers` tasks appending back to back for `secs` to a
+/// fresh ledger in `store`, and the mean records per commit.
+async fn appends(store: Arc<dyn Store>, writers: usize, secs: f64) -> (f64, f64) {
     let settings = Settings {
         checkpoint_every: 1000,
         max_batch: 1024,
     };
     let log = Arc::new(
-        Log::open(
-            &dir.path().join("ledger.redb"),
+        Log::with_store(
+            store,
             Signer::ephemeral(),
             settings,
             Duration::from_secs(10),
@@ -79,21 +85,109 @@ async fn appends(writers: usize, secs: f64) -> (f64, f64) {
     (count / elapsed, batch)
 }
 
+/// The anchor: `writers` clients each committing one `INSERT` of a record per
+/// transaction (synchronous commit) for `secs`; records/s.
+async fn one_insert_per_transaction(url: &str, writers: usize, secs: f64) -> f64 {
+    let setup = connect(url).await;
+    setup
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS anchor (seq BIGSERIAL PRIMARY KEY, record BYTEA NOT NULL)",
+        )
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let client = connect(url).await;
+        let (stop, done) = (stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let insert = client
+                .prepare("INSERT INTO anchor (record) VALUES ($1)")
+                .await
+                .unwrap();
+            let mut n = w as u64 * 1_000_000;
+            while !stop.load(Ordering::Relaxed) {
+                let bytes = prost::Message::encode_to_vec(&record(n));
+                client.execute(&insert, &[&bytes]).await.unwrap();
+                done.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / elapsed
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+async fn postgres(url: &str) -> Arc<dyn Store> {
+    let options = lienthong_ledger::postgres::Options {
+        url: url.to_owned(),
+        password: None,
+        pool_size: 16,
+        statement_timeout: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(5),
+    };
+    lienthong_ledger::postgres::Postgres::open(&options)
+        .await
+        .unwrap()
+}
+
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let secs = if quick { 1.0 } else { 4.0 };
+    let cluster = lienthong_testdb::Cluster::shared();
+    println!("durable audit appends, {secs} s each");
     println!(
-        "durable audit appends (group commit; redb without a sync + one journal frame and fdatasync per commit), {secs} s each"
+        "  redb: group commit, redb without a sync + one journal frame and fdatasync per commit"
     );
     println!(
-        "{:>8}  {:>12}  {:>14}",
-        "writers", "records/s", "records/commit"
+        "  PostgreSQL: group commit, one transaction per batch (head row lock, multi-row INSERT), synchronous_commit = on"
+    );
+    println!("  anchor: one INSERT per transaction on the same PostgreSQL (how X-Road logs)");
+    println!(
+        "{:>8}  {:>12}  {:>14}  {:>14}  {:>14}  {:>12}  {:>10}",
+        "writers",
+        "redb rec/s",
+        "redb rec/commit",
+        "PG rec/s",
+        "PG rec/commit",
+        "anchor rec/s",
+        "PG/anchor"
     );
     for writers in [1, 16, 256] {
-        let (rate, batch) = appends(writers, secs).await;
-        println!("{writers:>8}  {rate:>12.0}  {batch:>14.1}");
+        let dir = tempfile::tempdir().unwrap();
+        let embedded: Arc<dyn Store> = Embedded::in_dir(dir.path()).unwrap();
+        let (rate, batch) = appends(embedded, writers, secs).await;
+        print!("{writers:>8}  {rate:>12.0}  {batch:>14.1}");
+        match cluster {
+            Some(cluster) => {
+                let url = cluster.database().await;
+                let (pg, pg_batch) = appends(postgres(&url).await, writers, secs).await;
+                let anchor = one_insert_per_transaction(&url, writers.min(64), secs).await;
+                println!(
+                    "  {pg:>14.0}  {pg_batch:>14.1}  {anchor:>12.0}  {:>9.1}x",
+                    pg / anchor
+                );
+            }
+            None => println!("  (PostgreSQL not installed: left out)"),
+        }
     }
+    println!("  (the anchor runs at most 64 clients, as X-Road's measurement did)");
 
     let bench = Bench::new();
     let mut off = bench.config("without");

@@ -63,6 +63,17 @@ impl Log {
         checkpoint_interval: Duration,
     ) -> Result<Log, Error> {
         let store: Arc<dyn Store> = Embedded::open(path).map_err(Error::audit)?;
+        Log::with_store(store, signer, settings, checkpoint_interval)
+    }
+
+    /// The log in `store` with a writer of its own (tests and benchmarks); must run
+    /// inside a tokio runtime.
+    pub fn with_store(
+        store: Arc<dyn Store>,
+        signer: Signer,
+        settings: Settings,
+        checkpoint_interval: Duration,
+    ) -> Result<Log, Error> {
         let signer = Arc::new(signer);
         let writer = Writer::start(
             store.clone(),

@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 mod cache;
+mod ledger;
 mod limits;
 mod operations;
 mod trust;
 mod upstreams;
 
 pub use cache::{BreakerConfig, CacheConfig, Freshness};
+pub use ledger::{Backend, LedgerConfig};
 pub use limits::{AgencyLimits, Limits, Rate, RateLimits, UpstreamLimits};
 pub use operations::{AdminConfig, LogConfig, LogFormat, ReloadConfig};
 pub use trust::{Audit, PolicyConfig, Tls};
@@ -45,6 +47,8 @@ pub struct Config {
     pub limits: Limits,
     /// Who may read what.
     pub policy: PolicyConfig,
+    /// Where the audit log, the dossiers and the outbox are kept.
+    pub ledger: LedgerConfig,
     /// The audit log.
     pub audit: Audit,
     /// The cache of identity and residence records.
@@ -93,6 +97,7 @@ impl Default for Config {
                 fail_rate: 0.0,
             },
             sync: SyncConfig::default(),
+            ledger: LedgerConfig::default(),
             admin: AdminConfig::default(),
             log: LogConfig::default(),
             reload: ReloadConfig::default(),
@@ -132,6 +137,7 @@ impl Config {
             );
         }
         self.validate_limits()?;
+        self.ledger.validate()?;
         if self.admin.health_interval.is_zero() {
             return bad("admin.health_interval", "must be greater than zero");
         }
@@ -169,6 +175,9 @@ impl Config {
         }
         if lienthong_proto::AgencyCode::parse(&self.sync.unit).is_err() {
             return bad("sync.unit", "must be an agency code prefix, e.g. H99");
+        }
+        if self.sync.lease < Duration::from_secs(1) {
+            return bad("sync.lease", "must be at least 1s");
         }
         if self.sync.concurrency == 0 || self.sync.poll_interval.is_zero() {
             return bad(

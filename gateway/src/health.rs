@@ -3,12 +3,14 @@
 //!
 //! Checked every `admin.health_interval`:
 //! - `data_dir`: a probe file can be written, synced and removed in the data dir;
+//! - `ledger`: the ledger answers (PostgreSQL: a round trip on a pooled
+//!   connection); without it nothing may be released;
 //! - `audit`: the audit writer runs and no commit failed in the last 10 s (without
 //!   it nothing may be released);
 //! - `population_circuit`: the population registry's circuit is not open.
 //!
-//! Every service needs the first two. The identity and residency services also need
-//! the third (they can still answer from the cache, but a balancer should prefer a
+//! Every service needs the first three. The identity and residency services also need
+//! the fourth (they can still answer from the cache, but a balancer should prefer a
 //! gateway whose upstream answers). The overall status (`""`) is serving only when
 //! every check passes. At shutdown every service turns NOT_SERVING first, so that
 //! balancers drain the gateway before its listener closes.
@@ -20,6 +22,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+use lienthong_ledger::Store;
 
 use crate::audit;
 use crate::breaker::State;
@@ -44,7 +48,7 @@ pub struct Report {
 /// One check.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Check {
-    /// `data_dir`, `audit`, `population_circuit`.
+    /// `data_dir`, `ledger`, `audit`, `population_circuit`.
     pub name: &'static str,
     /// Passing.
     pub ok: bool,
@@ -56,6 +60,7 @@ pub struct Check {
 /// What the checks look at, and where their results go.
 pub struct Readiness {
     data_dir: PathBuf,
+    ledger: Arc<dyn Store>,
     audit: Option<Arc<audit::Log>>,
     cache: Arc<Cache>,
     reporter: HealthReporter,
@@ -71,12 +76,14 @@ impl Readiness {
     /// Checks for a gateway with these parts.
     pub fn new(
         data_dir: PathBuf,
+        ledger: Arc<dyn Store>,
         audit: Option<Arc<audit::Log>>,
         cache: Arc<Cache>,
         reporter: HealthReporter,
     ) -> Readiness {
         Readiness {
             data_dir,
+            ledger,
             audit,
             cache,
             reporter,
@@ -99,6 +106,14 @@ impl Readiness {
                 self.data_dir.display()
             )),
         };
+        let ledger = match tokio::time::timeout(PROBE_TIMEOUT, self.ledger.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "{}: no answer within {PROBE_TIMEOUT:?}",
+                self.ledger.describe()
+            )),
+        };
         let audit = match &self.audit {
             Some(log) if !log.appending(AUDIT_FAILURE_WINDOW) => {
                 Err("the audit log is not appending; see the gateway log".to_owned())
@@ -111,6 +126,7 @@ impl Readiness {
         };
         let checks: Vec<Check> = [
             ("data_dir", dir),
+            ("ledger", ledger),
             ("audit", audit),
             ("population_circuit", circuit),
         ]
@@ -121,7 +137,7 @@ impl Readiness {
             detail: r.err().unwrap_or_default(),
         })
         .collect();
-        let basic = checks[..2].iter().all(|c| c.ok);
+        let basic = checks[..3].iter().all(|c| c.ok);
         let all = checks.iter().all(|c| c.ok);
         let status = |ok| {
             if ok {

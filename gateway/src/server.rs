@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use accept::{MAX_PENDING_HANDSHAKES, MAX_PENDING_HANDSHAKES_PER_ADDRESS};
+pub use ledger::store;
 pub use run::run;
 
 use crate::admission::Admission;
@@ -219,6 +220,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         registry.name(),
     ));
     cache.spawn_sweeper(shutdown.clone());
+    cache.follow_purges(store.events(), shutdown.clone());
     let exchange =
         crate::sync::Exchange::start(config, store, writer.clone(), &metrics, shutdown.clone())
             .await?;
@@ -235,6 +237,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     let (health, health_service) = tonic_health::server::health_reporter();
     let mut readiness = Readiness::new(
         config.data_dir.clone(),
+        exchange.dossiers.store.clone(),
         audit.clone(),
         cache.clone(),
         health,

@@ -114,11 +114,14 @@ impl Exchange {
         let (portal, sim) = portal(config).await?;
         let portal: Arc<dyn NationalPortal> =
             crate::metrics::Measured::new(portal, metrics.clone());
+        let replica = config.ledger.replica_name();
+        tracing::info!(%replica, lease = ?config.sync.lease, "dossier exchange starting");
         let settings = worker::Settings {
             concurrency: config.sync.concurrency,
             backoff_base: config.sync.backoff_base,
             backoff_max: config.sync.backoff_max,
-            ..worker::Settings::default()
+            owner: replica.clone(),
+            lease: config.sync.lease,
         };
         let worker = tokio::spawn(
             worker::Worker::new(dossiers.clone(), portal.clone(), settings).run(shutdown.clone()),
@@ -127,8 +130,12 @@ impl Exchange {
             inbound.clone(),
             portal,
             metrics.clone(),
-            config.sync.unit.clone(),
-            config.sync.poll_interval,
+            inbound::Polling {
+                unit: config.sync.unit.clone(),
+                interval: config.sync.poll_interval,
+                replica,
+                lease: config.sync.lease,
+            },
             shutdown,
         ));
         Ok(Exchange {

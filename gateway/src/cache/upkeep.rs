@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use lienthong_ledger::Event;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::store::Store;
@@ -90,5 +93,47 @@ impl Cache {
         if let Some(store) = &self.store {
             store.flush();
         }
+    }
+
+    /// Applies the purges any replica announces on the shared ledger (this one's
+    /// too), until `shutdown`. A follower that fell behind may have missed one, so
+    /// it drops everything: a record kept against an operator's word is the worse
+    /// mistake.
+    pub fn follow_purges(
+        self: &Arc<Self>,
+        mut events: broadcast::Receiver<Event>,
+        shutdown: CancellationToken,
+    ) {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let id = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    event = events.recv() => match event {
+                        Ok(Event::Purge(id)) => id,
+                        Ok(Event::Inbound(_)) => continue,
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::warn!(missed, "fell behind the ledger's events; dropping the whole cache");
+                            String::new()
+                        }
+                        Err(RecvError::Closed) => return,
+                    },
+                };
+                let c = cache.clone();
+                let purged = tokio::task::spawn_blocking(move || match id.is_empty() {
+                    true => c.purge_all(),
+                    false => Ok(c.purge(&id)),
+                })
+                .await;
+                match purged {
+                    Ok(Ok(removed)) if removed > 0 => {
+                        tracing::info!(records = removed, "cache purged (announced on the ledger)")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "an announced purge failed"),
+                    Err(e) => tracing::error!(error = %e, "an announced purge failed"),
+                }
+            }
+        });
     }
 }

@@ -44,6 +44,17 @@ fn each_validation_error_names_its_key() {
             "limits.max_concurrent_streams",
         ),
         ("[limits]\nmax_connections = 0", "limits.max_connections"),
+        ("[ledger]\nbackend = \"postgres\"", "ledger.url"),
+        (
+            "[ledger]\nbackend = \"postgres\"\nurl = \"postgres://u:secret@db/l\"",
+            "ledger.url",
+        ),
+        ("[ledger]\npool_size = 0", "ledger.pool_size"),
+        (
+            "[ledger]\npassword_file = \"a\"\npassword_env = \"B\"",
+            "ledger.password_file",
+        ),
+        ("[sync]\nlease = \"100ms\"", "sync.lease"),
         (
             "[limits]\nmax_message_bytes = 10",
             "limits.max_message_bytes",
@@ -148,4 +159,30 @@ fn unknown_keys_and_bad_values_are_named() {
             .to_string()
             .contains("population.url")
     );
+}
+
+#[test]
+fn the_database_password_comes_from_where_the_config_says_and_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("db-password");
+    std::fs::write(&file, "s3cret-Mật-khẩu\nignored\n").unwrap();
+    let text = format!(
+        "[ledger]\nbackend = \"postgres\"\nurl = \"postgres://lienthong@db.example:5432/lienthong\"\npassword_file = {:?}",
+        file.display().to_string()
+    );
+    let config: Config = toml::from_str(&text).unwrap();
+    config.validate().unwrap();
+    assert_eq!(
+        config.ledger.password().unwrap().as_deref(),
+        Some("s3cret-Mật-khẩu")
+    );
+    for shown in [format!("{config:?}"), toml::to_string(&config).unwrap()] {
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+    let mut from_env = config.clone();
+    from_env.ledger.password_file = None;
+    from_env.ledger.password_env = Some("LIENTHONG_TEST_UNSET_PASSWORD_VARIABLE".into());
+    let missing = from_env.ledger.password().unwrap_err().to_string();
+    assert!(missing.contains("ledger.password_env"), "{missing}");
+    assert!(!DEFAULT_FILE.contains("s3cret"));
 }

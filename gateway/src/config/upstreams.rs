@@ -110,6 +110,11 @@ pub struct SyncConfig {
     /// No retry waits longer.
     #[serde(with = "humantime_serde")]
     pub backoff_max: Duration,
+    /// How long a replica's claim on outbox work, and on the portal's feed, holds
+    /// without renewal: when a replica dies, its deliveries resume elsewhere after
+    /// at most this long.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
 }
 
 impl Default for SyncConfig {
@@ -120,6 +125,7 @@ impl Default for SyncConfig {
             concurrency: 16,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
+            lease: Duration::from_secs(15),
         }
     }
 }

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use lienthong_ledger::postgres::{Options, Postgres, redacted};
 use lienthong_ledger::{Seal, Settings, Store, Unsealed, Writer};
 
+use crate::config::Backend;
 use crate::metrics::AuditMetrics;
 use crate::{Config, Error, audit};
 
@@ -20,10 +22,34 @@ pub(super) struct Ledger {
     pub(super) metrics: AuditMetrics,
 }
 
+/// Opens the store `config` names: the embedded file in the data dir, or the
+/// PostgreSQL database (its schema created or migrated).
+pub async fn store(config: &Config) -> Result<Arc<dyn Store>, Error> {
+    let ledger = &config.ledger;
+    match ledger.backend {
+        Backend::Redb => {
+            let store = lienthong_ledger::embedded::Embedded::in_dir(&config.data_dir)
+                .map_err(Error::audit)?;
+            Ok(store)
+        }
+        Backend::Postgres => {
+            let options = Options {
+                url: ledger.url.clone(),
+                password: ledger.password()?,
+                pool_size: ledger.pool_size,
+                statement_timeout: ledger.statement_timeout,
+                connect_timeout: ledger.connect_timeout,
+            };
+            let store = Postgres::open(&options).await.map_err(Error::audit)?;
+            tracing::info!(database = %redacted(&ledger.url), "ledger on PostgreSQL");
+            Ok(store)
+        }
+    }
+}
+
 /// Opens the ledger `config` names and starts its writer.
 pub(super) async fn open(config: &Config) -> Result<Ledger, Error> {
-    let store: Arc<dyn Store> =
-        lienthong_ledger::embedded::Embedded::in_dir(&config.data_dir).map_err(Error::audit)?;
+    let store = store(config).await?;
     let audit_metrics = AuditMetrics::default();
     let signer = match config.audit.enabled {
         true => Some(Arc::new(audit::Signer::load(&config.audit_signing_key())?)),

@@ -61,6 +61,15 @@ impl AdminService for Admin {
                 })
                 .await
                 .map_err(|e| crate::Error::Server(e.to_string()))??;
+                // Every replica on the ledger drops its copies too; until the
+                // announcement is durable the operator is told the purge did not
+                // reach them (and may repeat it: a purge is idempotent).
+                shared
+                    .dossiers
+                    .store
+                    .announce(lienthong_ledger::Event::Purge(req.personal_id.clone()))
+                    .await
+                    .map_err(crate::Error::ledger)?;
                 tracing::info!(records = removed, all = req.all, "cache purged");
                 Ok(PurgeCacheResponse {
                     records_removed: removed,

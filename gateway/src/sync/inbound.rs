@@ -1,6 +1,7 @@
 //! Inbound: dossiers citizens submitted on the national portal, for this province.
 //!
-//! A poller asks the portal for its online feed after the last cursor it stored, and
+//! One replica at a time polls (it holds the lease `inbound-poller`; another takes
+//! it when the holder stops renewing). It asks the portal for its online feed after the last cursor it stored, and
 //! stores each new dossier with the portal's cursor in one durable transaction, so a
 //! crash between the two can neither lose a dossier nor store it twice (dossier codes
 //! are kept unique). Stored dossiers get our own sequence numbers: the cursor that
@@ -12,8 +13,9 @@ use std::time::Duration;
 use lienthong_adapters::BadResponse;
 use lienthong_adapters::portal::NationalPortal;
 use lienthong_adapters::portal::schema::DanhSachTrucTuyen;
-use lienthong_ledger::Store;
+use lienthong_ledger::{Event, Store};
 use lienthong_proto::v1::Dossier;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -25,17 +27,28 @@ use crate::metrics::Metrics;
 pub struct Inbound {
     store: Arc<dyn Store>,
     /// The last number stored; watchers wait on it.
-    head: watch::Sender<u64>,
+    head: Arc<watch::Sender<u64>>,
 }
 
 impl Inbound {
-    /// The inbound dossiers of `store`.
+    /// The inbound dossiers of `store`; the head follows what any replica stores.
     pub async fn on(store: Arc<dyn Store>) -> Result<Inbound, Error> {
+        let mut events = store.events();
         let head = store.inbound_head().await.map_err(Error::ledger)?;
-        Ok(Inbound {
-            store,
-            head: watch::channel(head).0,
-        })
+        let head = Arc::new(watch::channel(head).0);
+        let follow = Arc::downgrade(&head);
+        tokio::spawn(async move {
+            loop {
+                let stored = match events.recv().await {
+                    Ok(Event::Inbound(stored)) => stored,
+                    Ok(Event::Purge(_)) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(head) = follow.upgrade() else { return };
+                head.send_if_modified(|h| std::mem::replace(h, (*h).max(stored)) < stored);
+            }
+        });
+        Ok(Inbound { store, head })
     }
 
     /// The portal's cursor after the last dossier stored ("" before any).
@@ -51,7 +64,8 @@ impl Inbound {
             .store_inbound(dossiers, cursor)
             .await
             .map_err(Error::ledger)?;
-        self.head.send_replace(head);
+        self.head
+            .send_if_modified(|h| std::mem::replace(h, (*h).max(head)) < head);
         Ok(new)
     }
 
@@ -143,58 +157,110 @@ pub fn check_page(
     Ok(checked)
 }
 
+/// How the poller goes about it.
+#[derive(Debug, Clone)]
+pub struct Polling {
+    /// The province's agency code prefix.
+    pub unit: String,
+    /// Between two polls.
+    pub interval: Duration,
+    /// This replica's name, holding the poller's lease.
+    pub replica: String,
+    /// How long the lease holds without renewal.
+    pub lease: Duration,
+}
+
+/// The lease one replica holds while it polls.
+pub const POLLER_LEASE: &str = "inbound-poller";
+
 /// Polls the portal's feed for agencies under `unit` every `interval` until
-/// `shutdown`, storing what is new.
+/// `shutdown`, storing what is new, whenever this replica holds the poller's lease.
 pub async fn poll(
     inbound: Arc<Inbound>,
     portal: Arc<dyn NationalPortal>,
     metrics: Arc<Metrics>,
-    unit: String,
-    interval: Duration,
+    polling: Polling,
     shutdown: CancellationToken,
 ) {
+    let renew = (polling.lease / 3).min(polling.interval);
+    let mut holding = false;
+    let mut last_poll: Option<tokio::time::Instant> = None;
     loop {
-        let mut more = false;
-        match inbound.portal_cursor().await {
-            Ok(cursor) => match portal.online(&unit, &cursor, 100).await {
-                Ok(page) => match check_page(&cursor, &unit, &page) {
-                    Ok(checked) => {
-                        for cause in &checked.skipped {
-                            metrics.bad_response(portal.name(), *cause);
-                            tracing::warn!(
-                                cause = cause.as_str(),
-                                "an online dossier of the feed left out"
-                            );
-                        }
-                        more = checked.more;
-                        if let Some(next) = &checked.cursor {
-                            match inbound.store(&checked.dossiers, next).await {
-                                Ok(n) if n > 0 => {
-                                    tracing::info!(new = n, "online dossiers received")
-                                }
-                                Ok(_) => {}
-                                Err(e) => {
-                                    more = false;
-                                    tracing::error!(error = %e, "could not store online dossiers")
-                                }
-                            }
-                        }
-                    }
-                    Err((cause, detail)) => {
-                        metrics.bad_response(portal.name(), cause);
-                        tracing::warn!(cause = cause.as_str(), %detail, "the portal's feed does not move on; will poll again later");
-                    }
-                },
-                Err(e) => tracing::warn!(error = %e, "portal feed unavailable; will poll again"),
-            },
-            Err(e) => tracing::error!(error = %e, "could not read the portal cursor"),
+        let held = inbound
+            .store
+            .lease(POLLER_LEASE, &polling.replica, polling.lease)
+            .await;
+        match &held {
+            Ok(true) if !holding => tracing::info!("this replica polls the portal's feed"),
+            Ok(false) if holding => tracing::info!("another replica polls the portal's feed"),
+            Err(e) => tracing::error!(error = %e, "could not take the poller's lease"),
+            Ok(_) => {}
         }
-        if more {
-            continue;
+        holding = matches!(held, Ok(true));
+        let due = last_poll.is_none_or(|at| at.elapsed() >= polling.interval);
+        if holding && due {
+            last_poll = Some(tokio::time::Instant::now());
+            if poll_once(&inbound, &*portal, &metrics, &polling.unit).await {
+                last_poll = None;
+                continue;
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(renew) => {}
+        }
+    }
+}
+
+/// Asks for one page of the feed and stores it; whether the portal has more.
+async fn poll_once(
+    inbound: &Inbound,
+    portal: &dyn NationalPortal,
+    metrics: &Metrics,
+    unit: &str,
+) -> bool {
+    let cursor = match inbound.portal_cursor().await {
+        Ok(cursor) => cursor,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the portal cursor");
+            return false;
+        }
+    };
+    let page = match portal.online(unit, &cursor, 100).await {
+        Ok(page) => page,
+        Err(e) => {
+            tracing::warn!(error = %e, "portal feed unavailable; will poll again");
+            return false;
+        }
+    };
+    let checked = match check_page(&cursor, unit, &page) {
+        Ok(checked) => checked,
+        Err((cause, detail)) => {
+            metrics.bad_response(portal.name(), cause);
+            tracing::warn!(cause = cause.as_str(), %detail, "the portal's feed does not move on; will poll again later");
+            return false;
+        }
+    };
+    for cause in &checked.skipped {
+        metrics.bad_response(portal.name(), *cause);
+        tracing::warn!(
+            cause = cause.as_str(),
+            "an online dossier of the feed left out"
+        );
+    }
+    let Some(next) = &checked.cursor else {
+        return checked.more;
+    };
+    match inbound.store(&checked.dossiers, next).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(new = n, "online dossiers received");
+            }
+            checked.more
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not store online dossiers");
+            false
         }
     }
 }

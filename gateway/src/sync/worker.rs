@@ -1,21 +1,25 @@
-//! The sync worker: delivers the outbox to the portal, in order per dossier.
+//! The sync worker: delivers the outbox to the portal, in order per dossier, shoulder
+//! to shoulder with the other replicas on the same ledger.
 //!
-//! Entries are loaded from the outbox into one queue per dossier; only a queue's
-//! head is ever in flight, so a later revision never overtakes an earlier one, while
-//! different dossiers proceed in parallel (at most `concurrency` at once). A failure
-//! that may pass (network, timeout, portal errors, refused credentials) is retried
-//! after an exponential backoff with jitter; a permanent refusal moves the entry to
-//! the dead letters and holds the dossier's later revisions back until an operator
-//! acts. Delivered entries leave the outbox.
+//! The worker claims dossiers from the store for a lease ([`Store::claim`]) and is
+//! given the first waiting entry of each; only that head is ever in flight, so a
+//! later revision never overtakes an earlier one, while different dossiers proceed
+//! in parallel (at most `concurrency` at once). Claims are renewed every third of a
+//! lease; a replica that dies holds its dossiers until its lease runs out, and then
+//! another takes them. A failure that may pass (network, timeout, portal errors,
+//! refused credentials) is retried after an exponential backoff with jitter; a
+//! permanent refusal moves the entry to the dead letters and holds the dossier's
+//! later revisions back until an operator acts. Delivered entries leave the outbox.
+//!
+//! [`Store::claim`]: lienthong_ledger::Store::claim
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use lienthong_adapters::Fault;
 use lienthong_adapters::portal::NationalPortal;
 use lienthong_adapters::portal::schema::HoSo;
-use lienthong_proto::v1::SyncStatus;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +29,7 @@ use lienthong_ledger::{Entry, Outcome};
 use super::Dossiers;
 
 /// How the worker paces itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Deliveries in flight at most (each to a different dossier).
     pub concurrency: usize,
@@ -33,8 +37,11 @@ pub struct Settings {
     pub backoff_base: Duration,
     /// No retry waits longer.
     pub backoff_max: Duration,
-    /// Entries held in memory at most; the rest wait in the outbox.
-    pub max_loaded: usize,
+    /// This worker's name in the claims it holds (unique among the replicas).
+    pub owner: String,
+    /// How long a claim holds without renewal: how long a dead replica's dossiers
+    /// wait before another takes them.
+    pub lease: Duration,
 }
 
 impl Default for Settings {
@@ -43,7 +50,8 @@ impl Default for Settings {
             concurrency: 16,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
-            max_loaded: 50_000,
+            owner: "worker".into(),
+            lease: Duration::from_secs(15),
         }
     }
 }
@@ -66,57 +74,15 @@ fn jitter() -> f64 {
     f64::from(nanos.wrapping_mul(2_654_435_761) >> 8) / f64::from(1u32 << 24)
 }
 
-/// What the worker holds about the dossiers it delivers.
+/// What the worker knows of the dossiers it holds.
 #[derive(Default)]
-struct Queues {
-    /// Loaded entries per dossier, in order.
-    entries: HashMap<String, VecDeque<Entry>>,
-    /// Dossiers whose head may go now.
-    ready: VecDeque<String>,
+struct Held {
+    /// Dossiers with a delivery in flight.
+    in_flight: HashSet<String>,
     /// Dossiers whose head failed: attempts so far.
     attempts: HashMap<String, u32>,
     /// Dossiers waiting to retry, and when.
     waiting: HashMap<String, Instant>,
-    /// Dossiers with a delivery in flight.
-    in_flight: HashSet<String>,
-    /// Dossiers held back by a dead letter.
-    dead: HashSet<String>,
-    /// The highest outbox sequence number loaded.
-    after: u64,
-    loaded: usize,
-}
-
-impl Queues {
-    fn add(&mut self, entry: Entry) {
-        self.after = self.after.max(entry.seq);
-        let code = entry.code().to_owned();
-        if self.dead.contains(&code) {
-            return;
-        }
-        let queue = self.entries.entry(code.clone()).or_default();
-        queue.push_back(entry);
-        self.loaded += 1;
-        if queue.len() == 1 && !self.in_flight.contains(&code) && !self.waiting.contains_key(&code)
-        {
-            self.ready.push_back(code);
-        }
-    }
-
-    fn head(&self, code: &str) -> Option<Entry> {
-        self.entries.get(code).and_then(|q| q.front().cloned())
-    }
-
-    fn pop(&mut self, code: &str) {
-        if let Some(q) = self.entries.get_mut(code) {
-            q.pop_front();
-            self.loaded -= 1;
-            if q.is_empty() {
-                self.entries.remove(code);
-            } else {
-                self.ready.push_back(code.to_owned());
-            }
-        }
-    }
 }
 
 /// The worker.
@@ -140,38 +106,39 @@ impl Worker {
         }
     }
 
-    /// Delivers until `shutdown`, then lets the deliveries in flight finish.
+    /// Delivers until `shutdown`, then lets the deliveries in flight finish and lets
+    /// go of its claims, so that another replica may take them at once.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut q = Queues::default();
+        let mut held = Held::default();
         let (done_tx, mut done_rx) =
             mpsc::channel::<(Entry, Outcome)>(self.settings.concurrency.max(1));
-        let mut more = true;
+        let renew = (self.settings.lease / 3).max(Duration::from_millis(10));
+        let mut claim_now = true;
+        let mut last_claim = Instant::now();
+        let mut heads = Vec::new();
         loop {
-            if more && q.loaded < self.settings.max_loaded {
-                more = self.load(&mut q).await;
-            }
             let now = Instant::now();
-            let due: Vec<String> = q
-                .waiting
-                .iter()
-                .filter(|(_, at)| **at <= now)
-                .map(|(code, _)| code.clone())
-                .collect();
-            for code in due {
-                q.waiting.remove(&code);
-                q.ready.push_back(code);
+            if claim_now || now >= last_claim + renew {
+                heads = self.claim(&held).await;
+                last_claim = now;
+                claim_now = false;
             }
-            while q.in_flight.len() < self.settings.concurrency {
-                let Some(code) = q.ready.pop_front() else {
+            held.waiting.retain(|_, at| *at > now);
+            for entry in &heads {
+                if held.in_flight.len() >= self.settings.concurrency {
                     break;
-                };
-                let Some(entry) = q.head(&code) else { continue };
-                if !q.in_flight.insert(code.clone()) {
+                }
+                let code = entry.code();
+                if held.waiting.contains_key(code) || !held.in_flight.insert(code.to_owned()) {
                     continue;
                 }
-                let attempts = q.attempts.get(&code).copied().unwrap_or(0);
-                let (portal, dossiers, done) =
-                    (self.portal.clone(), self.dossiers.clone(), done_tx.clone());
+                let attempts = held.attempts.get(code).copied().unwrap_or(0);
+                let (portal, dossiers, done, entry) = (
+                    self.portal.clone(),
+                    self.dossiers.clone(),
+                    done_tx.clone(),
+                    entry.clone(),
+                );
                 tokio::spawn(async move {
                     let outcome = deliver(&*portal, &entry, attempts).await;
                     let marked = dossiers
@@ -184,98 +151,79 @@ impl Worker {
                     let _ = done.send((entry, outcome)).await;
                 });
             }
-            let next_due = q.waiting.values().min().copied();
-            let nap = next_due.map_or(Duration::from_secs(1), |at| {
-                at.saturating_duration_since(now)
-            });
+            let next = held
+                .waiting
+                .values()
+                .min()
+                .copied()
+                .unwrap_or(last_claim + renew)
+                .min(last_claim + renew);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some((entry, outcome)) = done_rx.recv() => {
-                    self.settle(&mut q, &entry, outcome);
+                    self.settle(&mut held, &entry, outcome);
                     while let Ok((entry, outcome)) = done_rx.try_recv() {
-                        self.settle(&mut q, &entry, outcome);
+                        self.settle(&mut held, &entry, outcome);
                     }
+                    claim_now = true;
                 }
-                () = self.dossiers.changed() => more = true,
-                () = tokio::time::sleep(nap.max(Duration::from_millis(5))) => {}
+                () = self.dossiers.changed() => claim_now = true,
+                () = tokio::time::sleep_until(next.max(now + Duration::from_millis(5))) => {
+                    // A retry that fell due goes with the heads claimed last.
+                }
             }
         }
         drop(done_tx);
-        while !q.in_flight.is_empty() {
+        while !held.in_flight.is_empty() {
             match done_rx.recv().await {
                 Some((entry, _)) => {
-                    q.in_flight.remove(entry.code());
+                    held.in_flight.remove(entry.code());
                 }
                 None => break,
             }
         }
+        if let Err(e) = self.dossiers.store.release(&self.settings.owner).await {
+            tracing::warn!(error = %e, "could not let go of the outbox claims; they lapse with their lease");
+        }
     }
 
-    /// Loads entries added since the last load; false when the outbox had no more.
-    async fn load(&self, q: &mut Queues) -> bool {
-        let page = 4096;
-        let loaded = async {
-            let store = &self.dossiers.store;
-            let entries = store.outbox(q.after, page).await?;
-            // Which dossiers are held back by a dead letter, and which are not (any
-            // more: an operator requeued them).
-            let mut dead = Vec::new();
-            let mut alive = Vec::new();
-            let mut checked = HashSet::new();
-            for e in &entries {
-                if checked.insert(e.code().to_owned())
-                    && let Some(d) = store.dossier(e.code()).await?
-                {
-                    if d.sync.is_some_and(|s| s.status == SyncStatus::Dead as i32) {
-                        dead.push(e.code().to_owned());
-                    } else {
-                        alive.push(e.code().to_owned());
-                    }
-                }
-            }
-            Ok::<_, lienthong_ledger::Error>((entries, dead, alive))
-        }
-        .await;
-        match loaded {
-            Ok((entries, dead, alive)) => {
-                let full = entries.len() == page;
-                for code in &alive {
-                    q.dead.remove(code);
-                }
-                q.dead.extend(dead);
-                for e in entries {
-                    q.add(e);
-                }
-                full
-            }
+    /// Renews and takes claims; the heads of the dossiers held. Room is left for the
+    /// dossiers waiting to retry, so that they do not crowd out the others.
+    async fn claim(&self, held: &Held) -> Vec<Entry> {
+        let limit =
+            self.settings.concurrency + held.waiting.len().min(self.settings.concurrency * 3);
+        match self
+            .dossiers
+            .store
+            .claim(&self.settings.owner, self.settings.lease, limit)
+            .await
+        {
+            Ok(heads) => heads,
             Err(e) => {
-                tracing::error!(error = %e, "could not read the outbox");
-                false
+                // Nothing new starts without a fresh claim: the lease may lapse while
+                // the ledger is away, and another replica may take the dossiers.
+                tracing::error!(error = %e, "could not claim outbox work");
+                Vec::new()
             }
         }
     }
 
-    fn settle(&self, q: &mut Queues, entry: &Entry, outcome: Outcome) {
+    fn settle(&self, held: &mut Held, entry: &Entry, outcome: Outcome) {
         let code = entry.code().to_owned();
-        q.in_flight.remove(&code);
+        held.in_flight.remove(&code);
         match outcome {
             Outcome::Delivered => {
-                q.attempts.remove(&code);
-                q.pop(&code);
+                held.attempts.remove(&code);
             }
             Outcome::Retry { attempts, error } => {
                 let wait = backoff(&self.settings, attempts, jitter());
                 tracing::warn!(dossier = %code, revision = entry.revision(), attempts, ?wait, %error, "delivery failed; will retry");
-                q.attempts.insert(code.clone(), attempts);
-                q.waiting.insert(code, Instant::now() + wait);
+                held.attempts.insert(code.clone(), attempts);
+                held.waiting.insert(code, Instant::now() + wait);
             }
             Outcome::Dead { reason } => {
                 tracing::error!(dossier = %code, revision = entry.revision(), %reason, "the portal refused an update for good; dossier held back (lienthong sync retry --dead)");
-                q.attempts.remove(&code);
-                if let Some(held) = q.entries.remove(&code) {
-                    q.loaded -= held.len();
-                }
-                q.dead.insert(code);
+                held.attempts.remove(&code);
             }
         }
     }

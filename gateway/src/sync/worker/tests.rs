@@ -9,7 +9,7 @@ use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::gate::Credentials;
 use lienthong_adapters::sim::portal_api::{Portal, Server};
 use lienthong_proto::prost_types::Timestamp;
-use lienthong_proto::v1::{Dossier, DossierStatus};
+use lienthong_proto::v1::{Dossier, DossierStatus, SyncStatus};
 
 use super::*;
 use lienthong_ledger::embedded::Embedded;
@@ -20,7 +20,8 @@ fn fast() -> Settings {
         concurrency: 8,
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(100),
-        max_loaded: 50_000,
+        owner: "test".into(),
+        lease: Duration::from_secs(5),
     }
 }
 
@@ -303,4 +304,76 @@ async fn requeued_dead_letters_are_delivered_in_order() {
     );
     stop.cancel();
     worker.await.unwrap();
+}
+
+/// Two workers on one ledger, as two replicas: one dies holding its dossiers (it
+/// cannot reach the portal, and is aborted without letting go), the other takes
+/// them when the lease runs out and delivers every revision in order; a worker
+/// that stops cleanly lets go at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_dossiers_are_taken_over_when_its_lease_runs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let portal = Portal::new();
+    let server = sim("127.0.0.1:0", portal.clone(), 0.0).await;
+    let outbox = ledger(&dir).await;
+    let lease = Duration::from_millis(600);
+    let settings = |owner: &str| Settings {
+        owner: owner.into(),
+        lease,
+        ..fast()
+    };
+    let codes: Vec<String> = (0..6).map(|i| format!("H99.01-261122-{i:04}")).collect();
+    for code in &codes {
+        outbox
+            .apply(Change::Submit(Box::new(dossier(code))))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Replica a holds every dossier, and cannot deliver: nothing listens there.
+    let nowhere = client("http://127.0.0.1:9".into());
+    let a = tokio::spawn(
+        Worker::new(outbox.clone(), nowhere, settings("a")).run(CancellationToken::new()),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(portal.stats().accepted, 0);
+    a.abort();
+    let died = Instant::now();
+    let stop = CancellationToken::new();
+    let b = tokio::spawn(
+        Worker::new(outbox.clone(), client(server.url()), settings("b")).run(stop.clone()),
+    );
+    drained(&outbox, Duration::from_secs(10)).await;
+    let taken_over = died.elapsed();
+    assert!(
+        taken_over >= lease / 2,
+        "b delivered after {taken_over:?}, before a's lease of {lease:?} could run out"
+    );
+    assert_eq!(portal.stats().accepted, 6);
+
+    // b stops cleanly and lets go: c needs no lease to run out.
+    stop.cancel();
+    b.await.unwrap();
+    for code in &codes {
+        let change = Change::Update {
+            code: code.clone(),
+            status: DossierStatus::Accepted,
+            expected_revision: 1,
+            at: Timestamp::default(),
+        };
+        outbox.apply(change).await.unwrap().unwrap();
+    }
+    let c_stop = CancellationToken::new();
+    let started = Instant::now();
+    let c = tokio::spawn(
+        Worker::new(outbox.clone(), client(server.url()), settings("c")).run(c_stop.clone()),
+    );
+    drained(&outbox, Duration::from_secs(10)).await;
+    assert!(started.elapsed() < lease, "took {:?}", started.elapsed());
+    c_stop.cancel();
+    c.await.unwrap();
+    assert_eq!(portal.stats().out_of_order, 0);
+    for code in &codes {
+        assert_eq!(portal.revision(code), Some(2), "{code}");
+    }
 }
