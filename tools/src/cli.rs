@@ -10,6 +10,7 @@ pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod health;
+pub mod ledger;
 pub mod policy;
 pub mod sync;
 
@@ -51,6 +52,9 @@ pub enum Command {
     /// The dossier sync of a running gateway.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// Move an embedded ledger into PostgreSQL.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
     /// Explain the policy's decisions.
     #[command(subcommand)]
     Policy(Policy),
@@ -97,6 +101,12 @@ pub struct Serve {
     /// Per-call deadline of the REST or gRPC population adapter, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub population_timeout_ms: u64,
+    /// Keep the ledger in PostgreSQL (shared with other replicas).
+    #[command(flatten)]
+    pub ledger: ledger::LedgerArgs,
+    /// This replica's name in the claims it holds (default host-pid-random).
+    #[arg(long)]
+    pub replica: Option<String>,
 }
 
 /// `pki` subcommands.
@@ -208,6 +218,10 @@ impl Serve {
         }
         if let Some(dir) = &self.certs_dir {
             config.tls.certs_dir = dir.clone();
+        }
+        self.ledger.apply(&mut config);
+        if let Some(replica) = &self.replica {
+            config.ledger.replica = replica.clone();
         }
         let timeout = Duration::from_millis(self.population_timeout_ms);
         if let Some(url) = &self.population_url {

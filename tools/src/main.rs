@@ -122,6 +122,13 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Command::Ledger(command) => match lienthong::cli::ledger::run(&command).await {
+            Ok(text) => println!("{text}"),
+            Err(failure) => {
+                eprintln!("{failure}");
+                std::process::exit(1);
+            }
+        },
         Command::Sync(command) => match lienthong::cli::sync::run(&command).await {
             Ok(text) => println!("{text}"),
             Err(failure) => {

@@ -256,7 +256,7 @@ async fn twenty_kills_under_mixed_load_lose_nothing_acknowledged() {
                 while !done.load(Ordering::Relaxed) {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     let code = support::dossiers::code(n);
-                    drive(&mut client, n, |revision| {
+                    drive(std::slice::from_mut(&mut client), n, |revision| {
                         acked.lock().unwrap().insert(code.clone(), revision);
                     })
                     .await;

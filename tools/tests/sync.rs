@@ -116,7 +116,10 @@ async fn a_gateway_killed_mid_run_loses_no_acknowledged_update() {
                     if n >= N {
                         return acked;
                     }
-                    acked.insert(code(n), drive(&mut client, n, drop).await);
+                    acked.insert(
+                        code(n),
+                        drive(std::slice::from_mut(&mut client), n, drop).await,
+                    );
                 }
             })
         })

@@ -61,7 +61,7 @@ pub enum Audit {
         #[command(flatten)]
         source: Source,
         /// An export file to verify instead of a log.
-        #[arg(long, conflicts_with = "data_dir")]
+        #[arg(long, conflicts_with_all = ["data_dir", "ledger_url"])]
         file: Option<PathBuf>,
         /// The public key to trust (offline and for files); default
         /// `<certs-dir>/audit-signing.pub`.
@@ -108,8 +108,11 @@ pub struct Source {
     #[arg(long, default_value = "H99.90")]
     pub agency: String,
     /// Read this data dir's ledger directly (the gateway must be stopped).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ledger_url")]
     pub data_dir: Option<PathBuf>,
+    /// Or read a PostgreSQL ledger directly (the gateways may run).
+    #[command(flatten)]
+    pub ledger: crate::cli::ledger::LedgerArgs,
 }
 
 impl Source {
@@ -117,7 +120,11 @@ impl Source {
         Ok(AuditServiceClient::new(self.connect.channel(&self.agency)?))
     }
 
-    fn store(&self) -> Result<Option<Arc<dyn Store>>, String> {
+    /// The ledger to read directly, when one is named.
+    async fn store(&self) -> Result<Option<Arc<dyn Store>>, String> {
+        if let Some(pg) = self.ledger.open().await? {
+            return Ok(Some(pg));
+        }
         self.data_dir
             .as_ref()
             .map(|dir| {
@@ -196,7 +203,7 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
                     .map_err(io)
                 }
             };
-            match source.store()? {
+            match source.store().await? {
                 Some(store) => {
                     let mut records = query::Query::start(store, req, 0)
                         .await
@@ -237,7 +244,7 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
                     std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
                 export::verify(std::io::BufReader::new(f), &trusted()?)
                     .map_err(|e| e.to_string())?
-            } else if let Some(store) = source.store()? {
+            } else if let Some(store) = source.store().await? {
                 audit::verify_store(store, &trusted()?, *from_seq, *to_seq)
                     .await
                     .map_err(|e| e.to_string())?
@@ -263,7 +270,7 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
             to_seq,
             signing_key,
         } => {
-            match source.store()? {
+            match source.store().await? {
                 Some(store) => {
                     let key = signing_key
                         .clone()

@@ -117,10 +117,11 @@ pub async fn portal_stats(port: u16) -> serde_json::Value {
 }
 
 /// Drives one dossier through its walk, surviving a gateway that disappears: after a
-/// failed call it reads the dossier back and carries on from the revision it has.
-/// Returns the revisions acknowledged, each also told to `ack` as it comes.
+/// failed call it reads the dossier back (from the next of `clients`, as a client
+/// with several addresses goes to another replica) and carries on from the revision
+/// it has. Returns the revisions acknowledged, each also told to `ack` as it comes.
 pub async fn drive(
-    client: &mut DossierServiceClient<tonic::transport::Channel>,
+    clients: &mut [DossierServiceClient<tonic::transport::Channel>],
     n: u32,
     mut ack: impl FnMut(u64),
 ) -> Vec<u64> {
@@ -128,7 +129,9 @@ pub async fn drive(
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut acked = Vec::new();
     let mut revision = 0u64;
+    let mut at = n as usize % clients.len();
     while revision < (WALK.len() + 1) as u64 {
+        let client = &mut clients[at];
         let result = if revision == 0 {
             client.submit_dossier(submission(n)).await
         } else {
@@ -141,14 +144,15 @@ pub async fn drive(
                 ack(revision);
             }
             Err(_) => loop {
-                // Committed or not? Ask, once the gateway answers again.
+                // Committed or not? Ask, once a gateway answers again.
                 assert!(
                     Instant::now() < deadline,
-                    "{}: the gateway did not come back",
+                    "{}: no gateway came back",
                     code(n)
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                match client
+                at = (at + 1) % clients.len();
+                match clients[at]
                     .get_dossier(GetDossierRequest {
                         dossier_code: code(n),
                     })

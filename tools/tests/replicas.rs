@@ -1,0 +1,523 @@
+//! The crash loop with replicas, with real processes: three gateways on one
+//! PostgreSQL ledger, the portal simulator as a process of its own, and clients
+//! that spread their calls over the replicas and go to another when theirs is
+//! down. Under mixed load (served and refused lookups, dossier walks, audit
+//! queries) a random replica is killed with SIGKILL at a random moment, 20 times,
+//! and started again under a new name; PostgreSQL itself is restarted twice.
+//!
+//! After every kill: the one audit history verifies (`lienthong audit verify
+//! --ledger-url`) and every request id a client saw answered has its record;
+//! every acknowledged dossier revision is stored. At the end: every acknowledged
+//! revision reached the portal, in order, none missing; the portal saw repeats only
+//! as recognised re-sends; no outbox entry is left claimed by a dead replica past
+//! its lease. How long a dead replica's claimed deliveries wait before another
+//! replica takes them is measured and printed.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use lienthong_proto::v1::audit_service_client::AuditServiceClient;
+use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
+use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
+use lienthong_proto::v1::{
+    GetCitizenRequest, GetDossierRequest, QueryAuditRequest, RequestContext,
+};
+use lienthong_testdb::Cluster;
+use support::dossiers::{WALK, delivered, drive, portal, portal_stats};
+use support::{BIN, ID, Killed, channel, free_port, serve_with};
+use tonic::Code;
+use tonic::transport::Channel;
+
+mod support;
+
+const REPLICAS: usize = 3;
+const KILLS: usize = 20;
+/// PostgreSQL is restarted after these kills.
+const DATABASE_RESTARTS: [usize; 2] = [6, 13];
+const LOOKUPS: usize = 6;
+const DRIVERS: usize = 4;
+const PACE: Duration = Duration::from_millis(100);
+/// The replicas' `sync.lease`.
+const LEASE: Duration = Duration::from_secs(3);
+
+fn context() -> Option<RequestContext> {
+    Some(RequestContext {
+        purpose: "dossier-processing".into(),
+        legal_basis: "ND-47/2020".into(),
+        case_ref: String::new(),
+        officer_id: "cb-replicas".into(),
+    })
+}
+
+type Seen = Arc<Mutex<Vec<String>>>;
+
+fn remember(seen: &Seen, metadata: &tonic::metadata::MetadataMap) {
+    if let Some(id) = metadata.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        seen.lock().unwrap().push(id.to_owned());
+    }
+}
+
+/// One channel per replica, as `agency`.
+fn channels(dir: &Path, ports: &[u16], agency: &str) -> Vec<Channel> {
+    ports.iter().map(|p| channel(dir, *p, agency)).collect()
+}
+
+/// Lookups spread over the replicas: each call goes to the next one, and a call
+/// that fails for want of a gateway is tried on the one after. Every third is a
+/// lookup the policy refuses (H99.90, the inspectorate, has no grant for it).
+async fn lookups(dir: PathBuf, ports: Vec<u16>, stop: Arc<AtomicBool>, seen: Seen) {
+    let served: Vec<_> = channels(&dir, &ports, "H99.01")
+        .into_iter()
+        .map(IdentityServiceClient::new)
+        .collect();
+    let refused: Vec<_> = channels(&dir, &ports, "H99.90")
+        .into_iter()
+        .map(IdentityServiceClient::new)
+        .collect();
+    let mut n = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let mut client = if n.is_multiple_of(3) {
+            refused[n % ports.len()].clone()
+        } else {
+            served[n % ports.len()].clone()
+        };
+        let req = GetCitizenRequest {
+            context: context(),
+            personal_id: ID.into(),
+            fields: None,
+        };
+        match client.get_citizen(req).await {
+            Ok(r) => remember(&seen, r.metadata()),
+            Err(status) if status.code() == Code::PermissionDenied => {
+                remember(&seen, status.metadata())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// The inspectorate reading the shared log through whichever replica answers.
+async fn inspector(dir: PathBuf, ports: Vec<u16>, stop: Arc<AtomicBool>, seen: Seen) -> u64 {
+    let clients: Vec<_> = channels(&dir, &ports, "H99.90")
+        .into_iter()
+        .map(AuditServiceClient::new)
+        .collect();
+    let (mut answered, mut n) = (0, 0);
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let mut audit = clients[n % clients.len()].clone();
+        let request = QueryAuditRequest {
+            agency_code: "H99.01".into(),
+            limit: 50,
+            ..Default::default()
+        };
+        let Ok(response) = audit.query_audit(request).await else {
+            continue;
+        };
+        remember(&seen, response.metadata());
+        let mut stream = response.into_inner();
+        let mut complete = true;
+        loop {
+            match stream.message().await {
+                Ok(Some(record)) => assert_eq!(record.agency_code, "H99.01"),
+                Ok(None) => break,
+                Err(_) => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        answered += u64::from(complete);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    answered
+}
+
+/// The shared ledger read with the binary while the replicas run: the request ids
+/// on record and the last sequence number checked.
+#[derive(Default)]
+struct Ledger {
+    ids: HashSet<String>,
+    head: u64,
+}
+
+impl Ledger {
+    fn catch_up(&mut self, dir: &Path, url: &str, from: u64) {
+        let from = from.to_string();
+        let verify = std::process::Command::new(BIN)
+            .current_dir(dir)
+            .args(["audit", "verify", "--ledger-url", url, "--from-seq", &from])
+            .output()
+            .expect("audit verify runs");
+        assert!(verify.status.success(), "the history broke: {verify:?}");
+        let after = self.head.to_string();
+        let query = std::process::Command::new(BIN)
+            .current_dir(dir)
+            .args(["audit", "query", "--ledger-url", url, "--json"])
+            .args(["--after-seq", &after])
+            .output()
+            .expect("audit query runs");
+        assert!(query.status.success(), "{query:?}");
+        for line in String::from_utf8(query.stdout).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            let record = &v["record"];
+            self.ids
+                .insert(record["request_id"].as_str().unwrap().to_owned());
+            self.head = self.head.max(record["seq"].as_u64().expect("a seq"));
+        }
+    }
+}
+
+/// Starts replica `i` (generation `generation`) on `port`.
+async fn start(dir: &Path, i: usize, generation: usize, port: u16, portal_port: u16) -> Killed {
+    let dir = dir.to_path_buf();
+    let (data, name, portal) = (
+        format!("data-{i}"),
+        format!("replica-{i}-{generation}"),
+        format!("http://127.0.0.1:{portal_port}"),
+    );
+    tokio::task::spawn_blocking(move || {
+        let args = [
+            "--config",
+            "replica.toml",
+            "--data-dir",
+            &data,
+            "--replica",
+            &name,
+            "--portal-url",
+            &portal,
+        ];
+        serve_with(&dir, port, &args)
+    })
+    .await
+    .unwrap()
+}
+
+/// A connection to the ledger's database, for what only the database can tell
+/// (waiting while it restarts).
+async fn database(url: &str) -> tokio_postgres::Client {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                return client;
+            }
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the test reaches the database: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until no dossier with entries waiting is claimed by `owner` (which is
+/// dead); how long that took, or `None` if it held nothing at its death.
+async fn taken_over(url: String, owner: String, died: Instant) -> Option<Duration> {
+    let pending = "SELECT count(*) FROM lienthong.outbox_claims c WHERE c.owner = $1
+                   AND EXISTS (SELECT 1 FROM lienthong.outbox o WHERE o.code = c.code)";
+    let mut db = database(&url).await;
+    let mut first = true;
+    loop {
+        let held: i64 = match db.query_one(pending, &[&owner]).await {
+            Ok(row) => row.get(0),
+            Err(_) => {
+                // The database was restarted under us: connect again.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                db = database(&url).await;
+                continue;
+            }
+        };
+        if held == 0 {
+            return (!first).then(|| died.elapsed());
+        }
+        first = false;
+        assert!(
+            died.elapsed() < Duration::from_secs(60),
+            "{owner}'s claims never taken"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stored(clients: &mut [DossierServiceClient<Channel>], acked: &HashMap<String, u64>) {
+    for (code, revision) in acked {
+        let mut n = 0;
+        let dossier = loop {
+            let request = GetDossierRequest {
+                dossier_code: code.clone(),
+            };
+            match clients[n % clients.len()].get_dossier(request).await {
+                Ok(d) => break d.into_inner(),
+                Err(s) if s.code() == Code::NotFound => {
+                    panic!("{code}: acknowledged at {revision}, not stored")
+                }
+                Err(s) => {
+                    assert!(n < 100, "{code}: {s:?}");
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        assert!(
+            dossier.revision >= *revision,
+            "{code}: revision {revision} was acknowledged, {} is stored",
+            dossier.revision
+        );
+    }
+}
+
+fn random() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    u64::from(nanos.wrapping_mul(2_654_435_761) >> 7)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_restarts() {
+    let Some(cluster) = Cluster::own("") else {
+        return;
+    };
+    let url = cluster.database().await;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().to_path_buf();
+    let init = std::process::Command::new(BIN)
+        .current_dir(&dir)
+        .args(["pki", "init"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+    std::fs::write(
+        dir.join("replica.toml"),
+        format!(
+            "[ledger]\nbackend = \"postgres\"\nurl = \"{url}\"\nconnect_timeout = \"2s\"\n\
+             [sync]\nlease = \"{}s\"\npoll_interval = \"200ms\"\nbackoff_base = \"50ms\"\nbackoff_max = \"1s\"\n",
+            LEASE.as_secs()
+        ),
+    )
+    .unwrap();
+    let portal_port = free_port();
+    let _portal = portal(
+        &dir,
+        portal_port,
+        &[
+            "--record",
+            "portal.jsonl",
+            "--fail-rate",
+            "0.05",
+            "--latency-ms",
+            "15",
+        ],
+    );
+    let ports: Vec<u16> = (0..REPLICAS).map(|_| free_port()).collect();
+    let mut generation = [0; REPLICAS];
+    let mut replicas = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        replicas.push(start(&dir, i, 0, *port, portal_port).await);
+    }
+
+    let acked = Arc::new(Mutex::new(HashMap::<String, u64>::new()));
+    let (next, done) = (
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let drivers: Vec<_> = (0..DRIVERS)
+        .map(|_| {
+            let mut clients: Vec<_> = channels(&dir, &ports, "H99.01")
+                .into_iter()
+                .map(DossierServiceClient::new)
+                .collect();
+            let (acked, next, done) = (acked.clone(), next.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let code = support::dossiers::code(n);
+                    drive(&mut clients, n, |revision| {
+                        acked.lock().unwrap().insert(code.clone(), revision);
+                    })
+                    .await;
+                    tokio::time::sleep(PACE).await;
+                }
+            })
+        })
+        .collect();
+
+    let seen: Seen = Arc::default();
+    let mut dossiers: Vec<_> = channels(&dir, &ports, "H99.01")
+        .into_iter()
+        .map(DossierServiceClient::new)
+        .collect();
+    let mut ledger = Ledger::default();
+    let mut queries = 0;
+    let mut takeovers = Vec::new();
+    let mut checked = HashMap::new();
+    for kill in 0..KILLS {
+        let round = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..LOOKUPS)
+            .map(|_| {
+                tokio::spawn(lookups(
+                    dir.clone(),
+                    ports.clone(),
+                    stop.clone(),
+                    seen.clone(),
+                ))
+            })
+            .collect();
+        let inspector = tokio::spawn(inspector(
+            dir.clone(),
+            ports.clone(),
+            stop.clone(),
+            seen.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(300 + random() % 900)).await;
+        let victim = (random() % REPLICAS as u64) as usize;
+        replicas[victim].0.kill().expect("SIGKILL");
+        replicas[victim].0.wait().expect("reaped");
+        let died = Instant::now();
+        let owner = format!("replica-{victim}-{}", generation[victim]);
+        takeovers.push(tokio::spawn(taken_over(url.clone(), owner, died)));
+        let restarted = DATABASE_RESTARTS.contains(&kill);
+        if restarted {
+            cluster.restart();
+        }
+        // The others carry on a while without it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, Ordering::Relaxed);
+        for c in clients {
+            c.await.unwrap();
+        }
+        queries += inspector.await.unwrap();
+        let acked_now = acked.lock().unwrap().clone();
+
+        let head = ledger.head;
+        ledger.catch_up(&dir, &url, head);
+        {
+            let seen = seen.lock().unwrap();
+            let missing: Vec<_> = seen.iter().filter(|id| !ledger.ids.contains(*id)).collect();
+            assert!(
+                missing.is_empty(),
+                "kill {kill}: {} answered requests have no record, e.g. {:?}",
+                missing.len(),
+                &missing[..missing.len().min(3)]
+            );
+        }
+        // Only what was acknowledged since the last look: the walks go on for
+        // thousands of dossiers.
+        let fresh: HashMap<String, u64> = acked_now
+            .iter()
+            .filter(|(code, rev)| checked.get(*code) != Some(*rev))
+            .map(|(c, r)| (c.clone(), *r))
+            .collect();
+        stored(&mut dossiers, &fresh).await;
+        checked = acked_now.clone();
+        generation[victim] += 1;
+        replicas[victim] =
+            start(&dir, victim, generation[victim], ports[victim], portal_port).await;
+        eprintln!(
+            "kill {kill} (replica {victim}{}, {:.1} s): {} answers and {} records so far, all on record; {} dossiers acknowledged, all stored",
+            if restarted {
+                ", and PostgreSQL restarted"
+            } else {
+                ""
+            },
+            round.elapsed().as_secs_f64(),
+            seen.lock().unwrap().len(),
+            ledger.head,
+            acked_now.len(),
+        );
+    }
+
+    done.store(true, Ordering::Relaxed);
+    for d in drivers {
+        d.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    stored(&mut dossiers, &acked).await;
+    let started = next.load(Ordering::Relaxed) as usize;
+    let want = (WALK.len() + 1) as u64;
+    let record = delivered(&dir, started, want).await;
+    let stats = portal_stats(portal_port).await;
+    for (code, revisions) in &record {
+        // A replica that dies between the portal's answer and its own commit
+        // leaves the revision to be sent again: the portal recognises it.
+        let mut unique = revisions.clone();
+        unique.dedup();
+        assert_eq!(
+            unique,
+            (1..=want).collect::<Vec<_>>(),
+            "{code}: in order, none missing"
+        );
+    }
+    assert_eq!(stats["out_of_order"], 0, "{stats}");
+
+    // No entry is left claimed by a dead replica past its lease.
+    let db = database(&url).await;
+    let live: Vec<String> = (0..REPLICAS)
+        .map(|i| format!("replica-{i}-{}", generation[i]))
+        .collect();
+    let stale: i64 = db
+        .query_one(
+            "SELECT count(*) FROM lienthong.outbox_claims c
+             JOIN lienthong.outbox o ON o.code = c.code
+             WHERE NOT (c.owner = ANY($1)) AND c.until_micros < lienthong.now_micros()",
+            &[&live],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        stale, 0,
+        "entries claimed by dead replicas past their lease"
+    );
+    let waiting: i64 = db
+        .query_one("SELECT count(*) FROM lienthong.outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(waiting, 0, "everything delivered");
+
+    let mut waits = Vec::new();
+    for t in takeovers {
+        if let Some(wait) = t.await.unwrap() {
+            waits.push(wait);
+        }
+    }
+    waits.sort();
+    for r in replicas {
+        r.terminate();
+    }
+    let mut whole = Ledger::default();
+    whole.catch_up(&dir, &url, 0);
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().all(|id| whole.ids.contains(id)));
+    let answered = seen.len();
+    eprintln!(
+        "{KILLS} kills of {REPLICAS} replicas, PostgreSQL restarted {} times: {answered} answers all on record ({} records), {queries} audit queries answered, {started} dossiers ({} updates) stored and delivered in order, portal saw {} duplicates",
+        DATABASE_RESTARTS.len(),
+        whole.head,
+        started * WALK.len(),
+        stats["duplicates"]
+    );
+    if let (Some(min), Some(max)) = (waits.first(), waits.last()) {
+        eprintln!(
+            "takeover (lease {LEASE:?}): {} of {KILLS} deaths left claimed deliveries; resumed elsewhere after {:.2}–{:.2} s (median {:.2} s)",
+            waits.len(),
+            min.as_secs_f64(),
+            max.as_secs_f64(),
+            waits[waits.len() / 2].as_secs_f64()
+        );
+    }
+    assert!(
+        answered > KILLS * 50 && queries > KILLS as u64 && acked.len() > KILLS,
+        "too little load to prove anything: {answered} answers, {queries} queries, {} dossiers",
+        acked.len()
+    );
+}
