@@ -12,6 +12,9 @@
 //! as recognised re-sends; no outbox entry is left claimed by a dead replica past
 //! its lease. How long a dead replica's claimed deliveries wait before another
 //! replica takes them is measured and printed.
+//!
+//! And the way a one-node province grows: `lienthong ledger migrate` into
+//! PostgreSQL, `audit verify --ledger-url` on the result, a replica carrying on.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -520,4 +523,108 @@ async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_resta
         "too little load to prove anything: {answered} answers, {queries} queries, {} dossiers",
         acked.len()
     );
+}
+
+/// Runs the binary in `dir`; its output.
+fn run(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("lienthong runs")
+}
+
+/// How a province that started on one node grows: the stopped gateway's embedded
+/// ledger is migrated into PostgreSQL, verifies there, reads the same, refuses a
+/// second migration, and a replica on PostgreSQL serves its dossiers and carries
+/// the chain on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_node_ledger_moves_into_postgres_and_verifies() {
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let url = cluster.database().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let port = free_port();
+    let one = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || serve_with(&dir, port, &[]))
+            .await
+            .unwrap()
+    };
+    let mut clients = vec![DossierServiceClient::new(channel(&dir, port, "H99.01"))];
+    drive(&mut clients, 1, drop).await;
+    for _ in 0..20 {
+        assert!(
+            support::client(&dir, port, "H99.01", &["citizen", ID])
+                .status
+                .success()
+        );
+    }
+    one.terminate();
+    let query = |source: &[&str]| {
+        let out = run(&dir, &[&["audit", "query", "--json"][..], source].concat());
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let before = query(&["--data-dir", "data"]);
+
+    let migrated = run(
+        &dir,
+        &["ledger", "migrate", "--data-dir", "data", "--to", &url],
+    );
+    assert!(migrated.status.success(), "{migrated:?}");
+    let said = String::from_utf8_lossy(&migrated.stdout);
+    assert!(said.contains("1 dossiers"), "{said}");
+    let verify = run(&dir, &["audit", "verify", "--ledger-url", &url]);
+    assert!(verify.status.success(), "{verify:?}");
+    assert_eq!(query(&["--ledger-url", &url]), before);
+    let again = run(
+        &dir,
+        &["ledger", "migrate", "--data-dir", "data", "--to", &url],
+    );
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds a ledger"),
+        "{again:?}"
+    );
+    let with_password = run(
+        &dir,
+        &[
+            "audit",
+            "verify",
+            "--ledger-url",
+            &url.replace("://", "://u:secret@"),
+        ],
+    );
+    assert!(!with_password.status.success());
+    assert!(
+        !String::from_utf8_lossy(&with_password.stderr).contains("secret"),
+        "{with_password:?}"
+    );
+
+    // A replica on PostgreSQL serves the migrated dossier and continues the chain.
+    let port = free_port();
+    let replica = {
+        let (dir, url) = (dir.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            serve_with(&dir, port, &["--ledger-url", &url, "--data-dir", "data-pg"])
+        })
+        .await
+        .unwrap()
+    };
+    let mut dossiers = DossierServiceClient::new(channel(&dir, port, "H99.01"));
+    let d = dossiers
+        .get_dossier(GetDossierRequest {
+            dossier_code: support::dossiers::code(1),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.revision, (WALK.len() + 1) as u64);
+    replica.terminate();
+    let verify = run(&dir, &["audit", "verify", "--ledger-url", &url]);
+    assert!(verify.status.success(), "{verify:?}");
+    assert!(query(&["--ledger-url", &url]).len() > before.len());
 }
