@@ -23,6 +23,7 @@
 
 mod commit;
 mod events;
+mod fast;
 mod import;
 mod read;
 mod schema;
@@ -124,6 +125,8 @@ pub struct Postgres {
     listener: tokio::task::JoinHandle<()>,
     /// How long an interrupted commit's outcome is asked for.
     resolve_for: Duration,
+    /// The head this replica committed last, for the fast path.
+    last: std::sync::Mutex<Option<Head>>,
 }
 
 impl Drop for Postgres {
@@ -181,6 +184,7 @@ impl Postgres {
             events,
             listener,
             resolve_for: options.statement_timeout.max(Duration::from_secs(5)),
+            last: std::sync::Mutex::new(None),
         }))
     }
 

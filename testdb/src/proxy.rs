@@ -1,7 +1,9 @@
 //! A TCP proxy in front of the cluster that reads the PostgreSQL protocol going to
 //! the server and can break a connection at the worst moment of a commit: just
 //! before the `COMMIT` reaches the server (the transaction is lost), or just after
-//! (the server commits and the client never hears it).
+//! (the server commits and the client never hears it). A statement marked
+//! `/* lienthong:commit */`, which commits on its own, counts as a commit too: its
+//! commit point is the `Sync` after it is bound.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,6 +90,10 @@ async fn relay(client: TcpStream, server: TcpStream, cut: Arc<AtomicU8>, cuts: A
     // Client to server, message by message: the startup message has no type byte,
     // every later one is a type byte, a length (which counts itself) and a body.
     let mut first = true;
+    // Prepared statements marked as commits, and whether one is bound and waits
+    // for its Sync.
+    let mut marked: Vec<Vec<u8>> = Vec::new();
+    let mut bound = false;
     loop {
         let mut kind = [0u8; 1];
         if !first && client_rx.read_exact(&mut kind).await.is_err() {
@@ -102,7 +108,26 @@ async fn relay(client: TcpStream, server: TcpStream, cut: Arc<AtomicU8>, cuts: A
         if client_rx.read_exact(&mut body).await.is_err() {
             break;
         }
-        let commit = !first && kind[0] == b'Q' && body.starts_with(b"COMMIT");
+        let name = |from: usize| -> Vec<u8> {
+            body[from.min(body.len())..]
+                .split(|b| *b == 0)
+                .next()
+                .unwrap_or_default()
+                .to_vec()
+        };
+        if !first && kind[0] == b'P' {
+            let statement = name(0);
+            let query = &body[statement.len() + 1..];
+            if query.starts_with(b"/* lienthong:commit */") {
+                marked.push(statement);
+            }
+        }
+        if !first && kind[0] == b'B' {
+            let portal = name(0);
+            bound = marked.contains(&name(portal.len() + 1));
+        }
+        let sync = !first && kind[0] == b'S' && std::mem::take(&mut bound);
+        let commit = sync || (!first && kind[0] == b'Q' && body.starts_with(b"COMMIT"));
         let how = if commit {
             cut.swap(Cut::Never as u8, Ordering::SeqCst)
         } else {

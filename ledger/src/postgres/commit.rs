@@ -7,9 +7,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use deadpool_postgres::Transaction;
 use lienthong_proto::v1::{AuditRecord, Dossier};
 use prost::Message;
-use tokio_postgres::Transaction;
+use tokio_postgres::types::ToSql;
 
 use super::{Postgres, db};
 use crate::dossier::{self, Outcome};
@@ -28,34 +29,51 @@ struct Writes {
     queued: Vec<(String, Dossier)>,
 }
 
-/// See [`crate::Store::commit`].
+/// See [`crate::Store::commit`]: by the fast path when it can
+/// ([`super::fast`]), else under the head's lock.
 pub(super) async fn commit(
+    pg: &Postgres,
+    batch: &mut Batch,
+    seal: &mut (dyn Seal + Send),
+) -> Result<Committed, Error> {
+    let committed = match super::fast::commit(pg, batch, seal).await? {
+        Some(committed) => committed,
+        None => locked(pg, batch, seal).await?,
+    };
+    *pg.last.lock().expect("last head") = Some(committed.head);
+    Ok(committed)
+}
+
+/// A commit under the head's lock: any batch, from any replica.
+async fn locked(
     pg: &Postgres,
     batch: &mut Batch,
     seal: &mut (dyn Seal + Send),
 ) -> Result<Committed, Error> {
     let mut client = pg.client().await?;
     let txn = client.transaction().await.map_err(db("begin a commit"))?;
-    let xid: String = txn
-        .query_one("SELECT pg_current_xact_id()::text", &[])
-        .await
-        .map_err(db("begin a commit"))?
-        .get(0);
-    let row = txn
-        .query_one(
-            "SELECT seq, hash, at_micros, checkpoint FROM audit_head FOR UPDATE",
-            &[],
+    // The transaction's id (to ask after it if its COMMIT is cut off) and the lock
+    // on the head, in one round trip.
+    let lock = txn
+        .prepare_cached(
+            "SELECT pg_current_xact_id()::text, seq, hash, at_micros, checkpoint
+             FROM audit_head FOR UPDATE",
         )
         .await
         .map_err(db("lock the audit head"))?;
+    let row = txn
+        .query_one(&lock, &[])
+        .await
+        .map_err(db("lock the audit head"))?;
+    let xid: String = row.get(0);
     let mut head = Head {
-        seq: row.get::<_, i64>(0) as u64,
+        seq: row.get::<_, i64>(1) as u64,
         hash: row
-            .get::<_, Vec<u8>>(1)
+            .get::<_, Vec<u8>>(2)
             .try_into()
             .map_err(|_| Error::Corrupt("the audit head's hash is not 32 bytes".into()))?,
-        at: row.get(2),
-        checkpoint: row.get::<_, i64>(3) as u64,
+        at: row.get(3),
+        checkpoint: row.get::<_, i64>(4) as u64,
     };
     let mut current = load(&txn, batch).await?;
     let mut writes = Writes::default();
@@ -103,27 +121,40 @@ pub(super) async fn commit(
         txn.rollback().await.map_err(db("end a commit"))?;
         return Ok(committed);
     }
-    write(&txn, &writes).await?;
-    insert_records(&txn, &batch.records).await?;
-    if let Some(c) = &committed.checkpoint {
-        txn.execute(
-            "INSERT INTO audit_checkpoints (seq, checkpoint) VALUES ($1, $2)",
-            &[&(c.seq as i64), &c.encode_to_vec()],
+    // The writes go out pipelined (one round trip for all of them); each still
+    // answers for itself, and the COMMIT is sent only if all of them succeeded.
+    let checkpointed = async {
+        if let Some(c) = &committed.checkpoint {
+            cached(
+                &txn,
+                "INSERT INTO audit_checkpoints (seq, checkpoint) VALUES ($1, $2)",
+                &[&(c.seq as i64), &c.encode_to_vec()],
+            )
+            .await
+            .map_err(db("store a checkpoint"))?;
+        }
+        Ok::<(), Error>(())
+    };
+    let (hash, seq, checkpointed_at) = (
+        head.hash.as_slice(),
+        head.seq as i64,
+        head.checkpoint as i64,
+    );
+    let moved = async {
+        cached(
+            &txn,
+            "UPDATE audit_head SET seq = $1, hash = $2, at_micros = $3, checkpoint = $4",
+            &[&seq, &hash, &head.at, &checkpointed_at],
         )
         .await
-        .map_err(db("store a checkpoint"))?;
-    }
-    txn.execute(
-        "UPDATE audit_head SET seq = $1, hash = $2, at_micros = $3, checkpoint = $4",
-        &[
-            &(head.seq as i64),
-            &head.hash.as_slice(),
-            &head.at,
-            &(head.checkpoint as i64),
-        ],
-    )
-    .await
-    .map_err(db("move the audit head"))?;
+        .map_err(db("move the audit head"))
+    };
+    tokio::try_join!(
+        write(&txn, &writes),
+        insert_records(&txn, &batch.records),
+        checkpointed,
+        moved
+    )?;
     match txn.commit().await {
         Ok(()) => Ok(committed),
         Err(e) => {
@@ -150,11 +181,12 @@ async fn load(
         return Ok(current);
     }
     let codes: Vec<&str> = codes.into_iter().collect();
+    let read = txn
+        .prepare_cached("SELECT code, dossier FROM dossiers WHERE code = ANY($1)")
+        .await
+        .map_err(db("read dossiers"))?;
     for row in txn
-        .query(
-            "SELECT code, dossier FROM dossiers WHERE code = ANY($1)",
-            &[&codes],
-        )
+        .query(&read, &[&codes])
         .await
         .map_err(db("read dossiers"))?
     {
@@ -174,7 +206,8 @@ async fn write(txn: &Transaction<'_>, w: &Writes) -> Result<(), Error> {
             .iter()
             .map(|(c, d)| (c.as_str(), d.encode_to_vec()))
             .unzip();
-        txn.execute(
+        cached(
+            txn,
             "INSERT INTO dossiers (code, dossier) SELECT * FROM unnest($1::text[], $2::bytea[])
              ON CONFLICT (code) DO UPDATE SET dossier = EXCLUDED.dossier",
             &[&codes, &values],
@@ -183,7 +216,7 @@ async fn write(txn: &Transaction<'_>, w: &Writes) -> Result<(), Error> {
         .map_err(db("write dossiers"))?;
     }
     if !w.gone.is_empty() {
-        txn.execute("DELETE FROM outbox WHERE seq = ANY($1)", &[&w.gone])
+        cached(txn, "DELETE FROM outbox WHERE seq = ANY($1)", &[&w.gone])
             .await
             .map_err(db("record deliveries"))?;
     }
@@ -197,7 +230,8 @@ async fn write(txn: &Transaction<'_>, w: &Writes) -> Result<(), Error> {
             .map(|(e, _)| e.dossier.encode_to_vec())
             .collect();
         let reasons: Vec<&str> = w.dead.iter().map(|(_, r)| r.as_str()).collect();
-        txn.execute(
+        cached(
+            txn,
             "INSERT INTO outbox_dead (seq, code, queued_at, dossier, reason)
              SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::bytea[], $5::text[])
              ON CONFLICT (seq) DO NOTHING",
@@ -216,7 +250,8 @@ async fn write(txn: &Transaction<'_>, w: &Writes) -> Result<(), Error> {
         // Numbered in the order the changes were made (the function scan yields
         // the array in order); one writer at a time holds the head, so the numbers
         // are also in commit order across replicas.
-        txn.execute(
+        cached(
+            txn,
             "INSERT INTO outbox (seq, code, queued_at, dossier)
              SELECT nextval('outbox_seq'), code, $3, dossier
              FROM unnest($1::text[], $2::bytea[]) AS q(code, dossier)",
@@ -240,7 +275,8 @@ pub(super) async fn insert_records(
     let at: Vec<i64> = records.iter().map(micros).collect();
     let ids: Vec<&str> = records.iter().map(|r| r.request_id.as_str()).collect();
     let values: Vec<Vec<u8>> = records.iter().map(Message::encode_to_vec).collect();
-    txn.execute(
+    cached(
+        txn,
         "INSERT INTO audit_records (seq, at_micros, request_id, record)
          SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bytea[])",
         &[&seqs, &at, &ids, &values],
@@ -248,6 +284,17 @@ pub(super) async fn insert_records(
     .await
     .map_err(db("append audit records"))?;
     Ok(())
+}
+
+/// Runs `sql` as a statement prepared once per connection (a round trip saved on
+/// every later commit).
+pub(super) async fn cached(
+    txn: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let statement = txn.prepare_cached(sql).await?;
+    txn.execute(&statement, params).await
 }
 
 /// A record's time in µs since the epoch.

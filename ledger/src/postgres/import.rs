@@ -4,9 +4,9 @@
 //! is, in one transaction, into a database that holds nothing yet. Records keep
 //! their numbers, hashes and signatures, so the chain verifies as before.
 
+use deadpool_postgres::Transaction;
 use lienthong_proto::v1::Dossier;
 use prost::Message;
-use tokio_postgres::Transaction;
 
 use super::commit::insert_records;
 use super::{Postgres, db};
