@@ -6,35 +6,11 @@
 //! The upstream is the in-process simulator, without and with 10 ms of latency (a
 //! national system is rarely faster).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{Bench, distinct_ids, pct, sorted, timed};
+use support::{Bench, distinct_ids, pct, sorted, throughput, timed};
 
 mod support;
-
-/// Requests/s with `tasks` concurrent callers spread over 4 connections, each
-/// looking up its share of `ids` in turn.
-async fn throughput(
-    bench: &Bench,
-    gw: &lienthong_gateway::server::Running,
-    ids: &[String],
-    tasks: usize,
-) -> f64 {
-    let channels: Vec<_> = (0..4).map(|_| bench.channel(gw)).collect();
-    let per = ids.len() / tasks;
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let channel = channels[t % channels.len()].clone();
-            let mine = ids[t * per..(t + 1) * per].to_vec();
-            tokio::spawn(async move { timed(channel, &mine).await })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    (per * tasks) as f64 / started.elapsed().as_secs_f64()
-}
 
 #[tokio::main]
 async fn main() {

@@ -1,5 +1,6 @@
 //! Dossier updates: how many acknowledged (durable) status updates per second the
-//! gateway takes, and how fast the worker delivers them to the portal simulator.
+//! gateway takes, and how fast the worker delivers them to the portal simulator;
+//! on the embedded ledger, then on PostgreSQL, in one run.
 //!
 //! `cargo bench -p lienthong-gateway --bench dossier` (`-- --quick` for a short
 //! run). The gateway runs in-process with its in-process portal simulator; clients
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::{DossierStatus, SubmitDossierRequest, UpdateDossierStatusRequest};
-use support::Bench;
+use support::{Bench, on_postgres};
 
 mod support;
 
@@ -31,9 +32,34 @@ fn code(n: u32) -> String {
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dossiers: u32 = if quick { 500 } else { 4000 };
-    let in_flight = 64;
     let bench = Bench::new();
-    let gw = bench.start(&bench.config("data"), Duration::ZERO).await;
+    println!("dossier status updates, 64 in flight over 4 connections, {dossiers} dossiers");
+    let redb = measure(&bench, bench.config("redb"), dossiers).await;
+    print("redb (baseline)", redb);
+    let mut config = bench.config("postgres");
+    if on_postgres(&mut config).await {
+        let pg = measure(&bench, config, dossiers).await;
+        print("PostgreSQL", pg);
+        println!(
+            "{:>18}  {:>8.2}x  {:>8.2}x",
+            "PostgreSQL / redb",
+            pg.0 / redb.0,
+            pg.1 / redb.1
+        );
+    }
+}
+
+fn print(name: &str, (acked, delivered): (f64, f64)) {
+    println!(
+        "{name:>18}  {acked:>8.0}   {delivered:>8.0}   (updates/s acknowledged; revisions/s delivered to the portal simulator, with the submissions)"
+    );
+}
+
+/// Acknowledged (durable, audited) updates/s at 64 in flight, and revisions/s
+/// delivered to the in-process portal simulator, on a gateway with `config`.
+async fn measure(bench: &Bench, config: lienthong_gateway::Config, dossiers: u32) -> (f64, f64) {
+    let in_flight = 64;
+    let gw = bench.start(&config, Duration::ZERO).await;
     let channels: Vec<_> = (0..4).map(|_| bench.channel(&gw)).collect();
     let portal = gw
         .exchange()
@@ -117,20 +143,11 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let delivered = started.elapsed();
-    println!(
-        "dossier status updates, {in_flight} in flight over 4 connections, {dossiers} dossiers"
-    );
-    println!(
-        "  acknowledged (durable, audited): {updates} in {:.2} s = {:.0} updates/s",
-        acked.as_secs_f64(),
-        f64::from(updates) / acked.as_secs_f64()
-    );
-    println!(
-        "  delivered to the portal simulator (with the submissions): {want} revisions by {:.2} s = {:.0} revisions/s overall",
-        delivered.as_secs_f64(),
-        want as f64 / delivered.as_secs_f64()
-    );
     gw.shutdown(Duration::from_secs(10)).await.unwrap();
+    (
+        f64::from(updates) / acked.as_secs_f64(),
+        want as f64 / delivered.as_secs_f64(),
+    )
 }
 
 /// A call to make.

@@ -118,3 +118,39 @@ pub fn distinct_ids(n: usize, serial: usize) -> Vec<String> {
         .take(n)
         .collect()
 }
+
+/// Requests/s with `tasks` concurrent callers spread over 4 connections, each
+/// looking up its share of `ids` in turn.
+pub async fn throughput(
+    bench: &Bench,
+    gw: &lienthong_gateway::server::Running,
+    ids: &[String],
+    tasks: usize,
+) -> f64 {
+    let channels: Vec<_> = (0..4).map(|_| bench.channel(gw)).collect();
+    let per = ids.len() / tasks;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let channel = channels[t % channels.len()].clone();
+            let mine = ids[t * per..(t + 1) * per].to_vec();
+            tokio::spawn(async move { timed(channel, &mine).await })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    (per * tasks) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Points `config` at a fresh database on the throw-away PostgreSQL cluster;
+/// false (saying so) where PostgreSQL is not installed.
+pub async fn on_postgres(config: &mut Config) -> bool {
+    let Some(cluster) = lienthong_testdb::Cluster::shared() else {
+        println!("(PostgreSQL is not installed: its figures are left out)");
+        return false;
+    };
+    config.ledger.backend = lienthong_gateway::config::Backend::Postgres;
+    config.ledger.url = cluster.database().await;
+    true
+}
