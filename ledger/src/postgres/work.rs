@@ -49,16 +49,19 @@ pub(super) async fn claim(
         .collect();
     let budget = limit.saturating_sub(held.len()) as i64;
     if budget > 0 {
+        // Heads only, oldest first, walking the outbox in order (and stopping once
+        // `budget` are found) rather than grouping all of it.
         // Of two replicas after the same free dossier, the second's insert meets
         // the first's row and its update finds the lease live: only one gets it.
         let taken = txn
             .query(
                 "WITH candidates AS (
-                   SELECT o.code, min(o.seq) AS first FROM outbox o
-                   WHERE NOT EXISTS (SELECT 1 FROM outbox_dead d WHERE d.code = o.code)
+                   SELECT o.code FROM outbox o
+                   WHERE NOT EXISTS (SELECT 1 FROM outbox p WHERE p.code = o.code AND p.seq < o.seq)
+                     AND NOT EXISTS (SELECT 1 FROM outbox_dead d WHERE d.code = o.code)
                      AND NOT EXISTS (SELECT 1 FROM outbox_claims c WHERE c.code = o.code
                                      AND (c.owner = $1 OR c.until_micros > now_micros()))
-                   GROUP BY o.code ORDER BY first LIMIT $3)
+                   ORDER BY o.seq LIMIT $3)
                  INSERT INTO outbox_claims (code, owner, until_micros)
                  SELECT code, $1, now_micros() + $2 FROM candidates
                  ON CONFLICT (code) DO UPDATE
