@@ -16,20 +16,18 @@
 //! And the way a one-node province grows: `lienthong ledger migrate` into
 //! PostgreSQL, `audit verify --ledger-url` on the result, a replica carrying on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use lienthong_proto::v1::audit_service_client::AuditServiceClient;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
-use lienthong_proto::v1::{
-    GetCitizenRequest, GetDossierRequest, QueryAuditRequest, RequestContext,
-};
+use lienthong_proto::v1::{GetCitizenRequest, GetDossierRequest};
 use lienthong_testdb::Cluster;
-use support::dossiers::{WALK, delivered, drive, portal, portal_stats};
+use support::dossiers::{Drivers, WALK, delivered, drive, portal, portal_stats, stored};
+use support::load::{Ledger, Seen, context, inspector, remember};
 use support::{BIN, ID, Killed, channel, free_port, serve_with};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -45,23 +43,6 @@ const DRIVERS: usize = 4;
 const PACE: Duration = Duration::from_millis(100);
 /// The replicas' `sync.lease`.
 const LEASE: Duration = Duration::from_secs(3);
-
-fn context() -> Option<RequestContext> {
-    Some(RequestContext {
-        purpose: "dossier-processing".into(),
-        legal_basis: "ND-47/2020".into(),
-        case_ref: String::new(),
-        officer_id: "cb-replicas".into(),
-    })
-}
-
-type Seen = Arc<Mutex<Vec<String>>>;
-
-fn remember(seen: &Seen, metadata: &tonic::metadata::MetadataMap) {
-    if let Some(id) = metadata.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        seen.lock().unwrap().push(id.to_owned());
-    }
-}
 
 /// One channel per replica, as `agency`.
 fn channels(dir: &Path, ports: &[u16], agency: &str) -> Vec<Channel> {
@@ -99,78 +80,6 @@ async fn lookups(dir: PathBuf, ports: Vec<u16>, stop: Arc<AtomicBool>, seen: See
                 remember(&seen, status.metadata())
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-}
-
-/// The inspectorate reading the shared log through whichever replica answers.
-async fn inspector(dir: PathBuf, ports: Vec<u16>, stop: Arc<AtomicBool>, seen: Seen) -> u64 {
-    let clients: Vec<_> = channels(&dir, &ports, "H99.90")
-        .into_iter()
-        .map(AuditServiceClient::new)
-        .collect();
-    let (mut answered, mut n) = (0, 0);
-    while !stop.load(Ordering::Relaxed) {
-        n += 1;
-        let mut audit = clients[n % clients.len()].clone();
-        let request = QueryAuditRequest {
-            agency_code: "H99.01".into(),
-            limit: 50,
-            ..Default::default()
-        };
-        let Ok(response) = audit.query_audit(request).await else {
-            continue;
-        };
-        remember(&seen, response.metadata());
-        let mut stream = response.into_inner();
-        let mut complete = true;
-        loop {
-            match stream.message().await {
-                Ok(Some(record)) => assert_eq!(record.agency_code, "H99.01"),
-                Ok(None) => break,
-                Err(_) => {
-                    complete = false;
-                    break;
-                }
-            }
-        }
-        answered += u64::from(complete);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    answered
-}
-
-/// The shared ledger read with the binary while the replicas run: the request ids
-/// on record and the last sequence number checked.
-#[derive(Default)]
-struct Ledger {
-    ids: HashSet<String>,
-    head: u64,
-}
-
-impl Ledger {
-    fn catch_up(&mut self, dir: &Path, url: &str, from: u64) {
-        let from = from.to_string();
-        let verify = std::process::Command::new(BIN)
-            .current_dir(dir)
-            .args(["audit", "verify", "--ledger-url", url, "--from-seq", &from])
-            .output()
-            .expect("audit verify runs");
-        assert!(verify.status.success(), "the history broke: {verify:?}");
-        let after = self.head.to_string();
-        let query = std::process::Command::new(BIN)
-            .current_dir(dir)
-            .args(["audit", "query", "--ledger-url", url, "--json"])
-            .args(["--after-seq", &after])
-            .output()
-            .expect("audit query runs");
-        assert!(query.status.success(), "{query:?}");
-        for line in String::from_utf8(query.stdout).unwrap().lines() {
-            let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-            let record = &v["record"];
-            self.ids
-                .insert(record["request_id"].as_str().unwrap().to_owned());
-            self.head = self.head.max(record["seq"].as_u64().expect("a seq"));
         }
     }
 }
@@ -248,33 +157,6 @@ async fn taken_over(url: String, owner: String, died: Instant) -> Option<Duratio
     }
 }
 
-async fn stored(clients: &mut [DossierServiceClient<Channel>], acked: &HashMap<String, u64>) {
-    for (code, revision) in acked {
-        let mut n = 0;
-        let dossier = loop {
-            let request = GetDossierRequest {
-                dossier_code: code.clone(),
-            };
-            match clients[n % clients.len()].get_dossier(request).await {
-                Ok(d) => break d.into_inner(),
-                Err(s) if s.code() == Code::NotFound => {
-                    panic!("{code}: acknowledged at {revision}, not stored")
-                }
-                Err(s) => {
-                    assert!(n < 100, "{code}: {s:?}");
-                    n += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        };
-        assert!(
-            dossier.revision >= *revision,
-            "{code}: revision {revision} was acknowledged, {} is stored",
-            dossier.revision
-        );
-    }
-}
-
 fn random() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -289,6 +171,7 @@ async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_resta
         return;
     };
     let url = cluster.database().await;
+    let source = ["--ledger-url", url.as_str()];
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().to_path_buf();
     let init = std::process::Command::new(BIN)
@@ -326,31 +209,7 @@ async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_resta
         replicas.push(start(&dir, i, 0, *port, portal_port).await);
     }
 
-    let acked = Arc::new(Mutex::new(HashMap::<String, u64>::new()));
-    let (next, done) = (
-        Arc::new(AtomicU32::new(0)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let drivers: Vec<_> = (0..DRIVERS)
-        .map(|_| {
-            let mut clients: Vec<_> = channels(&dir, &ports, "H99.01")
-                .into_iter()
-                .map(DossierServiceClient::new)
-                .collect();
-            let (acked, next, done) = (acked.clone(), next.clone(), done.clone());
-            tokio::spawn(async move {
-                while !done.load(Ordering::Relaxed) {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    let code = support::dossiers::code(n);
-                    drive(&mut clients, n, |revision| {
-                        acked.lock().unwrap().insert(code.clone(), revision);
-                    })
-                    .await;
-                    tokio::time::sleep(PACE).await;
-                }
-            })
-        })
-        .collect();
+    let drivers = Drivers::start(&dir, &ports, DRIVERS, PACE);
 
     let seen: Seen = Arc::default();
     let mut dossiers: Vec<_> = channels(&dir, &ports, "H99.01")
@@ -398,20 +257,11 @@ async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_resta
             c.await.unwrap();
         }
         queries += inspector.await.unwrap();
-        let acked_now = acked.lock().unwrap().clone();
+        let acked_now = drivers.acked();
 
         let head = ledger.head;
-        ledger.catch_up(&dir, &url, head);
-        {
-            let seen = seen.lock().unwrap();
-            let missing: Vec<_> = seen.iter().filter(|id| !ledger.ids.contains(*id)).collect();
-            assert!(
-                missing.is_empty(),
-                "kill {kill}: {} answered requests have no record, e.g. {:?}",
-                missing.len(),
-                &missing[..missing.len().min(3)]
-            );
-        }
+        ledger.catch_up(&dir, &source, head);
+        ledger.holds_every(&seen, &format!("kill {kill}"));
         // Only what was acknowledged since the last look: the walks go on for
         // thousands of dossiers.
         let fresh: HashMap<String, u64> = acked_now
@@ -438,13 +288,8 @@ async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_resta
         );
     }
 
-    done.store(true, Ordering::Relaxed);
-    for d in drivers {
-        d.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    let (acked, started) = drivers.finish().await;
     stored(&mut dossiers, &acked).await;
-    let started = next.load(Ordering::Relaxed) as usize;
     let want = (WALK.len() + 1) as u64;
     let record = delivered(&dir, started, want).await;
     let stats = portal_stats(portal_port).await;
@@ -498,10 +343,9 @@ async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_resta
         r.terminate();
     }
     let mut whole = Ledger::default();
-    whole.catch_up(&dir, &url, 0);
-    let seen = seen.lock().unwrap();
-    assert!(seen.iter().all(|id| whole.ids.contains(id)));
-    let answered = seen.len();
+    whole.catch_up(&dir, &source, 0);
+    whole.holds_every(&seen, "at the end");
+    let answered = seen.lock().unwrap().len();
     eprintln!(
         "{KILLS} kills of {REPLICAS} replicas, PostgreSQL restarted {} times: {answered} answers all on record ({} records), {queries} audit queries answered, {started} dossiers ({} updates) stored and delivered in order, portal saw {} duplicates",
         DATABASE_RESTARTS.len(),

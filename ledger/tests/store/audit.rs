@@ -30,14 +30,7 @@ pub async fn appends_are_numbered_grouped_and_walked_in_order(b: &dyn Backend) {
     // A checkpoint closes the batch that reaches 100 records past the last one.
     assert!(head.seq - head.checkpoint < 100, "{head:?}");
     let walked = items(&store, 0, 0).await;
-    let records: Vec<u64> = walked
-        .iter()
-        .filter_map(|i| match i {
-            Item::Record(r) => Some(r.seq),
-            Item::Checkpoint(_) => None,
-        })
-        .collect();
-    assert_eq!(records, (1..=300).collect::<Vec<_>>());
+    assert_eq!(record_seqs(&walked), (1..=300).collect::<Vec<_>>());
     // Each checkpoint right after the record it signs.
     for (i, item) in walked.iter().enumerate() {
         if let Item::Checkpoint(c) = item {

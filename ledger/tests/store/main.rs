@@ -165,6 +165,17 @@ async fn items(store: &Arc<dyn Store>, from: u64, to: u64) -> Vec<Item> {
     out
 }
 
+/// The sequence numbers of the records among `items`.
+fn record_seqs(items: &[Item]) -> Vec<u64> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Record(r) => Some(r.seq),
+            Item::Checkpoint(_) => None,
+        })
+        .collect()
+}
+
 fn shape(items: &[Item]) -> Vec<String> {
     items
         .iter()

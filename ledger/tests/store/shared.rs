@@ -97,14 +97,7 @@ async fn replicas_write_one_chain_and_one_history_per_dossier() {
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=300).collect::<Vec<_>>(), "one chain, no gap");
     let walked = items(&stores[1], 0, 0).await;
-    let records: Vec<u64> = walked
-        .iter()
-        .filter_map(|i| match i {
-            Item::Record(r) => Some(r.seq),
-            Item::Checkpoint(_) => None,
-        })
-        .collect();
-    assert_eq!(records, (1..=300).collect::<Vec<_>>());
+    assert_eq!(record_seqs(&walked), (1..=300).collect::<Vec<_>>());
     let d = stores[1].dossier(code).await.unwrap().unwrap();
     assert_eq!(d.revision, 2);
     let revisions: Vec<u64> = stores[0]

@@ -173,3 +173,102 @@ pub async fn drive(
     }
     acked
 }
+
+/// Dossier drivers running through every kill, each walking one dossier after
+/// another over the gateways on `ports` (going to the next after a failure).
+pub struct Drivers {
+    /// Each dossier's highest acknowledged revision.
+    pub acked: std::sync::Arc<std::sync::Mutex<HashMap<String, u64>>>,
+    next: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drivers {
+    /// `count` drivers, pausing `pace` between two dossiers (so that later rounds
+    /// are no longer than early ones).
+    pub fn start(dir: &Path, ports: &[u16], count: usize, pace: Duration) -> Drivers {
+        use std::sync::atomic::Ordering;
+        let drivers = Drivers {
+            acked: Default::default(),
+            next: Default::default(),
+            done: Default::default(),
+            tasks: Vec::new(),
+        };
+        let tasks = (0..count)
+            .map(|_| {
+                let mut clients: Vec<_> = ports
+                    .iter()
+                    .map(|p| DossierServiceClient::new(super::channel(dir, *p, "H99.01")))
+                    .collect();
+                let (acked, next, done) = (
+                    drivers.acked.clone(),
+                    drivers.next.clone(),
+                    drivers.done.clone(),
+                );
+                tokio::spawn(async move {
+                    while !done.load(Ordering::Relaxed) {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        let code = code(n);
+                        drive(&mut clients, n, |revision| {
+                            acked.lock().unwrap().insert(code.clone(), revision);
+                        })
+                        .await;
+                        tokio::time::sleep(pace).await;
+                    }
+                })
+            })
+            .collect();
+        Drivers { tasks, ..drivers }
+    }
+
+    /// What has been acknowledged so far.
+    pub fn acked(&self) -> HashMap<String, u64> {
+        self.acked.lock().unwrap().clone()
+    }
+
+    /// Lets each driver finish the dossier it walks; every acknowledgement, and
+    /// how many dossiers were started (each walked to its end).
+    pub async fn finish(self) -> (HashMap<String, u64>, usize) {
+        use std::sync::atomic::Ordering;
+        self.done.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        (acked, self.next.load(Ordering::Relaxed) as usize)
+    }
+}
+
+/// Every dossier in `acked` is stored at least at the revision acknowledged, as
+/// the gateways on `clients` (tried in turn while one is down) tell.
+pub async fn stored(
+    clients: &mut [DossierServiceClient<tonic::transport::Channel>],
+    acked: &HashMap<String, u64>,
+) {
+    use lienthong_proto::v1::GetDossierRequest;
+    for (code, revision) in acked {
+        let mut n = 0;
+        let dossier = loop {
+            let request = GetDossierRequest {
+                dossier_code: code.clone(),
+            };
+            match clients[n % clients.len()].get_dossier(request).await {
+                Ok(d) => break d.into_inner(),
+                Err(s) if s.code() == tonic::Code::NotFound => {
+                    panic!("{code}: acknowledged at {revision}, not stored")
+                }
+                Err(s) => {
+                    assert!(n < 100, "{code}: {s:?}");
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        assert!(
+            dossier.revision >= *revision,
+            "{code}: revision {revision} was acknowledged, {} is stored",
+            dossier.revision
+        );
+    }
+}

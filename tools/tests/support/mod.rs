@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dossiers;
+pub mod load;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
