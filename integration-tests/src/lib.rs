@@ -127,6 +127,70 @@ pub async fn start_with_sim(pki: &TestPki) -> (Running, Arc<Faults>) {
     (running, faults)
 }
 
+/// Which ledger a test's gateway keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ledger {
+    /// The embedded redb file in the data dir.
+    Redb,
+    /// A fresh database on the test process's PostgreSQL cluster.
+    Postgres,
+}
+
+impl Ledger {
+    /// Points `config` at this ledger; false where PostgreSQL is not installed (and
+    /// not required: then the test is skipped, saying so).
+    pub async fn apply(self, config: &mut Config) -> bool {
+        match self {
+            Ledger::Redb => true,
+            Ledger::Postgres => {
+                let Some(cluster) = lienthong_testdb::Cluster::shared() else {
+                    return false;
+                };
+                config.ledger.backend = lienthong_gateway::config::Backend::Postgres;
+                config.ledger.url = cluster.database().await;
+                true
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn(Ledger)` of the calling file as two tests, one per
+/// ledger: `redb::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_ledgers {
+    ($($test:ident),* $(,)?) => {
+        mod redb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Ledger::Redb).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if lienthong_testdb::Cluster::shared().is_none() {
+                        return;
+                    }
+                    super::$test($crate::Ledger::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Starts a gateway on `ledger` in front of an in-process simulator; `None` where
+/// that ledger is not available; its faults too.
+pub async fn start_on(pki: &TestPki, ledger: Ledger) -> (Running, Arc<Faults>) {
+    let faults = Faults::new(Duration::ZERO, 0.0);
+    let mut config = config(pki);
+    assert!(ledger.apply(&mut config).await, "{ledger:?} is available");
+    let running = start(&config, Arc::new(Population::new(faults.clone()))).await;
+    (running, faults)
+}
+
 /// The mTLS settings an agency uses to reach the gateway at `addr`.
 pub fn grpc_config(addr: SocketAddr, paths: &Paths, agency: &str) -> GrpcConfig {
     let read = |p: std::path::PathBuf| {

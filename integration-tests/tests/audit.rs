@@ -1,13 +1,13 @@
 //! Policy and audit over real mTLS: every request — served, denied, invalid — leaves
 //! a record under the request id its client saw; only auditors read the log; what
-//! they export verifies on its own.
+//! they export verifies on its own. Each test runs on both ledgers.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use integration_tests::{
-    TestPki, audit_records, auditor, channel, citizen_request, context, reason, residence_request,
-    seen, sim_id, start_with_sim,
+    Ledger, TestPki, audit_records, auditor, channel, citizen_request, context, reason,
+    residence_request, seen, sim_id, start_on,
 };
 use lienthong_gateway::audit::{Item, checkpoint, export};
 use lienthong_proto::prost_types::FieldMask;
@@ -20,10 +20,9 @@ use lienthong_proto::v1::{
 };
 use tonic::Code;
 
-#[tokio::test]
-async fn every_request_leaves_a_record_under_the_id_its_client_saw() {
+async fn every_request_leaves_a_record_under_the_id_its_client_saw(ledger: Ledger) {
     let pki = TestPki::new();
-    let (gw, _) = start_with_sim(&pki).await;
+    let (gw, _) = start_on(&pki, ledger).await;
     let id = sim_id("001085", true);
     let one = channel(gw.addr(), &pki.paths, "H99.01");
     let two = channel(gw.addr(), &pki.paths, "H99.02");
@@ -140,10 +139,9 @@ async fn every_request_leaves_a_record_under_the_id_its_client_saw() {
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
-#[tokio::test]
-async fn only_auditors_read_the_log_and_refusals_are_recorded() {
+async fn only_auditors_read_the_log_and_refusals_are_recorded(ledger: Ledger) {
     let pki = TestPki::new();
-    let (gw, _) = start_with_sim(&pki).await;
+    let (gw, _) = start_on(&pki, ledger).await;
     let mut not_auditor = AuditServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let err = not_auditor
         .query_audit(QueryAuditRequest::default())
@@ -195,10 +193,9 @@ async fn only_auditors_read_the_log_and_refusals_are_recorded() {
     assert!(err.message().contains("operation"), "{}", err.message());
 }
 
-#[tokio::test]
-async fn queries_filter_by_subject_agency_operation_time_and_resume() {
+async fn queries_filter_by_subject_agency_operation_time_and_resume(ledger: Ledger) {
     let pki = TestPki::new();
-    let (gw, _) = start_with_sim(&pki).await;
+    let (gw, _) = start_on(&pki, ledger).await;
     let a = sim_id("001085", true);
     let b = sim_id("079301", true);
     let mut one = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
@@ -288,10 +285,9 @@ async fn queries_filter_by_subject_agency_operation_time_and_resume() {
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4]);
 }
 
-#[tokio::test]
-async fn exports_verify_on_their_own_and_tampering_shows() {
+async fn exports_verify_on_their_own_and_tampering_shows(ledger: Ledger) {
     let pki = TestPki::new();
-    let (gw, _) = start_with_sim(&pki).await;
+    let (gw, _) = start_on(&pki, ledger).await;
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     for i in 0..20 {
         let id = sim_id(if i % 2 == 0 { "001085" } else { "079301" }, true);
@@ -341,10 +337,9 @@ async fn exports_verify_on_their_own_and_tampering_shows() {
     );
 }
 
-#[tokio::test]
-async fn without_a_durable_record_nothing_is_released() {
+async fn without_a_durable_record_nothing_is_released(ledger: Ledger) {
     let pki = TestPki::new();
-    let (gw, _) = start_with_sim(&pki).await;
+    let (gw, _) = start_on(&pki, ledger).await;
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let id = sim_id("001085", true);
     identity.get_citizen(citizen_request(&id)).await.unwrap();
@@ -359,10 +354,9 @@ async fn without_a_durable_record_nothing_is_released() {
     );
 }
 
-#[tokio::test]
-async fn a_client_that_hangs_up_does_not_erase_the_access() {
+async fn a_client_that_hangs_up_does_not_erase_the_access(ledger: Ledger) {
     let pki = TestPki::new();
-    let (gw, faults) = start_with_sim(&pki).await;
+    let (gw, faults) = start_on(&pki, ledger).await;
     faults.set_latency(Duration::from_millis(300));
     let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let id = sim_id("036192", true);
@@ -396,3 +390,12 @@ async fn a_client_that_hangs_up_does_not_erase_the_access() {
     );
     assert_eq!(records[0].outcome, Code::Ok as u32);
 }
+
+integration_tests::on_both_ledgers!(
+    every_request_leaves_a_record_under_the_id_its_client_saw,
+    only_auditors_read_the_log_and_refusals_are_recorded,
+    queries_filter_by_subject_agency_operation_time_and_resume,
+    exports_verify_on_their_own_and_tampering_shows,
+    without_a_durable_record_nothing_is_released,
+    a_client_that_hangs_up_does_not_erase_the_access,
+);

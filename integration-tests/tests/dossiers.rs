@@ -1,10 +1,12 @@
 //! Dossiers over real mTLS: the edge rules, ownership, optimistic concurrency, the
 //! outbox delivered to the in-process portal simulator, paging, and the inbound
-//! watch resumed by cursor.
+//! watch resumed by cursor; each on both ledgers.
 
 use std::time::Duration;
 
-use integration_tests::{TestPki, audit_records, channel, config, marked_delivered, reason, start};
+use integration_tests::{
+    Ledger, TestPki, audit_records, channel, config, marked_delivered, reason, start,
+};
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
@@ -44,8 +46,9 @@ fn submit(d: Dossier) -> SubmitDossierRequest {
     SubmitDossierRequest { dossier: Some(d) }
 }
 
-async fn gateway(pki: &TestPki) -> lienthong_gateway::server::Running {
+async fn gateway(pki: &TestPki, ledger: Ledger) -> lienthong_gateway::server::Running {
     let mut config = config(pki);
+    assert!(ledger.apply(&mut config).await);
     config.sync.poll_interval = Duration::from_millis(100);
     config.sync.backoff_base = Duration::from_millis(20);
     start(
@@ -63,10 +66,9 @@ fn client(
     DossierServiceClient::new(channel(gw.addr(), &pki.paths, agency))
 }
 
-#[tokio::test]
-async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal() {
+async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal(ledger: Ledger) {
     let pki = TestPki::new();
-    let gw = gateway(&pki).await;
+    let gw = gateway(&pki, ledger).await;
     let mut one = client(&gw, &pki, "H99.01");
     let d = one
         .submit_dossier(submit(dossier(1)))
@@ -180,10 +182,9 @@ async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal() {
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
-#[tokio::test]
-async fn lists_page_and_watches_resume_by_cursor() {
+async fn lists_page_and_watches_resume_by_cursor(ledger: Ledger) {
     let pki = TestPki::new();
-    let gw = gateway(&pki).await;
+    let gw = gateway(&pki, ledger).await;
     let mut one = client(&gw, &pki, "H99.01");
     for serial in 1..=3 {
         one.submit_dossier(submit(dossier(serial))).await.unwrap();
@@ -302,11 +303,11 @@ async fn lists_page_and_watches_resume_by_cursor() {
 /// How to make the portal fail.
 type Cause = fn(&Faults);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_come_through_every_portal_fault_in_order() {
+async fn deliveries_come_through_every_portal_fault_in_order(ledger: Ledger) {
     use lienthong_adapters::sim::Misbehaviour;
     let pki = TestPki::new();
     let mut config = config(&pki);
+    assert!(ledger.apply(&mut config).await);
     config.sync.backoff_base = Duration::from_millis(20);
     config.sync.backoff_max = Duration::from_millis(300);
     let gw = start(
@@ -406,3 +407,9 @@ async fn deliveries_come_through_every_portal_fault_in_order() {
         marked_delivered(&mut one, c, 3, Duration::from_secs(10)).await;
     }
 }
+
+integration_tests::on_both_ledgers!(
+    a_dossier_goes_through_its_statuses_and_reaches_the_portal,
+    lists_page_and_watches_resume_by_cursor,
+    deliveries_come_through_every_portal_fault_in_order,
+);

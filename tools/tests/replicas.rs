@@ -471,4 +471,10 @@ async fn a_one_node_ledger_moves_into_postgres_and_verifies() {
     let verify = run(&dir, &["audit", "verify", "--ledger-url", &url]);
     assert!(verify.status.success(), "{verify:?}");
     assert!(query(&["--ledger-url", &url]).len() > before.len());
+    // An export of the PostgreSQL ledger verifies on its own.
+    let export = run(&dir, &["audit", "export", "--ledger-url", &url]);
+    assert!(export.status.success(), "{export:?}");
+    std::fs::write(dir.join("export.jsonl"), &export.stdout).unwrap();
+    let checked = run(&dir, &["audit", "verify", "--file", "export.jsonl"]);
+    assert!(checked.status.success(), "{checked:?}");
 }
