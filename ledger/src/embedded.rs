@@ -113,7 +113,8 @@ fn create(path: &Path) -> Result<Database, Error> {
 
 /// The embedded ledger.
 pub struct Embedded {
-    db: Arc<Database>,
+    /// The open file; `None` only while it is reopened after an I/O error.
+    db: std::sync::RwLock<Option<Arc<Database>>>,
     path: PathBuf,
     /// Where the audit log ends: read at open, moved by each commit (only the writer
     /// commits records).
@@ -139,7 +140,7 @@ impl Embedded {
         journal::recover(&db, &journal::path_of(path))?;
         let head = audit::head(&db.begin_read().ctx("open the ledger")?)?;
         Ok(Arc::new(Embedded {
-            db: Arc::new(db),
+            db: std::sync::RwLock::new(Some(Arc::new(db))),
             path: path.to_owned(),
             head: Mutex::new(head),
             journal: Mutex::new(None),
@@ -148,12 +149,83 @@ impl Embedded {
         }))
     }
 
+    /// The open file.
+    fn db(&self) -> Result<Arc<Database>, Error> {
+        self.db
+            .read()
+            .expect("ledger handle")
+            .clone()
+            .ok_or_else(|| Error::Unavailable("the ledger is being reopened".into()))
+    }
+
+    /// After a failed write, whether redb has refused the file for good until it is
+    /// reopened (it does after an I/O error such as a full disk); if so, reopens it,
+    /// replaying the journal (the acknowledged records redb may not have kept), so
+    /// that the gateway writes again once the cause is gone, without a restart.
+    fn reopen_if_poisoned(&self) {
+        let mut slot = self.db.write().expect("ledger handle");
+        if let Some(mut old) = slot.take() {
+            let poisoned = matches!(
+                old.begin_write(),
+                Err(redb::TransactionError::Storage(
+                    redb::StorageError::PreviousIo
+                ))
+            );
+            if !poisoned {
+                *slot = Some(old);
+                return;
+            }
+            // Readers hold the handle for one read at most; the file's lock goes
+            // with the last of them.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        drop(db);
+                        break;
+                    }
+                    Err(shared) if std::time::Instant::now() < deadline => {
+                        old = shared;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(shared) => {
+                        *slot = Some(shared);
+                        tracing::error!(
+                            "the ledger failed an I/O and is still in use; it stays refused"
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+        // Closed: open it again (or, while the cause lasts, at the next commit).
+        let reopened = create(&self.path).and_then(|db| {
+            journal::recover(&db, &journal::path_of(&self.path))?;
+            let head = audit::head(&db.begin_read().ctx("reopen the ledger")?)?;
+            Ok((db, head))
+        });
+        match reopened {
+            Ok((db, head)) => {
+                *self.head.lock().expect("head") = head;
+                *self.journal.lock().expect("journal") = None;
+                *slot = Some(Arc::new(db));
+                tracing::warn!(
+                    head = head.seq,
+                    "the ledger was reopened after an I/O error"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the ledger cannot be reopened yet; the next commit tries again")
+            }
+        }
+    }
+
     /// Runs `read` on a snapshot, off the async runtime.
     async fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&ReadTransaction) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let db = self.db.clone();
+        let db = self.db()?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().ctx("read the ledger")?;
             read(&txn)
@@ -167,7 +239,7 @@ impl Embedded {
         &self,
         write: impl FnOnce(&redb::WriteTransaction) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let db = self.db.clone();
+        let db = self.db()?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_write().ctx("write the ledger")?;
             let out = write(&txn)?;
@@ -178,13 +250,27 @@ impl Embedded {
         .map_err(|e| Error::unavailable("ledger writer", e))?
     }
 
-    /// See [`Store::commit`]; blocks.
+    /// See [`Store::commit`]; blocks. A failed commit may leave redb refusing the
+    /// file: then it is reopened for the next.
     fn commit_now(
         &self,
         batch: &mut Batch,
         seal: &mut (dyn Seal + Send),
     ) -> Result<Committed, Error> {
-        let mut txn = self.db.begin_write().ctx("commit")?;
+        let committed = self.commit_once(batch, seal);
+        if committed.is_err() {
+            self.reopen_if_poisoned();
+        }
+        committed
+    }
+
+    fn commit_once(
+        &self,
+        batch: &mut Batch,
+        seal: &mut (dyn Seal + Send),
+    ) -> Result<Committed, Error> {
+        let db = self.db()?;
+        let mut txn = db.begin_write().ctx("commit")?;
         let now = crate::now_micros();
         for (entry, outcome) in &batch.deliveries {
             dossiers::mark(&txn, entry, outcome)?;
@@ -227,7 +313,7 @@ impl Embedded {
                 slot => slot.insert(Journal::open(&journal::path_of(&self.path))?),
             };
             if plain {
-                durable(&self.db, journal, &batch.records)
+                durable(&db, journal, &batch.records)
             } else {
                 journal.restart();
                 Ok(())

@@ -150,7 +150,7 @@ impl Store for Embedded {
         let mut journal = self.journal.lock().expect("journal");
         if let Some(journal) = &mut *journal {
             if journal.used() > 0 {
-                settle(&self.db)?;
+                settle(&*self.db()?)?;
                 journal.restart();
             }
             // Every record is durable in redb: nothing in the journal is to be
