@@ -51,6 +51,8 @@ pub struct Log {
     writer: Arc<Writer>,
     /// Signs checkpoints and export seals.
     signer: Arc<Signer>,
+    /// The disk under the data dir: nothing is recorded while it is full.
+    disk: std::sync::OnceLock<Arc<crate::disk::Disk>>,
 }
 
 impl Log {
@@ -120,6 +122,7 @@ impl Log {
             store,
             writer,
             signer,
+            disk: std::sync::OnceLock::new(),
         }
     }
 
@@ -148,9 +151,23 @@ impl Log {
         Ok(())
     }
 
+    /// Refuses to record while `disk` is full (set once, at start).
+    pub fn watch_disk(&self, disk: Arc<crate::disk::Disk>) {
+        let _ = self.disk.set(disk);
+    }
+
+    /// The reason nothing may be recorded now, if there is one.
+    fn room(&self) -> Result<(), Error> {
+        match self.disk.get().and_then(|d| d.refusal()) {
+            Some(why) => Err(Error::DiskFull(why)),
+            None => Ok(()),
+        }
+    }
+
     /// Appends `record` (its seq, time and hashes are set by the writer) and returns
     /// its sequence number once it is durable.
     pub async fn append(&self, record: AuditRecord) -> Result<u64, Error> {
+        self.room()?;
         let appended = self
             .writer
             .append(Some(record), None)
@@ -167,6 +184,7 @@ impl Log {
         record: AuditRecord,
         change: Change,
     ) -> Result<(u64, Applied), Error> {
+        self.room()?;
         let appended = self
             .writer
             .append(Some(record), Some(change))

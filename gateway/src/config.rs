@@ -23,7 +23,7 @@ mod upstreams;
 pub use cache::{BreakerConfig, CacheConfig, Freshness};
 pub use ledger::{Backend, LedgerConfig};
 pub use limits::{AgencyLimits, Limits, Rate, RateLimits, UpstreamLimits};
-pub use operations::{AdminConfig, LogConfig, LogFormat, ReloadConfig};
+pub use operations::{AdminConfig, DiskConfig, LogConfig, LogFormat, ReloadConfig};
 pub use trust::{Audit, PolicyConfig, Tls};
 pub use upstreams::{Population, Portal, RestApi, SyncConfig};
 
@@ -61,6 +61,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// The operations listener: metrics, liveness, readiness.
     pub admin: AdminConfig,
+    /// The disk under the data dir.
+    pub disk: DiskConfig,
     /// Log lines.
     pub log: LogConfig,
     /// Picking up changed certificates, CRL and policy without a restart.
@@ -98,6 +100,7 @@ impl Default for Config {
             },
             sync: SyncConfig::default(),
             ledger: LedgerConfig::default(),
+            disk: DiskConfig::default(),
             admin: AdminConfig::default(),
             log: LogConfig::default(),
             reload: ReloadConfig::default(),
@@ -138,6 +141,12 @@ impl Config {
         }
         self.validate_limits()?;
         self.ledger.validate()?;
+        if self.disk.hard_free_mb >= self.disk.soft_free_mb || self.disk.check_interval.is_zero() {
+            return bad(
+                "disk.hard_free_mb",
+                "must be below disk.soft_free_mb (and disk.check_interval above zero)",
+            );
+        }
         if self.admin.health_interval.is_zero() {
             return bad("admin.health_interval", "must be greater than zero");
         }

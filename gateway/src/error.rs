@@ -106,6 +106,10 @@ pub enum Error {
     /// The audit log cannot record or read; nothing is released without a record.
     #[error("audit log: {0}")]
     Audit(String),
+    /// The disk under the data dir is below `disk.hard_free_mb`: nothing is
+    /// recorded, so nothing is released, until space is freed.
+    #[error("disk full: {0}")]
+    DiskFull(String),
     /// A dossier change the rules refuse.
     #[error("{0}")]
     Dossier(#[from] lienthong_ledger::Refusal),

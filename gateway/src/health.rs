@@ -3,14 +3,16 @@
 //!
 //! Checked every `admin.health_interval`:
 //! - `data_dir`: a probe file can be written, synced and removed in the data dir;
+//! - `disk`: the data dir's file system is above `disk.hard_free_mb` (below
+//!   `disk.soft_free_mb` the check passes but the report says `degraded`);
 //! - `ledger`: the ledger answers (PostgreSQL: a round trip on a pooled
 //!   connection); without it nothing may be released;
 //! - `audit`: the audit writer runs and no commit failed in the last 10 s (without
 //!   it nothing may be released);
 //! - `population_circuit`: the population registry's circuit is not open.
 //!
-//! Every service needs the first three. The identity and residency services also need
-//! the fourth (they can still answer from the cache, but a balancer should prefer a
+//! Every service needs the first four. The identity and residency services also need
+//! the fifth (they can still answer from the cache, but a balancer should prefer a
 //! gateway whose upstream answers). The overall status (`""`) is serving only when
 //! every check passes. At shutdown every service turns NOT_SERVING first, so that
 //! balancers drain the gateway before its listener closes.
@@ -28,6 +30,7 @@ use lienthong_ledger::Store;
 use crate::audit;
 use crate::breaker::State;
 use crate::cache::Cache;
+use crate::disk::{Disk, Level};
 use crate::reload::Current;
 
 /// A commit failure this recent makes the audit check fail.
@@ -41,6 +44,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Report {
     /// Every check passes.
     pub ready: bool,
+    /// What passes but needs an operator soon (a disk running low).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
     /// Each check: its name, whether it passes, and why not.
     pub checks: Vec<Check>,
 }
@@ -48,7 +54,7 @@ pub struct Report {
 /// One check.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Check {
-    /// `data_dir`, `ledger`, `audit`, `population_circuit`.
+    /// `data_dir`, `disk`, `ledger`, `audit`, `population_circuit`.
     pub name: &'static str,
     /// Passing.
     pub ok: bool,
@@ -61,6 +67,7 @@ pub struct Check {
 pub struct Readiness {
     data_dir: PathBuf,
     ledger: Arc<dyn Store>,
+    disk: Arc<Disk>,
     audit: Option<Arc<audit::Log>>,
     cache: Arc<Cache>,
     reporter: HealthReporter,
@@ -77,6 +84,7 @@ impl Readiness {
     pub fn new(
         data_dir: PathBuf,
         ledger: Arc<dyn Store>,
+        disk: Arc<Disk>,
         audit: Option<Arc<audit::Log>>,
         cache: Arc<Cache>,
         reporter: HealthReporter,
@@ -84,6 +92,7 @@ impl Readiness {
         Readiness {
             data_dir,
             ledger,
+            disk,
             audit,
             cache,
             reporter,
@@ -106,6 +115,14 @@ impl Readiness {
                 self.data_dir.display()
             )),
         };
+        let disk = match self.disk.level() {
+            Level::Full => Err(self.disk.describe()),
+            _ => Ok(()),
+        };
+        let degraded = match self.disk.level() {
+            Level::Low => vec![self.disk.describe()],
+            _ => Vec::new(),
+        };
         let ledger = match tokio::time::timeout(PROBE_TIMEOUT, self.ledger.ping()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
@@ -126,6 +143,7 @@ impl Readiness {
         };
         let checks: Vec<Check> = [
             ("data_dir", dir),
+            ("disk", disk),
             ("ledger", ledger),
             ("audit", audit),
             ("population_circuit", circuit),
@@ -137,7 +155,7 @@ impl Readiness {
             detail: r.err().unwrap_or_default(),
         })
         .collect();
-        let basic = checks[..3].iter().all(|c| c.ok);
+        let basic = checks[..4].iter().all(|c| c.ok);
         let all = checks.iter().all(|c| c.ok);
         let status = |ok| {
             if ok {
@@ -153,7 +171,11 @@ impl Readiness {
             self.reporter.set_service_status(name, status(all)).await;
         }
         self.reporter.set_service_status("", status(all)).await;
-        let report = Report { ready: all, checks };
+        let report = Report {
+            ready: all,
+            degraded,
+            checks,
+        };
         let previous = self.report.get();
         if previous.ready != report.ready && !previous.checks.is_empty() {
             if report.ready {
@@ -181,6 +203,7 @@ impl Readiness {
         }
         self.report.set(Report {
             ready: false,
+            degraded: Vec::new(),
             checks: vec![Check {
                 name: "shutdown",
                 ok: false,

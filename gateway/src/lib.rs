@@ -21,6 +21,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod data_dir;
+pub mod disk;
 mod error;
 pub mod health;
 pub mod metrics;

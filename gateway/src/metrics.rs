@@ -75,6 +75,10 @@ pub struct Snapshot {
     pub outbox_oldest_seconds: f64,
     /// Dead letters waiting for an operator.
     pub outbox_dead: u64,
+    /// Free bytes on the data dir's file system.
+    pub disk_free_bytes: u64,
+    /// 0 ample, 1 below the soft threshold, 2 below the hard one.
+    pub disk_level: i64,
     /// Readiness checks: name and whether it passes.
     pub checks: Vec<(&'static str, bool)>,
 }
@@ -112,6 +116,8 @@ pub struct Metrics {
     outbox_depth: Gauge,
     outbox_oldest: Gauge<f64, std::sync::atomic::AtomicU64>,
     outbox_dead: Gauge,
+    disk_free: Gauge,
+    disk_level: Gauge,
     checks: Family<CheckLabels, Gauge>,
 }
 
@@ -143,6 +149,8 @@ impl Metrics {
             outbox_depth: Gauge::default(),
             outbox_oldest: Gauge::default(),
             outbox_dead: Gauge::default(),
+            disk_free: Gauge::default(),
+            disk_level: Gauge::default(),
             checks: Family::default(),
             registry: Prometheus::default(),
         };
@@ -239,6 +247,16 @@ impl Metrics {
             m.outbox_dead.clone(),
         );
         r.register(
+            "disk_free_bytes",
+            "free bytes on the data dir's file system",
+            m.disk_free.clone(),
+        );
+        r.register(
+            "disk_level",
+            "0 ample, 1 below disk.soft_free_mb (degraded), 2 below disk.hard_free_mb (refusing)",
+            m.disk_level.clone(),
+        );
+        r.register(
             "reloads",
             "reloads of certificates and policy, by component and outcome",
             m.reloads.clone(),
@@ -261,6 +279,9 @@ impl Metrics {
         self.outbox_depth.set(state.outbox_depth as i64);
         self.outbox_oldest.set(state.outbox_oldest_seconds);
         self.outbox_dead.set(state.outbox_dead as i64);
+        self.disk_free
+            .set(state.disk_free_bytes.min(i64::MAX as u64) as i64);
+        self.disk_level.set(state.disk_level);
         for (check, ok) in &state.checks {
             self.checks
                 .get_or_create(&CheckLabels { check })

@@ -33,6 +33,8 @@ pub struct Sources {
     pub cache: Arc<Cache>,
     /// For the outbox gauges.
     pub dossiers: Arc<Dossiers>,
+    /// For free space.
+    pub disk: Arc<crate::disk::Disk>,
     /// The population adapter's name.
     pub upstream: &'static str,
 }
@@ -54,6 +56,8 @@ impl Sources {
                 .oldest
                 .map_or(0.0, |at| (now - at).max(0) as f64 / 1e6),
             outbox_dead: depth.dead,
+            disk_free_bytes: self.disk.free(),
+            disk_level: self.disk.level() as i64,
             checks: self
                 .readiness
                 .report

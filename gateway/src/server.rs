@@ -172,6 +172,10 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     crate::data_dir::prepare(&config.data_dir)?;
     let ledger = ledger::open(config).await?;
     let (store, writer, audit) = (ledger.store, ledger.writer, ledger.audit);
+    let disk = crate::disk::Disk::new(&config.data_dir, &config.disk);
+    if let Some(log) = &audit {
+        log.watch_disk(disk.clone());
+    }
     let metrics = Arc::new(Metrics::new(ledger.metrics));
     let reloader = Arc::new(Reloader::load(
         Paths::new(&config.tls.certs_dir),
@@ -220,6 +224,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         registry.name(),
     ));
     cache.spawn_sweeper(shutdown.clone());
+    disk.spawn(config.disk.check_interval, shutdown.clone());
     cache.follow_purges(store.events(), shutdown.clone());
     let exchange =
         crate::sync::Exchange::start(config, store, writer.clone(), &metrics, shutdown.clone())
@@ -238,6 +243,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     let mut readiness = Readiness::new(
         config.data_dir.clone(),
         exchange.dossiers.store.clone(),
+        disk.clone(),
         audit.clone(),
         cache.clone(),
         health,
@@ -258,6 +264,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
             readiness: readiness.clone(),
             cache: cache.clone(),
             dossiers: exchange.dossiers.clone(),
+            disk: disk.clone(),
             upstream: registry.name(),
         };
         Some(crate::ops::serve(config.admin.listen, sources, shutdown.clone()).await?)

@@ -97,6 +97,13 @@ fn parts(error: &Error) -> Parts {
             "the audit log cannot record this request, so nothing is released",
             Some(Duration::from_secs(5)),
         ),
+        Error::DiskFull(_) => p(
+            Code::Unavailable,
+            "AUDIT_UNAVAILABLE",
+            "the gateway's disk is full, so the audit log cannot record this request and \
+             nothing is released; its operator is alerted, retry later",
+            Some(Duration::from_secs(30)),
+        ),
         Error::Dossier(refusal) => {
             use lienthong_ledger::Refusal;
             let (code, reason) = match refusal {

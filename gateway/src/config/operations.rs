@@ -28,6 +28,29 @@ impl Default for AdminConfig {
     }
 }
 
+/// The disk under the data dir: when to warn, and when to stop recording.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskConfig {
+    /// Below this much free space (MiB) readiness reports the gateway degraded.
+    pub soft_free_mb: u64,
+    /// Below this much free space (MiB) audited requests are refused.
+    pub hard_free_mb: u64,
+    /// How often free space is read.
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+}
+
+impl Default for DiskConfig {
+    fn default() -> Self {
+        DiskConfig {
+            soft_free_mb: 2048,
+            hard_free_mb: 256,
+            check_interval: Duration::from_secs(1),
+        }
+    }
+}
+
 /// How log lines are written (to stderr).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -56,6 +56,10 @@ fn each_validation_error_names_its_key() {
         ),
         ("[sync]\nlease = \"100ms\"", "sync.lease"),
         (
+            "[disk]\nsoft_free_mb = 100\nhard_free_mb = 100",
+            "disk.hard_free_mb",
+        ),
+        (
             "[limits]\nmax_message_bytes = 10",
             "limits.max_message_bytes",
         ),

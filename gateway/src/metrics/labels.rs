@@ -88,7 +88,7 @@ pub struct UpstreamName {
 /// A readiness check.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CheckLabels {
-    /// `data_dir`, `ledger`, `audit`, `population_circuit`.
+    /// `data_dir`, `disk`, `ledger`, `audit`, `population_circuit`.
     pub check: &'static str,
 }
 
