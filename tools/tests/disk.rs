@@ -32,9 +32,12 @@ impl Small {
             .output();
         match mounted {
             Ok(out) if out.status.success() => Some(Small(at.to_owned())),
-            Ok(out) if is_root() => panic!("mount as root failed: {out:?}"),
             other => {
-                eprintln!("SKIPPED: cannot mount a small file system here (not root): {other:?}");
+                // `.ci/run` sets this when it can mount: there the test must run.
+                if std::env::var_os("LIENTHONG_REQUIRE_SMALL_DISK").is_some() {
+                    panic!("cannot mount a small file system: {other:?}");
+                }
+                eprintln!("SKIPPED: cannot mount a small file system here (needs root): {other:?}");
                 None
             }
         }
@@ -45,13 +48,6 @@ impl Drop for Small {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 /// Free MiB on the file system at `dir`.
