@@ -124,10 +124,7 @@ impl LedgerConfig {
             .unwrap_or_else(|_| "host".into());
         let mut random = [0u8; 4];
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
-        format!(
-            "{host}-{}-{}",
-            std::process::id(),
-            crate::audit::hex(&random)
-        )
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{host}-{}-{suffix}", std::process::id())
     }
 }
