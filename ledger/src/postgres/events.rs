@@ -18,6 +18,9 @@ use crate::{Error, Event};
 /// The channel.
 const CHANNEL: &str = "lienthong";
 
+/// How long announced purges are kept for replicas that reconnect: a week.
+const PURGES_KEPT_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+
 /// See [`crate::Store::announce`].
 pub(super) async fn announce(
     client: &mut tokio_postgres::Client,
@@ -41,6 +44,15 @@ pub(super) async fn announce(
             txn.execute("SELECT pg_notify('lienthong', 'purge')", &[])
                 .await
                 .map_err(db("announce a purge"))?;
+            // Purges only matter to replicas catching up after a lost connection;
+            // a week on, every cached record they could concern has expired. The
+            // table stays small.
+            txn.execute(
+                "DELETE FROM cache_purges WHERE at_micros < now_micros() - $1",
+                &[&PURGES_KEPT_MICROS],
+            )
+            .await
+            .map_err(db("announce a purge"))?;
             txn.commit().await.map_err(db("announce a purge"))?;
         }
     }

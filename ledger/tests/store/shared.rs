@@ -306,3 +306,42 @@ async fn an_embedded_ledger_moves_into_postgres_whole() {
     let again = pg.import(&*embedded).await.unwrap_err();
     assert!(matches!(again, Error::Refused(_)), "{again:?}");
 }
+
+/// Announced purges are kept for replicas that reconnect, not for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purges_older_than_a_week_are_let_go() {
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let url = cluster.database().await;
+    let store: Arc<dyn Store> = Postgres::open(&options(&url)).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let old_micros = lienthong_ledger::now_micros() - 8 * 24 * 3600 * 1_000_000;
+    client
+        .execute(
+            "INSERT INTO lienthong.cache_purges (personal_id, at_micros) VALUES ('001085000001', $1)",
+            &[&old_micros],
+        )
+        .await
+        .unwrap();
+    let count = || async {
+        client
+            .query_one("SELECT count(*) FROM lienthong.cache_purges", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    assert_eq!(count().await, 1);
+    store
+        .announce(lienthong_ledger::Event::Purge("001085000002".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        count().await,
+        1,
+        "the week-old purge went, the new one stays"
+    );
+}
