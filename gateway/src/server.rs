@@ -25,7 +25,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use accept::{MAX_PENDING_HANDSHAKES, MAX_PENDING_HANDSHAKES_PER_ADDRESS};
-pub use ledger::store;
 pub use run::run;
 
 use crate::admission::Admission;

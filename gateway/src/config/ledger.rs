@@ -114,6 +114,18 @@ impl LedgerConfig {
         Ok(None)
     }
 
+    /// How to reach the PostgreSQL ledger, the password read from where the
+    /// configuration says.
+    pub fn options(&self) -> Result<lienthong_ledger::postgres::Options, Error> {
+        Ok(lienthong_ledger::postgres::Options {
+            url: self.url.clone(),
+            password: self.password()?,
+            pool_size: self.pool_size,
+            statement_timeout: self.statement_timeout,
+            connect_timeout: self.connect_timeout,
+        })
+    }
+
     /// This replica's name: the configured one, or host, process and a random part.
     pub fn replica_name(&self) -> String {
         if !self.replica.is_empty() {

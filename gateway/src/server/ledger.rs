@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lienthong_ledger::postgres::{Options, Postgres, redacted};
+use lienthong_ledger::postgres::{Postgres, redacted};
 use lienthong_ledger::{Seal, Settings, Store, Unsealed, Writer};
 
 use crate::config::Backend;
@@ -24,7 +24,7 @@ pub(super) struct Ledger {
 
 /// Opens the store `config` names: the embedded file in the data dir, or the
 /// PostgreSQL database (its schema created or migrated).
-pub async fn store(config: &Config) -> Result<Arc<dyn Store>, Error> {
+async fn store(config: &Config) -> Result<Arc<dyn Store>, Error> {
     let ledger = &config.ledger;
     match ledger.backend {
         Backend::Redb => {
@@ -33,14 +33,9 @@ pub async fn store(config: &Config) -> Result<Arc<dyn Store>, Error> {
             Ok(store)
         }
         Backend::Postgres => {
-            let options = Options {
-                url: ledger.url.clone(),
-                password: ledger.password()?,
-                pool_size: ledger.pool_size,
-                statement_timeout: ledger.statement_timeout,
-                connect_timeout: ledger.connect_timeout,
-            };
-            let store = Postgres::open(&options).await.map_err(Error::audit)?;
+            let store = Postgres::open(&ledger.options()?)
+                .await
+                .map_err(Error::audit)?;
             tracing::info!(database = %redacted(&ledger.url), "ledger on PostgreSQL");
             Ok(store)
         }

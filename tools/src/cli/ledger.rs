@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use lienthong_ledger::Store;
-use lienthong_ledger::postgres::{Options, Postgres, redacted};
+use lienthong_ledger::postgres::{Postgres, redacted};
 
 /// Where a PostgreSQL ledger is.
 #[derive(Debug, Args, Default)]
@@ -41,14 +41,12 @@ impl LedgerArgs {
         };
         let mut config = lienthong_gateway::Config::default();
         self.apply(&mut config);
+        // An offline command is one client with long statements (a whole export,
+        // a migration), not a replica serving requests.
+        config.ledger.pool_size = 4;
+        config.ledger.statement_timeout = std::time::Duration::from_secs(300);
         config.ledger.validate().map_err(|e| e.to_string())?;
-        let options = Options {
-            url: url.clone(),
-            password: config.ledger.password().map_err(|e| e.to_string())?,
-            pool_size: 4,
-            statement_timeout: std::time::Duration::from_secs(300),
-            connect_timeout: config.ledger.connect_timeout,
-        };
+        let options = config.ledger.options().map_err(|e| e.to_string())?;
         Postgres::open(&options)
             .await
             .map(Some)
