@@ -27,6 +27,18 @@ impl Cache {
         removed
     }
 
+    /// Removes the records about `personal_id` ("" for every record), off the
+    /// async runtime; how many the disk held.
+    pub async fn purge_blocking(self: &Arc<Self>, personal_id: String) -> Result<u64, Error> {
+        let cache = self.clone();
+        tokio::task::spawn_blocking(move || match personal_id.is_empty() {
+            true => cache.purge_all(),
+            false => Ok(cache.purge(&personal_id)),
+        })
+        .await
+        .map_err(|e| Error::Server(e.to_string()))?
+    }
+
     /// Removes every record; returns how many the disk held.
     pub fn purge_all(&self) -> Result<u64, Error> {
         if let Some(memory) = &self.memory {
@@ -119,18 +131,11 @@ impl Cache {
                         Err(RecvError::Closed) => return,
                     },
                 };
-                let c = cache.clone();
-                let purged = tokio::task::spawn_blocking(move || match id.is_empty() {
-                    true => c.purge_all(),
-                    false => Ok(c.purge(&id)),
-                })
-                .await;
-                match purged {
-                    Ok(Ok(removed)) if removed > 0 => {
+                match cache.purge_blocking(id).await {
+                    Ok(removed) if removed > 0 => {
                         tracing::info!(records = removed, "cache purged (announced on the ledger)")
                     }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "an announced purge failed"),
+                    Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "an announced purge failed"),
                 }
             }

@@ -50,17 +50,7 @@ impl AdminService for Admin {
                 }
                 v.finish()?;
                 ctx.require(&shared.policy.get(), Role::Operator)?;
-                let cache = shared.cache.clone();
-                let id = req.personal_id.clone();
-                let removed = tokio::task::spawn_blocking(move || {
-                    if id.is_empty() {
-                        cache.purge_all()
-                    } else {
-                        Ok(cache.purge(&id))
-                    }
-                })
-                .await
-                .map_err(|e| crate::Error::Server(e.to_string()))??;
+                let removed = shared.cache.purge_blocking(req.personal_id.clone()).await?;
                 // Every replica on the ledger drops its copies too; until the
                 // announcement is durable the operator is told the purge did not
                 // reach them (and may repeat it: a purge is idempotent).
