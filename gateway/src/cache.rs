@@ -16,6 +16,7 @@
 //!   stale record bridges an outage only for an agency that had it already (it is
 //!   told nothing new). The audit record keeps the truth for inspectors.
 
+mod failure;
 pub mod seal;
 pub mod store;
 mod upkeep;
@@ -37,6 +38,7 @@ use crate::breaker::Breaker;
 use crate::clock::{Clock, micros};
 use crate::config::CacheConfig;
 use crate::policy::Record;
+use failure::Failure;
 use seal::Keys;
 use store::Store;
 
@@ -77,57 +79,6 @@ pub struct View {
 /// Agencies remembered per record, at most: beyond, the longest-known are
 /// forgotten (they see `miss` once more).
 const SEEN_BY: usize = 64;
-
-/// Why a fetch failed, in a form every waiter of a single flight can share.
-#[derive(Debug, Clone)]
-enum Failure {
-    Upstream(lienthong_adapters::Error),
-    Deadline(Duration),
-    Open {
-        endpoint: String,
-        retry_in: Duration,
-    },
-}
-
-impl Failure {
-    fn of(e: Error, endpoint: &str) -> Failure {
-        match e {
-            Error::Upstream(e) => Failure::Upstream(e),
-            Error::Deadline(d) => Failure::Deadline(d),
-            other => Failure::Upstream(lienthong_adapters::Error::Unavailable {
-                endpoint: endpoint.into(),
-                detail: other.to_string(),
-            }),
-        }
-    }
-
-    /// Whether a stale record may answer instead: the upstream is down or slow, not
-    /// "no such citizen".
-    fn stale_ok(&self) -> bool {
-        match self {
-            Failure::Upstream(e) => e.fault() == Fault::Upstream,
-            Failure::Deadline(_) | Failure::Open { .. } => true,
-        }
-    }
-}
-
-impl From<Failure> for Error {
-    fn from(f: Failure) -> Error {
-        match f {
-            Failure::Upstream(e) => Error::Upstream(e),
-            Failure::Deadline(d) => Error::Deadline(d),
-            Failure::Open { endpoint, retry_in } => {
-                Error::Upstream(lienthong_adapters::Error::Unavailable {
-                    endpoint,
-                    detail: format!(
-                        "circuit open after repeated failures; next probe in {} ms",
-                        retry_in.as_millis()
-                    ),
-                })
-            }
-        }
-    }
-}
 
 /// A record as held: when it was stored, its protobuf bytes, and the agencies it
 /// has been served to (in memory only: after a restart, nobody has seen it).
