@@ -53,3 +53,23 @@ impl Clock for Manual {
 pub fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
+
+/// Runs `round` now and then every `interval` (a late round delays the next rather
+/// than bunching up), until `shutdown`: the gateway's periodic checks.
+pub fn every<F, R>(interval: Duration, shutdown: tokio_util::sync::CancellationToken, mut round: F)
+where
+    F: FnMut() -> R + Send + 'static,
+    R: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            round().await;
+        }
+    });
+}

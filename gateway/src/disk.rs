@@ -128,16 +128,10 @@ impl Disk {
     /// Reads the disk every `interval` until `shutdown`.
     pub fn spawn(self: &Arc<Self>, interval: Duration, shutdown: CancellationToken) {
         let disk = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                let d = disk.clone();
-                let _ = tokio::task::spawn_blocking(move || d.check()).await;
+        crate::clock::every(interval, shutdown, move || {
+            let disk = disk.clone();
+            async move {
+                let _ = tokio::task::spawn_blocking(move || disk.check()).await;
             }
         });
     }

@@ -214,15 +214,10 @@ impl Readiness {
 
     /// Checks every `interval` until `shutdown`.
     pub fn spawn(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                self.check().await;
+        crate::clock::every(interval, shutdown, move || {
+            let readiness = self.clone();
+            async move {
+                readiness.check().await;
             }
         });
     }
