@@ -121,24 +121,59 @@ fn lookup() -> GetCitizenRequest {
     }
 }
 
-/// The gateway's arguments on the small disk under `dir`, with `disk` settings,
-/// and a function that starts it on `port`.
-fn gateway_on_small_disk(
-    dir: &Path,
+/// A gateway on a 64 MiB tmpfs mounted for the test, with `disk` settings; `None`
+/// where the test may not mount one.
+struct Rig {
+    /// Unmounted before the temporary dir goes.
+    _small: Small,
+    _tmp: tempfile::TempDir,
+    /// The test's directory (certs, config, log).
+    dir: PathBuf,
+    /// The small file system (the data dir is `data` in it).
+    small: PathBuf,
     port: u16,
     admin: u16,
-    disk: &str,
-) -> impl Fn() -> tokio::task::JoinHandle<support::Killed> {
-    std::fs::write(
-        dir.join("disk.toml"),
-        format!(
-            "[disk]\n{disk}\ncheck_interval = \"100ms\"\n[admin]\nhealth_interval = \"100ms\"\n"
-        ),
-    )
-    .unwrap();
-    let dir = dir.to_owned();
-    move || {
-        let dir = dir.clone();
+    /// A client of the gateway as H99.01.
+    identity: IdentityServiceClient<tonic::transport::Channel>,
+    /// The request ids answered.
+    seen: Seen,
+}
+
+impl Rig {
+    async fn start(disk: &str) -> Option<(Rig, support::Killed)> {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let small = dir.join("disk");
+        let mounted = Small::mount(&small, 64)?;
+        std::fs::write(
+            dir.join("disk.toml"),
+            format!(
+                "[disk]\n{disk}\ncheck_interval = \"100ms\"\n[admin]\nhealth_interval = \"100ms\"\n"
+            ),
+        )
+        .unwrap();
+        let (port, admin) = (free_port(), free_port());
+        // The first start makes the dev PKI the client needs.
+        let gateway = Rig::serve_in(dir.clone(), port, admin).await;
+        let rig = Rig {
+            _small: mounted,
+            _tmp: tmp,
+            identity: IdentityServiceClient::new(channel(&dir, port, "H99.01")),
+            dir,
+            small,
+            port,
+            admin,
+            seen: Seen::default(),
+        };
+        Some((rig, gateway))
+    }
+
+    /// Starts the gateway again and waits until it answers.
+    async fn serve(&self) -> support::Killed {
+        Rig::serve_in(self.dir.clone(), self.port, self.admin).await
+    }
+
+    async fn serve_in(dir: PathBuf, port: u16, admin: u16) -> support::Killed {
         tokio::task::spawn_blocking(move || {
             let admin_listen = format!("127.0.0.1:{admin}");
             let args = [
@@ -151,6 +186,21 @@ fn gateway_on_small_disk(
             ];
             serve_with(&dir, port, &args)
         })
+        .await
+        .unwrap()
+    }
+
+    /// A lookup that must be served; its id is remembered.
+    async fn served(&mut self) {
+        let r = self.identity.get_citizen(lookup()).await.unwrap();
+        remember(&self.seen, r.metadata());
+    }
+
+    /// The stopped gateway's chain verifies and holds every answered request.
+    fn on_record(&self, when: &str) {
+        let mut ledger = Ledger::default();
+        ledger.catch_up(&self.dir, &["--data-dir", "disk/data"], 0);
+        ledger.holds_every(&self.seen, when);
     }
 }
 
@@ -160,23 +210,15 @@ fn gateway_on_small_disk(
 /// after a kill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_full_under_the_ledger_fails_requests_and_corrupts_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_path_buf();
-    let Some(_small) = Small::mount(&dir.join("disk"), 64) else {
+    let Some((mut rig, gateway)) = Rig::start("soft_free_mb = 1\nhard_free_mb = 0").await else {
         return;
     };
-    let small = dir.join("disk");
-    let (port, admin) = (free_port(), free_port());
-    let start = gateway_on_small_disk(&dir, port, admin, "soft_free_mb = 1\nhard_free_mb = 0");
-    let gateway = start().await.unwrap();
-    let seen: Seen = Seen::default();
-    let mut identity = IdentityServiceClient::new(channel(&dir, port, "H99.01"));
-    let ballast = small.join("ballast");
-    fill(&small, &ballast, 0);
+    let ballast = rig.small.join("ballast");
+    fill(&rig.small, &ballast, 0);
     // Enough records to outgrow what the ledger's files hold in reserve.
     let tasks: Vec<_> = (0..16)
         .map(|_| {
-            let (mut identity, seen) = (identity.clone(), seen.clone());
+            let (mut identity, seen) = (rig.identity.clone(), rig.seen.clone());
             tokio::spawn(async move {
                 let mut refused = 0;
                 for _ in 0..250 {
@@ -201,46 +243,31 @@ async fn a_disk_full_under_the_ledger_fails_requests_and_corrupts_nothing() {
     std::fs::remove_file(&ballast).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        match identity.get_citizen(lookup()).await {
+        match rig.identity.get_citizen(lookup()).await {
             Ok(r) => {
-                remember(&seen, r.metadata());
+                remember(&rig.seen, r.metadata());
                 break;
             }
             Err(e) => assert!(
                 Instant::now() < deadline,
                 "not serving again: {e:?}\n{}",
-                tail(&dir.join("serve.log"))
+                tail(&rig.dir.join("serve.log"))
             ),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(gateway);
-    let mut ledger = Ledger::default();
-    ledger.catch_up(&dir, &["--data-dir", "disk/data"], 0);
-    ledger.holds_every(&seen, "after the disk filled under the ledger");
+    rig.on_record("after the disk filled under the ledger");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_cleanly_loses_nothing_and_recovers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_path_buf();
-    let Some(_small) = Small::mount(&dir.join("disk"), 64) else {
+    let Some((mut rig, gateway)) = Rig::start("soft_free_mb = 40\nhard_free_mb = 20").await else {
         return;
     };
-    let small = dir.join("disk");
-    let (port, admin) = (free_port(), free_port());
-    let start = gateway_on_small_disk(&dir, port, admin, "soft_free_mb = 40\nhard_free_mb = 20");
-    let gateway = start().await.unwrap();
-    let seen: Seen = Seen::default();
-    let mut identity = IdentityServiceClient::new(channel(&dir, port, "H99.01"));
-    let lookup = || GetCitizenRequest {
-        context: context(),
-        personal_id: ID.into(),
-        fields: None,
-    };
+    let (small, admin) = (rig.small.clone(), rig.admin);
     for _ in 0..50 {
-        let r = identity.get_citizen(lookup()).await.unwrap();
-        remember(&seen, r.metadata());
+        rig.served().await;
     }
     until_ready(admin, 200, "\"ready\":true").await;
     eprintln!("serving with {} MiB free", free_mib(&small));
@@ -249,15 +276,14 @@ async fn a_full_disk_refuses_cleanly_loses_nothing_and_recovers() {
     let ballast = small.join("ballast");
     fill(&small, &ballast, 30);
     until_ready(admin, 200, "degraded").await;
-    let r = identity.get_citizen(lookup()).await.unwrap();
-    remember(&seen, r.metadata());
+    rig.served().await;
 
     // Below the hard threshold, then not one byte left: refused, saying why.
     for target in [10, 0] {
         fill(&small, &ballast, target);
         until_ready(admin, 503, "disk.hard_free_mb").await;
         for _ in 0..20 {
-            let refused = identity.get_citizen(lookup()).await.unwrap_err();
+            let refused = rig.identity.get_citizen(lookup()).await.unwrap_err();
             assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
             assert!(refused.message().contains("disk"), "{}", refused.message());
         }
@@ -268,20 +294,14 @@ async fn a_full_disk_refuses_cleanly_loses_nothing_and_recovers() {
     std::fs::remove_file(&ballast).unwrap();
     until_ready(admin, 200, "\"ready\":true").await;
     for _ in 0..50 {
-        let r = identity.get_citizen(lookup()).await.unwrap();
-        remember(&seen, r.metadata());
+        rig.served().await;
     }
 
     // Killed now, it opens its ledger again; nothing answered is missing.
     drop(gateway);
-    let mut ledger = Ledger::default();
-    ledger.catch_up(&dir, &["--data-dir", "disk/data"], 0);
-    ledger.holds_every(&seen, "after the full disk");
-    let again = start().await.unwrap();
-    let r = identity.get_citizen(lookup()).await.unwrap();
-    remember(&seen, r.metadata());
+    rig.on_record("after the full disk");
+    let again = rig.serve().await;
+    rig.served().await;
     again.terminate();
-    let mut ledger = Ledger::default();
-    ledger.catch_up(&dir, &["--data-dir", "disk/data"], 0);
-    ledger.holds_every(&seen, "after a restart");
+    rig.on_record("after a restart");
 }
