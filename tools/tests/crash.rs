@@ -13,14 +13,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::residency_service_client::ResidencyServiceClient;
 use lienthong_proto::v1::{GetCitizenRequest, GetResidenceRequest};
 use support::dossiers::{Drivers, WALK, delivered, portal, portal_stats, stored};
-use support::load::{Ledger, Seen, context, inspector, remember};
+use support::load::{Ledger, Seen, context, inspector, random, remember};
 use support::{ID, Killed, channel, free_port, serve_with};
 use tonic::Code;
 
@@ -141,11 +141,7 @@ async fn twenty_kills_under_mixed_load_lose_nothing_acknowledged() {
             stop.clone(),
             seen.clone(),
         ));
-        let jitter = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        tokio::time::sleep(Duration::from_millis(300 + u64::from(jitter % 700))).await;
+        tokio::time::sleep(Duration::from_millis(300 + random() % 700)).await;
         gateway.0.kill().expect("SIGKILL");
         gateway.0.wait().expect("reaped");
         stop.store(true, Ordering::Relaxed);

@@ -20,14 +20,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::{GetCitizenRequest, GetDossierRequest};
 use lienthong_testdb::Cluster;
 use support::dossiers::{Drivers, WALK, delivered, drive, portal, portal_stats, stored};
-use support::load::{Ledger, Seen, context, inspector, remember};
+use support::load::{Ledger, Seen, context, inspector, random, remember};
 use support::{BIN, ID, Killed, channel, free_port, serve_with};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -155,14 +155,6 @@ async fn taken_over(url: String, owner: String, died: Instant) -> Option<Duratio
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn random() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    u64::from(nanos.wrapping_mul(2_654_435_761) >> 7)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,6 +22,15 @@ pub fn context() -> Option<RequestContext> {
     })
 }
 
+/// A number that differs from call to call (for kill times and victims).
+pub fn random() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    u64::from(nanos.wrapping_mul(2_654_435_761) >> 7)
+}
+
 /// Whatever a client saw: the request ids of the answers the gateways gave.
 pub type Seen = Arc<Mutex<Vec<String>>>;
 
