@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::sim::Faults;
+use crate::sim::gate::Credentials;
 
 struct Client {
     http: reqwest::Client,
