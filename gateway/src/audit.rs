@@ -14,6 +14,7 @@
 //! module owns what they mean. The layout of the records and checkpoints is in
 //! `docs/AUDIT.md`.
 
+pub mod archive;
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
@@ -53,6 +54,10 @@ pub struct Log {
     signer: Arc<Signer>,
     /// The disk under the data dir: nothing is recorded while it is full.
     disk: std::sync::OnceLock<Arc<crate::disk::Disk>>,
+    /// Held while archiving or expiring: one run at a time.
+    archiving: tokio::sync::Mutex<()>,
+    /// How this log is archived.
+    plan: std::sync::OnceLock<archive::Plan>,
 }
 
 impl Log {
@@ -123,6 +128,8 @@ impl Log {
             writer,
             signer,
             disk: std::sync::OnceLock::new(),
+            archiving: tokio::sync::Mutex::new(()),
+            plan: std::sync::OnceLock::new(),
         }
     }
 
@@ -226,19 +233,50 @@ impl Log {
         &self.signer
     }
 
-    /// Verifies records `from..=to` (0 = start / head) and the checkpoints in them.
+    /// Verifies records `from..=to` (0 = start / head) and the checkpoints in them;
+    /// the whole log, archives included, when both are 0.
     pub async fn verify(&self, from: u64, to: u64) -> Result<VerifyAuditResponse, Error> {
-        verify_store(self.store.clone(), self.public_key(), from, to).await
+        verify_store(
+            self.store.clone(),
+            self.public_key(),
+            from,
+            to,
+            self.archives(),
+        )
+        .await
+    }
+
+    /// Archives this log as `plan` says (set once, at start).
+    pub fn archive_as(&self, plan: archive::Plan) {
+        let _ = self.plan.set(plan);
+    }
+
+    /// How this log is archived, if it is.
+    pub fn plan(&self) -> Option<&archive::Plan> {
+        self.plan.get()
+    }
+
+    /// Where this log's archives are, if it has any.
+    pub fn archives(&self) -> Option<&Path> {
+        self.plan.get().map(|p| p.settings.dir.as_path())
     }
 }
 
-/// Verifies records `from..=to` of `store` against the trusted public key `key`.
+/// Verifies records `from..=to` of `store` against the trusted public key `key`:
+/// with both 0, the whole log, the archives in `archives` first (see
+/// [`archive::check`]); otherwise that range of the live store.
 pub async fn verify_store(
     store: Arc<dyn Store>,
     key: &[u8],
     from: u64,
     to: u64,
+    archives: Option<&Path>,
 ) -> Result<VerifyAuditResponse, Error> {
+    if from == 0 && to == 0 {
+        return archive::check::check(store, archives, key).await;
+    }
+    let first = store.audit_first().await.map_err(Error::audit)?;
+    let from = from.max(first);
     let mut v = verify::Verifier::new(key, from);
     Walk::new(store, from, to)
         .each(|item| match item {

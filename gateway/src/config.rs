@@ -24,7 +24,7 @@ pub use cache::{BreakerConfig, CacheConfig, Freshness};
 pub use ledger::{Backend, LedgerConfig};
 pub use limits::{AgencyLimits, Limits, Rate, RateLimits, UpstreamLimits};
 pub use operations::{AdminConfig, DiskConfig, LogConfig, LogFormat, ReloadConfig};
-pub use trust::{Audit, PolicyConfig, Tls};
+pub use trust::{ArchiveConfig, Audit, PolicyConfig, Tls};
 pub use upstreams::{Population, Portal, RestApi, SyncConfig};
 
 /// The default configuration as a commented TOML file (`lienthong config default`):
@@ -70,6 +70,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where audit archives go.
+    pub fn archive_dir(&self) -> PathBuf {
+        self.audit
+            .archive
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("archive"))
+    }
+
     /// The audit signing key's path.
     pub fn audit_signing_key(&self) -> PathBuf {
         self.audit
@@ -161,6 +170,12 @@ impl Config {
         }
         if self.audit.checkpoint_interval.is_zero() {
             return bad("audit.checkpoint_interval", "must be greater than zero");
+        }
+        if self.audit.archive.per_file == 0 {
+            return bad("audit.archive.per_file", "must be at least 1");
+        }
+        if self.audit.archive.every < Duration::from_secs(1) {
+            return bad("audit.archive.every", "must be at least 1s");
         }
         if !(1..=65_536).contains(&self.audit.max_batch) {
             return bad("audit.max_batch", "must be between 1 and 65536");

@@ -224,6 +224,17 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     ));
     cache.spawn_sweeper(shutdown.clone());
     disk.spawn(config.disk.check_interval, shutdown.clone());
+    if let Some(log) = &audit {
+        log.archive_as(crate::audit::archive::Plan::of(config));
+        if config.audit.archive.enabled {
+            crate::audit::archive::schedule(
+                log.clone(),
+                config.audit.archive.every,
+                config.ledger.replica_name(),
+                shutdown.clone(),
+            );
+        }
+    }
     cache.follow_purges(store.events(), shutdown.clone());
     let exchange =
         crate::sync::Exchange::start(config, store, writer.clone(), &metrics, shutdown.clone())

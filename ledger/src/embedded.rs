@@ -250,6 +250,27 @@ impl Embedded {
         .map_err(|e| Error::unavailable("ledger writer", e))?
     }
 
+    /// See [`Store::audit_remove`]. Each call is one short transaction, committed
+    /// without a sync so that the writer waits for it as little as possible; the
+    /// last (the one that finds less than `limit` to remove) is durable, and so is
+    /// every commit of the writer after it. A crash may bring removed records back,
+    /// never lose one that is not archived: the caller removes them again.
+    async fn remove_archived(&self, upto: u64, head: u64, limit: usize) -> Result<u64, Error> {
+        let db = self.db()?;
+        tokio::task::spawn_blocking(move || {
+            let mut txn = db.begin_write().ctx("remove archived records")?;
+            let gone = audit::remove(&txn, upto, head, limit)?;
+            if gone == limit as u64 {
+                txn.set_durability(redb::Durability::None)
+                    .map_err(|x| Error::unavailable("remove archived records", x))?;
+            }
+            txn.commit().ctx("remove archived records")?;
+            Ok(gone)
+        })
+        .await
+        .map_err(|e| Error::unavailable("ledger writer", e))?
+    }
+
     /// See [`Store::commit`]; blocks. A failed commit may leave redb refusing the
     /// file: then it is reopened for the next.
     fn commit_now(

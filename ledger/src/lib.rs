@@ -161,6 +161,16 @@ pub trait Store: Send + Sync + 'static {
     /// checkpoints beyond its last record follow it (so a cut tail shows).
     async fn audit_page(&self, from: u64, to: u64, limit: usize) -> Result<Page, Error>;
 
+    /// The first record the live log holds (those before it were archived and
+    /// removed); one past the head when it holds none.
+    async fn audit_first(&self) -> Result<u64, Error>;
+
+    /// Removes up to `limit` of the oldest records numbered at most `upto`, with
+    /// the checkpoints signed at them, once they are safely archived elsewhere.
+    /// Never removes the last record (the chain continues from it). Returns how
+    /// many records went; 0 when none is left to remove.
+    async fn audit_remove(&self, upto: u64, limit: usize) -> Result<u64, Error>;
+
     /// The record `seq`, if present.
     async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error>;
 

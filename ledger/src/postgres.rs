@@ -25,6 +25,7 @@ mod commit;
 mod events;
 mod fast;
 mod import;
+mod prune;
 mod read;
 mod schema;
 mod work;
@@ -226,6 +227,14 @@ impl Store for Postgres {
 
     async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error> {
         read::record(&**self.client().await?, seq).await
+    }
+
+    async fn audit_first(&self) -> Result<u64, Error> {
+        prune::first(&**self.client().await?).await
+    }
+
+    async fn audit_remove(&self, upto: u64, limit: usize) -> Result<u64, Error> {
+        prune::remove(&**self.client().await?, upto, limit).await
     }
 
     async fn audit_seq_at(&self, micros: i64) -> Result<u64, Error> {

@@ -162,7 +162,7 @@ pub fn from_line(text: &str) -> Result<Item, String> {
 /// Verifies an export against the trusted public key: the chain from its first
 /// record, every checkpoint in it, and the signed checkpoint that must end it.
 pub fn verify(reader: impl BufRead, trusted: &[u8]) -> Result<VerifyAuditResponse, Error> {
-    let mut verifier: Option<Verifier<'_>> = None;
+    let mut verifier: Option<Verifier> = None;
     for (n, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| Error::Audit(format!("read export: {e}")))?;
         if line.trim().is_empty() {

@@ -45,8 +45,10 @@ pub fn matches(req: &QueryAuditRequest, r: &AuditRecord) -> bool {
         && (req.operation.is_empty() || r.operation == req.operation)
 }
 
-/// The records of a query, in order, a page at a time.
+/// The records of a query, in order, a page at a time: the archived ones first,
+/// when the query is given the archives.
 pub struct Query {
+    archived: Option<super::archive::read::Records>,
     walk: Walk,
     req: QueryAuditRequest,
     /// The last record the query may return.
@@ -57,21 +59,36 @@ pub struct Query {
 }
 
 impl Query {
-    /// The records up to `upto` (0: the head) matching every filter of `req`.
+    /// The records up to `upto` (0: the head) matching every filter of `req`, in
+    /// the archives of `archives` and the live store.
     pub async fn start(
         store: Arc<dyn Store>,
         req: QueryAuditRequest,
         upto: u64,
+        archives: Option<&std::path::Path>,
     ) -> Result<Query, Error> {
+        let archived = archives
+            .map(|dir| {
+                super::archive::read::Records::new(
+                    dir,
+                    req.after_seq.saturating_add(1),
+                    upto,
+                    req.from.as_ref().map(|t| micros(Some(t))),
+                    req.to.as_ref().map(|t| micros(Some(t))),
+                )
+            })
+            .transpose()?;
+        let archived_up_to = archived.as_ref().map_or(0, |a| a.last());
         let (lo, hi) = range(
             &*store,
-            req.after_seq.saturating_add(1),
+            req.after_seq.max(archived_up_to).saturating_add(1),
             upto,
             req.from.as_ref(),
             req.to.as_ref(),
         )
         .await?;
         Ok(Query {
+            archived,
             walk: Walk::new(store, lo, hi.max(lo)),
             done: hi < lo,
             req,
@@ -90,6 +107,16 @@ impl Query {
             if let Some(r) = self.ready.pop_front() {
                 self.sent += 1;
                 return Ok(Some(r));
+            }
+            if let Some(archived) = self.archived.take() {
+                let (archived, page) = archived.page().await;
+                if let Some(records) = page? {
+                    let req = &self.req;
+                    self.ready
+                        .extend(records.into_iter().filter(|r| matches(req, r)));
+                    self.archived = Some(archived);
+                }
+                continue;
             }
             if self.done {
                 return Ok(None);

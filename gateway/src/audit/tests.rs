@@ -95,7 +95,12 @@ async fn concurrent_appends_share_commits_and_chain() {
     log.close().await;
     assert!(log.append(entry(0)).await.is_err(), "closed logs refuse");
     drop(log);
-    assert!(verify_store(open(&path), &key, 0, 0).await.unwrap().ok);
+    assert!(
+        verify_store(open(&path), &key, 0, 0, None)
+            .await
+            .unwrap()
+            .ok
+    );
 }
 
 #[tokio::test]
@@ -115,7 +120,7 @@ async fn restart_continues_the_chain() {
     }
     let key = Signer::load(&key_path).unwrap().public_key().to_vec();
     let store = open(&path);
-    let report = verify_store(store.clone(), &key, 0, 0).await.unwrap();
+    let report = verify_store(store.clone(), &key, 0, 0, None).await.unwrap();
     assert!(report.ok, "{}", report.detail);
     assert_eq!(
         (report.records_checked, report.checkpoints_checked),
@@ -225,12 +230,12 @@ async fn a_truncated_ledger_is_caught_by_its_checkpoints() {
     forge::embedded_remove(&path, 45..=50);
     let store = open(&path);
     assert_eq!(store.audit_head().await.unwrap().seq, 44);
-    let report = verify_store(store.clone(), &key, 0, 0).await.unwrap();
+    let report = verify_store(store.clone(), &key, 0, 0, None).await.unwrap();
     assert!(!report.ok);
     assert_eq!(report.first_bad_seq, 45, "{}", report.detail);
     assert!(report.detail.contains("truncated"), "{}", report.detail);
     // Within the range that is still whole, it verifies.
-    assert!(verify_store(store, &key, 0, 40).await.unwrap().ok);
+    assert!(verify_store(store, &key, 0, 40, None).await.unwrap().ok);
 }
 
 #[tokio::test]
@@ -240,7 +245,7 @@ async fn an_altered_ledger_record_is_located() {
     let key = filled(&path, 30, 100).await;
     forge::embedded_rewrite(&path, 12, |r| r.decision = Decision::Denied as i32);
     let store = open(&path);
-    let report = verify_store(store.clone(), &key, 0, 0).await.unwrap();
+    let report = verify_store(store.clone(), &key, 0, 0, None).await.unwrap();
     assert_eq!(
         (report.ok, report.first_bad_seq),
         (false, 12),
@@ -305,7 +310,7 @@ async fn a_change_and_its_record_commit_together_and_the_record_says_how_it_went
     );
     log.close().await;
     drop(log);
-    let verified = verify_store(open(&path), &key, 0, 0).await.unwrap();
+    let verified = verify_store(open(&path), &key, 0, 0, None).await.unwrap();
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.records_checked, 3);
 }

@@ -12,8 +12,8 @@ use super::checkpoint;
 use super::record::{GENESIS, hash};
 
 /// A walk over records and checkpoints.
-pub struct Verifier<'k> {
-    trusted: &'k [u8],
+pub struct Verifier {
+    trusted: Vec<u8>,
     /// The sequence number the next record must have; `None` until the first.
     next: Option<u64>,
     /// Where the walk starts: at 1 the first record must chain to [`GENESIS`];
@@ -28,12 +28,12 @@ pub struct Verifier<'k> {
     bad: Option<(u64, String)>,
 }
 
-impl<'k> Verifier<'k> {
+impl Verifier {
     /// A walk starting at `from` (0 or 1: the start of the log) that trusts
     /// checkpoints signed by `trusted` (a raw Ed25519 public key).
-    pub fn new(trusted: &'k [u8], from: u64) -> Verifier<'k> {
+    pub fn new(trusted: &[u8], from: u64) -> Verifier {
         Verifier {
-            trusted,
+            trusted: trusted.to_vec(),
             next: (from <= 1).then_some(1),
             from: from.max(1),
             head: GENESIS,
@@ -48,6 +48,16 @@ impl<'k> Verifier<'k> {
     /// True while nothing is wrong.
     pub fn ok(&self) -> bool {
         self.bad.is_none()
+    }
+
+    /// What is wrong, and at which record, once something is.
+    pub fn failure(&self) -> Option<&(u64, String)> {
+        self.bad.as_ref()
+    }
+
+    /// The last record checked (the one before the start, before any).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
     }
 
     fn fail(&mut self, seq: u64, detail: String) -> bool {
@@ -112,7 +122,7 @@ impl<'k> Verifier<'k> {
         if !self.ok() {
             return false;
         }
-        if let Err(why) = checkpoint::verify(c, self.trusted) {
+        if let Err(why) = checkpoint::verify(c, &self.trusted) {
             return self.fail(c.seq, format!("checkpoint at record {}: {why}", c.seq));
         }
         if c.seq > self.last_seq {

@@ -44,6 +44,50 @@ pub struct Audit {
     pub checkpoint_interval: Duration,
     /// Records per durable commit at most (group commit).
     pub max_batch: usize,
+    /// Moving closed periods out of the live store.
+    pub archive: ArchiveConfig,
+}
+
+/// Archives of the audit log (`[audit.archive]`, see `docs/AUDIT.md`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveConfig {
+    /// Archive on a schedule (`lienthong audit archive` works either way).
+    pub enabled: bool,
+    /// Where archive files go; default `<data_dir>/archive`. On several replicas,
+    /// a directory they share (only the replica holding the archiver's lease
+    /// writes to it).
+    pub dir: Option<PathBuf>,
+    /// How often the schedule archives.
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
+    /// How much of the log stays in the live store.
+    #[serde(with = "humantime_serde")]
+    pub keep_online: Duration,
+    /// Records per archive file at most.
+    pub per_file: u64,
+    /// Archives whose records are all older than this are deleted by the schedule
+    /// and by `audit archive --expire`, each noted in the log; none: kept forever.
+    #[serde(with = "humantime_serde")]
+    pub retention: Option<Duration>,
+    /// A pause between the short transactions that remove archived records from
+    /// the live store, so that appends hardly wait.
+    #[serde(with = "humantime_serde")]
+    pub pace: Duration,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            enabled: true,
+            dir: None,
+            every: Duration::from_secs(6 * 3600),
+            keep_online: Duration::from_secs(30 * 86_400),
+            per_file: 1_000_000,
+            retention: None,
+            pace: Duration::from_millis(2),
+        }
+    }
 }
 
 impl Default for Audit {
@@ -54,6 +98,7 @@ impl Default for Audit {
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(10),
             max_batch: 1024,
+            archive: ArchiveConfig::default(),
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum Operation {
     SyncStatus,
     /// `AdminService/RetryDead` (role `operator`).
     RetryDead,
+    /// `AdminService/ArchiveAudit` (role `operator`).
+    ArchiveAudit,
     /// `DossierService/SubmitDossier`.
     SubmitDossier,
     /// `DossierService/UpdateDossierStatus`.
@@ -43,7 +45,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 14] = [
+    pub const ALL: [Operation; 15] = [
         Operation::GetCitizen,
         Operation::VerifyCitizen,
         Operation::GetResidence,
@@ -53,6 +55,7 @@ impl Operation {
         Operation::PurgeCache,
         Operation::SyncStatus,
         Operation::RetryDead,
+        Operation::ArchiveAudit,
         Operation::SubmitDossier,
         Operation::UpdateDossierStatus,
         Operation::GetDossier,
@@ -72,6 +75,7 @@ impl Operation {
             Operation::PurgeCache => "AdminService/PurgeCache",
             Operation::SyncStatus => "AdminService/SyncStatus",
             Operation::RetryDead => "AdminService/RetryDead",
+            Operation::ArchiveAudit => "AdminService/ArchiveAudit",
             Operation::SubmitDossier => "DossierService/SubmitDossier",
             Operation::UpdateDossierStatus => "DossierService/UpdateDossierStatus",
             Operation::GetDossier => "DossierService/GetDossier",
@@ -95,9 +99,10 @@ impl Operation {
             Operation::QueryAudit | Operation::VerifyAudit | Operation::ExportAudit => {
                 Some(Role::Auditor)
             }
-            Operation::PurgeCache | Operation::SyncStatus | Operation::RetryDead => {
-                Some(Role::Operator)
-            }
+            Operation::PurgeCache
+            | Operation::SyncStatus
+            | Operation::RetryDead
+            | Operation::ArchiveAudit => Some(Role::Operator),
             _ => None,
         }
     }
@@ -114,7 +119,8 @@ impl fmt::Display for Operation {
 pub enum Role {
     /// May query, verify and export the audit log.
     Auditor,
-    /// Runs the gateway: may purge its cache.
+    /// Runs the gateway: may purge its cache, requeue dead letters, archive the
+    /// audit log.
     Operator,
 }
 

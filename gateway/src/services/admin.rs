@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use lienthong_proto::v1::admin_service_server::AdminService;
 use lienthong_proto::v1::{
-    DeadLetter, PurgeCacheRequest, PurgeCacheResponse, RetryDeadRequest, RetryDeadResponse,
-    SyncStatusRequest, SyncStatusResponse,
+    ArchiveAuditRequest, ArchiveAuditResponse, ArchiveFile, DeadLetter, PurgeCacheRequest,
+    PurgeCacheResponse, RetryDeadRequest, RetryDeadResponse, SyncStatusRequest, SyncStatusResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -147,5 +147,71 @@ impl AdminService for Admin {
             ctx.finish(shared, trail, result).await
         })
         .await
+    }
+
+    async fn archive_audit(
+        &self,
+        request: Request<ArchiveAuditRequest>,
+    ) -> Result<Response<ArchiveAuditResponse>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::ArchiveAudit)?;
+            let req = request.into_inner();
+            let result = async {
+                let mut v = Violations::default();
+                let now = crate::clock::now_micros();
+                let before = req
+                    .before
+                    .as_ref()
+                    .map(|t| crate::audit::record::micros(Some(t)));
+                if req
+                    .before
+                    .as_ref()
+                    .is_some_and(|t| !(0..1_000_000_000).contains(&t.nanos))
+                {
+                    v.add("before", "is not a valid time (nanos out of range)");
+                } else if before.is_some_and(|b| b > now) {
+                    v.add(
+                        "before",
+                        "is in the future: only closed periods are archived",
+                    );
+                }
+                v.finish()?;
+                ctx.require(&shared.policy.get(), Role::Operator)?;
+                let log = shared
+                    .audit
+                    .as_ref()
+                    .ok_or_else(|| crate::Error::Audit("auditing is switched off".into()))?;
+                let plan = log.plan().ok_or_else(|| {
+                    crate::Error::Audit("this gateway has no archive plan".into())
+                })?;
+                let by = crate::audit::archive::Actor {
+                    agency_code: ctx.peer.agency.as_str().to_owned(),
+                    certificate_fingerprint: ctx.peer.fingerprint.clone(),
+                    request_id: ctx.request_id.clone(),
+                    purpose: "operator".into(),
+                };
+                let (archived, expired) = plan.run(log, before, req.expire, &by).await?;
+                Ok(ArchiveAuditResponse {
+                    archived: archived.iter().map(file).collect(),
+                    expired: expired.iter().map(file).collect(),
+                })
+            }
+            .await;
+            ctx.finish(shared, Trail::default(), result).await
+        })
+        .await
+    }
+}
+
+/// What the operator is told of an archive.
+fn file(note: &crate::audit::archive::Note) -> ArchiveFile {
+    ArchiveFile {
+        name: note.file.clone(),
+        first_seq: note.first,
+        last_seq: note.last,
+        last_hash: note.last_hash.to_vec(),
+        sha256: note.sha256.map(|s| s.to_vec()).unwrap_or_default(),
     }
 }

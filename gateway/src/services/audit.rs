@@ -87,16 +87,23 @@ impl AuditService for Audit {
                 let mut v = Violations::default();
                 v.text("subject_personal_id", &req.subject_personal_id, 12, false);
                 v.text("agency_code", &req.agency_code, 35, false);
+                let notes = [
+                    crate::audit::archive::note::ARCHIVED,
+                    crate::audit::archive::note::EXPIRED,
+                ];
                 if !req.operation.is_empty()
                     && !Operation::ALL.iter().any(|op| op.name() == req.operation)
+                    && !notes.contains(&req.operation.as_str())
                 {
-                    let names: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
+                    let mut names: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
+                    names.extend(notes);
                     v.add("operation", format!("must be one of {}", names.join(", ")));
                 }
                 range(&mut v, req.from.as_ref(), req.to.as_ref());
                 v.finish()?;
                 ctx.require(&shared.policy.get(), Role::Auditor)?;
-                let store = log(shared)?.store().clone();
+                let log = log(shared)?;
+                let store = log.store().clone();
                 // The log as it stands now: not the query's own record, which is
                 // written while the reader runs (the next query shows it).
                 let head = store.audit_head().await.map_err(Error::audit)?.seq;
@@ -104,7 +111,7 @@ impl AuditService for Audit {
                 if head == 0 {
                     return Ok(ReceiverStream::new(rx));
                 }
-                let mut records = query::Query::start(store, req, head).await?;
+                let mut records = query::Query::start(store, req, head, log.archives()).await?;
                 let idle = shared.limits.stream_idle_timeout;
                 tokio::spawn(async move {
                     loop {

@@ -1,7 +1,8 @@
 //! The audit tables of the embedded ledger.
 //!
 //! `audit`: seq → the record (protobuf); `audit_checkpoints`: seq → the checkpoint
-//! signed at that record. Records are only ever appended, by the writer.
+//! signed at that record. Records are appended by the writer, and removed from the
+//! front only once archived.
 
 use lienthong_proto::v1::{AuditRecord, Checkpoint};
 use prost::Message;
@@ -105,9 +106,54 @@ pub(super) fn page(txn: &ReadTransaction, from: u64, to: u64, limit: usize) -> R
     Ok(crate::walk::assemble(page, signed, next))
 }
 
-/// See [`crate::Store::audit_seq_at`].
-pub(super) fn seq_at(txn: &ReadTransaction, micros_at: i64, head: u64) -> Result<u64, Error> {
-    let (mut lo, mut hi) = (1, head + 1);
+/// See [`crate::Store::audit_first`].
+pub(super) fn first(txn: &ReadTransaction, head: u64) -> Result<u64, Error> {
+    let records = txn.open_table(RECORDS).ctx("read the audit log")?;
+    let first = records.first().ctx("read the audit log")?;
+    Ok(first.map_or(head + 1, |(k, _)| k.value()))
+}
+
+/// See [`crate::Store::audit_remove`]: removes in `txn` up to `limit` records
+/// numbered at most `upto` and below `head`, with their checkpoints.
+pub(super) fn remove(
+    txn: &WriteTransaction,
+    upto: u64,
+    head: u64,
+    limit: usize,
+) -> Result<u64, Error> {
+    const CTX: &str = "remove archived records";
+    let mut records = txn.open_table(RECORDS).ctx(CTX)?;
+    let Some(first) = records.first().ctx(CTX)?.map(|(k, _)| k.value()) else {
+        return Ok(0);
+    };
+    let last = upto
+        .min(head.saturating_sub(1))
+        .min(first.saturating_add(limit as u64).saturating_sub(1));
+    if last < first {
+        return Ok(0);
+    }
+    let mut gone = 0u64;
+    records
+        .retain_in(first..=last, |_, _| {
+            gone += 1;
+            false
+        })
+        .ctx(CTX)?;
+    txn.open_table(CHECKPOINTS)
+        .ctx(CTX)?
+        .retain_in(..=last, |_, _| false)
+        .ctx(CTX)?;
+    Ok(gone)
+}
+
+/// See [`crate::Store::audit_seq_at`]: records from `first` to `head`.
+pub(super) fn seq_at(
+    txn: &ReadTransaction,
+    micros_at: i64,
+    first: u64,
+    head: u64,
+) -> Result<u64, Error> {
+    let (mut lo, mut hi) = (first.max(1), head + 1);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let at = record(txn, mid)?.map_or(i64::MAX, |r| micros(&r));

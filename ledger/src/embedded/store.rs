@@ -33,9 +33,23 @@ impl Store for Embedded {
         self.read(move |txn| audit::record(txn, seq)).await
     }
 
+    async fn audit_first(&self) -> Result<u64, Error> {
+        let head = self.audit_head().await?.seq;
+        self.read(move |txn| audit::first(txn, head)).await
+    }
+
+    async fn audit_remove(&self, upto: u64, limit: usize) -> Result<u64, Error> {
+        let head = self.audit_head().await?.seq;
+        self.remove_archived(upto, head, limit).await
+    }
+
     async fn audit_seq_at(&self, micros: i64) -> Result<u64, Error> {
         let head = self.audit_head().await?.seq;
-        self.read(move |txn| audit::seq_at(txn, micros, head)).await
+        self.read(move |txn| {
+            let first = audit::first(txn, head)?;
+            audit::seq_at(txn, micros, first, head)
+        })
+        .await
     }
 
     async fn dossier(&self, code: &str) -> Result<Option<Dossier>, Error> {

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use lienthong_ledger::Store;
 
 use crate::client::{Connect, explain};
+
+mod archive;
 use lienthong_gateway::audit::{self, Item, checkpoint, export, query};
 use lienthong_pki::Paths;
 
@@ -74,6 +76,10 @@ pub enum Audit {
         #[arg(long, default_value_t = 0)]
         to_seq: u64,
     },
+    /// Move the records appended before a time into archive files: each written,
+    /// fsynced, read back and verified, noted in the log, and only then removed
+    /// from the live store.
+    Archive(archive::Archive),
     /// Write a range of the log as JSON lines, sealed with a signed checkpoint.
     Export {
         /// Where the log is.
@@ -113,6 +119,10 @@ pub struct Source {
     /// Or read a PostgreSQL ledger directly (the gateways may run).
     #[command(flatten)]
     pub ledger: crate::cli::ledger::LedgerArgs,
+    /// Offline: the archive files to read with the live log (default:
+    /// `<data-dir>/archive` when it exists).
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
 }
 
 impl Source {
@@ -121,7 +131,7 @@ impl Source {
     }
 
     /// The ledger to read directly, when one is named.
-    async fn store(&self) -> Result<Option<Arc<dyn Store>>, String> {
+    pub(crate) async fn store(&self) -> Result<Option<Arc<dyn Store>>, String> {
         if let Some(pg) = self.ledger.open().await? {
             return Ok(Some(pg));
         }
@@ -135,12 +145,20 @@ impl Source {
             .transpose()
     }
 
-    fn paths(&self) -> Paths {
+    /// The archives read with an offline log.
+    fn archives(&self) -> Option<PathBuf> {
+        self.archive.clone().or_else(|| {
+            let dir = self.data_dir.as_ref()?.join("archive");
+            dir.is_dir().then_some(dir)
+        })
+    }
+
+    pub(crate) fn paths(&self) -> Paths {
         Paths::new(&self.connect.certs_dir)
     }
 }
 
-fn parse_time(s: &str) -> Result<Timestamp, String> {
+pub(crate) fn parse_time(s: &str) -> Result<Timestamp, String> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("{s:?} is not an RFC 3339 time (2026-11-22T08:00:00+07:00): {e}"))?;
     Ok(Timestamp {
@@ -205,7 +223,8 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
             };
             match source.store().await? {
                 Some(store) => {
-                    let mut records = query::Query::start(store, req, 0)
+                    let archives = source.archives();
+                    let mut records = query::Query::start(store, req, 0, archives.as_deref())
                         .await
                         .map_err(|e| e.to_string())?;
                     while let Some(r) = records.next().await.map_err(|e| e.to_string())? {
@@ -245,9 +264,15 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
                 export::verify(std::io::BufReader::new(f), &trusted()?)
                     .map_err(|e| e.to_string())?
             } else if let Some(store) = source.store().await? {
-                audit::verify_store(store, &trusted()?, *from_seq, *to_seq)
-                    .await
-                    .map_err(|e| e.to_string())?
+                audit::verify_store(
+                    store,
+                    &trusted()?,
+                    *from_seq,
+                    *to_seq,
+                    source.archives().as_deref(),
+                )
+                .await
+                .map_err(|e| e.to_string())?
             } else {
                 source
                     .client()?
@@ -262,6 +287,7 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
             writeln!(out, "{}", summary(&report)).map_err(io)?;
             Ok(report.ok)
         }
+        Audit::Archive(a) => archive::run(a, out).await,
         Audit::Export {
             source,
             from,
