@@ -55,7 +55,7 @@ pub struct Log {
     /// The disk under the data dir: nothing is recorded while it is full.
     disk: std::sync::OnceLock<Arc<crate::disk::Disk>>,
     /// Held while archiving or expiring: one run at a time.
-    archiving: tokio::sync::Mutex<()>,
+    archiving: Arc<tokio::sync::Mutex<()>>,
     /// How this log is archived.
     plan: std::sync::OnceLock<archive::Plan>,
 }
@@ -128,7 +128,7 @@ impl Log {
             writer,
             signer,
             disk: std::sync::OnceLock::new(),
-            archiving: tokio::sync::Mutex::new(()),
+            archiving: Arc::default(),
             plan: std::sync::OnceLock::new(),
         }
     }
@@ -244,6 +244,12 @@ impl Log {
             self.archives(),
         )
         .await
+    }
+
+    /// Holds archiving off until dropped: a reader of archives and live store
+    /// together would otherwise miss the records moved while it reads.
+    pub async fn quiet(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.archiving.clone().lock_owned().await
     }
 
     /// Archives this log as `plan` says (set once, at start).

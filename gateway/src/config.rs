@@ -174,8 +174,8 @@ impl Config {
         if self.audit.archive.per_file == 0 {
             return bad("audit.archive.per_file", "must be at least 1");
         }
-        if self.audit.archive.every < Duration::from_secs(1) {
-            return bad("audit.archive.every", "must be at least 1s");
+        if self.audit.archive.every.is_zero() {
+            return bad("audit.archive.every", "must be greater than zero");
         }
         if !(1..=65_536).contains(&self.audit.max_batch) {
             return bad("audit.max_batch", "must be between 1 and 65536");

@@ -178,18 +178,14 @@ pub async fn archive(
 ) -> Result<Vec<Note>, Error> {
     let _one = log.archiving.lock().await;
     let dir = settings.dir.clone();
-    blocking({
-        let dir = dir.clone();
-        move || std::fs::create_dir_all(&dir).map_err(io(&dir))
-    })
-    .await?;
     let store = log.store().clone();
     let mut done = Vec::new();
+    // Fixed for the run: the notes it appends are not archived by it.
+    let head = store.audit_head().await.map_err(Error::audit)?.seq;
+    let before_seq = store.audit_seq_at(before).await.map_err(Error::audit)?;
+    let end = before_seq.saturating_sub(1).min(head.saturating_sub(1));
     loop {
-        let head = store.audit_head().await.map_err(Error::audit)?.seq;
         let first = store.audit_first().await.map_err(Error::audit)?;
-        let before_seq = store.audit_seq_at(before).await.map_err(Error::audit)?;
-        let end = before_seq.saturating_sub(1).min(head.saturating_sub(1));
         if end < first {
             return Ok(done);
         }
@@ -309,6 +305,7 @@ async fn write(
     let name = files::name(first, last);
     let path = dir.join(&name);
     let partial = dir.join(format!("{name}{}", files::PARTIAL));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let file = std::fs::File::create(&partial).map_err(io(&partial))?;
     let mut gz: Gz = GzEncoder::new(
         files::Hashing::new(BufWriter::with_capacity(1 << 16, file)),

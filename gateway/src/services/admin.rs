@@ -177,8 +177,6 @@ impl AdminService for Admin {
                         "is in the future: only closed periods are archived",
                     );
                 }
-                v.finish()?;
-                ctx.require(&shared.policy.get(), Role::Operator)?;
                 let log = shared
                     .audit
                     .as_ref()
@@ -186,6 +184,14 @@ impl AdminService for Admin {
                 let plan = log.plan().ok_or_else(|| {
                     crate::Error::Audit("this gateway has no archive plan".into())
                 })?;
+                if req.expire && plan.retention.is_none() {
+                    v.add(
+                        "expire",
+                        "no retention is configured (audit.archive.retention): nothing may expire",
+                    );
+                }
+                v.finish()?;
+                ctx.require(&shared.policy.get(), Role::Operator)?;
                 let by = crate::audit::archive::Actor {
                     agency_code: ctx.peer.agency.as_str().to_owned(),
                     certificate_fingerprint: ctx.peer.fingerprint.clone(),

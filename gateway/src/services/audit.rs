@@ -111,9 +111,11 @@ impl AuditService for Audit {
                 if head == 0 {
                     return Ok(ReceiverStream::new(rx));
                 }
+                let quiet = log.quiet().await;
                 let mut records = query::Query::start(store, req, head, log.archives()).await?;
                 let idle = shared.limits.stream_idle_timeout;
                 tokio::spawn(async move {
+                    let _quiet = quiet;
                     loop {
                         let next = match records.next().await {
                             Ok(Some(r)) => Ok(r),

@@ -1,5 +1,6 @@
 //! The audit log in a store: numbered, grouped, walked in order, sealed at a close,
-//! continued after a reopen, paged with its checkpoints in place.
+//! continued after a reopen, paged with its checkpoints in place, its archived
+//! front removed.
 
 use std::sync::Arc;
 
@@ -115,4 +116,47 @@ pub async fn pages_place_checkpoints_and_find_times(b: &dyn Backend) {
             .unwrap(),
         11
     );
+}
+
+pub async fn archived_records_leave_from_the_front_and_the_head_stays(b: &dyn Backend) {
+    let store = b.open().await;
+    assert_eq!(store.audit_first().await.unwrap(), 1);
+    let w = writer(&store, 4);
+    for i in 0..10 {
+        let mut r = record(i);
+        r.at = Some(Timestamp {
+            seconds: 1_800_000_000 + i as i64,
+            nanos: 0,
+        });
+        w.append(Some(r), None).await.unwrap();
+    }
+    w.close().await;
+    // Short transactions of at most `limit`, oldest first, with their checkpoints.
+    assert_eq!(store.audit_remove(5, 3).await.unwrap(), 3);
+    assert_eq!(store.audit_first().await.unwrap(), 4);
+    assert_eq!(store.audit_remove(5, 3).await.unwrap(), 2);
+    assert_eq!(store.audit_remove(5, 3).await.unwrap(), 0);
+    assert_eq!(
+        shape(&items(&store, 0, 0).await),
+        ["r6", "r7", "r8", "c8", "r9", "r10", "c10"]
+    );
+    assert!(store.audit_record(5).await.unwrap().is_none());
+    // Times are found among the records still held.
+    assert_eq!(
+        store.audit_seq_at(1_800_000_007 * 1_000_000).await.unwrap(),
+        8
+    );
+    assert_eq!(store.audit_seq_at(0).await.unwrap(), 6);
+    // The last record is never removed: the chain goes on from it.
+    assert_eq!(store.audit_remove(u64::MAX, 100).await.unwrap(), 4);
+    assert_eq!(shape(&items(&store, 0, 0).await), ["r10", "c10"]);
+    let head = store.audit_head().await.unwrap();
+    assert_eq!((head.seq, head.checkpoint), (10, 10));
+    drop(store);
+    // Durable, and the log continues after a reopen.
+    let store = b.open().await;
+    assert_eq!(store.audit_first().await.unwrap(), 10);
+    let w = writer(&store, 4);
+    assert_eq!(w.append(Some(record(11)), None).await.unwrap().seq, 11);
+    w.close().await;
 }

@@ -218,6 +218,7 @@ macro_rules! every_test {
             appends_are_numbered_grouped_and_walked_in_order,
             a_close_seals_and_a_reopen_continues,
             pages_place_checkpoints_and_find_times,
+            archived_records_leave_from_the_front_and_the_head_stays,
             changes_follow_the_machine_and_the_revisions,
             a_record_and_its_change_commit_together,
             concurrent_changes_stay_in_order_and_survive_a_reopen,

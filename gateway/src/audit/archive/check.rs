@@ -24,26 +24,39 @@ pub async fn check(
     dir: Option<&Path>,
     key: &[u8],
 ) -> Result<VerifyAuditResponse, Error> {
-    let archives = match dir {
-        Some(dir) => files::list(dir)?,
-        None => Vec::new(),
-    };
     let mut whole = Whole::new(key, dir.is_some());
-    for a in &archives {
-        let a = a.clone();
-        let (w, going) = tokio::task::spawn_blocking(move || {
-            let mut w = whole;
-            let going = w.archive(&a);
-            (w, going)
-        })
-        .await
-        .map_err(|e| Error::Audit(format!("verify task: {e}")))?;
-        whole = w;
-        if !going {
-            return Ok(whole.finish());
+    // Archives are written before their records leave the live store: when the
+    // live store starts past the archives read, an archiving run went on
+    // meanwhile, and the directory holds what it moved.
+    let first = loop {
+        let after = whole.last().unwrap_or(0);
+        let fresh: Vec<Archive> = match dir {
+            Some(dir) => files::list(dir)?
+                .into_iter()
+                .filter(|a| a.first > after)
+                .collect(),
+            None => Vec::new(),
+        };
+        let read_any = !fresh.is_empty();
+        for a in fresh {
+            let (w, going) = tokio::task::spawn_blocking(move || {
+                let mut w = whole;
+                let going = w.archive(&a);
+                (w, going)
+            })
+            .await
+            .map_err(|e| Error::Audit(format!("verify task: {e}")))?;
+            whole = w;
+            if !going {
+                return Ok(whole.finish());
+            }
         }
-    }
-    let first = store.audit_first().await.map_err(Error::audit)?;
+        let first = store.audit_first().await.map_err(Error::audit)?;
+        let behind = whole.last().is_some_and(|last| first > last + 1);
+        if !(behind && read_any) {
+            break first;
+        }
+    };
     let from = match whole.last() {
         Some(last) if first > last + 1 => {
             whole.fail(

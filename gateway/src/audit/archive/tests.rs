@@ -177,11 +177,11 @@ async fn a_missing_archive_is_named() {
     // The newest archive, which the live store continues from.
     let rig = Rig::new(300, 100).await;
     rig.archive_before(301).await;
-    std::fs::remove_file(rig.file(201, 300)).unwrap();
+    std::fs::remove_file(rig.file(201, 299)).unwrap();
     let (ok, seq, detail) = rig.verify().await;
     assert!(!ok);
     assert_eq!(seq, 201);
-    assert!(detail.contains(&files::name(201, 300)), "{detail}");
+    assert!(detail.contains(&files::name(201, 299)), "{detail}");
 }
 
 #[tokio::test]
@@ -247,7 +247,7 @@ async fn expired_archives_are_noted_and_only_those_may_be_missing() {
         .unwrap();
     // Only archives whose every record is older than the retention's edge.
     assert_eq!(gone.iter().map(|n| n.last).collect::<Vec<_>>(), [100, 200]);
-    assert!(!rig.file(1, 100).exists() && rig.file(201, 300).exists());
+    assert!(!rig.file(1, 100).exists() && rig.file(201, 299).exists());
     let (ok, _, detail) = rig.verify().await;
     assert!(ok, "{detail}");
     let last = rig.store().audit_head().await.unwrap().seq;
@@ -260,10 +260,10 @@ async fn expired_archives_are_noted_and_only_those_may_be_missing() {
     );
 
     // An archive deleted without a note is not an expiry.
-    std::fs::remove_file(rig.file(201, 300)).unwrap();
+    std::fs::remove_file(rig.file(201, 299)).unwrap();
     let (ok, _, detail) = rig.verify().await;
     assert!(!ok);
-    assert!(detail.contains(&files::name(201, 300)), "{detail}");
+    assert!(detail.contains(&files::name(201, 299)), "{detail}");
 }
 
 #[tokio::test]
