@@ -1,13 +1,24 @@
 //! The operator's archiving over real mTLS, on both ledgers: the live store sheds
 //! the archived period, the whole log still verifies and answers queries, the
-//! archive is noted in the log, and bad requests and other roles are refused.
+//! archive is noted in the log, and bad requests and other roles are refused;
+//! closed dossiers leave a stub that keeps their code, and open ones stay whole.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
 
 use integration_tests::{
-    Ledger, TestPki, audit_records, auditor, channel, citizen_request, seen, sim_id, start_on,
+    Ledger, TestPki, audit_records, auditor, channel, citizen_request, config, marked_delivered,
+    reason, seen, sim_id, start, start_on,
 };
+use lienthong_adapters::sim::{Faults, Population};
 use lienthong_proto::v1::admin_service_client::AdminServiceClient;
+use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
-use lienthong_proto::v1::{ArchiveAuditRequest, QueryAuditRequest, VerifyAuditRequest};
+use lienthong_proto::v1::{
+    ArchiveAuditRequest, DossierStatus, GetDossierRequest, QueryAuditRequest, SubmitDossierRequest,
+    UpdateDossierStatusRequest, VerifyAuditRequest,
+};
 use tonic::Code;
 
 fn now() -> lienthong_proto::prost_types::Timestamp {
@@ -124,9 +135,152 @@ async fn the_operator_archives_and_the_log_stays_whole(ledger: Ledger) {
     assert!(again.archived.len() <= 1, "{again:?}");
     let (_, code, _) = seen(identity.get_citizen(citizen_request(&id)).await);
     assert_eq!(code, Code::Ok);
-    gw.shutdown(std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
+    gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
-integration_tests::on_both_ledgers!(the_operator_archives_and_the_log_stays_whole);
+fn update(code: &str, status: DossierStatus, expected_revision: u64) -> UpdateDossierStatusRequest {
+    UpdateDossierStatusRequest {
+        dossier_code: code.into(),
+        status: status as i32,
+        expected_revision,
+        handler: "cb-0001".into(),
+        note: String::new(),
+        at: None,
+    }
+}
+
+async fn closed_dossiers_leave_a_stub_that_keeps_their_code(ledger: Ledger) {
+    let pki = TestPki::new();
+    let mut config = config(&pki);
+    assert!(ledger.apply(&mut config).await);
+    config.sync.poll_interval = Duration::from_millis(100);
+    config.sync.backoff_base = Duration::from_millis(20);
+    let gw = start(
+        &config,
+        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
+    )
+    .await;
+    let mut dossiers = DossierServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let code = |n| lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), n);
+    let (closed, open) = (code(1), code(2));
+    for c in [&closed, &open] {
+        let d = lienthong_adapters::sim::dossiers::dossier(
+            c,
+            DossierStatus::Accepted,
+            std::time::SystemTime::now().into(),
+        );
+        dossiers
+            .submit_dossier(SubmitDossierRequest { dossier: Some(d) })
+            .await
+            .unwrap();
+    }
+    let walk = [
+        DossierStatus::Processing,
+        DossierStatus::Processed,
+        DossierStatus::ResultReturned,
+    ];
+    for (i, status) in walk.into_iter().enumerate() {
+        dossiers
+            .update_dossier_status(update(&closed, status, i as u64 + 1))
+            .await
+            .unwrap();
+    }
+    dossiers
+        .update_dossier_status(update(&open, DossierStatus::Processing, 1))
+        .await
+        .unwrap();
+    let get = |c: &str| GetDossierRequest {
+        dossier_code: c.into(),
+    };
+    let full = dossiers
+        .get_dossier(get(&closed))
+        .await
+        .unwrap()
+        .into_inner();
+    marked_delivered(&mut dossiers, &closed, 4, Duration::from_secs(20)).await;
+    marked_delivered(&mut dossiers, &open, 2, Duration::from_secs(20)).await;
+
+    let mut operator = AdminServiceClient::new(channel(gw.addr(), &pki.paths, "H99.99"));
+    let ran = operator
+        .archive_audit(ArchiveAuditRequest {
+            before: Some(now()),
+            expire: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ran.dossiers_archived, 1);
+    // The closed dossier: a stub, without the applicant's data, pointing at its
+    // archive, which holds it whole.
+    let stub = dossiers
+        .get_dossier(get(&closed))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!stub.archived_in.is_empty());
+    assert_eq!(
+        (stub.status, stub.revision, stub.applicant_name.as_str()),
+        (DossierStatus::ResultReturned as i32, 4, "")
+    );
+    let file = pki.dir.path().join("data/archive").join(&stub.archived_in);
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(&file).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text.lines().count(), 1);
+    assert!(
+        text.contains(&closed) && text.contains(&full.applicant_name),
+        "{text}"
+    );
+    // The open one stays whole.
+    let kept = dossiers.get_dossier(get(&open)).await.unwrap().into_inner();
+    assert!(kept.archived_in.is_empty() && !kept.applicant_name.is_empty());
+    // The code stays taken, the status final.
+    let again = lienthong_adapters::sim::dossiers::dossier(
+        &closed,
+        DossierStatus::Accepted,
+        std::time::SystemTime::now().into(),
+    );
+    let refused = dossiers
+        .submit_dossier(SubmitDossierRequest {
+            dossier: Some(again),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.code(), reason(&refused)),
+        (Code::AlreadyExists, "DOSSIER_EXISTS".into())
+    );
+    let moved = dossiers
+        .update_dossier_status(update(&closed, DossierStatus::Processing, 4))
+        .await
+        .unwrap_err();
+    assert_eq!(moved.code(), Code::FailedPrecondition);
+    // The move is on record; a second run finds nothing more.
+    let mut audit = auditor(gw.addr(), &pki);
+    let notes = audit_records(
+        &mut audit,
+        QueryAuditRequest {
+            operation: "AuditLog/DossiersArchived".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].case_ref, stub.archived_in);
+    let ran = operator
+        .archive_audit(ArchiveAuditRequest {
+            before: Some(now()),
+            expire: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ran.dossiers_archived, 0);
+    gw.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+integration_tests::on_both_ledgers!(
+    the_operator_archives_and_the_log_stays_whole,
+    closed_dossiers_leave_a_stub_that_keeps_their_code,
+);

@@ -149,6 +149,18 @@ fn pending(last_delivered_revision: u64) -> Option<SyncState> {
     })
 }
 
+/// Whether `current` may give way to its archived `stub`: closed (a final status,
+/// every revision delivered), at the stub's revision, not archived yet.
+pub fn retirable(current: &Dossier, stub: &Dossier) -> bool {
+    let status = DossierStatus::try_from(current.status).unwrap_or_default();
+    dossier_status::is_final(status)
+        && current.sync.as_ref().map(|s| s.last_delivered_revision) == Some(current.revision)
+        && current.revision == stub.revision
+        && current.archived_in.is_empty()
+        && !stub.archived_in.is_empty()
+        && current.dossier_code == stub.dossier_code
+}
+
 /// The dossier after `change`, given what is stored (`current`), or why not.
 pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
     match (change, current) {

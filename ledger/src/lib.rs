@@ -190,6 +190,13 @@ pub trait Store: Send + Sync + 'static {
         filter: &Filter,
     ) -> Result<(Vec<Dossier>, bool), Error>;
 
+    /// Replaces each dossier `stubs` names by its stub (a dossier with
+    /// `archived_in` set) once its full record is archived: only while the dossier
+    /// is closed (a final status, every revision delivered), at the stub's
+    /// revision and not archived yet. Returns how many were replaced. The stub
+    /// keeps the code taken and the revisions counting.
+    async fn retire_dossiers(&self, stubs: &[Dossier]) -> Result<u64, Error>;
+
     /// Up to `limit` outbox entries numbered after `after`, in order.
     async fn outbox(&self, after: u64, limit: usize) -> Result<Vec<Entry>, Error>;
 

@@ -237,6 +237,11 @@ impl Store for Postgres {
         prune::remove(&**self.client().await?, upto, limit).await
     }
 
+    async fn retire_dossiers(&self, stubs: &[Dossier]) -> Result<u64, Error> {
+        let mut client = self.client().await?;
+        prune::retire(&mut client, stubs).await
+    }
+
     async fn audit_seq_at(&self, micros: i64) -> Result<u64, Error> {
         read::seq_at(&**self.client().await?, micros).await
     }

@@ -243,12 +243,7 @@ pub fn explain(status: tonic::Status) -> String {
 }
 
 fn timestamp(ts: Option<&Timestamp>) -> Value {
-    ts.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .map_or(Value::Null, Value::from)
+    lienthong_gateway::audit::archive::dossiers::time_json(ts)
 }
 
 fn citizen_json(c: &Citizen) -> Value {

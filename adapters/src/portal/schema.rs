@@ -161,6 +161,7 @@ impl TryFrom<&HoSo> for Dossier {
             returned_at: instant("NgayTraKetQua", &h.returned_at)?,
             revision: h.revision,
             sync: None,
+            archived_in: String::new(),
         })
     }
 }
@@ -193,6 +194,7 @@ mod tests {
             returned_at: None,
             revision: 3,
             sync: None,
+            archived_in: String::new(),
         };
         let h = HoSo::from(&d);
         let json = serde_json::to_value(&h).unwrap();

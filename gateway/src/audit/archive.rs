@@ -20,9 +20,12 @@
 //! retention, each noted first ([`note::EXPIRED`]: the file, its records and last
 //! hash), so that what was deleted stays accountable.
 
+mod background;
 pub mod check;
+pub mod dossiers;
 pub mod files;
 pub mod note;
+mod plan;
 pub mod read;
 
 use std::io::{BufWriter, Write};
@@ -37,6 +40,7 @@ use super::verify::Verifier;
 use super::{Item, Log, export};
 use crate::Error;
 pub use note::{Actor, Note};
+pub use plan::{LEASE, Plan, Ran, schedule};
 
 /// Records removed from the live store per transaction.
 pub const REMOVE_CHUNK: usize = 500;
@@ -52,109 +56,6 @@ pub struct Settings {
     pub pace: Duration,
 }
 
-/// The archiving a gateway does: where, how, and what stays online.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// How archives are made.
-    pub settings: Settings,
-    /// How much of the log stays in the live store.
-    pub keep_online: Duration,
-    /// How long archives are kept; none: forever.
-    pub retention: Option<Duration>,
-}
-
-impl Plan {
-    /// The plan of `config`.
-    pub fn of(config: &crate::config::Config) -> Plan {
-        let a = &config.audit.archive;
-        Plan {
-            settings: Settings {
-                dir: config.archive_dir(),
-                per_file: a.per_file,
-                pace: a.pace,
-            },
-            keep_online: a.keep_online,
-            retention: a.retention,
-        }
-    }
-
-    /// With `expire`, deletes the archives past the retention; then archives the
-    /// records appended before `before` (default: `keep_online` ago). Returns the
-    /// archives written and those deleted.
-    pub async fn run(
-        &self,
-        log: &Log,
-        before: Option<i64>,
-        expire: bool,
-        by: &Actor,
-    ) -> Result<(Vec<Note>, Vec<Note>), Error> {
-        let now = crate::clock::now_micros();
-        let expired = match (expire, self.retention) {
-            (false, _) => Vec::new(),
-            (true, None) => {
-                return Err(Error::Audit(
-                    "no retention is configured (audit.archive.retention): nothing may expire"
-                        .into(),
-                ));
-            }
-            (true, Some(keep)) => {
-                let edge = now.saturating_sub(crate::clock::micros(keep));
-                self::expire(log, &self.settings.dir, edge, by).await?
-            }
-        };
-        let before =
-            before.unwrap_or_else(|| now.saturating_sub(crate::clock::micros(self.keep_online)));
-        let archived = archive(log, &self.settings, before, by).await?;
-        Ok((archived, expired))
-    }
-}
-
-/// The lease that lets one replica archive on the schedule.
-pub const LEASE: &str = "audit-archiver";
-
-/// Runs `plan` every `every` (and once at start) until `shutdown`, on the replica
-/// `replica` while it holds the archiver's lease: archives what is older than
-/// `keep_online`, and expires archives past the retention when one is set. A
-/// failed run is logged and tried again at the next.
-pub fn schedule(
-    log: std::sync::Arc<Log>,
-    every: Duration,
-    replica: String,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    crate::clock::every(every, shutdown, move || {
-        let (log, replica) = (log.clone(), replica.clone());
-        async move {
-            let Some(plan) = log.plan().cloned() else {
-                return;
-            };
-            match log.store().lease(LEASE, &replica, every).await {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the archiver's lease cannot be taken");
-                    return;
-                }
-            }
-            let by = Actor {
-                purpose: "schedule".into(),
-                ..Actor::default()
-            };
-            match plan.run(&log, None, plan.retention.is_some(), &by).await {
-                Ok((archived, expired)) if !archived.is_empty() || !expired.is_empty() => {
-                    tracing::info!(
-                        archived = archived.len(),
-                        expired = expired.len(),
-                        "scheduled audit archiving done"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "scheduled audit archiving failed"),
-            }
-        }
-    });
-}
-
 fn io(what: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Audit(format!("{}: {e}", what.display()))
 }
@@ -162,9 +63,7 @@ fn io(what: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Audit(format!("archive task: {e}")))?
+    background::run(f).await
 }
 
 /// Archives every record of `log` appended before `before` (µs since the epoch),

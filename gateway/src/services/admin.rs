@@ -198,10 +198,11 @@ impl AdminService for Admin {
                     request_id: ctx.request_id.clone(),
                     purpose: "operator".into(),
                 };
-                let (archived, expired) = plan.run(log, before, req.expire, &by).await?;
+                let ran = plan.run(log, before, req.expire, &by).await?;
                 Ok(ArchiveAuditResponse {
-                    archived: archived.iter().map(file).collect(),
-                    expired: expired.iter().map(file).collect(),
+                    archived: ran.archived.iter().map(file).collect(),
+                    expired: ran.expired.iter().map(file).collect(),
+                    dossiers_archived: ran.dossiers,
                 })
             }
             .await;

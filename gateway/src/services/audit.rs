@@ -90,6 +90,7 @@ impl AuditService for Audit {
                 let notes = [
                     crate::audit::archive::note::ARCHIVED,
                     crate::audit::archive::note::EXPIRED,
+                    crate::audit::archive::dossiers::ARCHIVED,
                 ];
                 if !req.operation.is_empty()
                     && !Operation::ALL.iter().any(|op| op.name() == req.operation)

@@ -82,6 +82,27 @@ pub(super) fn apply(txn: &WriteTransaction, change: &Change, now: i64) -> Result
     Ok(Ok(next))
 }
 
+/// See [`crate::Store::retire_dossiers`], inside `txn`.
+pub(super) fn retire(txn: &WriteTransaction, stubs: &[Dossier]) -> Result<u64, Error> {
+    let mut dossiers = txn.open_table(DOSSIERS).ctx("archive dossiers")?;
+    let mut retired = 0;
+    for stub in stubs {
+        let code = stub.dossier_code.as_str();
+        let current = dossiers
+            .get(code)
+            .ctx("archive dossiers")?
+            .map(|v| decode_dossier(code, v.value()))
+            .transpose()?;
+        if current.is_some_and(|d| dossier::retirable(&d, stub)) {
+            dossiers
+                .insert(code, stub.encode_to_vec().as_slice())
+                .ctx("archive dossiers")?;
+            retired += 1;
+        }
+    }
+    Ok(retired)
+}
+
 /// Records how the delivery of `entry` went, inside `txn`.
 pub(super) fn mark(txn: &WriteTransaction, entry: &Entry, outcome: &Outcome) -> Result<(), Error> {
     let mut outbox = txn.open_table(OUTBOX).ctx("record a delivery")?;

@@ -68,6 +68,11 @@ impl Store for Embedded {
             .await
     }
 
+    async fn retire_dossiers(&self, stubs: &[Dossier]) -> Result<u64, Error> {
+        let stubs = stubs.to_vec();
+        self.write(move |txn| dossiers::retire(txn, &stubs)).await
+    }
+
     async fn outbox(&self, after: u64, limit: usize) -> Result<Vec<Entry>, Error> {
         self.read(move |txn| dossiers::pending(txn, after, limit))
             .await

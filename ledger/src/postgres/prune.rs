@@ -1,6 +1,8 @@
 //! Removing what was archived from the PostgreSQL ledger, a short transaction at a
 //! time so that the replicas' appends hardly wait.
 
+use lienthong_proto::v1::Dossier;
+use prost::Message;
 use tokio_postgres::Client;
 
 use super::db;
@@ -40,4 +42,44 @@ pub(super) async fn remove(client: &Client, upto: u64, limit: usize) -> Result<u
         .await
         .map_err(db("remove archived records"))?;
     Ok(row.get::<_, i64>(0) as u64)
+}
+
+/// See [`crate::Store::retire_dossiers`]: in one transaction that locks the
+/// audit head first, as every dossier change does, so that no change slips in
+/// between the check and the replacement.
+pub(super) async fn retire(client: &mut Client, stubs: &[Dossier]) -> Result<u64, Error> {
+    let txn = client.transaction().await.map_err(db("archive dossiers"))?;
+    txn.execute("SELECT 1 FROM audit_head FOR UPDATE", &[])
+        .await
+        .map_err(db("archive dossiers"))?;
+    let codes: Vec<&str> = stubs.iter().map(|s| s.dossier_code.as_str()).collect();
+    let rows = txn
+        .query(
+            "SELECT code, dossier FROM dossiers WHERE code = ANY($1)",
+            &[&codes],
+        )
+        .await
+        .map_err(db("archive dossiers"))?;
+    let (mut retired, mut values) = (Vec::new(), Vec::new());
+    for row in rows {
+        let code: &str = row.get(0);
+        let current = Dossier::decode(row.get::<_, &[u8]>(1))
+            .map_err(|e| Error::corrupt(&format!("dossier {code}"), e))?;
+        if let Some(stub) = stubs.iter().find(|s| s.dossier_code == code)
+            && crate::dossier::retirable(&current, stub)
+        {
+            retired.push(code.to_owned());
+            values.push(stub.encode_to_vec());
+        }
+    }
+    txn.execute(
+        "UPDATE dossiers SET dossier = v.dossier
+           FROM unnest($1::text[], $2::bytea[]) AS v(code, dossier)
+          WHERE dossiers.code = v.code",
+        &[&retired, &values],
+    )
+    .await
+    .map_err(db("archive dossiers"))?;
+    txn.commit().await.map_err(db("archive dossiers"))?;
+    Ok(retired.len() as u64)
 }

@@ -4,13 +4,13 @@ use clap::Subcommand;
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::{
-    Channel as DossierChannel, Dossier, DossierStatus, GetDossierRequest, ListDossiersRequest,
-    SubmitDossierRequest, SyncStatus, UpdateDossierStatusRequest, WatchDossiersRequest,
+    Dossier, GetDossierRequest, ListDossiersRequest, SubmitDossierRequest,
+    UpdateDossierStatusRequest, WatchDossiersRequest,
 };
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use super::{explain, timestamp, with_request_id};
+use super::{explain, with_request_id};
 
 /// The dossier calls.
 #[derive(Debug, Subcommand)]
@@ -222,28 +222,5 @@ pub async fn run(call: &DossierCall, channel: Channel) -> Result<Value, String> 
 }
 
 fn dossier_json(d: &Dossier) -> Value {
-    let sync = d.sync.as_ref().map_or(Value::Null, |s| {
-        json!({
-            "status": SyncStatus::try_from(s.status).map(|s| s.as_str_name()).unwrap_or_default(),
-            "attempts": s.attempts,
-            "last_error": s.last_error,
-            "last_delivered_revision": s.last_delivered_revision,
-        })
-    });
-    json!({
-        "dossier_code": d.dossier_code,
-        "procedure_code": d.procedure_code,
-        "procedure_name": d.procedure_name,
-        "agency_code": d.agency_code,
-        "applicant_name": d.applicant_name,
-        "applicant_personal_id": d.applicant_personal_id,
-        "channel": DossierChannel::try_from(d.channel).map(|c| c.as_str_name()).unwrap_or_default(),
-        "status": DossierStatus::try_from(d.status).map(|s| s.as_str_name()).unwrap_or_default(),
-        "received_at": timestamp(d.received_at.as_ref()),
-        "due_at": timestamp(d.due_at.as_ref()),
-        "completed_at": timestamp(d.completed_at.as_ref()),
-        "returned_at": timestamp(d.returned_at.as_ref()),
-        "revision": d.revision,
-        "sync": sync,
-    })
+    lienthong_gateway::audit::archive::dossiers::to_json(d)
 }

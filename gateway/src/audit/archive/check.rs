@@ -39,13 +39,12 @@ pub async fn check(
         };
         let read_any = !fresh.is_empty();
         for a in fresh {
-            let (w, going) = tokio::task::spawn_blocking(move || {
+            let (w, going) = super::background::run(move || {
                 let mut w = whole;
                 let going = w.archive(&a);
-                (w, going)
+                Ok((w, going))
             })
-            .await
-            .map_err(|e| Error::Audit(format!("verify task: {e}")))?;
+            .await?;
             whole = w;
             if !going {
                 return Ok(whole.finish());

@@ -56,18 +56,14 @@ impl Records {
 
     /// The next page of records; `None` once every archive was read.
     pub async fn page(mut self) -> (Records, Result<Option<Vec<AuditRecord>>, Error>) {
-        match tokio::task::spawn_blocking(move || {
+        let (back, sent) = tokio::sync::oneshot::channel();
+        let page = super::background::run(move || {
             let page = self.read_page();
-            (self, page)
+            let _ = back.send(self);
+            page
         })
-        .await
-        {
-            Ok(done) => done,
-            Err(e) => (
-                Records::empty(),
-                Err(Error::Audit(format!("archive reader: {e}"))),
-            ),
-        }
+        .await;
+        (sent.await.unwrap_or_else(|_| Records::empty()), page)
     }
 
     fn empty() -> Records {

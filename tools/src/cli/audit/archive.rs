@@ -74,7 +74,7 @@ fn file(n: &archive::Note) -> ArchiveFile {
 
 /// Runs `audit archive`.
 pub async fn run(a: &Archive, out: &mut impl Write) -> Result<bool, String> {
-    let (archived, expired) = match a.source.store().await? {
+    let (archived, expired, dossiers) = match a.source.store().await? {
         None => {
             if a.to.is_some() || a.retention.is_some() {
                 return Err(
@@ -91,7 +91,11 @@ pub async fn run(a: &Archive, out: &mut impl Write) -> Result<bool, String> {
                 .await
                 .map_err(explain)?
                 .into_inner();
-            (response.archived, response.expired)
+            (
+                response.archived,
+                response.expired,
+                response.dossiers_archived,
+            )
         }
         Some(store) => {
             let before = a
@@ -135,10 +139,11 @@ pub async fn run(a: &Archive, out: &mut impl Write) -> Result<bool, String> {
             let done = plan.run(&log, Some(at), a.expire, &by).await;
             // The notes' last checkpoint is signed, whatever happened.
             log.close().await;
-            let (archived, expired) = done.map_err(|e| e.to_string())?;
+            let ran = done.map_err(|e| e.to_string())?;
             (
-                archived.iter().map(file).collect(),
-                expired.iter().map(file).collect(),
+                ran.archived.iter().map(file).collect(),
+                ran.expired.iter().map(file).collect(),
+                ran.dossiers,
             )
         }
     };
@@ -148,7 +153,10 @@ pub async fn run(a: &Archive, out: &mut impl Write) -> Result<bool, String> {
     for f in &archived {
         writeln!(out, "{}", line("archived", f)).map_err(|e| e.to_string())?;
     }
-    if archived.is_empty() && expired.is_empty() {
+    if dossiers > 0 {
+        writeln!(out, "archived {dossiers} closed dossiers").map_err(|e| e.to_string())?;
+    }
+    if archived.is_empty() && expired.is_empty() && dossiers == 0 {
         writeln!(out, "nothing to archive").map_err(|e| e.to_string())?;
     }
     Ok(true)

@@ -1,0 +1,221 @@
+//! Closed dossiers moved out of the live store: a dossier whose status is final
+//! and whose every revision the portal acknowledged, received before the cut, is
+//! written whole to an archive file (gzip-compressed JSON lines, one dossier per
+//! line), the file fsynced and read back, the move noted in the audit log, and
+//! only then is the live dossier replaced by its stub: code, procedure, agency,
+//! status, receipt, revision, sync and the archive's name. The stub keeps the
+//! code taken (a new submission under it is refused), the revision counting, and
+//! nothing of the applicant's personal data. Its history was audited change by
+//! change, and is archived with the audit log.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use lienthong_ledger::Filter;
+use lienthong_proto::v1::{AuditRecord, Channel, Decision, Dossier, DossierStatus, SyncStatus};
+use serde_json::{Value, json};
+
+use super::{Actor, background, files::Hashing};
+use crate::Error;
+use crate::audit::record::micros;
+use crate::audit::{Log, hex};
+
+/// The operation of the record that notes closed dossiers archived.
+pub const ARCHIVED: &str = "AuditLog/DossiersArchived";
+
+/// Dossiers per archive file at most.
+const PER_FILE: usize = 10_000;
+
+/// A time of a register or a dossier (kept to the second) in JSON: RFC 3339, or
+/// null.
+pub fn time_json(t: Option<&lienthong_proto::prost_types::Timestamp>) -> Value {
+    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map_or(Value::Null, Value::from)
+}
+
+/// The JSON form of a dossier: what `lienthong client dossier` prints, and a line
+/// of a dossier archive.
+pub fn to_json(d: &Dossier) -> Value {
+    let time = time_json;
+    let sync = d.sync.as_ref().map_or(Value::Null, |s| {
+        json!({
+            "status": SyncStatus::try_from(s.status).map(|s| s.as_str_name()).unwrap_or_default(),
+            "attempts": s.attempts,
+            "last_error": s.last_error,
+            "last_delivered_revision": s.last_delivered_revision,
+        })
+    });
+    let mut v = json!({
+        "dossier_code": d.dossier_code,
+        "procedure_code": d.procedure_code,
+        "procedure_name": d.procedure_name,
+        "agency_code": d.agency_code,
+        "applicant_name": d.applicant_name,
+        "applicant_personal_id": d.applicant_personal_id,
+        "channel": Channel::try_from(d.channel).map(|c| c.as_str_name()).unwrap_or_default(),
+        "status": DossierStatus::try_from(d.status).map(|s| s.as_str_name()).unwrap_or_default(),
+        "submitted_at": time(d.submitted_at.as_ref()),
+        "received_at": time(d.received_at.as_ref()),
+        "due_at": time(d.due_at.as_ref()),
+        "completed_at": time(d.completed_at.as_ref()),
+        "returned_at": time(d.returned_at.as_ref()),
+        "revision": d.revision,
+        "sync": sync,
+    });
+    if !d.archived_in.is_empty() {
+        v["archived_in"] = Value::String(d.archived_in.clone());
+    }
+    v
+}
+
+/// What stays live of an archived dossier.
+fn stub(d: &Dossier, file: &str) -> Dossier {
+    Dossier {
+        dossier_code: d.dossier_code.clone(),
+        procedure_code: d.procedure_code.clone(),
+        agency_code: d.agency_code.clone(),
+        status: d.status,
+        received_at: d.received_at,
+        revision: d.revision,
+        sync: d.sync.clone(),
+        archived_in: file.to_owned(),
+        ..Dossier::default()
+    }
+}
+
+/// Whether `d` is closed and was received before `before` (µs).
+fn closed(d: &Dossier, before: i64) -> bool {
+    let status = DossierStatus::try_from(d.status).unwrap_or_default();
+    let received = d.received_at.as_ref().or(d.submitted_at.as_ref());
+    d.archived_in.is_empty()
+        && lienthong_proto::dossier_status::is_final(status)
+        && d.sync.as_ref().map(|s| s.last_delivered_revision) == Some(d.revision)
+        && received.is_some_and(|t| micros(Some(t)) < before)
+}
+
+/// Archives the closed dossiers received before `before` (µs) into `dir`;
+/// returns how many left the live store. Memory: one file's dossiers at most.
+pub async fn archive(log: &Log, dir: &Path, before: i64, by: &Actor) -> Result<u64, Error> {
+    let store = log.store().clone();
+    let (mut after, mut moved) = (String::new(), 0);
+    loop {
+        let mut batch = Vec::new();
+        let mut more = true;
+        while batch.len() < PER_FILE && more {
+            let (page, next) = store
+                .dossiers(&after, 500, &Filter::default())
+                .await
+                .map_err(Error::ledger)?;
+            more = next;
+            if let Some(last) = page.last() {
+                after.clone_from(&last.dossier_code);
+            } else {
+                more = false;
+            }
+            batch.extend(page.into_iter().filter(|d| closed(d, before)));
+        }
+        if !batch.is_empty() {
+            moved += archive_batch(log, dir, batch, by).await?;
+        }
+        if !more {
+            return Ok(moved);
+        }
+    }
+}
+
+/// Writes `batch` to its file, reads it back, notes it, then stubs the dossiers.
+async fn archive_batch(
+    log: &Log,
+    dir: &Path,
+    batch: Vec<Dossier>,
+    by: &Actor,
+) -> Result<u64, Error> {
+    let (first, last) = (
+        batch[0].dossier_code.clone(),
+        batch[batch.len() - 1].dossier_code.clone(),
+    );
+    let name = format!(
+        "dossiers-{first}-{last}-{}.jsonl.gz",
+        crate::clock::now_micros()
+    );
+    let path = dir.join(&name);
+    let lines: Vec<String> = batch.iter().map(|d| to_json(d).to_string()).collect();
+    let count = lines.len();
+    let sha = {
+        let (dir, path) = (dir.to_owned(), path.clone());
+        background::run(move || write(&dir, &path, &lines)).await?
+    };
+    let mut note = AuditRecord {
+        request_id: by.request_id.clone(),
+        agency_code: by.agency_code.clone(),
+        certificate_fingerprint: by.certificate_fingerprint.clone(),
+        operation: ARCHIVED.into(),
+        purpose: by.purpose.clone(),
+        case_ref: name.clone(),
+        decision: Decision::Granted as i32,
+        reason: format!("count={count} sha256={}", hex(&sha)),
+        ..AuditRecord::default()
+    };
+    note.reason.truncate(crate::audit::record::MAX_FIELD_CHARS);
+    log.append(note).await?;
+    let stubs: Vec<Dossier> = batch.iter().map(|d| stub(d, &name)).collect();
+    let mut retired = 0;
+    for chunk in stubs.chunks(500) {
+        retired += log
+            .store()
+            .retire_dossiers(chunk)
+            .await
+            .map_err(Error::ledger)?;
+    }
+    tracing::info!(file = %name, dossiers = retired, "closed dossiers archived");
+    Ok(retired)
+}
+
+fn io(what: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Audit(format!("{}: {e}", what.display()))
+}
+
+/// Writes `lines` to `path` durably and reads them back; the file's SHA-256.
+fn write(dir: &Path, path: &PathBuf, lines: &[String]) -> Result<[u8; 32], Error> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let partial = path.with_extension("gz.partial");
+    let file = std::fs::File::create(&partial).map_err(io(&partial))?;
+    let mut gz = GzEncoder::new(Hashing::new(BufWriter::new(file)), Compression::default());
+    for line in lines {
+        writeln!(gz, "{line}").map_err(io(&partial))?;
+    }
+    let (buffered, sha) = gz.finish().map_err(io(&partial))?.finish();
+    let file = buffered
+        .into_inner()
+        .map_err(|e| io(&partial)(e.into_error()))?;
+    file.sync_all().map_err(io(&partial))?;
+    std::fs::rename(&partial, path).map_err(io(path))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    let back = BufReader::new(MultiGzDecoder::new(
+        std::fs::File::open(path).map_err(io(path))?,
+    ));
+    let mut read = 0;
+    for (line, expected) in back.lines().zip(lines) {
+        if line.map_err(io(path))? != *expected {
+            break;
+        }
+        read += 1;
+    }
+    if read != lines.len() {
+        let _ = std::fs::remove_file(path);
+        return Err(Error::Audit(format!(
+            "{} did not read back as written; no dossier was archived",
+            path.display()
+        )));
+    }
+    Ok(sha)
+}
