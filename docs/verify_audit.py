@@ -30,6 +30,7 @@ import json
 import os
 import struct
 import sys
+import zlib
 
 DECISIONS = {"granted": 1, "denied": 2, "invalid": 3}
 STRINGS = ["request_id", "agency_code", "certificate_fingerprint", "officer_id",
@@ -178,9 +179,12 @@ def verify_files(paths, key_hex):
             if raw[:2] == b"\x1f\x8b":
                 try:
                     raw = gzip.decompress(raw)
-                except (OSError, EOFError) as e:
+                except (OSError, EOFError, zlib.error) as e:
                     raise Failed((log.last_seq or 0) + 1, "%s is damaged: %s" % (name, e))
-            log.read(name, raw.decode("utf-8").splitlines())
+            try:
+                log.read(name, raw.decode("utf-8").splitlines())
+            except (ValueError, KeyError, TypeError) as e:
+                raise Failed((log.last_seq or 0) + 1, "%s is damaged: %s" % (name, e))
             log.digests[name] = digest
         if len(paths) > 1 or paths[0].endswith(".jsonl.gz"):
             log.whole()
