@@ -132,6 +132,7 @@ async fn measure(bench: &Bench, config: lienthong_gateway::Config, dossiers: u32
                     handler: "cb-0001".into(),
                     note: String::new(),
                     at: None,
+                    due_at: None,
                 })
             })
             .collect()

@@ -113,6 +113,7 @@ fn parts(error: &Error) -> Parts {
                 Refusal::IllegalTransition { .. } => {
                     (Code::FailedPrecondition, "ILLEGAL_TRANSITION")
                 }
+                Refusal::DueNotLater { .. } => (Code::FailedPrecondition, "DUE_NOT_LATER"),
             };
             p(code, reason, &refusal.to_string(), None)
         }

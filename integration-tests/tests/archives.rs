@@ -146,6 +146,7 @@ fn update(code: &str, status: DossierStatus, expected_revision: u64) -> UpdateDo
         handler: "cb-0001".into(),
         note: String::new(),
         at: None,
+        due_at: None,
     }
 }
 

@@ -121,6 +121,7 @@ async fn two_replicas_keep_one_record_one_history_and_one_cache_word() {
         handler: "cb-0001".into(),
         note: String::new(),
         at: None,
+        due_at: None,
     };
     let moved = d_b
         .update_dossier_status(update(DossierStatus::Processing, 1))

@@ -215,6 +215,7 @@ async fn legacy_text_is_refused_at_the_edge_naming_the_encoding() {
             handler: "cb-0001".into(),
             note: write("Đã tiếp nhận hồ sơ", Form::Tcvn3),
             at: None,
+            due_at: None,
         })
         .await
         .unwrap_err();

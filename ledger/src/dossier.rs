@@ -23,6 +23,9 @@ pub enum Change {
         expected_revision: u64,
         /// When it happened.
         at: Timestamp,
+        /// A new appointment date, later than the current one; with `status`
+        /// unchanged, the whole change.
+        due_at: Option<Timestamp>,
     },
 }
 
@@ -64,6 +67,18 @@ pub enum Refusal {
         from: DossierStatus,
         /// The status asked for.
         to: DossierStatus,
+    },
+    /// A new appointment date that is not later than the one the dossier has.
+    #[error(
+        "dossier {code} is due at {current} (Unix seconds); a new date must be later, not {asked}"
+    )]
+    DueNotLater {
+        /// Which dossier.
+        code: String,
+        /// Its due date.
+        current: i64,
+        /// The date asked for.
+        asked: i64,
     },
 }
 
@@ -177,6 +192,7 @@ pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
                 status,
                 expected_revision,
                 at,
+                due_at,
             },
             Some(d),
         ) => {
@@ -188,7 +204,10 @@ pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
                 });
             }
             let from = DossierStatus::try_from(d.status).unwrap_or_default();
-            if !dossier_status::allowed(from, *status) {
+            // The same status with a new appointment date is a new date alone.
+            let rescheduled =
+                from == *status && due_at.is_some() && !dossier_status::is_final(from);
+            if !rescheduled && !dossier_status::allowed(from, *status) {
                 return Err(Refusal::IllegalTransition {
                     code: code.clone(),
                     from,
@@ -200,12 +219,26 @@ pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
                 Some(s) if s.status == SyncStatus::Dead as i32 => Some(s),
                 s => pending(s.map_or(0, |s| s.last_delivered_revision)),
             };
+            if let Some(due) = due_at {
+                let current = d.due_at.map_or(i64::MIN, |t| t.seconds);
+                if due.seconds <= current {
+                    return Err(Refusal::DueNotLater {
+                        code: code.clone(),
+                        current,
+                        asked: due.seconds,
+                    });
+                }
+            }
             let mut next = Dossier {
                 status: *status as i32,
                 revision: d.revision + 1,
                 sync,
+                due_at: due_at.or(d.due_at),
                 ..d
             };
+            if rescheduled {
+                return Ok(next);
+            }
             match status {
                 DossierStatus::Processed
                 | DossierStatus::Rejected

@@ -1,11 +1,31 @@
-//! The dossier status machine, with the National Public Service Portal's numbers.
+//! The dossier status machine, with the National Public Service Portal's numbers,
+//! as the one-stop-shop counter really moves dossiers.
 //!
-//! A dossier is registered (1) or accepted (2) when it is submitted. Registered, it
-//! is accepted, rejected (3) or withdrawn (7). Accepted, it goes into processing (4)
-//! or is withdrawn. Processing may ask for supplements (5) or payment (6), both of
-//! which return to processing or end in withdrawal or a stop (8); processing ends in
-//! processed (9), a stop or a withdrawal. Processed, the result is returned (10).
-//! Rejected, withdrawn, stopped and returned are final: nothing leaves them.
+//! Sources, as we read them: Decree 61/2018/NĐ-CP on the one-stop shop, as amended
+//! by Decree 107/2021/NĐ-CP (Art. 18: receiving a dossier, and asking for missing
+//! papers at reception with the form "phiếu yêu cầu bổ sung, hoàn thiện hồ sơ";
+//! Art. 19–20: procedures settled on the spot, and the apology with a new
+//! appointment, "phiếu xin lỗi và hẹn lại ngày trả kết quả"), whose rules Decree
+//! 118/2025/NĐ-CP carries on from 1 July 2025; and the portal's status codes
+//! (TrangThaiHoSo 1–10) as its integration API uses them.
+//!
+//! - Registered (1): accepted (2), rejected (3), asked for papers at reception (5),
+//!   or withdrawn (7).
+//! - Accepted (2): into processing (4), settled on the spot (9, or 10 when the
+//!   result is handed over at once), withdrawn.
+//! - Processing (4): papers (5) or payment (6) asked for, processed (9), stopped (8)
+//!   or withdrawn.
+//! - Papers asked for (5): accepted (2) or rejected (3) once they come, when they
+//!   were asked for at reception; back into processing (4) when asked for during
+//!   it; or withdrawn, or stopped. The portal keeps no record of which, so both are
+//!   allowed.
+//! - Payment asked for (6): back into processing, withdrawn or stopped.
+//! - Processed (9): the result returned (10).
+//! - Rejected, withdrawn, stopped and returned (3, 7, 8, 10) are final, and nothing
+//!   goes back to registered (1).
+//!
+//! A new appointment date without a status change is not a move of this machine:
+//! see `UpdateDossierStatusRequest.due_at`.
 
 use crate::v1::DossierStatus;
 
@@ -31,8 +51,8 @@ pub const INITIAL: [DossierStatus; 2] = [Registered, Accepted];
 /// The statuses `from` may move to.
 pub fn next(from: DossierStatus) -> &'static [DossierStatus] {
     match from {
-        Registered => &[Accepted, Rejected, Withdrawn],
-        Accepted => &[Processing, Withdrawn],
+        Registered => &[Accepted, Rejected, SupplementRequested, Withdrawn],
+        Accepted => &[Processing, Processed, ResultReturned, Withdrawn],
         Processing => &[
             SupplementRequested,
             PaymentRequested,
@@ -40,7 +60,8 @@ pub fn next(from: DossierStatus) -> &'static [DossierStatus] {
             Stopped,
             Withdrawn,
         ],
-        SupplementRequested | PaymentRequested => &[Processing, Withdrawn, Stopped],
+        SupplementRequested => &[Accepted, Rejected, Processing, Withdrawn, Stopped],
+        PaymentRequested => &[Processing, Withdrawn, Stopped],
         Processed => &[ResultReturned],
         Rejected | Withdrawn | Stopped | ResultReturned | Unspecified => &[],
     }
@@ -77,15 +98,17 @@ pub fn vietnamese(status: DossierStatus) -> &'static str {
 mod tests {
     use super::*;
 
-    /// The whole 10 x 10 table: a row per `from`, the statuses it may reach.
+    /// The whole 10 x 10 table: a row per `from`, the statuses it may reach (the
+    /// cases the counter meets every day: 1→5 papers asked for at reception, 5→2
+    /// and 5→3 once they come, 2→9 and 2→10 settled on the spot).
     #[test]
     fn transition_table() {
         let table: [(DossierStatus, &[u8]); 10] = [
-            (Registered, &[2, 3, 7]),
-            (Accepted, &[4, 7]),
+            (Registered, &[2, 3, 5, 7]),
+            (Accepted, &[4, 7, 9, 10]),
             (Rejected, &[]),
             (Processing, &[5, 6, 7, 8, 9]),
-            (SupplementRequested, &[4, 7, 8]),
+            (SupplementRequested, &[2, 3, 4, 7, 8]),
             (PaymentRequested, &[4, 7, 8]),
             (Withdrawn, &[]),
             (Stopped, &[]),
@@ -99,6 +122,7 @@ mod tests {
             }
             assert!(!allowed(from, from), "{from:?} -> itself");
             assert!(!allowed(from, Unspecified));
+            assert!(!allowed(from, Registered), "no jump back to 1");
         }
     }
 

@@ -113,7 +113,15 @@ impl DossierService for Dossiers {
             let shared = &*shared;
             let ctx = Ctx::of(&request, &shared.limits, Operation::UpdateDossierStatus)?;
             let req = in_nfc(request);
-            let trail = trail(&req.dossier_code, "");
+            let mut trail = trail(&req.dossier_code, "");
+            if let Some(due) = &req.due_at {
+                // A new appointment is audited with the date and the reason given.
+                trail.context.purpose = crate::audit::record::bounded(format!(
+                    "new due date {}: {}",
+                    crate::audit::export::format_time(crate::audit::record::micros(Some(due))),
+                    req.note
+                ));
+            }
             let result = async {
                 let mut v = Violations::default();
                 let (code, status) = validate::update(&mut v, &req, now());
@@ -130,6 +138,7 @@ impl DossierService for Dossiers {
                     status,
                     expected_revision: req.expected_revision,
                     at,
+                    due_at: req.due_at,
                 })
             }
             .await;

@@ -140,6 +140,7 @@ fn update(code: &str, status: DossierStatus, expected_revision: u64) -> Change {
             seconds: 1_795_400_000,
             nanos: 0,
         },
+        due_at: None,
     }
 }
 

@@ -257,6 +257,7 @@ impl Load {
                     handler: "bench".into(),
                     note: String::new(),
                     at: None,
+                    due_at: None,
                 };
                 let answer = clients.dossiers.update_dossier_status(request).await;
                 if answer.is_ok() {

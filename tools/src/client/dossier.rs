@@ -56,9 +56,13 @@ pub enum DossierCall {
         /// The officer handling it.
         #[arg(long)]
         handler: String,
-        /// A note.
+        /// A note (with --due-at: the reason given to the applicant).
         #[arg(long, default_value = "")]
         note: String,
+        /// A new appointment date (RFC 3339), later than the current one; with the
+        /// dossier's current status, a new date alone ("phiếu hẹn lại").
+        #[arg(long, value_parser = crate::cli::audit::parse_time)]
+        due_at: Option<lienthong_proto::prost_types::Timestamp>,
     },
     /// One dossier, with its sync state toward the portal.
     Get {
@@ -143,6 +147,7 @@ pub async fn run(call: &DossierCall, channel: Channel) -> Result<Value, String> 
             expected_revision,
             handler,
             note,
+            due_at,
         } => {
             let request = UpdateDossierStatusRequest {
                 dossier_code: code.clone(),
@@ -151,6 +156,7 @@ pub async fn run(call: &DossierCall, channel: Channel) -> Result<Value, String> 
                 handler: handler.clone(),
                 note: note.clone(),
                 at: None,
+                due_at: *due_at,
             };
             let r = client
                 .update_dossier_status(request)

@@ -71,6 +71,7 @@ pub fn step(n: u32, revision: u64) -> UpdateDossierStatusRequest {
         handler: "cb-0001".into(),
         note: String::new(),
         at: None,
+        due_at: None,
     }
 }
 

@@ -15,12 +15,23 @@ fn date_in_vietnam(t: &Timestamp) -> Option<time::Date> {
         .map(|t| t.to_offset(VIETNAM).date())
 }
 
-/// A procedure code: digit groups separated by dots, e.g. `1.001193`.
-fn is_procedure_code(s: &str) -> bool {
-    (3..=20).contains(&s.len())
-        && s.contains('.')
-        && s.split('.')
-            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+/// A procedure code as the national database of administrative procedures
+/// publishes it: a national code, one digit, a dot and six digits (`1.001193`),
+/// or a province's localised form of one, with `.H` and the province's two digits
+/// (`1.000948.H38`).
+pub fn is_procedure_code(s: &str) -> bool {
+    let digits = |g: &str, n: usize| g.len() == n && g.bytes().all(|b| b.is_ascii_digit());
+    let mut groups = s.split('.');
+    let national = matches!(
+        (groups.next(), groups.next()),
+        (Some(a), Some(b)) if digits(a, 1) && digits(b, 6)
+    );
+    national
+        && match (groups.next(), groups.next()) {
+            (None, _) => true,
+            (Some(local), None) => local.strip_prefix('H').is_some_and(|p| digits(p, 2)),
+            _ => false,
+        }
 }
 
 /// Checks a dossier being submitted; returns its parsed code when whole.
@@ -46,7 +57,8 @@ pub fn submitted(v: &mut Violations, d: &Dossier, now: i64) -> Option<DossierCod
     if !is_procedure_code(&d.procedure_code) {
         v.add(
             "dossier.procedure_code",
-            "must be the procedure's code, digit groups with dots, e.g. 1.001193",
+            "must be a procedure code as published: 1.001193 (national) or 1.000948.H38 \
+             (localised by a province)",
         );
     }
     v.text("dossier.procedure_name", &d.procedure_name, 300, false);
@@ -131,6 +143,12 @@ pub fn update(
     if req.at.as_ref().is_some_and(|t| t.seconds > now + SKEW) {
         v.add("at", "is in the future");
     }
+    if req.due_at.is_some() && req.note.trim().is_empty() {
+        v.add(
+            "note",
+            "is required with a new due_at: the reason given to the applicant",
+        );
+    }
     (code, status)
 }
 
@@ -144,6 +162,32 @@ pub fn code(v: &mut Violations, field: &str, value: &str) -> Option<DossierCode>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn procedure_codes_are_national_or_localised() {
+        for good in ["1.001193", "2.002154", "1.000948.H38", "3.000164.H01"] {
+            assert!(is_procedure_code(good), "{good}");
+        }
+        for bad in [
+            "",
+            "1",
+            "1.",
+            "1.00119",
+            "1.0011930",
+            "12.001193",
+            "1.001193.",
+            "1.001193.H3",
+            "1.001193.H381",
+            "1.001193.38",
+            "1.001193.h38",
+            "1.001193.H38.1",
+            "TTHC-1",
+            "1.00119a",
+            " 1.001193",
+        ] {
+            assert!(!is_procedure_code(bad), "{bad:?}");
+        }
+    }
 
     fn good() -> Dossier {
         use lienthong_adapters::sim::dossiers::{RECEIVED, dossier};
@@ -285,6 +329,7 @@ mod tests {
                     seconds: s,
                     nanos: 0,
                 }),
+                due_at: None,
             };
             update(&mut v, &req, now);
             v.0.into_iter().map(|f| f.field).collect::<Vec<_>>()

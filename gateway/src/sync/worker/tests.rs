@@ -119,6 +119,7 @@ async fn every_revision_arrives_in_order_through_failures_and_an_outage() {
                         status,
                         expected_revision: i as u64 + 1,
                         at: Timestamp::default(),
+                        due_at: None,
                     };
                     outbox.apply(change).await.unwrap().unwrap();
                     tokio::time::sleep(Duration::from_millis(3)).await;
@@ -193,6 +194,7 @@ async fn a_refused_update_is_dead_lettered_and_holds_its_dossier_back() {
         status: DossierStatus::Accepted,
         expected_revision: 1,
         at: Timestamp::default(),
+        due_at: None,
     };
     outbox.apply(update(bad)).await.unwrap().unwrap();
     outbox.apply(update(good)).await.unwrap().unwrap();
@@ -271,6 +273,7 @@ async fn requeued_dead_letters_are_delivered_in_order() {
             status: *status,
             expected_revision: i as u64 + 1,
             at: Timestamp::default(),
+            due_at: None,
         };
         outbox.apply(change).await.unwrap().unwrap();
     }
@@ -360,6 +363,7 @@ async fn a_dead_workers_dossiers_are_taken_over_when_its_lease_runs_out() {
             status: DossierStatus::Accepted,
             expected_revision: 1,
             at: Timestamp::default(),
+            due_at: None,
         };
         outbox.apply(change).await.unwrap().unwrap();
     }
