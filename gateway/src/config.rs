@@ -25,7 +25,7 @@ pub use ledger::{Backend, LedgerConfig};
 pub use limits::{AgencyLimits, Limits, Rate, RateLimits, UpstreamLimits};
 pub use operations::{AdminConfig, DiskConfig, LogConfig, LogFormat, ReloadConfig};
 pub use trust::{ArchiveConfig, Audit, PolicyConfig, Tls};
-pub use upstreams::{Population, Portal, RestApi, SyncConfig};
+pub use upstreams::{DossiersConfig, Population, Portal, RestApi, SyncConfig};
 
 /// The default configuration as a commented TOML file (`lienthong config default`):
 /// every key with its default and what it does. It parses to [`Config::default`].
@@ -59,6 +59,8 @@ pub struct Config {
     pub portal: Portal,
     /// Dossier exchange with the portal.
     pub sync: SyncConfig,
+    /// Working days and the procedures' time limits.
+    pub dossiers: DossiersConfig,
     /// The operations listener: metrics, liveness, readiness.
     pub admin: AdminConfig,
     /// The disk under the data dir.
@@ -108,6 +110,7 @@ impl Default for Config {
                 fail_rate: 0.0,
             },
             sync: SyncConfig::default(),
+            dossiers: DossiersConfig::default(),
             ledger: LedgerConfig::default(),
             disk: DiskConfig::default(),
             admin: AdminConfig::default(),

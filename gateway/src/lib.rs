@@ -18,6 +18,7 @@ pub mod admission;
 pub mod audit;
 pub mod breaker;
 pub mod cache;
+pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod data_dir;

@@ -168,6 +168,10 @@ pub fn registry(config: &Config) -> Result<Arc<dyn Registry>, Error> {
 pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Running, Error> {
     config.validate()?;
     crate::install_crypto_provider();
+    lienthong_proto::calendar::install(config.dossiers.calendar()?);
+    let catalogue = Arc::new(crate::catalogue::Catalogue::load(
+        config.dossiers.catalogue.as_deref(),
+    )?);
     crate::data_dir::prepare(&config.data_dir)?;
     let ledger = ledger::open(config).await?;
     let (store, writer, audit) = (ledger.store, ledger.writer, ledger.audit);
@@ -248,6 +252,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         policy: reloader.policy.clone(),
         audit: audit.clone(),
         metrics: metrics.clone(),
+        catalogue,
     });
     let (health, health_service) = tonic_health::server::health_reporter();
     let mut readiness = Readiness::new(

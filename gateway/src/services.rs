@@ -45,6 +45,8 @@ pub struct Shared {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Where every request is recorded; `None` only in the benchmark baseline.
     pub audit: Option<Arc<crate::audit::Log>>,
+    /// The procedures' time limits.
+    pub catalogue: Arc<crate::catalogue::Catalogue>,
 }
 
 /// What a request's audit record says beyond who called and how it ended.

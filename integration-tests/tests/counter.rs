@@ -191,4 +191,61 @@ async fn the_counter_moves_a_dossier_as_the_law_allows(ledger: Ledger) {
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
-integration_tests::on_both_ledgers!(the_counter_moves_a_dossier_as_the_law_allows);
+async fn deadlines_count_working_days_and_stop_while_papers_are_asked_for(ledger: Ledger) {
+    let pki = TestPki::new();
+    let mut config = config(&pki);
+    assert!(ledger.apply(&mut config).await);
+    let gw = start(
+        &config,
+        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
+    )
+    .await;
+    let mut client = DossierServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let calendar = lienthong_proto::calendar::current();
+    // No due date sent: the procedure's limit (1.001193: 3 working days in the
+    // development catalogue) from receipt.
+    let d = submitted(&mut client, 1, Accepted).await;
+    assert_eq!(d.procedure_code, "1.001193");
+    let due = d.due_at.expect("a due date computed");
+    assert_eq!(due, calendar.later(d.received_at.unwrap(), 3));
+
+    // Papers asked for on Monday 16/11/2026 10:00, brought on Friday 20/11: four
+    // working days on hold, added to the deadline.
+    let monday = Timestamp {
+        seconds: 1_794_798_000,
+        nanos: 0,
+    };
+    let friday = Timestamp {
+        seconds: monday.seconds + 4 * 86_400,
+        nanos: 0,
+    };
+    let mut ask = change(&code(1), SupplementRequested, 2);
+    client
+        .update_dossier_status(change(&code(1), Processing, 1))
+        .await
+        .unwrap();
+    ask.at = Some(monday);
+    let held = client
+        .update_dossier_status(ask)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.supplement_requested_at, Some(monday));
+    assert_eq!(held.due_at, Some(due), "the deadline waits");
+    let mut back = change(&code(1), Processing, 3);
+    back.at = Some(friday);
+    let resumed = client
+        .update_dossier_status(back)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(calendar.elapsed(monday, friday), 4);
+    assert_eq!(resumed.due_at, Some(calendar.later(due, 4)));
+    assert_eq!(resumed.supplement_requested_at, None);
+    gw.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+integration_tests::on_both_ledgers!(
+    the_counter_moves_a_dossier_as_the_law_allows,
+    deadlines_count_working_days_and_stop_while_papers_are_asked_for,
+);

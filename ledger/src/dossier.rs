@@ -239,6 +239,16 @@ pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
             if rescheduled {
                 return Ok(next);
             }
+            // The deadline's clock stops while papers are asked for.
+            if *status == DossierStatus::SupplementRequested {
+                next.supplement_requested_at = Some(*at);
+            } else if let Some(since) = next.supplement_requested_at.take()
+                && due_at.is_none()
+                && let Some(due) = next.due_at
+            {
+                let calendar = lienthong_proto::calendar::current();
+                next.due_at = Some(calendar.later(due, calendar.elapsed(since, *at)));
+            }
             match status {
                 DossierStatus::Processed
                 | DossierStatus::Rejected

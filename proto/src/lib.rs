@@ -11,11 +11,13 @@
 #![forbid(unsafe_code)]
 
 pub mod agency_code;
+pub mod calendar;
 pub mod context;
 pub mod dossier_code;
 pub mod dossier_status;
 mod error;
 pub mod personal_id;
+pub mod procedure_code;
 pub mod province;
 pub mod text;
 

@@ -162,6 +162,7 @@ impl TryFrom<&HoSo> for Dossier {
             revision: h.revision,
             sync: None,
             archived_in: String::new(),
+            supplement_requested_at: None,
         })
     }
 }
@@ -195,6 +196,7 @@ mod tests {
             revision: 3,
             sync: None,
             archived_in: String::new(),
+            supplement_requested_at: None,
         };
         let h = HoSo::from(&d);
         let json = serde_json::to_value(&h).unwrap();

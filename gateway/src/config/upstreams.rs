@@ -163,3 +163,31 @@ pub enum Population {
         timeout: Duration,
     },
 }
+
+/// The rules dossiers are counted by (`[dossiers]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DossiersConfig {
+    /// The working-day calendar (days off, weekends worked); default: the one
+    /// shipped for 2024–2027 (`proto/calendar/vietnam.toml`).
+    pub calendar: Option<std::path::PathBuf>,
+    /// The procedures' time limits in working days; default: the development
+    /// catalogue (`gateway/catalogue.dev.toml`).
+    pub catalogue: Option<std::path::PathBuf>,
+}
+
+impl DossiersConfig {
+    /// The calendar it names, read and checked.
+    pub fn calendar(&self) -> Result<lienthong_proto::calendar::Calendar, crate::Error> {
+        let Some(path) = &self.calendar else {
+            return Ok(lienthong_proto::calendar::Calendar::shipped());
+        };
+        std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| lienthong_proto::calendar::Calendar::parse(&text))
+            .map_err(|detail| crate::Error::Config {
+                key: "dossiers.calendar".into(),
+                detail: format!("{}: {detail}", path.display()),
+            })
+    }
+}

@@ -90,10 +90,18 @@ impl DossierService for Dossiers {
                 let code = code.expect("valid when no violation");
                 ctx.grant(&shared.policy.get())?;
                 owner(&ctx, &d.agency_code)?;
+                // Without a due date, the procedure's limit in working days.
+                let due_at = d.due_at.or_else(|| {
+                    let received = d.received_at?;
+                    shared.catalogue.due(&d.procedure_code, received)
+                });
                 let submitted = Dossier {
                     dossier_code: code.as_str().to_owned(),
                     revision: 0,
                     sync: None,
+                    due_at,
+                    archived_in: String::new(),
+                    supplement_requested_at: None,
                     ..d.clone()
                 };
                 Ok(Change::Submit(Box::new(submitted)))

@@ -43,6 +43,23 @@ fn check(file: &Path) -> Result<String, String> {
         }
         None => report.push("policy: the embedded DEVELOPMENT policy".into()),
     }
+    let calendar = config.dossiers.calendar().map_err(|e| e.to_string())?;
+    report.push(format!(
+        "calendar: version {}, {}–{}{}",
+        calendar.version,
+        calendar.years.0,
+        calendar.years.1,
+        if config.dossiers.calendar.is_none() {
+            " (shipped)"
+        } else {
+            ""
+        }
+    ));
+    lienthong_gateway::catalogue::Catalogue::load(config.dossiers.catalogue.as_deref())
+        .map_err(|e| e.to_string())?;
+    if config.dossiers.catalogue.is_none() {
+        report.push("catalogue: the DEVELOPMENT catalogue (illustrative time limits)".into());
+    }
     let paths = Paths::new(&config.tls.certs_dir);
     if config.tls.generate_dev_pki && !paths.ca_cert().exists() {
         report.push(format!(

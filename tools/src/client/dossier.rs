@@ -38,7 +38,9 @@ pub enum DossierCall {
         /// 1 registered or 2 accepted.
         #[arg(long, default_value_t = 2)]
         status: i32,
-        /// Days until the result is due.
+        /// Working days until the result is due (weekends and holidays of the
+        /// shipped calendar not counted); default: the procedure's limit, from the
+        /// gateway's catalogue.
         #[arg(long)]
         due_in_days: Option<i64>,
     },
@@ -130,7 +132,12 @@ pub async fn run(call: &DossierCall, channel: Channel) -> Result<Value, String> 
                 channel: *channel,
                 status: *status,
                 received_at: at(now),
-                due_at: due_in_days.and_then(|d| at(now + d * 86_400)),
+                // Working days, in the shipped calendar; without it, the
+                // gateway computes the procedure's limit.
+                due_at: due_in_days.and_then(|d| {
+                    let calendar = lienthong_proto::calendar::current();
+                    Some(calendar.later(at(now)?, u32::try_from(d).ok()?))
+                }),
                 ..Default::default()
             };
             let r = client

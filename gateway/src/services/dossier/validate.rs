@@ -15,25 +15,6 @@ fn date_in_vietnam(t: &Timestamp) -> Option<time::Date> {
         .map(|t| t.to_offset(VIETNAM).date())
 }
 
-/// A procedure code as the national database of administrative procedures
-/// publishes it: a national code, one digit, a dot and six digits (`1.001193`),
-/// or a province's localised form of one, with `.H` and the province's two digits
-/// (`1.000948.H38`).
-pub fn is_procedure_code(s: &str) -> bool {
-    let digits = |g: &str, n: usize| g.len() == n && g.bytes().all(|b| b.is_ascii_digit());
-    let mut groups = s.split('.');
-    let national = matches!(
-        (groups.next(), groups.next()),
-        (Some(a), Some(b)) if digits(a, 1) && digits(b, 6)
-    );
-    national
-        && match (groups.next(), groups.next()) {
-            (None, _) => true,
-            (Some(local), None) => local.strip_prefix('H').is_some_and(|p| digits(p, 2)),
-            _ => false,
-        }
-}
-
 /// Checks a dossier being submitted; returns its parsed code when whole.
 pub fn submitted(v: &mut Violations, d: &Dossier, now: i64) -> Option<DossierCode> {
     let code = match DossierCode::parse(&d.dossier_code) {
@@ -54,7 +35,7 @@ pub fn submitted(v: &mut Violations, d: &Dossier, now: i64) -> Option<DossierCod
             format!("must be {}, the agency in the dossier code", c.agency()),
         );
     }
-    if !is_procedure_code(&d.procedure_code) {
+    if !lienthong_proto::procedure_code::is_valid(&d.procedure_code) {
         v.add(
             "dossier.procedure_code",
             "must be a procedure code as published: 1.001193 (national) or 1.000948.H38 \
@@ -162,32 +143,6 @@ pub fn code(v: &mut Violations, field: &str, value: &str) -> Option<DossierCode>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn procedure_codes_are_national_or_localised() {
-        for good in ["1.001193", "2.002154", "1.000948.H38", "3.000164.H01"] {
-            assert!(is_procedure_code(good), "{good}");
-        }
-        for bad in [
-            "",
-            "1",
-            "1.",
-            "1.00119",
-            "1.0011930",
-            "12.001193",
-            "1.001193.",
-            "1.001193.H3",
-            "1.001193.H381",
-            "1.001193.38",
-            "1.001193.h38",
-            "1.001193.H38.1",
-            "TTHC-1",
-            "1.00119a",
-            " 1.001193",
-        ] {
-            assert!(!is_procedure_code(bad), "{bad:?}");
-        }
-    }
 
     fn good() -> Dossier {
         use lienthong_adapters::sim::dossiers::{RECEIVED, dossier};
