@@ -305,3 +305,13 @@ pub fn text(value: &Value, indent: &str) -> String {
     }
     out
 }
+
+/// An RFC 3339 time on the command line.
+pub fn parse_time(s: &str) -> Result<Timestamp, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time (2026-11-22T08:00:00+07:00): {e}"))?;
+    Ok(Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    })
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use lienthong_ledger::Store;
 
-use crate::client::{Connect, explain};
+use crate::client::{Connect, explain, parse_time};
 
 mod archive;
 use lienthong_gateway::audit::{self, Item, checkpoint, export, query};
@@ -156,15 +156,6 @@ impl Source {
     pub(crate) fn paths(&self) -> Paths {
         Paths::new(&self.connect.certs_dir)
     }
-}
-
-pub(crate) fn parse_time(s: &str) -> Result<Timestamp, String> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("{s:?} is not an RFC 3339 time (2026-11-22T08:00:00+07:00): {e}"))?;
-    Ok(Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: t.nanosecond() as i32,
-    })
 }
 
 /// Runs an `audit` subcommand; `Ok(true)` when everything checked out.

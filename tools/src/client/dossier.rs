@@ -63,7 +63,7 @@ pub enum DossierCall {
         note: String,
         /// A new appointment date (RFC 3339), later than the current one; with the
         /// dossier's current status, a new date alone ("phiếu hẹn lại").
-        #[arg(long, value_parser = crate::cli::audit::parse_time)]
+        #[arg(long, value_parser = super::parse_time)]
         due_at: Option<lienthong_proto::prost_types::Timestamp>,
     },
     /// One dossier, with its sync state toward the portal.

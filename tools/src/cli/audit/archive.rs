@@ -14,8 +14,9 @@ use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::admin_service_client::AdminServiceClient;
 use lienthong_proto::v1::{ArchiveAuditRequest, ArchiveFile};
 
-use super::{Source, parse_time};
+use super::Source;
 use crate::client::explain;
+use crate::client::parse_time;
 
 /// `audit archive`'s arguments.
 #[derive(Debug, Args)]
