@@ -245,7 +245,112 @@ async fn deadlines_count_working_days_and_stop_while_papers_are_asked_for(ledger
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
+async fn organisations_and_foreigners_apply_too(ledger: Ledger) {
+    use lienthong_proto::v1::ApplicantKind;
+    let pki = TestPki::new();
+    let mut config = config(&pki);
+    assert!(ledger.apply(&mut config).await);
+    config.sync.poll_interval = Duration::from_millis(100);
+    let gw = start(
+        &config,
+        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
+    )
+    .await;
+    let mut client = DossierServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let base = |serial| {
+        let mut d = lienthong_adapters::sim::dossiers::dossier(
+            &code(serial),
+            Accepted,
+            std::time::SystemTime::now().into(),
+        );
+        d.applicant_personal_id.clear();
+        d
+    };
+    let organisation = Dossier {
+        applicant_kind: ApplicantKind::Organisation as i32,
+        applicant_name: "Công ty TNHH Sông Hồng".into(),
+        applicant_tax_code: "0101234567-001".into(),
+        ..base(1)
+    };
+    let foreigner = Dossier {
+        applicant_kind: ApplicantKind::Foreigner as i32,
+        applicant_name: "Kim Min-jun".into(),
+        applicant_passport: "M12345678".into(),
+        applicant_nationality: "KR".into(),
+        ..base(2)
+    };
+    for d in [&organisation, &foreigner] {
+        let stored = client
+            .submit_dossier(SubmitDossierRequest {
+                dossier: Some(d.clone()),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (
+                stored.applicant_kind,
+                &stored.applicant_tax_code,
+                &stored.applicant_passport
+            ),
+            (
+                d.applicant_kind,
+                &d.applicant_tax_code,
+                &d.applicant_passport
+            )
+        );
+        // The portal simulator takes them (LoaiDoiTuong, MaDoiTuong).
+        marked_delivered(&mut client, &d.dossier_code, 1, Duration::from_secs(20)).await;
+    }
+    // Refused, naming the field: a bad tax code, a Vietnamese "foreigner", a
+    // passport on a citizen's dossier, a kind the contract does not know.
+    let cases = [
+        (
+            Dossier {
+                applicant_tax_code: "010123456".into(),
+                ..organisation.clone()
+            },
+            "dossier.applicant_tax_code",
+        ),
+        (
+            Dossier {
+                applicant_nationality: "VN".into(),
+                ..foreigner.clone()
+            },
+            "dossier.applicant_nationality",
+        ),
+        (
+            Dossier {
+                applicant_passport: "M12345678".into(),
+                ..lienthong_adapters::sim::dossiers::dossier(
+                    &code(3),
+                    Accepted,
+                    std::time::SystemTime::now().into(),
+                )
+            },
+            "dossier.applicant_passport",
+        ),
+        (
+            Dossier {
+                applicant_kind: 9,
+                ..base(4)
+            },
+            "dossier.applicant_kind",
+        ),
+    ];
+    for (d, field) in cases {
+        let e = client
+            .submit_dossier(SubmitDossierRequest { dossier: Some(d) })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains(field), "{field}: {e:?}");
+    }
+    gw.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
 integration_tests::on_both_ledgers!(
     the_counter_moves_a_dossier_as_the_law_allows,
     deadlines_count_working_days_and_stop_while_papers_are_asked_for,
+    organisations_and_foreigners_apply_too,
 );

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agency_code;
+pub mod applicant;
 pub mod calendar;
 pub mod context;
 pub mod dossier_code;

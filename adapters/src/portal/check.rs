@@ -1,5 +1,7 @@
-//! The portal's dossiers, checked before they are believed: a dossier code, agency
-//! code and personal ID of the right form, a status and channel the contract knows,
+//! The portal's dossiers, checked before they are believed: a dossier code and
+//! agency code of the right form, an applicant of a kind the contract knows (a
+//! citizen's personal ID, an organisation's tax code, a foreigner's passport and
+//! nationality), a status and channel the contract knows,
 //! and text within its length and free of control and invisible format
 //! characters. The errors name the field, never its value.
 
@@ -21,8 +23,24 @@ pub fn dossier(h: &mut HoSo) -> Result<(), (BadResponse, String)> {
     if AgencyCode::parse(&h.agency_code).is_err() {
         return schema("MaCoQuan is not an agency code".into());
     }
-    if PersonalId::parse(&h.applicant_personal_id).is_err() {
+    // A person without a nationality is a citizen, who needs a personal ID; an
+    // organisation its tax code; a foreigner a passport.
+    let citizen = h.applicant_kind != 2 && h.applicant_nationality.is_empty();
+    let with_id = citizen || !h.applicant_personal_id.is_empty();
+    if with_id && PersonalId::parse(&h.applicant_personal_id).is_err() {
         return schema("SoDinhDanh is not a personal ID".into());
+    }
+    if !(1..=2).contains(&h.applicant_kind) {
+        return schema(format!("LoaiDoiTuong {} is not 1 or 2", h.applicant_kind));
+    }
+    let code = match (h.applicant_kind, citizen) {
+        (2, _) => lienthong_proto::applicant::tax_code(&h.applicant_code),
+        (_, false) => lienthong_proto::applicant::passport(&h.applicant_code)
+            .and_then(|()| lienthong_proto::applicant::nationality(&h.applicant_nationality)),
+        _ => Ok(()),
+    };
+    if code.is_err() {
+        return schema("MaDoiTuong or QuocTich is not of its applicant's kind".into());
     }
     if !(1..=10).contains(&h.status) {
         return schema(format!("TrangThaiHoSo {} is not 1-10", h.status));

@@ -10,7 +10,7 @@
 //! use the envelope of the national APIs ([`crate::national::Envelope`]).
 
 use lienthong_proto::prost_types::Timestamp;
-use lienthong_proto::v1::Dossier;
+use lienthong_proto::v1::{ApplicantKind, Dossier};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -39,9 +39,21 @@ pub struct HoSo {
     /// Applicant.
     #[serde(rename = "ChuHoSo")]
     pub applicant_name: String,
-    /// Applicant's personal ID.
-    #[serde(rename = "SoDinhDanh")]
+    /// Applicant's personal ID (a citizen's; an organisation's representative's,
+    /// or empty).
+    #[serde(rename = "SoDinhDanh", default)]
     pub applicant_personal_id: String,
+    /// 1 a person, 2 an organisation (LoaiDoiTuong).
+    #[serde(rename = "LoaiDoiTuong", default = "person")]
+    pub applicant_kind: i32,
+    /// The organisation's tax code, or a foreigner's passport number
+    /// (MaDoiTuong); empty for a citizen.
+    #[serde(rename = "MaDoiTuong", default)]
+    pub applicant_code: String,
+    /// A foreigner's nationality. The public source shows no field for it; this
+    /// name is ours, and a portal that does not know it ignores it.
+    #[serde(rename = "QuocTich", default, skip_serializing_if = "String::is_empty")]
+    pub applicant_nationality: String,
     /// 1 in person, 2 online, 3 by post.
     #[serde(rename = "KenhThucHien")]
     pub channel: i32,
@@ -119,6 +131,10 @@ fn instant(field: &str, s: &str) -> Result<Option<Timestamp>, String> {
         .map_err(|_| format!("{field} is not yyyyMMddHHmmss"))
 }
 
+fn person() -> i32 {
+    1
+}
+
 impl From<&Dossier> for HoSo {
     fn from(d: &Dossier) -> HoSo {
         HoSo {
@@ -128,6 +144,17 @@ impl From<&Dossier> for HoSo {
             agency_code: d.agency_code.clone(),
             applicant_name: d.applicant_name.clone(),
             applicant_personal_id: d.applicant_personal_id.clone(),
+            applicant_kind: if d.applicant_kind == ApplicantKind::Organisation as i32 {
+                2
+            } else {
+                1
+            },
+            applicant_code: match ApplicantKind::try_from(d.applicant_kind) {
+                Ok(ApplicantKind::Organisation) => d.applicant_tax_code.clone(),
+                Ok(ApplicantKind::Foreigner) => d.applicant_passport.clone(),
+                _ => String::new(),
+            },
+            applicant_nationality: d.applicant_nationality.clone(),
             channel: d.channel,
             status: d.status,
             submitted_at: stamp(d.submitted_at.as_ref()),
@@ -163,6 +190,22 @@ impl TryFrom<&HoSo> for Dossier {
             sync: None,
             archived_in: String::new(),
             supplement_requested_at: None,
+            applicant_kind: match (h.applicant_kind, h.applicant_nationality.is_empty()) {
+                (2, _) => ApplicantKind::Organisation,
+                (_, false) => ApplicantKind::Foreigner,
+                _ => ApplicantKind::Citizen,
+            } as i32,
+            applicant_tax_code: if h.applicant_kind == 2 {
+                h.applicant_code.clone()
+            } else {
+                String::new()
+            },
+            applicant_passport: if h.applicant_kind != 2 && !h.applicant_nationality.is_empty() {
+                h.applicant_code.clone()
+            } else {
+                String::new()
+            },
+            applicant_nationality: h.applicant_nationality.clone(),
         })
     }
 }
@@ -197,6 +240,8 @@ mod tests {
             sync: None,
             archived_in: String::new(),
             supplement_requested_at: None,
+            applicant_kind: ApplicantKind::Citizen as i32,
+            ..Dossier::default()
         };
         let h = HoSo::from(&d);
         let json = serde_json::to_value(&h).unwrap();
@@ -212,5 +257,52 @@ mod tests {
             ..h
         };
         assert!(Dossier::try_from(&bad).unwrap_err().contains("NgayHenTra"));
+    }
+
+    #[test]
+    fn organisations_and_foreigners_cross_as_loai_doi_tuong_and_ma_doi_tuong() {
+        use crate::sim::dossiers::{RECEIVED, dossier};
+        let base = dossier(
+            "H99.01-261122-0001",
+            lienthong_proto::v1::DossierStatus::Accepted,
+            RECEIVED,
+        );
+        let organisation = Dossier {
+            applicant_kind: ApplicantKind::Organisation as i32,
+            applicant_tax_code: "0101234567-001".into(),
+            applicant_personal_id: String::new(),
+            ..base.clone()
+        };
+        let foreigner = Dossier {
+            applicant_kind: ApplicantKind::Foreigner as i32,
+            applicant_passport: "M12345678".into(),
+            applicant_nationality: "KR".into(),
+            applicant_personal_id: String::new(),
+            ..base.clone()
+        };
+        for d in [base, organisation, foreigner] {
+            let mut h = HoSo::from(&d);
+            let json = serde_json::to_value(&h).unwrap();
+            assert_eq!(
+                json["LoaiDoiTuong"],
+                if d.applicant_kind == 2 { 2 } else { 1 }
+            );
+            assert_eq!(crate::portal::check::dossier(&mut h), Ok(()));
+            let back = Dossier::try_from(&h).unwrap();
+            let kind = |k| if k == 0 { 1 } else { k };
+            assert_eq!(kind(back.applicant_kind), kind(d.applicant_kind));
+            assert_eq!(
+                (
+                    back.applicant_tax_code,
+                    back.applicant_passport,
+                    back.applicant_nationality
+                ),
+                (
+                    d.applicant_tax_code,
+                    d.applicant_passport,
+                    d.applicant_nationality
+                )
+            );
+        }
     }
 }

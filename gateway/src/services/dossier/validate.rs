@@ -44,7 +44,7 @@ pub fn submitted(v: &mut Violations, d: &Dossier, now: i64) -> Option<DossierCod
     }
     v.text("dossier.procedure_name", &d.procedure_name, 300, false);
     v.text("dossier.applicant_name", &d.applicant_name, 200, true);
-    v.personal_id("dossier.applicant_personal_id", &d.applicant_personal_id);
+    applicant(v, d);
     if !matches!(
         Channel::try_from(d.channel),
         Ok(Channel::InPerson | Channel::Online | Channel::Postal)
@@ -97,6 +97,85 @@ pub fn submitted(v: &mut Violations, d: &Dossier, now: i64) -> Option<DossierCod
         );
     }
     code
+}
+
+/// Checks who applies: a citizen by personal ID, an organisation by its tax code
+/// (with its representative's personal ID, if given), a foreigner by passport and
+/// nationality; and that nothing of another kind is filled in.
+fn applicant(v: &mut Violations, d: &Dossier) {
+    use lienthong_proto::applicant;
+    use lienthong_proto::v1::ApplicantKind;
+    let mut check = |field: &str, value: &str, rule: fn(&str) -> Result<(), String>| {
+        if let Err(e) = rule(value) {
+            v.add(field, e);
+        }
+    };
+    let kind = ApplicantKind::try_from(d.applicant_kind);
+    match kind {
+        Ok(ApplicantKind::Unspecified | ApplicantKind::Citizen) => {}
+        Ok(ApplicantKind::Organisation) => check(
+            "dossier.applicant_tax_code",
+            &d.applicant_tax_code,
+            applicant::tax_code,
+        ),
+        Ok(ApplicantKind::Foreigner) => {
+            check(
+                "dossier.applicant_passport",
+                &d.applicant_passport,
+                applicant::passport,
+            );
+            check(
+                "dossier.applicant_nationality",
+                &d.applicant_nationality,
+                applicant::nationality,
+            );
+        }
+        Err(_) => v.add(
+            "dossier.applicant_kind",
+            "must be 1 (citizen), 2 (organisation) or 3 (foreigner)",
+        ),
+    }
+    let (citizen, organisation, foreigner) = match kind {
+        Ok(ApplicantKind::Organisation) => (false, true, false),
+        Ok(ApplicantKind::Foreigner) => (false, false, true),
+        _ => (true, false, false),
+    };
+    if citizen || (organisation && !d.applicant_personal_id.is_empty()) {
+        v.personal_id("dossier.applicant_personal_id", &d.applicant_personal_id);
+    }
+    for (field, value, allowed, kind) in [
+        (
+            "dossier.applicant_personal_id",
+            &d.applicant_personal_id,
+            !foreigner,
+            "a foreigner",
+        ),
+        (
+            "dossier.applicant_tax_code",
+            &d.applicant_tax_code,
+            organisation,
+            "this applicant",
+        ),
+        (
+            "dossier.applicant_passport",
+            &d.applicant_passport,
+            foreigner,
+            "this applicant",
+        ),
+        (
+            "dossier.applicant_nationality",
+            &d.applicant_nationality,
+            foreigner,
+            "this applicant",
+        ),
+    ] {
+        if !allowed && !value.is_empty() {
+            v.add(
+                field,
+                format!("must be empty for {kind} (see applicant_kind)"),
+            );
+        }
+    }
 }
 
 /// Checks a status change; returns the dossier code and the status asked for.
