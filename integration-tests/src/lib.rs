@@ -191,6 +191,20 @@ pub async fn start_on(pki: &TestPki, ledger: Ledger) -> (Running, Arc<Faults>) {
     (running, faults)
 }
 
+/// Starts a gateway on `ledger` whose dossier worker polls every 100 ms and backs
+/// off from 20 ms, so that deliveries show within a test's patience.
+pub async fn start_syncing(pki: &TestPki, ledger: Ledger) -> Running {
+    let mut config = config(pki);
+    assert!(ledger.apply(&mut config).await, "{ledger:?} is available");
+    config.sync.poll_interval = Duration::from_millis(100);
+    config.sync.backoff_base = Duration::from_millis(20);
+    start(
+        &config,
+        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
+    )
+    .await
+}
+
 /// The mTLS settings an agency uses to reach the gateway at `addr`.
 pub fn grpc_config(addr: SocketAddr, paths: &Paths, agency: &str) -> GrpcConfig {
     let read = |p: std::path::PathBuf| {

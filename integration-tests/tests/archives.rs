@@ -4,14 +4,12 @@
 //! closed dossiers leave a stub that keeps their code, and open ones stay whole.
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{
-    Ledger, TestPki, audit_records, auditor, channel, citizen_request, config, marked_delivered,
-    reason, seen, sim_id, start, start_on,
+    Ledger, TestPki, audit_records, auditor, channel, citizen_request, marked_delivered, reason,
+    seen, sim_id, start_on,
 };
-use lienthong_adapters::sim::{Faults, Population};
 use lienthong_proto::v1::admin_service_client::AdminServiceClient;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
@@ -152,15 +150,7 @@ fn update(code: &str, status: DossierStatus, expected_revision: u64) -> UpdateDo
 
 async fn closed_dossiers_leave_a_stub_that_keeps_their_code(ledger: Ledger) {
     let pki = TestPki::new();
-    let mut config = config(&pki);
-    assert!(ledger.apply(&mut config).await);
-    config.sync.poll_interval = Duration::from_millis(100);
-    config.sync.backoff_base = Duration::from_millis(20);
-    let gw = start(
-        &config,
-        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
-    )
-    .await;
+    let gw = integration_tests::start_syncing(&pki, ledger).await;
     let mut dossiers = DossierServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let code = |n| lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), n);
     let (closed, open) = (code(1), code(2));

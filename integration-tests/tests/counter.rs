@@ -3,13 +3,11 @@
 //! settled on the spot; a new appointment date without a status change, audited
 //! with its reason and delivered to the portal; and what stays refused.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{
-    Ledger, TestPki, audit_records, auditor, channel, config, marked_delivered, reason, start,
+    Ledger, TestPki, audit_records, auditor, channel, marked_delivered, reason,
 };
-use lienthong_adapters::sim::{Faults, Population};
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::{
@@ -73,15 +71,7 @@ async fn moves(
 
 async fn the_counter_moves_a_dossier_as_the_law_allows(ledger: Ledger) {
     let pki = TestPki::new();
-    let mut config = config(&pki);
-    assert!(ledger.apply(&mut config).await);
-    config.sync.poll_interval = Duration::from_millis(100);
-    config.sync.backoff_base = Duration::from_millis(20);
-    let gw = start(
-        &config,
-        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
-    )
-    .await;
+    let gw = integration_tests::start_syncing(&pki, ledger).await;
     let mut client = DossierServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
 
     // Papers asked for at reception, then accepted once they come; another
@@ -193,13 +183,7 @@ async fn the_counter_moves_a_dossier_as_the_law_allows(ledger: Ledger) {
 
 async fn deadlines_count_working_days_and_stop_while_papers_are_asked_for(ledger: Ledger) {
     let pki = TestPki::new();
-    let mut config = config(&pki);
-    assert!(ledger.apply(&mut config).await);
-    let gw = start(
-        &config,
-        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
-    )
-    .await;
+    let gw = integration_tests::start_syncing(&pki, ledger).await;
     let mut client = DossierServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let calendar = lienthong_proto::calendar::current();
     // No due date sent: the procedure's limit (1.001193: 3 working days in the
@@ -248,14 +232,7 @@ async fn deadlines_count_working_days_and_stop_while_papers_are_asked_for(ledger
 async fn organisations_and_foreigners_apply_too(ledger: Ledger) {
     use lienthong_proto::v1::ApplicantKind;
     let pki = TestPki::new();
-    let mut config = config(&pki);
-    assert!(ledger.apply(&mut config).await);
-    config.sync.poll_interval = Duration::from_millis(100);
-    let gw = start(
-        &config,
-        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
-    )
-    .await;
+    let gw = integration_tests::start_syncing(&pki, ledger).await;
     let mut client = DossierServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
     let base = |serial| {
         let mut d = lienthong_adapters::sim::dossiers::dossier(

@@ -48,15 +48,7 @@ fn submit(d: Dossier) -> SubmitDossierRequest {
 }
 
 async fn gateway(pki: &TestPki, ledger: Ledger) -> lienthong_gateway::server::Running {
-    let mut config = config(pki);
-    assert!(ledger.apply(&mut config).await);
-    config.sync.poll_interval = Duration::from_millis(100);
-    config.sync.backoff_base = Duration::from_millis(20);
-    start(
-        &config,
-        Arc::new(Population::new(Faults::new(Duration::ZERO, 0.0))),
-    )
-    .await
+    integration_tests::start_syncing(pki, ledger).await
 }
 
 fn client(
