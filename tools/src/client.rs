@@ -21,7 +21,7 @@ use lienthong_pki::Paths;
 mod dossier;
 
 /// Where the gateway is and how to reach it.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Connect {
     /// The gateway's URL.
     #[arg(long, default_value = "https://localhost:50051")]

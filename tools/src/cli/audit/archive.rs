@@ -84,7 +84,13 @@ pub async fn run(a: &Archive, out: &mut impl Write) -> Result<bool, String> {
                         .into(),
                 );
             }
-            let response = AdminServiceClient::new(a.source.connect.channel(&a.source.agency)?)
+            // Archiving a large log takes minutes: wait up to an hour unless told
+            // longer. A run cut off by the deadline goes on in the gateway.
+            let connect = crate::client::Connect {
+                timeout_ms: a.source.connect.timeout_ms.max(3_600_000),
+                ..a.source.connect.clone()
+            };
+            let response = AdminServiceClient::new(connect.channel(&a.source.agency)?)
                 .archive_audit(ArchiveAuditRequest {
                     before: a.before,
                     expire: a.expire,
