@@ -55,7 +55,12 @@ pub struct Log {
     /// The disk under the data dir: nothing is recorded while it is full.
     disk: std::sync::OnceLock<Arc<crate::disk::Disk>>,
     /// Held while archiving or expiring: one run at a time.
-    archiving: Arc<tokio::sync::Mutex<()>>,
+    archiving: tokio::sync::Mutex<()>,
+    /// Held shared by readers of archives and live store together (queries, whole
+    /// verification), and exclusively by each removal of archived records: a
+    /// reader never misses records moved while it reads, and waits at most for
+    /// one short removal.
+    readers: Arc<tokio::sync::RwLock<()>>,
     /// How this log is archived.
     plan: std::sync::OnceLock<archive::Plan>,
 }
@@ -128,7 +133,8 @@ impl Log {
             writer,
             signer,
             disk: std::sync::OnceLock::new(),
-            archiving: Arc::default(),
+            archiving: tokio::sync::Mutex::new(()),
+            readers: Arc::default(),
             plan: std::sync::OnceLock::new(),
         }
     }
@@ -236,6 +242,8 @@ impl Log {
     /// Verifies records `from..=to` (0 = start / head) and the checkpoints in them;
     /// the whole log, archives included, when both are 0.
     pub async fn verify(&self, from: u64, to: u64) -> Result<VerifyAuditResponse, Error> {
+        // Not while archived records are removed: that would look like gaps.
+        let _quiet = self.quiet().await;
         verify_store(
             self.store.clone(),
             self.public_key(),
@@ -246,10 +254,17 @@ impl Log {
         .await
     }
 
-    /// Holds archiving off until dropped: a reader of archives and live store
-    /// together would otherwise miss the records moved while it reads.
-    pub async fn quiet(&self) -> tokio::sync::OwnedMutexGuard<()> {
-        self.archiving.clone().lock_owned().await
+    /// Holds removals of archived records off until dropped: a reader of
+    /// archives and live store together would otherwise miss the records moved
+    /// while it reads.
+    pub async fn quiet(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.readers.clone().read_owned().await
+    }
+
+    /// Waits until no reader of archives and live store reads, and holds them off
+    /// until dropped (one removal of archived records).
+    pub(crate) async fn removing(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.readers.write().await
     }
 
     /// Archives this log as `plan` says (set once, at start).

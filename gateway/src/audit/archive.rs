@@ -314,11 +314,13 @@ pub fn read_back(path: &Path, key: &[u8], first: u64, last: u64) -> Result<Check
 /// Removes records up to `last` from the live store, a short transaction at a time.
 async fn remove(log: &Log, last: u64, pace: Duration) -> Result<(), Error> {
     loop {
-        let gone = log
-            .store()
-            .audit_remove(last, REMOVE_CHUNK)
-            .await
-            .map_err(Error::audit)?;
+        let gone = {
+            let _alone = log.removing().await;
+            log.store()
+                .audit_remove(last, REMOVE_CHUNK)
+                .await
+                .map_err(Error::audit)?
+        };
         if gone < REMOVE_CHUNK as u64 {
             return Ok(());
         }

@@ -302,3 +302,27 @@ async fn an_archiving_run_cut_short_resumes_without_losing_or_doubling() {
     let (ok, _, detail) = rig.verify().await;
     assert!(ok, "{detail}");
 }
+
+#[tokio::test]
+async fn a_reader_of_archives_and_live_store_holds_removals_off() {
+    let rig = Arc::new(Rig::new(120, 1000).await);
+    let reading = rig.log.quiet().await;
+    let run = {
+        let rig = rig.clone();
+        tokio::spawn(async move { rig.archive_before(121).await })
+    };
+    // The archive is written and noted, but nothing leaves the live store while a
+    // query or a verification reads.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !rig.file(1, 119).exists() {
+        assert!(std::time::Instant::now() < deadline, "no archive written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rig.store().audit_first().await.unwrap(), 1);
+    drop(reading);
+    let notes = run.await.unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(rig.store().audit_first().await.unwrap(), 120);
+    assert!(rig.verify().await.0);
+}
