@@ -28,12 +28,9 @@ pub mod note;
 mod plan;
 pub mod read;
 
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use lienthong_ledger::Walk;
 
 use super::verify::Verifier;
@@ -54,10 +51,6 @@ pub struct Settings {
     pub per_file: u64,
     /// A pause after each removal transaction, so that appends hardly wait.
     pub pace: Duration,
-}
-
-fn io(what: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Audit(format!("{}: {e}", what.display()))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -190,8 +183,6 @@ async fn write_and_note(
     Ok(note)
 }
 
-type Gz = GzEncoder<files::Hashing<BufWriter<std::fs::File>>>;
-
 /// Writes records `first..=last` with their checkpoints and a closing one to their
 /// archive file in `dir`, durably; returns its path, its SHA-256 and the last
 /// record's hash. Memory: one page of the walk at a time.
@@ -201,15 +192,7 @@ async fn write(
     first: u64,
     last: u64,
 ) -> Result<(PathBuf, ([u8; 32], [u8; 32])), Error> {
-    let name = files::name(first, last);
-    let path = dir.join(&name);
-    let partial = dir.join(format!("{name}{}", files::PARTIAL));
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let file = std::fs::File::create(&partial).map_err(io(&partial))?;
-    let mut gz: Gz = GzEncoder::new(
-        files::Hashing::new(BufWriter::with_capacity(1 << 16, file)),
-        Compression::default(),
-    );
+    let mut file = files::Writer::create(dir, &files::name(first, last))?;
     let mut walk = Walk::new(log.store().clone(), first, last);
     let (mut expect, mut last_hash) = (first, [0u8; 32]);
     while let Some(items) = walk.page().await.map_err(Error::audit)? {
@@ -224,12 +207,11 @@ async fn write(
                 last_hash.copy_from_slice(&r.hash);
             }
         }
-        let at = partial.clone();
-        gz = blocking(move || {
+        file = blocking(move || {
             for item in &items {
-                writeln!(gz, "{}", export::to_line(item)).map_err(io(&at))?;
+                file.line(&export::to_line(item))?;
             }
-            Ok(gz)
+            Ok(file)
         })
         .await?;
     }
@@ -242,18 +224,9 @@ async fn write(
     let seal = log
         .signer()
         .sign(last, &last_hash, crate::clock::now_micros());
-    let dir = dir.to_owned();
     blocking(move || {
-        writeln!(gz, "{}", export::to_line(&Item::Checkpoint(seal))).map_err(io(&partial))?;
-        let (buffered, sha) = gz.finish().map_err(io(&partial))?.finish();
-        let file = buffered
-            .into_inner()
-            .map_err(|e| io(&partial)(e.into_error()))?;
-        file.sync_all().map_err(io(&partial))?;
-        std::fs::rename(&partial, &path).map_err(io(&path))?;
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&dir))?;
+        file.line(&export::to_line(&Item::Checkpoint(seal)))?;
+        let (path, sha) = file.finish()?;
         Ok((path, (sha, last_hash)))
     })
     .await
@@ -352,14 +325,14 @@ pub async fn expire(log: &Log, dir: &Path, before: i64, by: &Actor) -> Result<Ve
             sha256: None,
         };
         log.append(note.record(by)).await?;
-        std::fs::remove_file(&a.path).map_err(io(&a.path))?;
+        std::fs::remove_file(&a.path).map_err(files::io(&a.path))?;
         tracing::info!(file = %note.file, "audit archive expired");
         done.push(note);
     }
     if !done.is_empty() {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(io(dir))?;
+            .map_err(files::io(dir))?;
     }
     Ok(done)
 }

@@ -8,17 +8,16 @@
 //! nothing of the applicant's personal data. Its history was audited change by
 //! change, and is archived with the audit log.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 
-use flate2::Compression;
 use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
 use lienthong_ledger::Filter;
 use lienthong_proto::v1::{AuditRecord, Channel, Decision, Dossier, DossierStatus, SyncStatus};
 use serde_json::{Value, json};
 
-use super::{Actor, background, files::Hashing};
+use super::files::{Writer, io};
+use super::{Actor, background};
 use crate::Error;
 use crate::audit::record::micros;
 use crate::audit::{Log, hex};
@@ -145,12 +144,11 @@ async fn archive_batch(
         "dossiers-{first}-{last}-{}.jsonl.gz",
         crate::clock::now_micros()
     );
-    let path = dir.join(&name);
     let lines: Vec<String> = batch.iter().map(|d| to_json(d).to_string()).collect();
     let count = lines.len();
     let sha = {
-        let (dir, path) = (dir.to_owned(), path.clone());
-        background::run(move || write(&dir, &path, &lines)).await?
+        let (dir, name) = (dir.to_owned(), name.clone());
+        background::run(move || write(&dir, &name, &lines)).await?
     };
     let mut note = AuditRecord {
         request_id: by.request_id.clone(),
@@ -178,40 +176,26 @@ async fn archive_batch(
     Ok(retired)
 }
 
-fn io(what: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Audit(format!("{}: {e}", what.display()))
-}
-
-/// Writes `lines` to `path` durably and reads them back; the file's SHA-256.
-fn write(dir: &Path, path: &PathBuf, lines: &[String]) -> Result<[u8; 32], Error> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let partial = path.with_extension("gz.partial");
-    let file = std::fs::File::create(&partial).map_err(io(&partial))?;
-    let mut gz = GzEncoder::new(Hashing::new(BufWriter::new(file)), Compression::default());
+/// Writes `lines` to the file `name` in `dir` durably and reads them back; the
+/// file's SHA-256.
+fn write(dir: &Path, name: &str, lines: &[String]) -> Result<[u8; 32], Error> {
+    let mut file = Writer::create(dir, name)?;
     for line in lines {
-        writeln!(gz, "{line}").map_err(io(&partial))?;
+        file.line(line)?;
     }
-    let (buffered, sha) = gz.finish().map_err(io(&partial))?.finish();
-    let file = buffered
-        .into_inner()
-        .map_err(|e| io(&partial)(e.into_error()))?;
-    file.sync_all().map_err(io(&partial))?;
-    std::fs::rename(&partial, path).map_err(io(path))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
+    let (path, sha) = file.finish()?;
     let back = BufReader::new(MultiGzDecoder::new(
-        std::fs::File::open(path).map_err(io(path))?,
+        std::fs::File::open(&path).map_err(io(&path))?,
     ));
     let mut read = 0;
     for (line, expected) in back.lines().zip(lines) {
-        if line.map_err(io(path))? != *expected {
+        if line.map_err(io(&path))? != *expected {
             break;
         }
         read += 1;
     }
     if read != lines.len() {
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(&path);
         return Err(Error::Audit(format!(
             "{} did not read back as written; no dossier was archived",
             path.display()

@@ -9,10 +9,12 @@
 //! in log order.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use flate2::Compression;
 use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
 use super::super::{Item, export};
@@ -76,6 +78,61 @@ pub fn list(dir: &Path) -> Result<Vec<Archive>, Error> {
     }
     files.sort_by_key(|f| (f.first, f.last));
     Ok(files)
+}
+
+/// An I/O error about `what`.
+pub fn io(what: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Audit(format!("{}: {e}", what.display()))
+}
+
+/// An archive file being written: gzip-compressed lines, hashed as they go, into
+/// `<name>.partial`, which [`Writer::finish`] makes durable under its name. A
+/// writer dropped unfinished leaves only the partial file, which no reader takes
+/// for an archive.
+pub struct Writer {
+    gz: GzEncoder<Hashing<BufWriter<File>>>,
+    partial: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Writer {
+    /// Starts the file `name` in `dir` (made if missing).
+    pub fn create(dir: &Path, name: &str) -> Result<Writer, Error> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let partial = dir.join(format!("{name}{PARTIAL}"));
+        let file = File::create(&partial).map_err(io(&partial))?;
+        Ok(Writer {
+            gz: GzEncoder::new(
+                Hashing::new(BufWriter::with_capacity(1 << 16, file)),
+                Compression::default(),
+            ),
+            partial,
+            path: dir.join(name),
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Writes `text` and a newline.
+    pub fn line(&mut self, text: &str) -> Result<(), Error> {
+        writeln!(self.gz, "{text}").map_err(io(&self.partial))
+    }
+
+    /// Ends the file: fsynced, renamed to its name, the directory fsynced; its
+    /// path and SHA-256.
+    pub fn finish(self) -> Result<(PathBuf, [u8; 32]), Error> {
+        let partial = &self.partial;
+        let (buffered, sha) = self.gz.finish().map_err(io(partial))?.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| io(partial)(e.into_error()))?;
+        file.sync_all().map_err(io(partial))?;
+        std::fs::rename(partial, &self.path).map_err(io(&self.path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        Ok((self.path, sha))
+    }
 }
 
 /// Passes bytes through, hashing them.
