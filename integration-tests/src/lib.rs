@@ -21,8 +21,8 @@ use lienthong_pki::{self as pki, Paths};
 use lienthong_proto::v1::audit_service_client::AuditServiceClient;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::{
-    AuditRecord, GetCitizenRequest, GetDossierRequest, GetResidenceRequest, QueryAuditRequest,
-    RequestContext, SyncStatus,
+    AuditRecord, DossierStatus, GetCitizenRequest, GetDossierRequest, GetResidenceRequest,
+    QueryAuditRequest, RequestContext, SyncStatus, UpdateDossierStatusRequest,
 };
 use tempfile::TempDir;
 use tonic::metadata::MetadataMap;
@@ -365,6 +365,23 @@ pub fn sample(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str,
             _ => 0.0,
         })
         .sum()
+}
+
+/// An officer's move of dossier `code` to `status`, from `expected_revision`.
+pub fn status_change(
+    code: &str,
+    status: DossierStatus,
+    expected_revision: u64,
+) -> UpdateDossierStatusRequest {
+    UpdateDossierStatusRequest {
+        dossier_code: code.into(),
+        status: status as i32,
+        expected_revision,
+        handler: "cb-0001".into(),
+        note: String::new(),
+        at: None,
+        due_at: None,
+    }
 }
 
 /// Waits (up to `within`) until dossier `code` says it is delivered, and checks it

@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use integration_tests::{
     Ledger, TestPki, audit_records, auditor, channel, citizen_request, marked_delivered, reason,
-    seen, sim_id, start_on,
+    seen, sim_id, start_on, status_change,
 };
 use lienthong_proto::v1::admin_service_client::AdminServiceClient;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::{
-    ArchiveAuditRequest, DossierStatus, GetDossierRequest, QueryAuditRequest, SubmitDossierRequest,
-    UpdateDossierStatusRequest, VerifyAuditRequest,
+    ArchiveAuditRequest, ArchiveAuditResponse, DossierStatus, GetDossierRequest, QueryAuditRequest,
+    SubmitDossierRequest, VerifyAuditRequest,
 };
 use tonic::Code;
+use tonic::transport::Channel;
 
 fn now() -> lienthong_proto::prost_types::Timestamp {
     let micros = lienthong_ledger::now_micros();
@@ -25,6 +26,18 @@ fn now() -> lienthong_proto::prost_types::Timestamp {
         seconds: micros / 1_000_000,
         nanos: (micros % 1_000_000 * 1000) as i32,
     }
+}
+
+/// The operator archives everything appended until now.
+async fn archive_now(operator: &mut AdminServiceClient<Channel>) -> ArchiveAuditResponse {
+    operator
+        .archive_audit(ArchiveAuditRequest {
+            before: Some(now()),
+            expire: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 async fn the_operator_archives_and_the_log_stays_whole(ledger: Ledger) {
@@ -39,14 +52,7 @@ async fn the_operator_archives_and_the_log_stays_whole(ledger: Ledger) {
         ids.push(request_id);
     }
     let mut operator = AdminServiceClient::new(channel(gw.addr(), &pki.paths, "H99.99"));
-    let archived = operator
-        .archive_audit(ArchiveAuditRequest {
-            before: Some(now()),
-            expire: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let archived = archive_now(&mut operator).await;
     assert_eq!(archived.archived.len(), 1, "{archived:?}");
     let file = &archived.archived[0];
     assert_eq!((file.first_seq, file.sha256.len()), (1, 32));
@@ -122,30 +128,11 @@ async fn the_operator_archives_and_the_log_stays_whole(ledger: Ledger) {
         assert!(refused.message().contains(field), "{refused:?}");
     }
     // Nothing more to archive before the same time; lookups go on.
-    let again = operator
-        .archive_audit(ArchiveAuditRequest {
-            before: Some(now()),
-            expire: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let again = archive_now(&mut operator).await;
     assert!(again.archived.len() <= 1, "{again:?}");
     let (_, code, _) = seen(identity.get_citizen(citizen_request(&id)).await);
     assert_eq!(code, Code::Ok);
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
-}
-
-fn update(code: &str, status: DossierStatus, expected_revision: u64) -> UpdateDossierStatusRequest {
-    UpdateDossierStatusRequest {
-        dossier_code: code.into(),
-        status: status as i32,
-        expected_revision,
-        handler: "cb-0001".into(),
-        note: String::new(),
-        at: None,
-        due_at: None,
-    }
 }
 
 async fn closed_dossiers_leave_a_stub_that_keeps_their_code(ledger: Ledger) {
@@ -172,12 +159,12 @@ async fn closed_dossiers_leave_a_stub_that_keeps_their_code(ledger: Ledger) {
     ];
     for (i, status) in walk.into_iter().enumerate() {
         dossiers
-            .update_dossier_status(update(&closed, status, i as u64 + 1))
+            .update_dossier_status(status_change(&closed, status, i as u64 + 1))
             .await
             .unwrap();
     }
     dossiers
-        .update_dossier_status(update(&open, DossierStatus::Processing, 1))
+        .update_dossier_status(status_change(&open, DossierStatus::Processing, 1))
         .await
         .unwrap();
     let get = |c: &str| GetDossierRequest {
@@ -192,14 +179,7 @@ async fn closed_dossiers_leave_a_stub_that_keeps_their_code(ledger: Ledger) {
     marked_delivered(&mut dossiers, &open, 2, Duration::from_secs(20)).await;
 
     let mut operator = AdminServiceClient::new(channel(gw.addr(), &pki.paths, "H99.99"));
-    let ran = operator
-        .archive_audit(ArchiveAuditRequest {
-            before: Some(now()),
-            expire: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ran = archive_now(&mut operator).await;
     assert_eq!(ran.dossiers_archived, 1);
     // The closed dossier: a stub, without the applicant's data, pointing at its
     // archive, which holds it whole.
@@ -243,7 +223,7 @@ async fn closed_dossiers_leave_a_stub_that_keeps_their_code(ledger: Ledger) {
         (Code::AlreadyExists, "DOSSIER_EXISTS".into())
     );
     let moved = dossiers
-        .update_dossier_status(update(&closed, DossierStatus::Processing, 4))
+        .update_dossier_status(status_change(&closed, DossierStatus::Processing, 4))
         .await
         .unwrap_err();
     assert_eq!(moved.code(), Code::FailedPrecondition);
@@ -259,14 +239,7 @@ async fn closed_dossiers_leave_a_stub_that_keeps_their_code(ledger: Ledger) {
     .await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].case_ref, stub.archived_in);
-    let ran = operator
-        .archive_audit(ArchiveAuditRequest {
-            before: Some(now()),
-            expire: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ran = archive_now(&mut operator).await;
     assert_eq!(ran.dossiers_archived, 0);
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }

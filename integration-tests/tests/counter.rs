@@ -6,13 +6,11 @@
 use std::time::Duration;
 
 use integration_tests::{
-    Ledger, TestPki, audit_records, auditor, channel, marked_delivered, reason,
+    Ledger, TestPki, audit_records, auditor, channel, marked_delivered, reason, status_change,
 };
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
-use lienthong_proto::v1::{
-    Dossier, DossierStatus, QueryAuditRequest, SubmitDossierRequest, UpdateDossierStatusRequest,
-};
+use lienthong_proto::v1::{Dossier, DossierStatus, QueryAuditRequest, SubmitDossierRequest};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -20,18 +18,6 @@ use DossierStatus::*;
 
 fn code(serial: u32) -> String {
     lienthong_proto::DossierCode::compose("H99.01", lienthong_proto::today(), serial)
-}
-
-fn change(code: &str, status: DossierStatus, revision: u64) -> UpdateDossierStatusRequest {
-    UpdateDossierStatusRequest {
-        dossier_code: code.into(),
-        status: status as i32,
-        expected_revision: revision,
-        handler: "cb-0001".into(),
-        note: String::new(),
-        at: None,
-        due_at: None,
-    }
 }
 
 async fn submitted(
@@ -60,7 +46,7 @@ async fn moves(
     for (i, status) in walk.iter().enumerate() {
         d = Some(
             client
-                .update_dossier_status(change(code, *status, i as u64 + 1))
+                .update_dossier_status(status_change(code, *status, i as u64 + 1))
                 .await
                 .unwrap_or_else(|e| panic!("{code} to {status:?}: {e:?}"))
                 .into_inner(),
@@ -103,7 +89,7 @@ async fn the_counter_moves_a_dossier_as_the_law_allows(ledger: Ledger) {
         .await
         .unwrap()
         .into_inner();
-    let mut again = change(&code(1), Processing, 4);
+    let mut again = status_change(&code(1), Processing, 4);
     again.due_at = Some(later(&before, 3));
     again.note = "Chờ kết quả xác minh của Công an xã".into();
     let d = client
@@ -161,7 +147,7 @@ async fn the_counter_moves_a_dossier_as_the_law_allows(ledger: Ledger) {
         (code(3), Processing, 2),
     ] {
         let e = client
-            .update_dossier_status(change(&c, status, revision))
+            .update_dossier_status(status_change(&c, status, revision))
             .await
             .unwrap_err();
         assert_eq!(
@@ -170,7 +156,7 @@ async fn the_counter_moves_a_dossier_as_the_law_allows(ledger: Ledger) {
             "{c} to {status:?}"
         );
     }
-    let mut closed = change(&code(2), Rejected, 3);
+    let mut closed = status_change(&code(2), Rejected, 3);
     closed.due_at = Some(Timestamp {
         seconds: 4_000_000_000,
         nanos: 0,
@@ -203,9 +189,9 @@ async fn deadlines_count_working_days_and_stop_while_papers_are_asked_for(ledger
         seconds: monday.seconds + 4 * 86_400,
         nanos: 0,
     };
-    let mut ask = change(&code(1), SupplementRequested, 2);
+    let mut ask = status_change(&code(1), SupplementRequested, 2);
     client
-        .update_dossier_status(change(&code(1), Processing, 1))
+        .update_dossier_status(status_change(&code(1), Processing, 1))
         .await
         .unwrap();
     ask.at = Some(monday);
@@ -216,7 +202,7 @@ async fn deadlines_count_working_days_and_stop_while_papers_are_asked_for(ledger
         .into_inner();
     assert_eq!(held.supplement_requested_at, Some(monday));
     assert_eq!(held.due_at, Some(due), "the deadline waits");
-    let mut back = change(&code(1), Processing, 3);
+    let mut back = status_change(&code(1), Processing, 3);
     back.at = Some(friday);
     let resumed = client
         .update_dossier_status(back)

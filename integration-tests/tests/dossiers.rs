@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use integration_tests::{
-    Ledger, TestPki, audit_records, channel, config, marked_delivered, reason, start,
+    Ledger, TestPki, audit_records, channel, config, marked_delivered, reason, start, status_change,
 };
 use lienthong_adapters::sim::{Faults, Population};
 use lienthong_proto::prost_types::Timestamp;
@@ -13,7 +13,7 @@ use lienthong_proto::v1::audit_service_client::AuditServiceClient;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::{
     Dossier, DossierStatus, GetDossierRequest, ListDossiersRequest, QueryAuditRequest,
-    SubmitDossierRequest, UpdateDossierStatusRequest, WatchDossiersRequest,
+    SubmitDossierRequest, WatchDossiersRequest,
 };
 use std::sync::Arc;
 use tonic::Code;
@@ -29,18 +29,6 @@ fn dossier(serial: u32) -> Dossier {
         DossierStatus::Accepted,
         std::time::SystemTime::now().into(),
     )
-}
-
-fn update(code: &str, status: DossierStatus, expected_revision: u64) -> UpdateDossierStatusRequest {
-    UpdateDossierStatusRequest {
-        dossier_code: code.into(),
-        status: status as i32,
-        expected_revision,
-        handler: "cb-0001".into(),
-        note: String::new(),
-        at: None,
-        due_at: None,
-    }
 }
 
 fn submit(d: Dossier) -> SubmitDossierRequest {
@@ -76,7 +64,7 @@ async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal(ledger: Ledg
         (Code::AlreadyExists, "DOSSIER_EXISTS".into())
     );
     let d = one
-        .update_dossier_status(update(&c, DossierStatus::Processing, 1))
+        .update_dossier_status(status_change(&c, DossierStatus::Processing, 1))
         .await
         .unwrap()
         .into_inner();
@@ -85,7 +73,7 @@ async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal(ledger: Ledg
         (DossierStatus::Processing as i32, 2)
     );
     let stale = one
-        .update_dossier_status(update(&c, DossierStatus::Processed, 1))
+        .update_dossier_status(status_change(&c, DossierStatus::Processed, 1))
         .await
         .unwrap_err();
     assert_eq!(
@@ -93,7 +81,7 @@ async fn a_dossier_goes_through_its_statuses_and_reaches_the_portal(ledger: Ledg
         (Code::Aborted, "STALE_REVISION".into())
     );
     let illegal = one
-        .update_dossier_status(update(&c, DossierStatus::ResultReturned, 2))
+        .update_dossier_status(status_change(&c, DossierStatus::ResultReturned, 2))
         .await
         .unwrap_err();
     assert_eq!(
@@ -351,7 +339,7 @@ async fn deliveries_come_through_every_portal_fault_in_order(ledger: Ledger) {
             (DossierStatus::Processing, 1),
             (DossierStatus::Processed, 2),
         ] {
-            one.update_dossier_status(update(&c, status, revision))
+            one.update_dossier_status(status_change(&c, status, revision))
                 .await
                 .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         }

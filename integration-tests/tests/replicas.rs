@@ -22,8 +22,8 @@ use lienthong_proto::v1::audit_service_client::AuditServiceClient;
 use lienthong_proto::v1::dossier_service_client::DossierServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::{
-    DossierStatus, PurgeCacheRequest, SubmitDossierRequest, UpdateDossierStatusRequest,
-    VerifyAuditRequest, WatchDossiersRequest,
+    DossierStatus, PurgeCacheRequest, SubmitDossierRequest, VerifyAuditRequest,
+    WatchDossiersRequest,
 };
 use lienthong_testdb::Cluster;
 use tonic::Code;
@@ -114,14 +114,8 @@ async fn two_replicas_keep_one_record_one_history_and_one_cache_word() {
     })
     .await
     .unwrap();
-    let update = |status: DossierStatus, expected_revision| UpdateDossierStatusRequest {
-        dossier_code: code.clone(),
-        status: status as i32,
-        expected_revision,
-        handler: "cb-0001".into(),
-        note: String::new(),
-        at: None,
-        due_at: None,
+    let update = |status: DossierStatus, expected_revision| {
+        integration_tests::status_change(&code, status, expected_revision)
     };
     let moved = d_b
         .update_dossier_status(update(DossierStatus::Processing, 1))
