@@ -17,27 +17,9 @@ use std::time::{Duration, Instant};
 use lienthong_gateway::audit::archive::{Actor, Plan};
 use lienthong_gateway::audit::{self, Log, Signer};
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
-use lienthong_proto::v1::{AuditRecord, Decision};
-use support::{Bench, distinct_ids, pct, request, sorted, timed};
+use support::{Bench, audit_record as record, distinct_ids, pct, request, sorted, timed};
 
 mod support;
-
-fn record(n: u64) -> AuditRecord {
-    AuditRecord {
-        request_id: format!("{n:016x}-bench"),
-        agency_code: "H99.01".into(),
-        certificate_fingerprint: "ab".repeat(32),
-        officer_id: "cb-0001".into(),
-        operation: "IdentityService/GetCitizen".into(),
-        subject_personal_id: format!("001085{:06}", n % 1_000_000),
-        purpose: "dossier-processing".into(),
-        legal_basis: "ND-47/2020".into(),
-        decision: Decision::Granted as i32,
-        fields_released: vec!["citizen.full_name".into(), "citizen.date_of_birth".into()],
-        cache: "hit".into(),
-        ..Default::default()
-    }
-}
 
 /// The resident memory of this process, in KiB.
 fn rss_kib() -> u64 {

@@ -17,27 +17,9 @@ use std::time::{Duration, Instant};
 use lienthong_gateway::audit::{Log, Settings, Signer};
 use lienthong_ledger::Store;
 use lienthong_ledger::embedded::Embedded;
-use lienthong_proto::v1::{AuditRecord, Decision};
-use support::{Bench, pct, sorted, timed};
+use support::{Bench, audit_record as record, pct, sorted, timed};
 
 mod support;
-
-fn record(n: u64) -> AuditRecord {
-    AuditRecord {
-        agency_code: "H99.01".into(),
-        certificate_fingerprint: "ab".repeat(32),
-        officer_id: "cb-0001".into(),
-        operation: "IdentityService/GetCitizen".into(),
-        subject_personal_id: format!("001085{:06}", n % 1_000_000),
-        purpose: "dossier-processing".into(),
-        legal_basis: "ND-47/2020".into(),
-        case_ref: "H99.01-261122-0001".into(),
-        decision: Decision::Granted as i32,
-        fields_released: vec!["citizen.full_name".into(), "citizen.birth_date".into()],
-        request_id: format!("{:08x}-0000-4000-8000-{n:012x}", n as u32),
-        ..Default::default()
-    }
-}
 
 /// Durable appends/s with `writers` tasks appending back to back for `secs` to a
 /// fresh ledger in `store`, and the mean records per commit.

@@ -154,3 +154,21 @@ pub async fn on_postgres(config: &mut Config) -> bool {
     config.ledger.url = cluster.database().await;
     true
 }
+
+/// An audit record of a served lookup, as large as a real one; numbered `n`.
+pub fn audit_record(n: u64) -> lienthong_proto::v1::AuditRecord {
+    lienthong_proto::v1::AuditRecord {
+        agency_code: "H99.01".into(),
+        certificate_fingerprint: "ab".repeat(32),
+        officer_id: "cb-0001".into(),
+        operation: "IdentityService/GetCitizen".into(),
+        subject_personal_id: format!("001085{:06}", n % 1_000_000),
+        purpose: "dossier-processing".into(),
+        legal_basis: "ND-47/2020".into(),
+        case_ref: "H99.01-261122-0001".into(),
+        decision: lienthong_proto::v1::Decision::Granted as i32,
+        fields_released: vec!["citizen.full_name".into(), "citizen.birth_date".into()],
+        request_id: format!("{:08x}-0000-4000-8000-{n:012x}", n as u32),
+        ..Default::default()
+    }
+}

@@ -75,10 +75,10 @@ pub async fn a_close_seals_and_a_reopen_continues(b: &dyn Backend) {
     w.close().await;
 }
 
-pub async fn pages_place_checkpoints_and_find_times(b: &dyn Backend) {
-    let store = b.open().await;
-    let w = writer(&store, 4);
-    let started = lienthong_ledger::now_micros();
+/// Ten records one second apart from 1,800,000,000 (Unix seconds), a checkpoint
+/// every 4 and at the close.
+async fn ten_seconds_apart(store: &Arc<dyn Store>) {
+    let w = writer(store, 4);
     for i in 0..10 {
         let mut r = record(i);
         r.at = Some(Timestamp {
@@ -88,6 +88,12 @@ pub async fn pages_place_checkpoints_and_find_times(b: &dyn Backend) {
         w.append(Some(r), None).await.unwrap();
     }
     w.close().await;
+}
+
+pub async fn pages_place_checkpoints_and_find_times(b: &dyn Backend) {
+    let store = b.open().await;
+    let started = lienthong_ledger::now_micros();
+    ten_seconds_apart(&store).await;
     assert_eq!(
         shape(&items(&store, 0, 0).await),
         [
@@ -121,16 +127,7 @@ pub async fn pages_place_checkpoints_and_find_times(b: &dyn Backend) {
 pub async fn archived_records_leave_from_the_front_and_the_head_stays(b: &dyn Backend) {
     let store = b.open().await;
     assert_eq!(store.audit_first().await.unwrap(), 1);
-    let w = writer(&store, 4);
-    for i in 0..10 {
-        let mut r = record(i);
-        r.at = Some(Timestamp {
-            seconds: 1_800_000_000 + i as i64,
-            nanos: 0,
-        });
-        w.append(Some(r), None).await.unwrap();
-    }
-    w.close().await;
+    ten_seconds_apart(&store).await;
     // Short transactions of at most `limit`, oldest first, with their checkpoints.
     assert_eq!(store.audit_remove(5, 3).await.unwrap(), 3);
     assert_eq!(store.audit_first().await.unwrap(), 4);
