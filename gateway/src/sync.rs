@@ -6,6 +6,7 @@
 //! citizens submitted on the portal ([`inbound`]).
 
 pub mod inbound;
+pub mod json;
 pub mod worker;
 
 use std::sync::Arc;

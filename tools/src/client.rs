@@ -243,7 +243,7 @@ pub fn explain(status: tonic::Status) -> String {
 }
 
 fn timestamp(ts: Option<&Timestamp>) -> Value {
-    lienthong_gateway::audit::archive::dossiers::time_json(ts)
+    lienthong_gateway::sync::json::date_time(ts)
 }
 
 fn citizen_json(c: &Citizen) -> Value {

@@ -109,12 +109,11 @@ impl Query {
                 return Ok(Some(r));
             }
             if let Some(archived) = self.archived.take() {
-                let (archived, page) = archived.page().await;
-                if let Some(records) = page? {
+                if let Some((records, rest)) = archived.page().await? {
                     let req = &self.req;
                     self.ready
                         .extend(records.into_iter().filter(|r| matches(req, r)));
-                    self.archived = Some(archived);
+                    self.archived = Some(rest);
                 }
                 continue;
             }

@@ -93,6 +93,16 @@ impl Operation {
         }
     }
 
+    /// How long it may run when its work grows with the data rather than with the
+    /// request (archiving a log): bounded by the caller's deadline only, or this
+    /// without one, not by `limits.request_timeout`.
+    pub fn runs_for(self) -> Option<std::time::Duration> {
+        match self {
+            Operation::ArchiveAudit => Some(std::time::Duration::from_secs(3600)),
+            _ => None,
+        }
+    }
+
     /// The role it needs, for the operations a role opens rather than a grant.
     pub fn role(self) -> Option<Role> {
         match self {

@@ -56,11 +56,9 @@ impl Ctx {
         // Answer a little before the client gives up, so it receives our status
         // (DEADLINE_EXCEEDED with details) rather than cancelling on its own timer.
         let client = client.map(|c| c.saturating_sub((c / 10).min(Duration::from_millis(50))));
-        let budget = match operation {
-            // An operator's archiving takes as long as the log is large: it answers
-            // within the caller's deadline only (an hour without one).
-            Operation::ArchiveAudit => client.unwrap_or(Duration::from_secs(3600)),
-            _ => client.map_or(limits.request_timeout, |c| c.min(limits.request_timeout)),
+        let budget = match operation.runs_for() {
+            Some(longest) => client.unwrap_or(longest),
+            None => client.map_or(limits.request_timeout, |c| c.min(limits.request_timeout)),
         };
         Ok(Ctx {
             peer,

@@ -235,5 +235,5 @@ pub async fn run(call: &DossierCall, channel: Channel) -> Result<Value, String> 
 }
 
 fn dossier_json(d: &Dossier) -> Value {
-    lienthong_gateway::audit::archive::dossiers::to_json(d)
+    lienthong_gateway::sync::json::dossier(d)
 }

@@ -13,66 +13,20 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 use lienthong_ledger::Filter;
-use lienthong_proto::v1::{AuditRecord, Channel, Decision, Dossier, DossierStatus, SyncStatus};
-use serde_json::{Value, json};
+use lienthong_proto::v1::{AuditRecord, Decision, Dossier, DossierStatus};
 
 use super::files::{Writer, io};
 use super::{Actor, background};
 use crate::Error;
 use crate::audit::record::micros;
 use crate::audit::{Log, hex};
+use crate::sync::json;
 
 /// The operation of the record that notes closed dossiers archived.
 pub const ARCHIVED: &str = "AuditLog/DossiersArchived";
 
 /// Dossiers per archive file at most.
 const PER_FILE: usize = 10_000;
-
-/// A time of a register or a dossier (kept to the second) in JSON: RFC 3339, or
-/// null.
-pub fn time_json(t: Option<&lienthong_proto::prost_types::Timestamp>) -> Value {
-    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .map_or(Value::Null, Value::from)
-}
-
-/// The JSON form of a dossier: what `lienthong client dossier` prints, and a line
-/// of a dossier archive.
-pub fn to_json(d: &Dossier) -> Value {
-    let time = time_json;
-    let sync = d.sync.as_ref().map_or(Value::Null, |s| {
-        json!({
-            "status": SyncStatus::try_from(s.status).map(|s| s.as_str_name()).unwrap_or_default(),
-            "attempts": s.attempts,
-            "last_error": s.last_error,
-            "last_delivered_revision": s.last_delivered_revision,
-        })
-    });
-    let mut v = json!({
-        "dossier_code": d.dossier_code,
-        "procedure_code": d.procedure_code,
-        "procedure_name": d.procedure_name,
-        "agency_code": d.agency_code,
-        "applicant_name": d.applicant_name,
-        "applicant_personal_id": d.applicant_personal_id,
-        "channel": Channel::try_from(d.channel).map(|c| c.as_str_name()).unwrap_or_default(),
-        "status": DossierStatus::try_from(d.status).map(|s| s.as_str_name()).unwrap_or_default(),
-        "submitted_at": time(d.submitted_at.as_ref()),
-        "received_at": time(d.received_at.as_ref()),
-        "due_at": time(d.due_at.as_ref()),
-        "completed_at": time(d.completed_at.as_ref()),
-        "returned_at": time(d.returned_at.as_ref()),
-        "revision": d.revision,
-        "sync": sync,
-    });
-    if !d.archived_in.is_empty() {
-        v["archived_in"] = Value::String(d.archived_in.clone());
-    }
-    v
-}
 
 /// What stays live of an archived dossier.
 fn stub(d: &Dossier, file: &str) -> Dossier {
@@ -144,7 +98,7 @@ async fn archive_batch(
         "dossiers-{first}-{last}-{}.jsonl.gz",
         crate::clock::now_micros()
     );
-    let lines: Vec<String> = batch.iter().map(|d| to_json(d).to_string()).collect();
+    let lines: Vec<String> = batch.iter().map(|d| json::dossier(d).to_string()).collect();
     let count = lines.len();
     let sha = {
         let (dir, name) = (dir.to_owned(), name.clone());

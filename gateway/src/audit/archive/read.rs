@@ -54,27 +54,10 @@ impl Records {
         self.files.back().map_or(0, |a| a.last)
     }
 
-    /// The next page of records; `None` once every archive was read.
-    pub async fn page(mut self) -> (Records, Result<Option<Vec<AuditRecord>>, Error>) {
-        let (back, sent) = tokio::sync::oneshot::channel();
-        let page = super::background::run(move || {
-            let page = self.read_page();
-            let _ = back.send(self);
-            page
-        })
-        .await;
-        (sent.await.unwrap_or_else(|_| Records::empty()), page)
-    }
-
-    fn empty() -> Records {
-        Records {
-            files: VecDeque::new(),
-            reader: None,
-            from: 0,
-            to: 0,
-            after: None,
-            before: None,
-        }
+    /// The next page of records, and the rest to read; `None` once every archive
+    /// was read.
+    pub async fn page(mut self) -> Result<Option<(Vec<AuditRecord>, Records)>, Error> {
+        super::background::run(move || Ok(self.read_page()?.map(|page| (page, self)))).await
     }
 
     fn read_page(&mut self) -> Result<Option<Vec<AuditRecord>>, Error> {
