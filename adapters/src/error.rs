@@ -72,6 +72,17 @@ pub enum Error {
         /// What happened, for the operator.
         detail: String,
     },
+    /// The upstream asked to be called again later: a quota used up, a maintenance
+    /// window. Retryable, not before `retry_after`.
+    #[error("{endpoint} asked to wait {retry_after:?}: {detail}")]
+    Busy {
+        /// Which upstream.
+        endpoint: String,
+        /// The upstream's code and message.
+        detail: String,
+        /// How long it asked to wait.
+        retry_after: Duration,
+    },
     /// The upstream did not answer in time.
     #[error("{endpoint} did not answer within {after:?}")]
     Timeout {
@@ -126,16 +137,28 @@ impl Error {
 
     /// Whether the same call may succeed if tried again later.
     pub fn retryable(&self) -> bool {
-        matches!(self, Error::Unavailable { .. } | Error::Timeout { .. })
+        matches!(
+            self,
+            Error::Unavailable { .. } | Error::Timeout { .. } | Error::Busy { .. }
+        )
+    }
+
+    /// How long the upstream asked to wait before the next call, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Busy { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
     }
 
     /// Whose fault the failure is.
     pub fn fault(&self) -> Fault {
         match self {
             Error::NotFound { .. } | Error::Refused { .. } => Fault::Caller,
-            Error::Unavailable { .. } | Error::Timeout { .. } | Error::Protocol { .. } => {
-                Fault::Upstream
-            }
+            Error::Unavailable { .. }
+            | Error::Timeout { .. }
+            | Error::Busy { .. }
+            | Error::Protocol { .. } => Fault::Upstream,
             Error::Rejected { .. } => Fault::Gateway,
         }
     }

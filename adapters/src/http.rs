@@ -13,6 +13,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
 
+pub(crate) use body::read;
 pub use body::{Bounds, Kind, depth};
 
 use crate::national::{self as schema, Envelope, Token, TokenRequest};
@@ -70,6 +71,27 @@ pub struct Account {
     pub ca_pem: Option<Vec<u8>>,
     /// What the API may send at most.
     pub bounds: Bounds,
+}
+
+/// What a failure of the connection to `account`'s API means.
+pub(crate) fn transport(account: &Account, e: reqwest::Error) -> Error {
+    let endpoint = account.base_url.clone();
+    if e.is_timeout() {
+        Error::Timeout {
+            endpoint,
+            after: account.timeout,
+        }
+    } else if e.is_decode() {
+        Error::bad(endpoint, BadResponse::Malformed, e.to_string())
+    } else {
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            detail = format!("{detail}: {s}");
+            source = s.source();
+        }
+        Error::Unavailable { endpoint, detail }
+    }
 }
 
 /// A logged-in client of one national API.
@@ -166,25 +188,7 @@ impl Session {
     }
 
     fn transport(&self, e: reqwest::Error) -> Error {
-        if e.is_timeout() {
-            Error::Timeout {
-                endpoint: self.endpoint(),
-                after: self.account.timeout,
-            }
-        } else if e.is_decode() {
-            Error::bad(self.endpoint(), BadResponse::Malformed, e.to_string())
-        } else {
-            let mut detail = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                detail = format!("{detail}: {s}");
-                source = s.source();
-            }
-            Error::Unavailable {
-                endpoint: self.endpoint(),
-                detail,
-            }
-        }
+        transport(&self.account, e)
     }
 
     async fn token(&self) -> Result<Arc<str>, Error> {

@@ -1,22 +1,25 @@
 //! The National Public Service Portal (Cổng Dịch vụ công quốc gia): the adapter
-//! trait the sync worker delivers through, the sync API's schema, and its REST client.
-//! The simulator ([`crate::sim::portal_api`]) serves the same schema.
+//! trait the sync worker delivers through, the portal's integration API
+//! ([`wire`], [`schema`]) and its client ([`dvcqg`]). The simulator
+//! ([`crate::sim::portal_api`]) serves the same API.
 
 pub mod check;
-pub mod rest;
+pub mod dvcqg;
 pub mod schema;
+pub mod wire;
 
 use async_trait::async_trait;
+use lienthong_proto::v1::Dossier;
 
 use crate::Error;
-use schema::{DanhSachTrucTuyen, HoSo};
+use schema::DanhSachTrucTuyen;
 
-/// What the portal said about a delivered revision.
+/// What the portal holds after a dossier's revision was delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pushed {
-    /// The revision it now holds.
-    pub revision: u64,
-    /// True when it already held this revision (a redelivery).
+    /// The portal did not hold the dossier before: it was created.
+    pub created: bool,
+    /// The portal already held this revision (a redelivery): nothing was written.
     pub duplicate: bool,
 }
 
@@ -26,9 +29,10 @@ pub trait NationalPortal: Send + Sync {
     /// A short name for logs and metrics.
     fn name(&self) -> &'static str;
 
-    /// Delivers one revision of a dossier (create or update). A redelivery of a
-    /// revision the portal holds succeeds with `duplicate`.
-    async fn push(&self, dossier: &HoSo) -> Result<Pushed, Error>;
+    /// Delivers one revision of each dossier of `batch` (different dossiers, each
+    /// the revision after the last one delivered). One outcome per item, in order;
+    /// `Err` when the call as a whole failed and no item's fate is known.
+    async fn push(&self, batch: &[Dossier]) -> Result<Vec<Result<Pushed, Error>>, Error>;
 
     /// Dossiers submitted online for agencies under `unit`, after `after` (empty: from
     /// the start), at most `limit`.

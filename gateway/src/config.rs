@@ -206,6 +206,9 @@ impl Config {
         if self.sync.lease < Duration::from_secs(1) {
             return bad("sync.lease", "must be at least 1s");
         }
+        if !(1..=100).contains(&self.sync.batch) {
+            return bad("sync.batch", "must be 1 to 100 dossiers");
+        }
         if self.sync.concurrency == 0 || self.sync.poll_interval.is_zero() {
             return bad(
                 "sync.concurrency",

@@ -317,6 +317,7 @@ impl Metrics {
             Err(AdapterError::NotFound { .. }) => "not_found",
             Err(AdapterError::Unavailable { .. }) => "unavailable",
             Err(AdapterError::Timeout { .. }) => "timeout",
+            Err(AdapterError::Busy { .. }) => "busy",
             Err(AdapterError::Protocol { cause, .. }) => {
                 self.bad_response(adapter, *cause);
                 "protocol"

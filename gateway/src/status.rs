@@ -190,6 +190,11 @@ fn upstream(e: &Upstream) -> Parts {
             "UPSTREAM_UNAVAILABLE",
             "the national system is unavailable".to_owned(),
         ),
+        Upstream::Busy { .. } => (
+            Code::Unavailable,
+            "UPSTREAM_BUSY",
+            "the national system asked to be called again later".to_owned(),
+        ),
         Upstream::Protocol { .. } => (
             Code::Unavailable,
             "UPSTREAM_BAD_RESPONSE",
@@ -208,6 +213,7 @@ fn upstream(e: &Upstream) -> Parts {
     };
     let retry = match e {
         Upstream::NotFound { .. } | Upstream::Refused { .. } | Upstream::Rejected { .. } => None,
+        Upstream::Busy { retry_after, .. } => Some(*retry_after),
         _ => retry,
     };
     Parts {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lienthong_adapters::portal::NationalPortal;
-use lienthong_adapters::portal::rest::RestPortal;
+use lienthong_adapters::portal::dvcqg::Dvcqg;
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::gate::Credentials;
 use lienthong_adapters::sim::portal_api;
@@ -119,6 +119,7 @@ impl Exchange {
         tracing::info!(%replica, lease = ?config.sync.lease, "dossier exchange starting");
         let settings = worker::Settings {
             concurrency: config.sync.concurrency,
+            batch: config.sync.batch,
             backoff_base: config.sync.backoff_base,
             backoff_max: config.sync.backoff_max,
             owner: replica.clone(),
@@ -180,15 +181,17 @@ async fn portal(
             )
             .await
             .map_err(|e| Error::Server(format!("portal simulator: {e}")))?;
-            let client = RestPortal::new(
+            let client = Dvcqg::new(
                 crate::config::RestApi::dev(&server.url(), Duration::from_secs(5))
                     .account(config.limits.upstream.bounds())?,
+                &config.sync.unit,
             )?;
             (Arc::new(client), Some(server))
         }
         Portal::Rest(api) => (
-            Arc::new(RestPortal::new(
+            Arc::new(Dvcqg::new(
                 api.account(config.limits.upstream.bounds())?,
+                &config.sync.unit,
             )?),
             None,
         ),

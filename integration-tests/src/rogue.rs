@@ -185,8 +185,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     while let Some((path, body)) = request(&mut stream).await {
         if path.ends_with("/xacthuc/token") || path.ends_with("/xacthuc") {
-            let token =
-                r#"{"MaKetQua":0,"ThongDiep":"OK","DuLieu":{"MaTruyCap":"t","ThoiHanGiay":3600}}"#;
+            // The portal's login answers a session; the population API's a token.
+            let token = if path == lienthong_adapters::portal::dvcqg::LOGIN_PATH {
+                r#"{"error_code":"0","message":"OK","session":"s"}"#
+            } else {
+                r#"{"MaKetQua":0,"ThongDiep":"OK","DuLieu":{"MaTruyCap":"t","ThoiHanGiay":3600}}"#
+            };
             if respond(&mut stream, "200 OK", &[], token.as_bytes())
                 .await
                 .is_err()
@@ -390,9 +394,10 @@ async fn misbehave<S: AsyncWrite + Unpin>(
         Rogue::SamePage | Rogue::Backwards => {
             let cursor = if how == Rogue::SamePage { "" } else { "0" };
             let page = serde_json::json!({
-                "MaKetQua": 0,
-                "ThongDiep": "",
-                "DuLieu": {"DanhSach": [feed_item(cursor)], "ConTiep": true}
+                "error_code": "0",
+                "message": "",
+                "result": [feed_item(cursor)],
+                "ConTiep": true
             });
             respond(
                 stream,

@@ -43,8 +43,12 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The code of a source file without comments and without its unit tests.
+/// The code of a source file without comments and without its unit tests (a
+/// `tests.rs` file is a module's unit tests whole).
 fn code(path: &Path) -> String {
+    if path.file_name().is_some_and(|n| n == "tests.rs") {
+        return String::new();
+    }
     let text = std::fs::read_to_string(path).expect("readable source");
     let text = text.split("#[cfg(test)]").next().unwrap_or_default();
     text.lines()

@@ -199,7 +199,7 @@ async fn a_portal_feed_that_does_not_move_on_is_not_followed() {
         let stalled = sample(
             &samples,
             "lienthong_upstream_bad_responses_total",
-            &[("adapter", "portal-rest"), ("cause", "stalled")],
+            &[("adapter", "portal-dvcqg"), ("cause", "stalled")],
         );
         assert!(stalled >= 1.0, "{how:?}: stalled pages counted");
         let mut watch = lienthong_proto::v1::dossier_service_client::DossierServiceClient::new(

@@ -321,7 +321,7 @@ async fn an_upstream_in_tcvn3_is_a_bad_response_and_counted() {
     sim.faults().set_misbehaviour(Misbehaviour::LegacyText);
     sim.portal().submit_online("H99.01", 2);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while counted(&scrape(admin).await, "portal-rest") < 2.0 {
+    while counted(&scrape(admin).await, "portal-dvcqg") < 2.0 {
         assert!(
             std::time::Instant::now() < deadline,
             "feed items not counted"

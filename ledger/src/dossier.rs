@@ -6,7 +6,7 @@
 use lienthong_proto::agency_code::acts_for;
 use lienthong_proto::dossier_status;
 use lienthong_proto::prost_types::Timestamp;
-use lienthong_proto::v1::{Dossier, DossierStatus, SyncState, SyncStatus};
+use lienthong_proto::v1::{Dossier, DossierStatus, DossierStep, SyncState, SyncStatus};
 
 /// A change to the dossiers.
 #[derive(Debug, Clone)]
@@ -26,6 +26,10 @@ pub enum Change {
         /// A new appointment date, later than the current one; with `status`
         /// unchanged, the whole change.
         due_at: Option<Timestamp>,
+        /// The officer who made it.
+        handler: String,
+        /// What was done, in their words.
+        note: String,
     },
 }
 
@@ -193,6 +197,8 @@ pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
                 expected_revision,
                 at,
                 due_at,
+                handler,
+                note,
             },
             Some(d),
         ) => {
@@ -234,6 +240,11 @@ pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
                 revision: d.revision + 1,
                 sync,
                 due_at: due_at.or(d.due_at),
+                step: Some(DossierStep {
+                    handler: handler.clone(),
+                    note: note.clone(),
+                    at: Some(*at),
+                }),
                 ..d
             };
             if rescheduled {

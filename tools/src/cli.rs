@@ -195,6 +195,16 @@ pub enum Sim {
         /// How often a citizen submits online, in milliseconds.
         #[arg(long, default_value_t = 1000, requires = "online_agency")]
         online_every_ms: u64,
+        /// How long a session lasts after its login, in seconds.
+        #[arg(long, default_value_t = 1800)]
+        session_ttl_s: u64,
+        /// A quota: at most this many integration calls per second (refused with
+        /// 429 and Retry-After beyond it).
+        #[arg(long)]
+        quota_per_second: Option<u32>,
+        /// In maintenance (503 with Retry-After) for this many seconds from the start.
+        #[arg(long, default_value_t = 0)]
+        maintenance_s: u64,
     },
 }
 

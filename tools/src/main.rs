@@ -151,6 +151,9 @@ async fn main() -> anyhow::Result<()> {
             misbehaviour,
             online_agency,
             online_every_ms,
+            session_ttl_s,
+            quota_per_second,
+            maintenance_s,
         }) => {
             use lienthong_adapters::sim::{Faults, portal_api};
             let portal = match &record {
@@ -158,6 +161,15 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("--record {}", path.display()))?,
                 None => portal_api::Portal::new(),
             };
+            {
+                use std::time::Duration;
+                let mut rules = portal.rules();
+                rules.session_ttl = Duration::from_secs(session_ttl_s.max(1));
+                rules.quota = quota_per_second.map(|n| (n, Duration::from_secs(1)));
+                if maintenance_s > 0 {
+                    rules.maintenance(Duration::from_secs(maintenance_s));
+                }
+            }
             let faults = Faults::new(std::time::Duration::from_millis(latency_ms), fail_rate);
             faults.set_misbehaviour(misbehaviour);
             let server = portal_api::Server::start(

@@ -160,7 +160,7 @@ async fn a_gateway_killed_mid_run_loses_no_acknowledged_update() {
 async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_restart() {
     use lienthong_adapters::http::Account;
     use lienthong_adapters::portal::NationalPortal;
-    use lienthong_adapters::portal::rest::RestPortal;
+    use lienthong_adapters::portal::dvcqg::Dvcqg;
     use lienthong_proto::v1::WatchDossiersRequest;
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -233,14 +233,17 @@ async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_
     seen.extend(more);
 
     // Exactly the portal's feed, in its order: nothing twice, nothing skipped.
-    let portal = RestPortal::new(Account {
-        base_url: url,
-        username: lienthong_adapters::sim::gate::Credentials::default().username,
-        password: lienthong_adapters::sim::gate::Credentials::default().password,
-        timeout: Duration::from_secs(5),
-        ca_pem: None,
-        bounds: lienthong_adapters::http::Bounds::default(),
-    })
+    let portal = Dvcqg::new(
+        Account {
+            base_url: url,
+            username: lienthong_adapters::sim::gate::Credentials::default().username,
+            password: lienthong_adapters::sim::gate::Credentials::default().password,
+            timeout: Duration::from_secs(5),
+            ca_pem: None,
+            bounds: lienthong_adapters::http::Bounds::default(),
+        },
+        "H99",
+    )
     .unwrap();
     let feed = portal.online("H99", "", 1000).await.unwrap();
     let expected: Vec<String> = feed

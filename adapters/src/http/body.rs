@@ -71,7 +71,7 @@ impl Bounds {
 
 /// Reads `response` within `bounds`; its status and body. `transport` classifies
 /// a failure of the connection while reading.
-pub(super) async fn read(
+pub(crate) async fn read(
     mut response: reqwest::Response,
     kind: Kind,
     bounds: &Bounds,

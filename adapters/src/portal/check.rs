@@ -21,23 +21,29 @@ pub fn dossier(h: &mut HoSo) -> Result<(), (BadResponse, String)> {
         return schema("MaHoSo is not a dossier code".into());
     }
     if AgencyCode::parse(&h.agency_code).is_err() {
-        return schema("MaCoQuan is not an agency code".into());
+        return schema("DonViXuLy is not an agency code".into());
     }
-    // A person without a nationality is a citizen, who needs a personal ID; an
-    // organisation its tax code; a foreigner a passport.
-    let citizen = h.applicant_kind != 2 && h.applicant_nationality.is_empty();
-    let with_id = citizen || !h.applicant_personal_id.is_empty();
-    if with_id && PersonalId::parse(&h.applicant_personal_id).is_err() {
-        return schema("SoDinhDanh is not a personal ID".into());
+    if !lienthong_proto::procedure_code::is_valid(&h.procedure_code) {
+        return schema("MaTTHC is not a procedure code".into());
     }
-    if !(1..=2).contains(&h.applicant_kind) {
-        return schema(format!("LoaiDoiTuong {} is not 1 or 2", h.applicant_kind));
-    }
-    let code = match (h.applicant_kind, citizen) {
-        (2, _) => lienthong_proto::applicant::tax_code(&h.applicant_code),
-        (_, false) => lienthong_proto::applicant::passport(&h.applicant_code)
+    // MaDoiTuong is a citizen's personal ID, an organisation's tax code, or with a
+    // nationality a foreigner's passport.
+    let code = match (
+        h.applicant_kind.as_str(),
+        h.applicant_nationality.is_empty(),
+    ) {
+        ("2", _) => lienthong_proto::applicant::tax_code(&h.applicant_code),
+        ("1", false) => lienthong_proto::applicant::passport(&h.applicant_code)
             .and_then(|()| lienthong_proto::applicant::nationality(&h.applicant_nationality)),
-        _ => Ok(()),
+        ("1", true) => PersonalId::parse(&h.applicant_code)
+            .map(|_| ())
+            .map_err(|_| String::new()),
+        (kind, _) => {
+            return schema(format!(
+                "LoaiDoiTuong {:?} is not 1 or 2",
+                lienthong_proto::text::shown(kind, 8)
+            ));
+        }
     };
     if code.is_err() {
         return schema("MaDoiTuong or QuocTich is not of its applicant's kind".into());
@@ -48,7 +54,6 @@ pub fn dossier(h: &mut HoSo) -> Result<(), (BadResponse, String)> {
     if !(1..=3).contains(&h.channel) {
         return schema(format!("KenhThucHien {} is not 1-3", h.channel));
     }
-    field("MaTTHC", &mut h.procedure_code, 20)?;
     field("TenTTHC", &mut h.procedure_name, 300)?;
     field("ChuHoSo", &mut h.applicant_name, 200)
 }
@@ -75,10 +80,7 @@ mod tests {
                 |h| h.dossier_code = "not a code".into(),
                 BadResponse::Schema,
             ),
-            (
-                |h| h.applicant_personal_id = "12345".into(),
-                BadResponse::Schema,
-            ),
+            (|h| h.applicant_code = "12345".into(), BadResponse::Schema),
             (
                 |h| h.applicant_name = "A\u{202E}B".into(),
                 BadResponse::Text,

@@ -143,13 +143,44 @@ async fn change_faults(
     Ok(Json(FaultSettings::of(&faults)))
 }
 
-/// The wire-level misbehaviours, on every route but the simulator's own.
+/// True for a call of the portal's integration endpoint that only reads (a lookup,
+/// the catalogue, the feed): its lost answer would lose no work.
+fn portal_read(body: &[u8]) -> bool {
+    use crate::portal::wire;
+    #[derive(serde::Deserialize)]
+    struct Service {
+        service: String,
+    }
+    serde_json::from_slice::<Service>(body)
+        .is_ok_and(|c| [wire::LOOKUP, wire::PROCEDURE, wire::ONLINE].contains(&c.service.as_str()))
+}
+
+/// The wire-level misbehaviours, on every route but the simulator's own. The two
+/// that do the work and lose its answer (malformed, cut) spare the portal's reads,
+/// which every delivery makes first: they lose the answer of a write.
 async fn misbehave(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if path == "/healthz" || path.starts_with("/sim/") {
         return next.run(request).await;
     }
-    match faults.misbehaviour() {
+    let how = faults.misbehaviour();
+    let request = if matches!(how, Misbehaviour::Malformed | Misbehaviour::Cut)
+        && request.method() == axum::http::Method::POST
+    {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, 4 << 20).await else {
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        };
+        if portal_read(&bytes) {
+            return next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        request
+    };
+    match how {
         // Text is written by the handlers.
         Misbehaviour::None | Misbehaviour::LegacyText => next.run(request).await,
         // The call is taken and never answered.

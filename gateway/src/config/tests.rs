@@ -99,6 +99,8 @@ fn each_validation_error_names_its_key() {
         ),
         ("[sync]\nunit = \"h99\"", "sync.unit"),
         ("[sync]\nconcurrency = 0", "sync.concurrency"),
+        ("[sync]\nbatch = 0", "sync.batch"),
+        ("[sync]\nbatch = 101", "sync.batch"),
         (
             "[portal]\nadapter = \"sim\"\nfail_rate = 2.0",
             "portal.fail_rate",

@@ -96,14 +96,17 @@ impl RestApi {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncConfig {
-    /// The province's agency code prefix: online dossiers for agencies under it are
-    /// fetched from the portal.
+    /// The province's agency code prefix: the unit code the gateway logs in to the
+    /// portal with (`dstcode`, `madonvi`), and online dossiers for agencies under it
+    /// are fetched from the portal.
     pub unit: String,
     /// How often the portal's online feed is polled.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     /// Deliveries in flight at most (each to a different dossier).
     pub concurrency: usize,
+    /// Dossiers in one call of the portal (`DongBoHoSoMC`) at most.
+    pub batch: usize,
     /// The first retry of a failed delivery waits about this long, doubling after.
     #[serde(with = "humantime_serde")]
     pub backoff_base: Duration,
@@ -123,6 +126,7 @@ impl Default for SyncConfig {
             unit: "H99".into(),
             poll_interval: Duration::from_secs(2),
             concurrency: 16,
+            batch: 20,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
             lease: Duration::from_secs(15),

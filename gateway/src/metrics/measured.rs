@@ -7,10 +7,10 @@ use std::time::Instant;
 use async_trait::async_trait;
 use lienthong_adapters::Error as AdapterError;
 use lienthong_adapters::population::{Call, Registry};
-use lienthong_adapters::portal::schema::{DanhSachTrucTuyen, HoSo};
+use lienthong_adapters::portal::schema::DanhSachTrucTuyen;
 use lienthong_adapters::portal::{NationalPortal, Pushed};
 use lienthong_proto::PersonalId;
-use lienthong_proto::v1::{Citizen, Residence};
+use lienthong_proto::v1::{Citizen, Dossier, Residence};
 
 use super::Metrics;
 
@@ -63,9 +63,11 @@ impl NationalPortal for Measured<dyn NationalPortal> {
         self.inner.name()
     }
 
-    async fn push(&self, dossier: &HoSo) -> Result<Pushed, AdapterError> {
-        self.time(self.name(), "push", self.inner.push(dossier))
-            .await
+    async fn push(
+        &self,
+        batch: &[Dossier],
+    ) -> Result<Vec<Result<Pushed, AdapterError>>, AdapterError> {
+        self.time(self.name(), "push", self.inner.push(batch)).await
     }
 
     async fn online(

@@ -147,6 +147,8 @@ impl DossierService for Dossiers {
                     expected_revision: req.expected_revision,
                     at,
                     due_at: req.due_at,
+                    handler: req.handler.clone(),
+                    note: req.note.clone(),
                 })
             }
             .await;

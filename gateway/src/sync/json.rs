@@ -43,6 +43,13 @@ pub fn dossier(d: &Dossier) -> Value {
         "revision": d.revision,
         "sync": sync,
     });
+    if let Some(step) = &d.step {
+        v["step"] = json!({
+            "handler": step.handler,
+            "note": step.note,
+            "at": date_time(step.at.as_ref()),
+        });
+    }
     if !d.archived_in.is_empty() {
         v["archived_in"] = Value::String(d.archived_in.clone());
     }

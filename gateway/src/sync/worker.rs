@@ -4,7 +4,8 @@
 //! The worker claims dossiers from the store for a lease ([`Store::claim`]) and is
 //! given the first waiting entry of each; only that head is ever in flight, so a
 //! later revision never overtakes an earlier one, while different dossiers proceed
-//! in parallel (at most `concurrency` at once). Claims are renewed every third of a
+//! in parallel (at most `concurrency` at once), up to `batch` of them in one call
+//! of the portal; each item of a batch settles on its own outcome. Claims are renewed every third of a
 //! lease; a replica that dies holds its dossiers until its lease runs out, and then
 //! another takes them. A failure that may pass (network, timeout, portal errors,
 //! refused credentials) is retried after an exponential backoff with jitter; a
@@ -17,9 +18,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lienthong_adapters::Fault;
 use lienthong_adapters::portal::NationalPortal;
-use lienthong_adapters::portal::schema::HoSo;
+use lienthong_adapters::{Error, Fault};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,8 @@ use super::Dossiers;
 pub struct Settings {
     /// Deliveries in flight at most (each to a different dossier).
     pub concurrency: usize,
+    /// Dossiers in one call of the portal at most.
+    pub batch: usize,
     /// The first retry waits about this long; each further one twice as long.
     pub backoff_base: Duration,
     /// No retry waits longer.
@@ -48,6 +50,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             concurrency: 16,
+            batch: 20,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
             owner: "worker".into(),
@@ -110,8 +113,7 @@ impl Worker {
     /// go of its claims, so that another replica may take them at once.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut held = Held::default();
-        let (done_tx, mut done_rx) =
-            mpsc::channel::<(Entry, Outcome)>(self.settings.concurrency.max(1));
+        let (done_tx, mut done_rx) = mpsc::channel::<Settled>(self.settings.concurrency.max(1));
         let renew = (self.settings.lease / 3).max(Duration::from_millis(10));
         let mut claim_now = true;
         let mut last_claim = Instant::now();
@@ -124,6 +126,7 @@ impl Worker {
                 claim_now = false;
             }
             held.waiting.retain(|_, at| *at > now);
+            let mut ready = Vec::new();
             for entry in &heads {
                 if held.in_flight.len() >= self.settings.concurrency {
                     break;
@@ -133,22 +136,30 @@ impl Worker {
                     continue;
                 }
                 let attempts = held.attempts.get(code).copied().unwrap_or(0);
-                let (portal, dossiers, done, entry) = (
+                ready.push((entry.clone(), attempts));
+            }
+            for batch in ready.chunks(self.settings.batch.max(1)) {
+                let (portal, dossiers, done, batch) = (
                     self.portal.clone(),
                     self.dossiers.clone(),
                     done_tx.clone(),
-                    entry.clone(),
+                    batch.to_vec(),
                 );
                 tokio::spawn(async move {
-                    let outcome = deliver(&*portal, &entry, attempts).await;
-                    let marked = dossiers
-                        .writer
-                        .deliver(entry.clone(), outcome.clone())
-                        .await;
-                    if let Err(e) = marked {
-                        tracing::error!(error = %e, "could not record a delivery; it will be repeated");
+                    for (entry, outcome, wait) in deliver(&*portal, batch).await {
+                        let (dossiers, done) = (dossiers.clone(), done.clone());
+                        // Each item is recorded on its own; the writer groups them.
+                        tokio::spawn(async move {
+                            let marked = dossiers
+                                .writer
+                                .deliver(entry.clone(), outcome.clone())
+                                .await;
+                            if let Err(e) = marked {
+                                tracing::error!(error = %e, "could not record a delivery; it will be repeated");
+                            }
+                            let _ = done.send((entry, outcome, wait)).await;
+                        });
                     }
-                    let _ = done.send((entry, outcome)).await;
                 });
             }
             let next = held
@@ -160,10 +171,10 @@ impl Worker {
                 .min(last_claim + renew);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some((entry, outcome)) = done_rx.recv() => {
-                    self.settle(&mut held, &entry, outcome);
-                    while let Ok((entry, outcome)) = done_rx.try_recv() {
-                        self.settle(&mut held, &entry, outcome);
+                Some((entry, outcome, wait)) = done_rx.recv() => {
+                    self.settle(&mut held, &entry, outcome, wait);
+                    while let Ok((entry, outcome, wait)) = done_rx.try_recv() {
+                        self.settle(&mut held, &entry, outcome, wait);
                     }
                     claim_now = true;
                 }
@@ -176,7 +187,7 @@ impl Worker {
         drop(done_tx);
         while !held.in_flight.is_empty() {
             match done_rx.recv().await {
-                Some((entry, _)) => {
+                Some((entry, ..)) => {
                     held.in_flight.remove(entry.code());
                 }
                 None => break,
@@ -208,7 +219,9 @@ impl Worker {
         }
     }
 
-    fn settle(&self, held: &mut Held, entry: &Entry, outcome: Outcome) {
+    /// Takes note of how a delivery went; a retry waits its backoff, or as long as
+    /// the portal asked (`wait`) if longer.
+    fn settle(&self, held: &mut Held, entry: &Entry, outcome: Outcome, wait: Option<Duration>) {
         let code = entry.code().to_owned();
         held.in_flight.remove(&code);
         match outcome {
@@ -216,7 +229,8 @@ impl Worker {
                 held.attempts.remove(&code);
             }
             Outcome::Retry { attempts, error } => {
-                let wait = backoff(&self.settings, attempts, jitter());
+                let wait =
+                    backoff(&self.settings, attempts, jitter()).max(wait.unwrap_or_default());
                 tracing::warn!(dossier = %code, revision = entry.revision(), attempts, ?wait, %error, "delivery failed; will retry");
                 held.attempts.insert(code.clone(), attempts);
                 held.waiting.insert(code, Instant::now() + wait);
@@ -229,18 +243,44 @@ impl Worker {
     }
 }
 
-/// Delivers one entry; how it went.
-async fn deliver(portal: &dyn NationalPortal, entry: &Entry, attempts: u32) -> Outcome {
-    match portal.push(&HoSo::from(&entry.dossier)).await {
-        Ok(_) => Outcome::Delivered,
-        Err(e) if e.fault() == Fault::Caller => Outcome::Dead {
-            reason: e.to_string(),
-        },
-        Err(e) => Outcome::Retry {
-            attempts: attempts + 1,
-            error: e.to_string(),
-        },
-    }
+/// A delivery's entry, its outcome, and how long the portal asked to wait.
+type Settled = (Entry, Outcome, Option<Duration>);
+
+/// Delivers a batch of entries (each with its attempts so far); how each went.
+async fn deliver(portal: &dyn NationalPortal, batch: Vec<(Entry, u32)>) -> Vec<Settled> {
+    let dossiers: Vec<_> = batch.iter().map(|(e, _)| e.dossier.clone()).collect();
+    let results = match portal.push(&dossiers).await {
+        Ok(results) if results.len() == batch.len() => {
+            results.into_iter().map(|r| r.map(|_| ())).collect()
+        }
+        Ok(results) => vec![
+            Err(Error::bad(
+                portal.name(),
+                lienthong_adapters::BadResponse::WrongRecord,
+                format!("{} outcomes for {} dossiers", results.len(), batch.len()),
+            ));
+            batch.len()
+        ],
+        Err(e) => vec![Err(e); batch.len()],
+    };
+    batch
+        .into_iter()
+        .zip(results)
+        .map(|((entry, attempts), result)| {
+            let wait = result.as_ref().err().and_then(Error::retry_after);
+            let outcome = match result {
+                Ok(()) => Outcome::Delivered,
+                Err(e) if e.fault() == Fault::Caller => Outcome::Dead {
+                    reason: e.to_string(),
+                },
+                Err(e) => Outcome::Retry {
+                    attempts: attempts + 1,
+                    error: e.to_string(),
+                },
+            };
+            (entry, outcome, wait)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -141,6 +141,8 @@ fn update(code: &str, status: DossierStatus, expected_revision: u64) -> Change {
             nanos: 0,
         },
         due_at: None,
+        handler: "Lê Thị Thu".into(),
+        note: String::new(),
     }
 }
 

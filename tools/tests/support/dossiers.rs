@@ -75,15 +75,21 @@ pub fn step(n: u32, revision: u64) -> UpdateDossierStatusRequest {
     }
 }
 
-/// Each dossier's revisions in the portal's record file, in file order.
+/// Each dossier's revisions in the portal's record file: the portal keeps no
+/// revision, but the gateway appends one progress entry per revision, so the
+/// entries of a dossier, numbered in file order, are its revisions (an entry sent
+/// twice shows as one revision too many).
 pub fn record(dir: &Path) -> HashMap<String, Vec<u64>> {
     let mut out: HashMap<String, Vec<u64>> = HashMap::new();
     let text = std::fs::read_to_string(dir.join("portal.jsonl")).unwrap_or_default();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-        out.entry(v["MaHoSo"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(v["PhienBan"].as_u64().unwrap());
+        if let Some(step) = v.get("TienDo") {
+            let steps = out
+                .entry(step["MaHoSo"].as_str().unwrap().to_owned())
+                .or_default();
+            steps.push(steps.len() as u64 + 1);
+        }
     }
     out
 }

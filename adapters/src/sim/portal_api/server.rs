@@ -1,30 +1,85 @@
-//! The portal simulator's HTTP side: its routes over the [`Portal`] state, behind
-//! the credentials and faults every simulator shares.
+//! The portal simulator's HTTP side: login for a session, the integration endpoint,
+//! and what the portal enforces before it serves a call ([`Rules`]): its maintenance
+//! window and its quota (HTTP 503 and 429 with `Retry-After`), the session's
+//! lifetime, the unit calling, and the faults every simulator injects.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
+use axum::{Json, Router, extract::State};
+use serde::Serialize;
 
-use super::{Portal, Stats};
-use crate::national::{self as schema, Token, TokenRequest};
-use crate::portal::schema::{DanhSachTrucTuyen, HoSo, KetQuaDongBo};
-use crate::sim::Faults;
-use crate::sim::gate::{Answer, Credentials, Gate, fail, ok};
-use crate::sim::http::Http;
+use super::{Portal, Stats, catalogue};
+use crate::portal::dvcqg::{CALL_PATH, LOGIN_PATH};
+use crate::portal::wire::{self, Call, Login, Reply};
+use crate::sim::gate::Credentials;
+use crate::sim::{Faults, Injected};
+
+/// What the portal enforces; change it through [`Portal::rules`].
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// How long a session lasts after the login.
+    pub session_ttl: Duration,
+    /// At most this many integration calls per window (`None`: no quota).
+    pub quota: Option<(u32, Duration)>,
+    /// In maintenance until then.
+    pub maintenance_until: Option<Instant>,
+    /// The current quota window: its start and the calls in it.
+    window: (Option<Instant>, u32),
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            session_ttl: Duration::from_secs(30 * 60),
+            quota: None,
+            maintenance_until: None,
+            window: (None, 0),
+        }
+    }
+}
+
+impl Rules {
+    /// Maintenance for the next `d`.
+    pub fn maintenance(&mut self, d: Duration) {
+        self.maintenance_until = Some(Instant::now() + d);
+    }
+
+    /// Counts a call against the quota; how long to wait if it is used up.
+    fn spend(&mut self, now: Instant) -> Option<Duration> {
+        let (calls, per) = self.quota?;
+        let start = match self.window.0 {
+            Some(start) if now < start + per => start,
+            _ => {
+                self.window = (Some(now), 0);
+                now
+            }
+        };
+        if self.window.1 >= calls {
+            return Some(start + per - now);
+        }
+        self.window.1 += 1;
+        None
+    }
+}
 
 struct Shared {
-    gate: Gate,
+    credentials: Credentials,
+    faults: Arc<Faults>,
     portal: Arc<Portal>,
+    /// Session → (unit, expiry).
+    sessions: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 /// A running portal simulator; [`Server::stop`] stops it, its [`Portal`] lives on.
 pub struct Server {
-    http: Http,
+    http: crate::sim::http::Http,
     shared: Arc<Shared>,
 }
 
@@ -37,17 +92,19 @@ impl Server {
         portal: Arc<Portal>,
     ) -> std::io::Result<Server> {
         let shared = Arc::new(Shared {
-            gate: Gate::new(credentials, faults),
+            credentials,
+            faults,
             portal,
+            sessions: Mutex::default(),
         });
         let router = Router::new()
-            .route("/api/dvcqg/xacthuc", post(token))
-            .route("/api/dvcqg/hoso/dongbo", post(sync))
-            .route("/api/dvcqg/hoso/tructuyen", get(feed))
+            .route(LOGIN_PATH, post(login))
+            .route(CALL_PATH, post(call))
             .route("/healthz", get(|| async { "ok" }))
             .route("/sim/stats", get(stats))
             .with_state(shared.clone());
-        let http = Http::serve(listen, router, shared.gate.faults().clone(), "portal").await?;
+        let http =
+            crate::sim::http::Http::serve(listen, router, shared.faults.clone(), "portal").await?;
         Ok(Server { http, shared })
     }
 
@@ -58,7 +115,7 @@ impl Server {
 
     /// The faults it injects.
     pub fn faults(&self) -> &Arc<Faults> {
-        self.shared.gate.faults()
+        &self.shared.faults
     }
 
     /// The portal behind it.
@@ -81,64 +138,202 @@ async fn stats(State(s): State<Arc<Shared>>) -> Json<Stats> {
     Json(s.portal.stats())
 }
 
-async fn token(State(s): State<Arc<Shared>>, Json(req): Json<TokenRequest>) -> Answer<Token> {
-    s.gate.token(&req)
+/// An answer with `status` and `reply`, and `Retry-After` when there is a wait.
+fn answer<T: Serialize>(status: StatusCode, reply: Reply<T>, wait: Option<Duration>) -> Response {
+    let mut response = (status, Json(reply)).into_response();
+    if let Some(wait) = wait {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from(seconds.max(1)));
+    }
+    response
 }
 
-async fn sync(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Json(h): Json<HoSo>,
-) -> Answer<KetQuaDongBo> {
-    if let Err(refused) = s.gate.admit(&headers).await {
+fn refuse(status: StatusCode, code: &str, message: &str, wait: Option<Duration>) -> Response {
+    answer::<()>(status, Reply::code(code, message), wait)
+}
+
+/// What every call meets first: injected faults and the maintenance window.
+async fn gate(s: &Shared) -> Result<(), Response> {
+    let until = s.portal.rules().maintenance_until;
+    if let Some(until) = until.filter(|u| *u > Instant::now()) {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            wire::MAINTENANCE,
+            "Hệ thống đang bảo trì",
+            Some(until - Instant::now()),
+        ));
+    }
+    match s.faults.inject().await {
+        Ok(()) => Ok(()),
+        Err(Injected::Outage) => Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            wire::MAINTENANCE,
+            "Hệ thống đang bảo trì",
+            Some(Duration::from_secs(1)),
+        )),
+        Err(Injected::SystemError) => Err(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            wire::SYSTEM_ERROR,
+            "Lỗi hệ thống",
+            None,
+        )),
+    }
+}
+
+fn unit_of(headers: &HeaderMap) -> Option<String> {
+    let unit = headers.get("dstcode")?.to_str().ok()?;
+    lienthong_proto::AgencyCode::parse(unit).ok()?;
+    Some(unit.to_owned())
+}
+
+async fn login(State(s): State<Arc<Shared>>, headers: HeaderMap, Json(l): Json<Login>) -> Response {
+    if let Err(refused) = gate(&s).await {
         return refused;
     }
-    match s.portal.sync(h) {
-        Ok(done) => ok(done),
-        Err((status, code, message)) => fail(status, code, &message),
-    }
-}
-
-/// The feed's query string.
-#[derive(Deserialize)]
-struct FeedQuery {
-    #[serde(rename = "MaDonVi")]
-    unit: String,
-    #[serde(rename = "SauConTro", default)]
-    after: String,
-    #[serde(rename = "SoLuong", default)]
-    limit: Option<usize>,
-}
-
-async fn feed(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Query(q): Query<FeedQuery>,
-) -> Answer<DanhSachTrucTuyen> {
-    if let Err(refused) = s.gate.admit(&headers).await {
-        return refused;
-    }
-    let after = if q.after.is_empty() {
-        Ok(0)
-    } else {
-        q.after.parse::<usize>()
+    let unit = unit_of(&headers);
+    let (Some(unit), true) = (
+        unit,
+        l.username == s.credentials.username && l.password == s.credentials.password,
+    ) else {
+        return refuse(
+            StatusCode::OK,
+            wire::FORBIDDEN,
+            "Sai tài khoản, mật khẩu hoặc mã đơn vị",
+            None,
+        );
     };
-    match after {
-        Ok(after) => {
-            let mut page = s
-                .portal
-                .feed(&q.unit, after, q.limit.unwrap_or(100).clamp(1, 1000));
-            let faults = s.gate.faults();
-            for item in &mut page.items {
-                let name = std::mem::take(&mut item.dossier.applicant_name);
-                item.dossier.applicant_name = faults.written(name);
-            }
-            ok(page)
+    let session = format!(
+        "{:016x}{:016x}",
+        RandomState::new().hash_one(1u8),
+        RandomState::new().hash_one(2u8)
+    );
+    let expires = Instant::now() + s.portal.rules().session_ttl;
+    if let Ok(mut sessions) = s.sessions.lock() {
+        sessions.retain(|_, (_, until)| *until > Instant::now());
+        sessions.insert(session.clone(), (unit, expires));
+    }
+    answer(
+        StatusCode::OK,
+        Reply::<()> {
+            session: Some(session),
+            ..Reply::ok(Vec::new())
+        },
+        None,
+    )
+}
+
+async fn call(State(s): State<Arc<Shared>>, headers: HeaderMap, Json(c): Json<Call>) -> Response {
+    if let Err(refused) = gate(&s).await {
+        return refused;
+    }
+    let now = Instant::now();
+    let wait = s.portal.rules().spend(now);
+    if let Some(wait) = wait {
+        s.portal
+            .state
+            .lock()
+            .expect("portal state")
+            .stats
+            .quota_refusals += 1;
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            wire::QUOTA,
+            "Vượt quá số lượt gọi cho phép",
+            Some(wait),
+        );
+    }
+    let holder = s
+        .sessions
+        .lock()
+        .ok()
+        .and_then(|sessions| sessions.get(&c.session).cloned());
+    let unit = match holder {
+        Some((unit, until)) if until > now => unit,
+        _ => {
+            s.portal
+                .state
+                .lock()
+                .expect("portal state")
+                .stats
+                .expired_sessions += 1;
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                wire::SESSION_EXPIRED,
+                "Phiên làm việc không hợp lệ hoặc đã hết hạn",
+                None,
+            );
         }
-        Err(_) => fail(
-            StatusCode::BAD_REQUEST,
-            schema::BAD_REQUEST,
-            "SauConTro không hợp lệ",
+    };
+    if unit_of(&headers).as_deref() != Some(&unit) || c.madonvi != unit {
+        return refuse(
+            StatusCode::OK,
+            wire::FORBIDDEN,
+            "Mã đơn vị không khớp",
+            None,
+        );
+    }
+    serve(&s, &unit, c)
+}
+
+/// Serves the operation `c.service` names for `unit`.
+fn serve(s: &Shared, unit: &str, c: Call) -> Response {
+    let portal = &s.portal;
+    let bad = |m: &str| refuse(StatusCode::OK, wire::BAD_REQUEST, m, None);
+    let batch = |done: std::io::Result<Result<Vec<wire::ItemResult>, String>>| match done {
+        Ok(Ok(results)) => answer(StatusCode::OK, Reply::ok(results), None),
+        Ok(Err(why)) => bad(&why),
+        Err(e) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            wire::SYSTEM_ERROR,
+            &format!("Lỗi ghi: {e}"),
+            None,
         ),
+    };
+    match c.service.as_str() {
+        wire::SYNC => match c.is_updating.as_deref() {
+            Some("True") => batch(portal.sync(true, c.data)),
+            Some("False") => batch(portal.sync(false, c.data)),
+            _ => bad("isUpdating phải là True hoặc False"),
+        },
+        wire::PROGRESS => batch(portal.progress(c.data)),
+        wire::LOOKUP => match c.mahoso {
+            Some(code) => answer(StatusCode::OK, Reply::ok(portal.lookup(&code)), None),
+            None => bad("Thiếu mahoso"),
+        },
+        wire::PROCEDURE => match c.ma_tthc {
+            Some(code) => {
+                let found: Vec<_> = catalogue::procedure(&code).into_iter().collect();
+                answer(StatusCode::OK, Reply::ok(found), None)
+            }
+            None => bad("Thiếu maTTHC"),
+        },
+        wire::ONLINE => {
+            let after = c.contro.unwrap_or_default();
+            let after = if after.is_empty() {
+                Ok(0)
+            } else {
+                after.parse::<usize>()
+            };
+            let Ok(after) = after else {
+                return bad("contro không hợp lệ");
+            };
+            let limit = c.soluong.unwrap_or(100).clamp(1, 1000) as usize;
+            let (mut items, more) = portal.feed(unit, after, limit);
+            for item in &mut items {
+                let name = std::mem::take(&mut item.dossier.applicant_name);
+                item.dossier.applicant_name = s.faults.written(name);
+            }
+            answer(
+                StatusCode::OK,
+                Reply {
+                    more,
+                    ..Reply::ok(items)
+                },
+                None,
+            )
+        }
+        _ => bad("service không được hỗ trợ"),
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use lienthong_adapters::http::Account;
-use lienthong_adapters::portal::rest::RestPortal;
+use lienthong_adapters::portal::dvcqg::Dvcqg;
 use lienthong_adapters::sim::Faults;
 use lienthong_adapters::sim::gate::Credentials;
 use lienthong_adapters::sim::portal_api::{Portal, Server};
@@ -18,6 +18,7 @@ use lienthong_ledger::{Change, Store, Unsealed, Writer};
 fn fast() -> Settings {
     Settings {
         concurrency: 8,
+        batch: 5,
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(100),
         owner: "test".into(),
@@ -51,14 +52,17 @@ async fn sim(addr: &str, portal: Arc<Portal>, fail_rate: f64) -> Server {
 
 fn client(url: String) -> Arc<dyn NationalPortal> {
     Arc::new(
-        RestPortal::new(Account {
-            base_url: url,
-            username: Credentials::default().username,
-            password: Credentials::default().password,
-            timeout: Duration::from_secs(2),
-            ca_pem: None,
-            bounds: lienthong_adapters::http::Bounds::default(),
-        })
+        Dvcqg::new(
+            Account {
+                base_url: url,
+                username: Credentials::default().username,
+                password: Credentials::default().password,
+                timeout: Duration::from_secs(2),
+                ca_pem: None,
+                bounds: lienthong_adapters::http::Bounds::default(),
+            },
+            "H99",
+        )
         .unwrap(),
     )
 }
@@ -120,6 +124,8 @@ async fn every_revision_arrives_in_order_through_failures_and_an_outage() {
                         expected_revision: i as u64 + 1,
                         at: Timestamp::default(),
                         due_at: None,
+                        handler: "Lê Thị Thu".into(),
+                        note: String::new(),
                     };
                     outbox.apply(change).await.unwrap().unwrap();
                     tokio::time::sleep(Duration::from_millis(3)).await;
@@ -153,15 +159,24 @@ async fn every_revision_arrives_in_order_through_failures_and_an_outage() {
         stats.out_of_order, 0,
         "never a revision before the one it follows"
     );
-    assert_eq!(stats.accepted, 40 * 6);
-    // the portal's record: each dossier's revisions 1..6, in order, once
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    assert_eq!((stats.accepted, stats.duplicates), (40 * 6, 0));
+    // The portal's record: each dossier's steps, in the order of its revisions, once.
+    let mut seen: HashMap<String, Vec<i64>> = HashMap::new();
     for line in std::fs::read_to_string(&record).unwrap().lines() {
-        let h: lienthong_adapters::portal::schema::HoSo = serde_json::from_str(line).unwrap();
-        let last = seen.insert(h.dossier_code.clone(), h.revision).unwrap_or(0);
-        assert_eq!(h.revision, last + 1);
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(step) = event.get("TienDo") {
+            let code = step["MaHoSo"].as_str().unwrap().to_owned();
+            seen.entry(code)
+                .or_default()
+                .push(step["TrangThai"].as_i64().unwrap());
+        }
     }
+    let walk: Vec<i64> = std::iter::once(DossierStatus::Registered)
+        .chain(WALK)
+        .map(|s| s as i64)
+        .collect();
     assert_eq!(seen.len(), 40);
+    assert!(seen.values().all(|steps| *steps == walk), "{seen:?}");
     drop(server);
 }
 
@@ -195,6 +210,8 @@ async fn a_refused_update_is_dead_lettered_and_holds_its_dossier_back() {
         expected_revision: 1,
         at: Timestamp::default(),
         due_at: None,
+        handler: "Lê Thị Thu".into(),
+        note: String::new(),
     };
     outbox.apply(update(bad)).await.unwrap().unwrap();
     outbox.apply(update(good)).await.unwrap().unwrap();
@@ -274,6 +291,8 @@ async fn requeued_dead_letters_are_delivered_in_order() {
             expected_revision: i as u64 + 1,
             at: Timestamp::default(),
             due_at: None,
+            handler: "Lê Thị Thu".into(),
+            note: String::new(),
         };
         outbox.apply(change).await.unwrap().unwrap();
     }
@@ -364,6 +383,8 @@ async fn a_dead_workers_dossiers_are_taken_over_when_its_lease_runs_out() {
             expected_revision: 1,
             at: Timestamp::default(),
             due_at: None,
+            handler: "Lê Thị Thu".into(),
+            note: String::new(),
         };
         outbox.apply(change).await.unwrap().unwrap();
     }
