@@ -393,12 +393,7 @@ async fn misbehave<S: AsyncWrite + Unpin>(
         }
         Rogue::SamePage | Rogue::Backwards => {
             let cursor = if how == Rogue::SamePage { "" } else { "0" };
-            let page = serde_json::json!({
-                "error_code": "0",
-                "message": "",
-                "result": [feed_item(cursor)],
-                "ConTiep": true
-            });
+            let page = serde_json::json!({"error_code": "0", "result": [feed_item(cursor)], "ConTiep": true});
             respond(
                 stream,
                 "200 OK",
