@@ -34,8 +34,7 @@ pub trait NationalPortal: Send + Sync {
     /// `Err` when the call as a whole failed and no item's fate is known.
     async fn push(&self, batch: &[Dossier]) -> Result<Vec<Result<Pushed, Error>>, Error>;
 
-    /// Dossiers submitted online for agencies under `unit`, after `after` (empty: from
-    /// the start), at most `limit`.
-    async fn online(&self, unit: &str, after: &str, limit: u32)
-    -> Result<DanhSachTrucTuyen, Error>;
+    /// Dossiers submitted online to the agencies of the unit the adapter calls as,
+    /// after `after` (empty: from the start), at most `limit`.
+    async fn online(&self, after: &str, limit: u32) -> Result<DanhSachTrucTuyen, Error>;
 }

@@ -245,7 +245,7 @@ async fn online_dossiers_reach_a_watcher_once_across_a_disconnect_and_a_gateway_
         "H99",
     )
     .unwrap();
-    let feed = portal.online("H99", "", 1000).await.unwrap();
+    let feed = portal.online("", 1000).await.unwrap();
     let expected: Vec<String> = feed
         .items
         .iter()

@@ -5,19 +5,8 @@
 //! used up or a maintenance window is [`Error::Busy`] with the portal's
 //! `Retry-After`, so the sync worker waits as long as asked.
 //!
-//! A batch is delivered as real integrations deliver it: each dossier is looked up
-//! first (`TraCuuHoSo`), which decides create or update (`isUpdating`) and shows
-//! what the portal holds. The portal keeps no revision and the last write wins, so
-//! ordering and idempotency are the gateway's: every revision of a dossier appends
-//! exactly one progress entry (`CapNhatTienDoHoSoMC`, [`TienDo::of`]), so revision
-//! `r` is the portal's entry number `r` (a dossier submitted online has the
-//! portal's own entry for its revision 1). A revision whose entry the portal
-//! already has in its place is acknowledged without writing (a redelivery, or a
-//! replica that fell behind another); one whose predecessors the portal lacks
-//! waits; one whose place holds another entry is refused for good (the portal's
-//! history is not the gateway's: an operator must look). The window between the
-//! lookup and the write is not closed (the portal has no condition on a write):
-//! one worker per dossier (the outbox claims) keeps it empty.
+//! A batch is delivered as [`push`] says: looked up first, one progress entry per
+//! revision, each once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +16,7 @@ use async_trait::async_trait;
 use lienthong_proto::v1::Dossier;
 use serde::de::DeserializeOwned;
 
-use super::schema::{DanhSachTrucTuyen, HoSo, HoSoTrucTuyen, TienDo};
+use super::schema::{DanhSachTrucTuyen, HoSo, HoSoTrucTuyen};
 use super::wire::{self, Call, ItemResult, Login, Reply, ThuTuc};
 use super::{NationalPortal, Pushed};
 use crate::http::{Account, Kind, client, read, transport};
@@ -303,101 +292,10 @@ impl NationalPortal for Dvcqg {
     }
 
     async fn push(&self, batch: &[Dossier]) -> Result<Vec<Result<Pushed, Error>>, Error> {
-        let mut outcomes: Vec<Option<Result<Pushed, Error>>> = vec![None; batch.len()];
-        let (mut creates, mut updates) = (Vec::new(), Vec::new());
-        // The lookups go out together; one that fails fails its item only.
-        let looked =
-            futures_util::future::join_all(batch.iter().map(|d| self.lookup(&d.dossier_code)))
-                .await;
-        for ((i, d), held) in batch.iter().enumerate().zip(looked) {
-            let held = match held {
-                Ok(held) => held,
-                Err(e) => {
-                    outcomes[i] = Some(Err(e));
-                    continue;
-                }
-            };
-            let steps = held.as_ref().map_or(&[][..], |h| &h.progress[..]);
-            let place = usize::try_from(d.revision.saturating_sub(1)).unwrap_or(usize::MAX);
-            if let Some(there) = steps.get(place) {
-                // The portal holds this revision's step, or another in its place.
-                outcomes[i] = Some(if *there == TienDo::of(d) {
-                    Ok(Pushed {
-                        created: false,
-                        duplicate: true,
-                    })
-                } else {
-                    Err(Error::Refused {
-                        endpoint: self.endpoint(),
-                        detail: format!(
-                            "the portal's step {} of {} is not this revision's: its history differs from the gateway's",
-                            d.revision, d.dossier_code
-                        ),
-                    })
-                });
-            } else if steps.len() < place {
-                outcomes[i] = Some(Err(Error::Unavailable {
-                    endpoint: self.endpoint(),
-                    detail: format!(
-                        "the portal holds {} steps of {}; revision {} waits for the ones before",
-                        steps.len(),
-                        d.dossier_code,
-                        d.revision
-                    ),
-                }));
-            } else {
-                let item = (i, (d.dossier_code.clone(), self.record(d).await));
-                if held.is_some() {
-                    updates.push(item);
-                } else {
-                    creates.push(item);
-                }
-            }
-        }
-        let mut written = Vec::new();
-        for (updating, group) in [(false, creates), (true, updates)] {
-            if group.is_empty() {
-                continue;
-            }
-            let (places, items): (Vec<usize>, Vec<_>) = group.into_iter().unzip();
-            let results = self.batch(wire::SYNC, Some(updating), &items).await?;
-            for (i, r) in places.into_iter().zip(&results) {
-                if wire::is_ok(&r.error_code) {
-                    written.push((i, !updating));
-                } else {
-                    outcomes[i] = Some(Err(self.refusal(wire::SYNC, r)));
-                }
-            }
-        }
-        if !written.is_empty() {
-            let steps: Vec<_> = written
-                .iter()
-                .map(|(i, _)| (batch[*i].dossier_code.clone(), TienDo::of(&batch[*i])))
-                .collect();
-            let results = self.batch(wire::PROGRESS, None, &steps).await?;
-            for ((i, created), r) in written.into_iter().zip(&results) {
-                outcomes[i] = Some(if wire::is_ok(&r.error_code) {
-                    Ok(Pushed {
-                        created,
-                        duplicate: false,
-                    })
-                } else {
-                    Err(self.refusal(wire::PROGRESS, r))
-                });
-            }
-        }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.expect("every item has an outcome"))
-            .collect())
+        self.deliver(batch).await
     }
 
-    async fn online(
-        &self,
-        _unit: &str,
-        after: &str,
-        limit: u32,
-    ) -> Result<DanhSachTrucTuyen, Error> {
+    async fn online(&self, after: &str, limit: u32) -> Result<DanhSachTrucTuyen, Error> {
         let call = Call {
             service: wire::ONLINE.into(),
             contro: Some(after.into()),
@@ -411,6 +309,8 @@ impl NationalPortal for Dvcqg {
         })
     }
 }
+
+mod push;
 
 #[cfg(test)]
 mod tests;

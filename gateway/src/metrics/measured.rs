@@ -70,13 +70,8 @@ impl NationalPortal for Measured<dyn NationalPortal> {
         self.time(self.name(), "push", self.inner.push(batch)).await
     }
 
-    async fn online(
-        &self,
-        unit: &str,
-        after: &str,
-        limit: u32,
-    ) -> Result<DanhSachTrucTuyen, AdapterError> {
-        self.time(self.name(), "online", self.inner.online(unit, after, limit))
+    async fn online(&self, after: &str, limit: u32) -> Result<DanhSachTrucTuyen, AdapterError> {
+        self.time(self.name(), "online", self.inner.online(after, limit))
             .await
     }
 }

@@ -226,7 +226,7 @@ async fn poll_once(
             return false;
         }
     };
-    let page = match portal.online(unit, &cursor, 100).await {
+    let page = match portal.online(&cursor, 100).await {
         Ok(page) => page,
         Err(e) => {
             tracing::warn!(error = %e, "portal feed unavailable; will poll again");
