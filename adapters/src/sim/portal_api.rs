@@ -104,7 +104,6 @@ impl State {
                     .map(|before| std::mem::take(&mut before.progress))
                     .unwrap_or_default();
                 self.held.insert(h.dossier_code.clone(), h);
-                self.stats.dossiers = self.held.len() as u64;
                 self.stats.writes += 1;
             }
             Event::TienDo(step) => {
@@ -174,7 +173,16 @@ impl Portal {
 
     /// The counts so far.
     pub fn stats(&self) -> Stats {
-        self.state.lock().expect("portal state").stats
+        let state = self.state.lock().expect("portal state");
+        Stats {
+            dossiers: state.held.len() as u64,
+            ..state.stats
+        }
+    }
+
+    /// Counts what `count` adds to the stats.
+    fn count(&self, count: impl FnOnce(&mut Stats)) {
+        count(&mut self.state.lock().expect("portal state").stats);
     }
 
     /// What the server enforces: session lifetime, quota, maintenance.

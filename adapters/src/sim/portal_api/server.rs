@@ -231,12 +231,7 @@ async fn call(State(s): State<Arc<Shared>>, headers: HeaderMap, Json(c): Json<Ca
     let now = Instant::now();
     let wait = s.portal.rules().spend(now);
     if let Some(wait) = wait {
-        s.portal
-            .state
-            .lock()
-            .expect("portal state")
-            .stats
-            .quota_refusals += 1;
+        s.portal.count(|stats| stats.quota_refusals += 1);
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             wire::QUOTA,
@@ -252,12 +247,7 @@ async fn call(State(s): State<Arc<Shared>>, headers: HeaderMap, Json(c): Json<Ca
     let unit = match holder {
         Some((unit, until)) if until > now => unit,
         _ => {
-            s.portal
-                .state
-                .lock()
-                .expect("portal state")
-                .stats
-                .expired_sessions += 1;
+            s.portal.count(|stats| stats.expired_sessions += 1);
             return refuse(
                 StatusCode::UNAUTHORIZED,
                 wire::SESSION_EXPIRED,
