@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "lienthong/v1/common.proto",
     "lienthong/v1/dossier.proto",
     "lienthong/v1/identity.proto",
+    "lienthong/v1/report.proto",
     "lienthong/v1/residency.proto",
 ];
 

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod reload;
+pub mod report;
 pub mod server;
 pub mod services;
 mod status;

@@ -19,8 +19,8 @@ mod labels;
 mod measured;
 
 pub use labels::{
-    BadResponseLabels, CacheLabels, CheckLabels, MethodLabels, OperationLabels, ReasonLabels,
-    ReloadLabels, RequestLabels, ShedLabels, UpstreamLabels, UpstreamName,
+    BadResponseLabels, CacheLabels, CheckLabels, IndicatorLabels, MethodLabels, OperationLabels,
+    ReasonLabels, ReloadLabels, RequestLabels, ShedLabels, UpstreamLabels, UpstreamName,
 };
 pub use measured::Measured;
 
@@ -119,6 +119,7 @@ pub struct Metrics {
     disk_free: Gauge,
     disk_level: Gauge,
     checks: Family<CheckLabels, Gauge>,
+    indicators: Family<IndicatorLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -152,6 +153,7 @@ impl Metrics {
             disk_free: Gauge::default(),
             disk_level: Gauge::default(),
             checks: Family::default(),
+            indicators: Family::default(),
             registry: Prometheus::default(),
         };
         let r = &mut registry;
@@ -266,7 +268,58 @@ impl Metrics {
             "readiness checks: 1 passing, 0 failing",
             m.checks.clone(),
         );
+        r.register(
+            "dossier_indicator",
+            "QĐ 766/QĐ-TTg indicators of this month's dossiers (Vietnam time), per agency \
+             and in total (agency=\"all\"): received (Số hồ sơ tiếp nhận), online_rate \
+             (Tỷ lệ hồ sơ trực tuyến), on_time_rate (Tỷ lệ hồ sơ xử lý trước hạn, đúng \
+             hạn), in_progress_overdue (Đang giải quyết quá hạn), sync_rate (Tỷ lệ hồ sơ \
+             đồng bộ lên Cổng DVCQG), oldest_unsynced_seconds, and the other counts",
+            m.indicators.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Shows `report`'s agency and total rows as the indicator gauges, in place of
+    /// the last report's.
+    pub fn show_indicators(&self, report: &lienthong_proto::v1::Indicators) {
+        self.indicators.clear();
+        for row in report.rows.iter().filter(|r| r.procedure_code.is_empty()) {
+            let agency = match row.agency_code.as_str() {
+                "" => "all".to_owned(),
+                code => code.to_owned(),
+            };
+            let counts = [
+                ("received", row.received),
+                ("online", row.online),
+                ("resolved_on_time", row.resolved_on_time),
+                ("resolved_late", row.resolved_late),
+                ("in_progress", row.in_progress),
+                ("in_progress_overdue", row.in_progress_overdue),
+                ("ended_without_result", row.ended_without_result),
+                ("synced", row.synced),
+                ("oldest_unsynced_seconds", row.oldest_unsynced_age_seconds),
+            ];
+            let rates = [
+                ("online_rate", row.online_rate),
+                ("on_time_rate", row.on_time_rate),
+                ("sync_rate", row.sync_rate),
+            ];
+            let values = counts
+                .into_iter()
+                .map(|(name, v)| (name, Some(v as f64)))
+                .chain(rates);
+            for (indicator, value) in values {
+                if let Some(value) = value {
+                    self.indicators
+                        .get_or_create(&IndicatorLabels {
+                            agency: agency.clone(),
+                            indicator,
+                        })
+                        .set(value);
+                }
+            }
+        }
     }
 
     /// The metrics in the OpenMetrics text format, with `state` as of now.

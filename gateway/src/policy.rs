@@ -105,6 +105,7 @@ pub struct Policy {
     grants: Vec<Grant>,
     auditors: Vec<Pattern>,
     operators: Vec<Pattern>,
+    reporters: Vec<Pattern>,
     /// Everything allowed to everyone: the benchmark baseline only.
     open: bool,
 }
@@ -131,6 +132,7 @@ impl Policy {
             grants,
             auditors: file.roles.auditor,
             operators: file.roles.operator,
+            reporters: file.roles.reporter,
             open: false,
         })
     }
@@ -142,6 +144,7 @@ impl Policy {
             grants: Vec::new(),
             auditors: Vec::new(),
             operators: Vec::new(),
+            reporters: Vec::new(),
             open: true,
         }
     }
@@ -262,6 +265,7 @@ impl Policy {
         let holders = match role {
             Role::Auditor => &self.auditors,
             Role::Operator => &self.operators,
+            Role::Reporter => &self.reporters,
         };
         if holders.iter().any(|p| p.matches(agency)) {
             Ok(())

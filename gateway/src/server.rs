@@ -240,6 +240,12 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         }
     }
     cache.follow_purges(store.events(), shutdown.clone());
+    crate::report::board::spawn(
+        store.clone(),
+        metrics.clone(),
+        config.dossiers.indicators_every,
+        shutdown.clone(),
+    );
     let exchange =
         crate::sync::Exchange::start(config, store, writer.clone(), &metrics, shutdown.clone())
             .await?;

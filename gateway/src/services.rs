@@ -10,6 +10,7 @@ pub mod dossier;
 pub mod fields;
 mod finish;
 pub mod identity;
+pub mod report;
 mod request;
 pub mod residency;
 mod validate;

@@ -5,6 +5,7 @@
 
 use lienthong_proto::agency_code::acts_for;
 use lienthong_proto::dossier_status;
+use lienthong_proto::month::Month;
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::{Dossier, DossierStatus, DossierStep, SyncState, SyncStatus};
 
@@ -159,13 +160,52 @@ impl Filter {
     }
 }
 
-fn pending(last_delivered_revision: u64) -> Option<SyncState> {
+fn pending(last_delivered_revision: u64, since: Timestamp) -> Option<SyncState> {
     Some(SyncState {
         status: SyncStatus::Pending as i32,
         attempts: 0,
         last_error: String::new(),
         last_delivered_revision,
+        pending_since: Some(since),
     })
+}
+
+/// What reports read of a dossier (the QĐ 766 indicators): its codes, channel,
+/// status, dates, revision and how far the portal has it; nothing that names its
+/// applicant. Every store keeps them beside the dossier, by [`month_of`], rewritten
+/// with every change and delivery; archiving the dossier leaves them as they were.
+pub fn facts(d: &Dossier) -> Dossier {
+    Dossier {
+        dossier_code: d.dossier_code.clone(),
+        procedure_code: d.procedure_code.clone(),
+        agency_code: d.agency_code.clone(),
+        channel: d.channel,
+        status: d.status,
+        received_at: d.received_at,
+        due_at: d.due_at,
+        completed_at: d.completed_at,
+        returned_at: d.returned_at,
+        supplement_requested_at: d.supplement_requested_at,
+        revision: d.revision,
+        sync: d.sync.as_ref().map(|s| SyncState {
+            last_delivered_revision: s.last_delivered_revision,
+            pending_since: s.pending_since,
+            ..SyncState::default()
+        }),
+        ..Dossier::default()
+    }
+}
+
+/// The month of receipt under which a dossier's [`facts`] are kept: `202611`.
+pub fn month_of(d: &Dossier) -> u32 {
+    Month::of(d.received_at.map_or(0, |t| t.seconds)).key()
+}
+
+fn timestamp(micros: i64) -> Timestamp {
+    Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1000) as i32,
+    }
 }
 
 /// Whether `current` may give way to its archived `stub`: closed (a final status,
@@ -180,13 +220,14 @@ pub fn retirable(current: &Dossier, stub: &Dossier) -> bool {
         && current.dossier_code == stub.dossier_code
 }
 
-/// The dossier after `change`, given what is stored (`current`), or why not.
-pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
+/// The dossier after `change`, given what is stored (`current`), or why not;
+/// `now` (µs since the Unix epoch) is when the gateway accepts it.
+pub fn next(change: &Change, current: Option<Dossier>, now: i64) -> Applied {
     match (change, current) {
         (Change::Submit(d), Some(_)) => Err(Refusal::Exists(d.dossier_code.clone())),
         (Change::Submit(d), None) => Ok(Dossier {
             revision: 1,
-            sync: pending(0),
+            sync: pending(0, timestamp(now)),
             ..(**d).clone()
         }),
         (Change::Update { code, .. }, None) => Err(Refusal::NotFound(code.clone())),
@@ -221,9 +262,16 @@ pub fn next(change: &Change, current: Option<Dossier>) -> Applied {
                 });
             }
             // A dossier held back by a dead letter stays so until an operator acts.
+            // The portal falls behind now, unless it already was.
             let sync = match d.sync.clone() {
                 Some(s) if s.status == SyncStatus::Dead as i32 => Some(s),
-                s => pending(s.map_or(0, |s| s.last_delivered_revision)),
+                s => {
+                    let delivered = s.as_ref().map_or(0, |s| s.last_delivered_revision);
+                    let since = s
+                        .and_then(|s| s.pending_since)
+                        .filter(|_| delivered < d.revision);
+                    pending(delivered, since.unwrap_or_else(|| timestamp(now)))
+                }
             };
             if let Some(due) = due_at {
                 let current = d.due_at.map_or(i64::MIN, |t| t.seconds);
@@ -290,6 +338,7 @@ pub fn delivered(dossier: &mut Dossier, entry: &Entry, outcome: &Outcome) {
             sync.attempts = 0;
             sync.last_error.clear();
             sync.status = if sync.last_delivered_revision >= dossier.revision {
+                sync.pending_since = None;
                 SyncStatus::Delivered
             } else {
                 SyncStatus::Pending

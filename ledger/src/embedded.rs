@@ -13,6 +13,7 @@
 mod audit;
 mod claims;
 mod dossiers;
+mod facts;
 mod inbound;
 pub mod journal;
 mod store;
@@ -77,6 +78,7 @@ fn create(path: &Path) -> Result<Database, Error> {
         dossiers::OUTBOX.name(),
         dossiers::SEQ.name(),
         dossiers::DEAD.name(),
+        facts::FACTS.name(),
         inbound::INBOUND.name(),
         inbound::CODES.name(),
         inbound::META.name(),
@@ -106,6 +108,15 @@ fn create(path: &Path) -> Result<Database, Error> {
             inbound::CODES,
             inbound::META
         );
+        // A ledger from before the facts were kept gets them from its dossiers.
+        if !existing.iter().any(|x| x == facts::FACTS.name()) {
+            let built = facts::build(&txn)?;
+            if built > 0 {
+                tracing::info!(dossiers = built, "dossiers' report fields built");
+            }
+        }
+        txn.open_table(facts::FACTS)
+            .ctx("create the ledger's tables")?;
         txn.commit().ctx("create the ledger's tables")?;
     }
     Ok(db)

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use lienthong_proto::Month;
 use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier};
 
 pub use dossier::{Applied, Change, Entry, Filter, Outcome, Refusal};
@@ -188,6 +189,16 @@ pub trait Store: Send + Sync + 'static {
         after: &str,
         limit: usize,
         filter: &Filter,
+    ) -> Result<(Vec<Dossier>, bool), Error>;
+
+    /// The report fields ([`dossier::facts`]) of up to `limit` dossiers received in
+    /// `month` (Vietnam time), after the code `after`, in code order; and whether
+    /// more may follow. A dossier's facts outlive its archiving.
+    async fn dossier_facts(
+        &self,
+        month: Month,
+        after: &str,
+        limit: usize,
     ) -> Result<(Vec<Dossier>, bool), Error>;
 
     /// Replaces each dossier `stubs` names by its stub (a dossier with

@@ -237,6 +237,15 @@ impl Store for Postgres {
         prune::remove(&**self.client().await?, upto, limit).await
     }
 
+    async fn dossier_facts(
+        &self,
+        month: lienthong_proto::Month,
+        after: &str,
+        limit: usize,
+    ) -> Result<(Vec<Dossier>, bool), Error> {
+        read::facts(&**self.client().await?, month, after, limit).await
+    }
+
     async fn retire_dossiers(&self, stubs: &[Dossier]) -> Result<u64, Error> {
         let mut client = self.client().await?;
         prune::retire(&mut client, stubs).await

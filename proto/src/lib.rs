@@ -17,6 +17,7 @@ pub mod context;
 pub mod dossier_code;
 pub mod dossier_status;
 mod error;
+pub mod month;
 pub mod personal_id;
 pub mod procedure_code;
 pub mod province;
@@ -25,6 +26,7 @@ pub mod text;
 pub use agency_code::AgencyCode;
 pub use dossier_code::DossierCode;
 pub use error::Error;
+pub use month::Month;
 pub use personal_id::{LegacyId, PersonalId};
 /// Well-known protobuf types used by the contract (timestamps, field masks).
 pub use prost_types;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod health;
 pub mod ledger;
 pub mod policy;
+pub mod report;
 pub mod sync;
 
 /// lienthong: a gRPC gateway for Vietnamese e-government data exchange.
@@ -52,6 +53,9 @@ pub enum Command {
     /// The dossier sync of a running gateway.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// Reports of a running gateway: the QĐ 766 indicators.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Move an embedded ledger into PostgreSQL.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),

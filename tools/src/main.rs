@@ -36,13 +36,9 @@ async fn main() -> anyhow::Result<()> {
             let config = config.expect("read above");
             lienthong_gateway::server::run(config).await?
         }
-        Command::Config(command) => match lienthong::cli::config::run(&command) {
-            Ok(text) => println!("{}", text.trim_end()),
-            Err(failure) => {
-                eprintln!("{failure}");
-                std::process::exit(1);
-            }
-        },
+        Command::Config(command) => print_or_exit(
+            lienthong::cli::config::run(&command).map(|text| text.trim_end().to_owned()),
+        ),
         Command::Bench(options) => match lienthong::bench::run(&options).await {
             Ok(reports) if options.json => println!("{}", serde_json::to_string_pretty(&reports)?),
             Ok(reports) => print!("{}", lienthong::bench::text(&options, &reports)),
@@ -115,27 +111,10 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Cache(command) => match lienthong::cli::cache::run(&command).await {
-            Ok(text) => println!("{text}"),
-            Err(failure) => {
-                eprintln!("{failure}");
-                std::process::exit(1);
-            }
-        },
-        Command::Ledger(command) => match lienthong::cli::ledger::run(&command).await {
-            Ok(text) => println!("{text}"),
-            Err(failure) => {
-                eprintln!("{failure}");
-                std::process::exit(1);
-            }
-        },
-        Command::Sync(command) => match lienthong::cli::sync::run(&command).await {
-            Ok(text) => println!("{text}"),
-            Err(failure) => {
-                eprintln!("{failure}");
-                std::process::exit(1);
-            }
-        },
+        Command::Cache(command) => print_or_exit(lienthong::cli::cache::run(&command).await),
+        Command::Ledger(command) => print_or_exit(lienthong::cli::ledger::run(&command).await),
+        Command::Report(command) => print_or_exit(lienthong::cli::report::run(&command).await),
+        Command::Sync(command) => print_or_exit(lienthong::cli::sync::run(&command).await),
         Command::Policy(Policy::Check(check)) => match lienthong::cli::policy::check(&check) {
             Ok(explained) => println!("{explained}"),
             Err(explained) => {
@@ -205,4 +184,15 @@ async fn main() -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+/// Prints a subcommand's text, or its failure and exits with 1.
+fn print_or_exit(result: Result<String, String>) {
+    match result {
+        Ok(text) => println!("{text}"),
+        Err(failure) => {
+            eprintln!("{failure}");
+            std::process::exit(1);
+        }
+    }
 }

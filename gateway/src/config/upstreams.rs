@@ -169,7 +169,7 @@ pub enum Population {
 }
 
 /// The rules dossiers are counted by (`[dossiers]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DossiersConfig {
     /// The working-day calendar (days off, weekends worked); default: the one
@@ -178,6 +178,20 @@ pub struct DossiersConfig {
     /// The procedures' time limits in working days; default: the development
     /// catalogue (`gateway/catalogue.dev.toml`).
     pub catalogue: Option<std::path::PathBuf>,
+    /// How often the current month's QĐ 766 indicators are computed for the
+    /// metrics; zero: never.
+    #[serde(with = "humantime_serde")]
+    pub indicators_every: Duration,
+}
+
+impl Default for DossiersConfig {
+    fn default() -> Self {
+        DossiersConfig {
+            calendar: None,
+            catalogue: None,
+            indicators_every: Duration::from_secs(60),
+        }
+    }
 }
 
 impl DossiersConfig {

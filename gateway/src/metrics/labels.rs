@@ -101,3 +101,12 @@ pub struct BadResponseLabels {
     /// `text`, `wrong_record`, `redirect`, `stalled`.
     pub cause: &'static str,
 }
+
+/// One QĐ 766 indicator of an agency (or `all`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IndicatorLabels {
+    /// The agency's code, or `all` for the total.
+    pub agency: String,
+    /// `received`, `online_rate`, `on_time_rate`, `sync_rate`, …
+    pub indicator: &'static str,
+}

@@ -29,6 +29,9 @@ pub(super) struct Roles {
     /// May call `AdminService`.
     #[serde(default)]
     pub operator: Vec<Pattern>,
+    /// May call `ReportService`.
+    #[serde(default)]
+    pub reporter: Vec<Pattern>,
 }
 
 /// A grant as written, before its lists are checked against each other.

@@ -41,11 +41,13 @@ pub enum Operation {
     ListDossiers,
     /// `DossierService/WatchDossiers`.
     WatchDossiers,
+    /// `ReportService/GetIndicators` (role `reporter`).
+    GetIndicators,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 16] = [
         Operation::GetCitizen,
         Operation::VerifyCitizen,
         Operation::GetResidence,
@@ -61,6 +63,7 @@ impl Operation {
         Operation::GetDossier,
         Operation::ListDossiers,
         Operation::WatchDossiers,
+        Operation::GetIndicators,
     ];
 
     /// `Service/Method`.
@@ -81,6 +84,7 @@ impl Operation {
             Operation::GetDossier => "DossierService/GetDossier",
             Operation::ListDossiers => "DossierService/ListDossiers",
             Operation::WatchDossiers => "DossierService/WatchDossiers",
+            Operation::GetIndicators => "ReportService/GetIndicators",
         }
     }
 
@@ -113,6 +117,7 @@ impl Operation {
             | Operation::SyncStatus
             | Operation::RetryDead
             | Operation::ArchiveAudit => Some(Role::Operator),
+            Operation::GetIndicators => Some(Role::Reporter),
             _ => None,
         }
     }
@@ -132,6 +137,9 @@ pub enum Role {
     /// Runs the gateway: may purge its cache, requeue dead letters, archive the
     /// audit log.
     Operator,
+    /// Follows the province's service quality: may read the QĐ 766 indicators of
+    /// every agency.
+    Reporter,
 }
 
 impl Role {
@@ -140,6 +148,7 @@ impl Role {
         match self {
             Role::Auditor => "auditor",
             Role::Operator => "operator",
+            Role::Reporter => "reporter",
         }
     }
 }

@@ -13,6 +13,7 @@ use lienthong_proto::v1::admin_service_server::AdminServiceServer;
 use lienthong_proto::v1::audit_service_server::AuditServiceServer;
 use lienthong_proto::v1::dossier_service_server::DossierServiceServer;
 use lienthong_proto::v1::identity_service_server::IdentityServiceServer;
+use lienthong_proto::v1::report_service_server::ReportServiceServer;
 use lienthong_proto::v1::residency_service_server::ResidencyServiceServer;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -31,6 +32,7 @@ use crate::services::admin::Admin;
 use crate::services::audit::Audit;
 use crate::services::dossier::Dossiers;
 use crate::services::identity::Identity;
+use crate::services::report::Reports;
 use crate::services::residency::Residency;
 use crate::{Error, tls};
 
@@ -42,10 +44,11 @@ pub(super) const LOOKUPS: [&str; 2] = [
 ];
 
 /// The services that need only the data dir and the audit log.
-pub(super) const BASIC: [&str; 3] = [
+pub(super) const BASIC: [&str; 4] = [
     <AuditServiceServer<Audit> as NamedService>::NAME,
     <AdminServiceServer<Admin> as NamedService>::NAME,
     <DossierServiceServer<Dossiers> as NamedService>::NAME,
+    <ReportServiceServer<Reports> as NamedService>::NAME,
 ];
 
 /// Serves `shared`'s services on the connections of `incoming` until `stop`.
@@ -106,6 +109,7 @@ pub(super) fn serve<H: Health>(
         ))
         .add_service(sized!(AuditServiceServer, Audit::new(shared.clone())))
         .add_service(sized!(AdminServiceServer, Admin::new(shared.clone())))
+        .add_service(sized!(ReportServiceServer, Reports::new(shared.clone())))
         .add_service(sized!(DossierServiceServer, Dossiers::new(shared)));
     Ok(tokio::spawn(async move {
         let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);

@@ -10,7 +10,7 @@ use redb::{
     ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
-use super::Context;
+use super::{Context, facts};
 use crate::dossier::{self, Applied, Change, Entry, Filter, Outcome};
 use crate::{Depth, Error};
 
@@ -61,13 +61,14 @@ pub(super) fn apply(txn: &WriteTransaction, change: &Change, now: i64) -> Result
         .ctx("write a dossier")?
         .map(|v| decode_dossier(code, v.value()))
         .transpose()?;
-    let next = match dossier::next(change, current) {
+    let next = match dossier::next(change, current, now) {
         Ok(d) => d,
         Err(refusal) => return Ok(Err(refusal)),
     };
     dossiers
         .insert(code, next.encode_to_vec().as_slice())
         .ctx("write a dossier")?;
+    facts::keep(txn, &next)?;
     let mut counter = txn.open_table(SEQ).ctx("write a dossier")?;
     let seq = counter
         .get("last")
@@ -136,6 +137,10 @@ pub(super) fn mark(txn: &WriteTransaction, entry: &Entry, outcome: &Outcome) -> 
     dossiers
         .insert(entry.code(), stored.encode_to_vec().as_slice())
         .ctx("record a delivery")?;
+    // A stub's facts stay those of the dossier it stands for.
+    if stored.archived_in.is_empty() {
+        facts::keep(txn, &stored)?;
+    }
     Ok(())
 }
 

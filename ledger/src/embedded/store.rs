@@ -1,9 +1,10 @@
 //! The embedded ledger through the [`Store`] interface.
 
 use async_trait::async_trait;
+use lienthong_proto::Month;
 use lienthong_proto::v1::{AuditRecord, Dossier};
 
-use super::{Embedded, audit, dossiers, inbound, settle};
+use super::{Embedded, audit, dossiers, facts, inbound, settle};
 use crate::{Batch, Committed, Depth, Entry, Error, Event, Filter, Head, Page, Seal, Store};
 
 #[async_trait]
@@ -65,6 +66,17 @@ impl Store for Embedded {
     ) -> Result<(Vec<Dossier>, bool), Error> {
         let (after, filter) = (after.to_owned(), filter.clone());
         self.read(move |txn| dossiers::list(txn, &after, limit, &filter))
+            .await
+    }
+
+    async fn dossier_facts(
+        &self,
+        month: Month,
+        after: &str,
+        limit: usize,
+    ) -> Result<(Vec<Dossier>, bool), Error> {
+        let after = after.to_owned();
+        self.read(move |txn| facts::page(txn, month, &after, limit))
             .await
     }
 

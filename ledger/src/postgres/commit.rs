@@ -77,6 +77,7 @@ async fn locked(
     };
     let mut current = load(&txn, batch).await?;
     let mut writes = Writes::default();
+    let now = crate::now_micros();
     for (entry, outcome) in &batch.deliveries {
         let Some(Some(stored)) = current.get_mut(entry.code()) else {
             continue;
@@ -97,7 +98,7 @@ async fn locked(
     let mut applied = Vec::with_capacity(batch.changes.len());
     for (record, change) in &batch.changes {
         let code = change.code().to_owned();
-        let result = dossier::next(change, current.get(&code).cloned().flatten());
+        let result = dossier::next(change, current.get(&code).cloned().flatten(), now);
         if let Ok(next) = &result {
             current.insert(code.clone(), Some(next.clone()));
             writes.dossiers.insert(code.clone(), next.clone());
@@ -201,16 +202,28 @@ async fn load(
 /// Writes the dossiers, the outbox and the dead letters the batch changed.
 async fn write(txn: &Transaction<'_>, w: &Writes) -> Result<(), Error> {
     if !w.dossiers.is_empty() {
-        let (codes, values): (Vec<&str>, Vec<Vec<u8>>) = w
+        let codes: Vec<&str> = w.dossiers.keys().map(String::as_str).collect();
+        let values: Vec<Vec<u8>> = w.dossiers.values().map(Message::encode_to_vec).collect();
+        // A stub's facts stay those of the dossier it stands for.
+        let (months, facts): (Vec<Option<i32>>, Vec<Option<Vec<u8>>>) = w
             .dossiers
-            .iter()
-            .map(|(c, d)| (c.as_str(), d.encode_to_vec()))
+            .values()
+            .map(|d| match d.archived_in.is_empty() {
+                true => (
+                    Some(dossier::month_of(d) as i32),
+                    Some(dossier::facts(d).encode_to_vec()),
+                ),
+                false => (None, None),
+            })
             .unzip();
         cached(
             txn,
-            "INSERT INTO dossiers (code, dossier) SELECT * FROM unnest($1::text[], $2::bytea[])
-             ON CONFLICT (code) DO UPDATE SET dossier = EXCLUDED.dossier",
-            &[&codes, &values],
+            "INSERT INTO dossiers (code, dossier, month, facts)
+             SELECT * FROM unnest($1::text[], $2::bytea[], $3::int[], $4::bytea[])
+             ON CONFLICT (code) DO UPDATE SET dossier = EXCLUDED.dossier,
+               month = coalesce(EXCLUDED.month, dossiers.month),
+               facts = coalesce(EXCLUDED.facts, dossiers.facts)",
+            &[&codes, &values, &months, &facts],
         )
         .await
         .map_err(db("write dossiers"))?;

@@ -5,12 +5,13 @@
 //! their numbers, hashes and signatures, so the chain verifies as before.
 
 use deadpool_postgres::Transaction;
+use lienthong_proto::Month;
 use lienthong_proto::v1::Dossier;
 use prost::Message;
 
 use super::commit::insert_records;
 use super::{Postgres, db};
-use crate::{Entry, Error, Filter, Item, Store};
+use crate::{Entry, Error, Filter, Item, Store, dossier};
 
 /// Rows read from the source per round trip.
 const PAGE: usize = 2_000;
@@ -114,21 +115,55 @@ async fn dossiers(
     done: &mut Imported,
 ) -> Result<(), Error> {
     let mut after = String::new();
+    let mut stubs = std::collections::BTreeSet::new();
     loop {
         let (page, more) = from.dossiers(&after, PAGE, &Filter::default()).await?;
         let Some(last) = page.last() else { break };
         after = last.dossier_code.clone();
         let codes: Vec<&str> = page.iter().map(|d| d.dossier_code.as_str()).collect();
         let values: Vec<Vec<u8>> = page.iter().map(Message::encode_to_vec).collect();
+        let months: Vec<i32> = page.iter().map(|d| dossier::month_of(d) as i32).collect();
+        let facts: Vec<Vec<u8>> = page
+            .iter()
+            .map(|d| dossier::facts(d).encode_to_vec())
+            .collect();
         txn.execute(
-            "INSERT INTO dossiers (code, dossier) SELECT * FROM unnest($1::text[], $2::bytea[])",
-            &[&codes, &values],
+            "INSERT INTO dossiers (code, dossier, month, facts)
+             SELECT * FROM unnest($1::text[], $2::bytea[], $3::int[], $4::bytea[])",
+            &[&codes, &values, &months, &facts],
         )
         .await
         .map_err(db("copy dossiers"))?;
+        stubs.extend(
+            page.iter()
+                .filter(|d| !d.archived_in.is_empty())
+                .map(|d| Month::of(d.received_at.map_or(0, |t| t.seconds))),
+        );
         done.dossiers += page.len() as u64;
         if !more {
             break;
+        }
+    }
+    // An archived dossier's facts are the source's, kept from before its archiving.
+    for month in stubs {
+        let mut after = String::new();
+        loop {
+            let (page, more) = from.dossier_facts(month, &after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.dossier_code.clone();
+            let codes: Vec<&str> = page.iter().map(|d| d.dossier_code.as_str()).collect();
+            let facts: Vec<Vec<u8>> = page.iter().map(Message::encode_to_vec).collect();
+            txn.execute(
+                "UPDATE dossiers SET facts = v.facts
+                   FROM unnest($1::text[], $2::bytea[]) AS v(code, facts)
+                  WHERE dossiers.code = v.code",
+                &[&codes, &facts],
+            )
+            .await
+            .map_err(db("copy the dossiers' facts"))?;
+            if !more {
+                break;
+            }
         }
     }
     Ok(())

@@ -125,6 +125,35 @@ pub(super) async fn dossier(client: &Client, code: &str) -> Result<Option<Dossie
         .transpose()
 }
 
+/// See [`crate::Store::dossier_facts`].
+pub(super) async fn facts(
+    client: &Client,
+    month: lienthong_proto::Month,
+    after: &str,
+    limit: usize,
+) -> Result<(Vec<Dossier>, bool), Error> {
+    let rows = client
+        .query(
+            "SELECT code, facts FROM dossiers
+              WHERE month = $1 AND code > $2 AND facts IS NOT NULL
+              ORDER BY code LIMIT $3",
+            &[&(month.key() as i32), &after, &(limit as i64 + 1)],
+        )
+        .await
+        .map_err(db("read the dossiers' facts"))?;
+    let more = rows.len() > limit;
+    rows.iter()
+        .take(limit)
+        .map(|row| {
+            decode(
+                &format!("facts of dossier {}", row.get::<_, &str>(0)),
+                row.get(1),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(|page| (page, more))
+}
+
 /// See [`crate::Store::dossiers`]: read in code order, a chunk at a time, until
 /// `limit` match (and one more shows that more may follow).
 pub(super) async fn dossiers(

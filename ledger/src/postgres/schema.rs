@@ -14,7 +14,7 @@ use crate::Error;
 const LOCK: i64 = 0x6c69_656e_7468_6f6e;
 
 /// Each migration: its number and the SQL that takes the schema from the one before.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
 
 /// The first schema.
 ///
@@ -116,6 +116,53 @@ CREATE TABLE cache_purges (
 );
 ";
 
+/// The dossiers' report fields ([`crate::dossier::facts`]) beside each dossier,
+/// with the month of receipt (`yyyymm`) they are read by. A stub's are left as the
+/// dossier's were; the dossiers held before are filled in by [`facts`] in the
+/// same transaction.
+const V2: &str = r"
+ALTER TABLE dossiers ADD COLUMN month INT, ADD COLUMN facts BYTEA;
+CREATE INDEX dossiers_month ON dossiers (month, code);
+";
+
+/// Fills in the report fields of the dossiers that have none, a chunk at a time.
+async fn facts(txn: &tokio_postgres::Transaction<'_>) -> Result<u64, Error> {
+    use prost::Message;
+    let mut built = 0;
+    loop {
+        let rows = txn
+            .query(
+                "SELECT code, dossier FROM dossiers WHERE facts IS NULL ORDER BY code LIMIT 2000",
+                &[],
+            )
+            .await
+            .map_err(db("build the dossiers' facts"))?;
+        if rows.is_empty() {
+            return Ok(built);
+        }
+        let mut codes = Vec::with_capacity(rows.len());
+        let mut months = Vec::with_capacity(rows.len());
+        let mut values = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let code: String = row.get(0);
+            let d = lienthong_proto::v1::Dossier::decode(row.get::<_, &[u8]>(1))
+                .map_err(|e| Error::corrupt(&format!("dossier {code}"), e))?;
+            months.push(crate::dossier::month_of(&d) as i32);
+            values.push(crate::dossier::facts(&d).encode_to_vec());
+            codes.push(code);
+        }
+        txn.execute(
+            "UPDATE dossiers SET month = v.month, facts = v.facts
+               FROM unnest($1::text[], $2::int[], $3::bytea[]) AS v(code, month, facts)
+              WHERE dossiers.code = v.code",
+            &[&codes, &months, &values],
+        )
+        .await
+        .map_err(db("build the dossiers' facts"))?;
+        built += rows.len() as u64;
+    }
+}
+
 /// The newest schema this build knows.
 pub(super) fn latest() -> i32 {
     MIGRATIONS.last().map_or(0, |(v, _)| *v)
@@ -154,6 +201,12 @@ pub(super) async fn migrate(client: &mut Client) -> Result<i32, Error> {
         txn.batch_execute(sql)
             .await
             .map_err(db("migrate the ledger's schema"))?;
+        if *version == 2 {
+            let built = facts(&txn).await?;
+            if built > 0 {
+                tracing::info!(dossiers = built, "dossiers' report fields built");
+            }
+        }
         txn.execute("INSERT INTO migrations (version) VALUES ($1)", &[version])
             .await
             .map_err(db("migrate the ledger's schema"))?;

@@ -191,12 +191,14 @@ fn shape(items: &[Item]) -> Vec<String> {
 
 mod audit;
 mod dossiers;
+mod facts;
 mod inbound;
 mod shared;
 mod work;
 
 use audit::*;
 use dossiers::*;
+use facts::*;
 use inbound::*;
 use work::*;
 
@@ -227,6 +229,7 @@ macro_rules! every_test {
             concurrent_changes_stay_in_order_and_survive_a_reopen,
             deliveries_move_entries_and_numbers_are_never_given_twice,
             requeued_dead_letters_follow_their_held_back_revisions,
+            facts_follow_each_dossier_by_its_month_and_outlive_its_archiving,
             inbound_dossiers_are_stored_once_with_their_cursor,
             claims_give_each_dossier_to_one_owner_until_its_lease_runs_out,
             leases_have_one_holder_at_a_time,
@@ -239,6 +242,29 @@ mod postgres {
     use super::*;
 
     every_test!(Pg::new().await);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn facts_are_built_for_a_database_from_before_them() {
+        let Some(backend) = Pg::new().await else {
+            return;
+        };
+        let url = backend.0.clone();
+        super::facts_are_built_for_a_ledger_from_before_them(&backend, async || {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(
+                    "SET search_path TO lienthong;
+                     ALTER TABLE dossiers DROP COLUMN month, DROP COLUMN facts;
+                     DELETE FROM migrations WHERE version = 2;",
+                )
+                .await
+                .unwrap();
+        })
+        .await;
+    }
 }
 
 mod embedded {
@@ -246,6 +272,21 @@ mod embedded {
     use lienthong_ledger::embedded::journal;
 
     every_test!(Redb::new());
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn facts_are_built_for_a_ledger_from_before_them() {
+        let backend = Redb::new().unwrap();
+        let path = backend.0.path().join(lienthong_ledger::embedded::FILE);
+        super::facts_are_built_for_a_ledger_from_before_them(&backend, async || {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            let facts: redb::TableDefinition<(u32, &str), &[u8]> =
+                redb::TableDefinition::new("dossier_facts");
+            assert!(txn.delete_table(facts).unwrap());
+            txn.commit().unwrap();
+        })
+        .await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn plain_batches_go_to_the_journal_and_a_clean_close_clears_it() {
