@@ -164,6 +164,12 @@ pub fn registry(config: &Config) -> Result<Arc<dyn Registry>, Error> {
     })
 }
 
+/// Opens the ledger `config` names, alone: no writer, no gateway (for tools and
+/// benchmarks that fill or read one).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn lienthong_ledger::Store>, Error> {
+    ledger::store(config).await
+}
+
 /// Binds the listener and serves until [`Running::shutdown`].
 pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Running, Error> {
     config.validate()?;

@@ -346,6 +346,7 @@ async fn health_and_reflection_answer() {
             "lienthong.v1.AuditService",
             "lienthong.v1.DossierService",
             "lienthong.v1.IdentityService",
+            "lienthong.v1.ReportService",
             "lienthong.v1.ResidencyService"
         ]
     );

@@ -55,12 +55,17 @@ impl Bench {
 
     /// An mTLS channel to `gw` as H99.01.
     pub fn channel(&self, gw: &Running) -> Channel {
+        self.channel_as(gw, "H99.01")
+    }
+
+    /// An mTLS channel to `gw` as `agency`.
+    pub fn channel_as(&self, gw: &Running, agency: &str) -> Channel {
         let read = |p: std::path::PathBuf| std::fs::read(p).unwrap();
         grpc::channel(&GrpcConfig {
             url: format!("https://localhost:{}", gw.addr().port()),
             ca_pem: read(self.paths.ca_cert()),
-            cert_pem: read(self.paths.client_cert("H99.01")),
-            key_pem: read(self.paths.client_key("H99.01")),
+            cert_pem: read(self.paths.client_cert(agency)),
+            key_pem: read(self.paths.client_key(agency)),
             server_name: None,
             timeout: Duration::from_secs(5),
             max_message_bytes: lienthong_adapters::population::grpc::MAX_MESSAGE_BYTES,

@@ -24,7 +24,7 @@ pub(super) struct Ledger {
 
 /// Opens the store `config` names: the embedded file in the data dir, or the
 /// PostgreSQL database (its schema created or migrated).
-async fn store(config: &Config) -> Result<Arc<dyn Store>, Error> {
+pub(super) async fn store(config: &Config) -> Result<Arc<dyn Store>, Error> {
     let ledger = &config.ledger;
     match ledger.backend {
         Backend::Redb => {

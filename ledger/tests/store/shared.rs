@@ -41,13 +41,13 @@ async fn replicas_that_start_together_migrate_once() {
         .unwrap();
     tokio::spawn(connection);
     let versions: Vec<i32> = client
-        .query("SELECT version FROM lienthong.migrations", &[])
+        .query("SELECT version FROM lienthong.migrations ORDER BY version", &[])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2], "each applied once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
