@@ -122,7 +122,7 @@ async fn main() {
         store.close().await.unwrap();
     }
     let gw = bench.start(&config, Duration::ZERO).await;
-    let mut client = ReportServiceClient::new(bench.channel_as(&gw, "H99.99"));
+    let mut client = ReportServiceClient::new(bench.channel_as(&gw, "H99.99", Duration::from_secs(120)));
     let store = gw.exchange().dossiers.store.clone();
     let (mut report, mut scan) = (Vec::new(), Vec::new());
     for _ in 0..5 {

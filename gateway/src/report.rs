@@ -12,7 +12,8 @@
 //! gia" (group "Công khai, minh bạch").
 //!
 //! The store hands over each dossier's report fields ([`lienthong_ledger::dossier::facts`],
-//! no applicant in them), a page at a time; nothing else is read.
+//! no applicant in them) as it reads them; nothing else is read, nothing is held
+//! but the tallies.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,9 +24,6 @@ use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::{Channel, Dossier, DossierStatus, IndicatorRow, Indicators};
 
 pub mod board;
-
-/// Facts read from the store per round trip.
-const PAGE: usize = 10_000;
 
 /// Where one dossier stands, as the indicators count it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,30 +168,24 @@ pub async fn tally(
     now: i64,
 ) -> Result<BTreeMap<String, BTreeMap<String, Tally>>, lienthong_ledger::Error> {
     let mut tallies: HashMap<String, HashMap<String, Tally>> = HashMap::new();
-    let mut after = String::new();
-    loop {
-        let (page, more) = store.dossier_facts(month, &after, PAGE).await?;
-        for d in page
-            .iter()
-            .filter(|d| agency.is_empty() || acts_for(agency, &d.agency_code))
-        {
+    store
+        .dossier_facts(month, &mut |d| {
+            if !(agency.is_empty() || acts_for(agency, &d.agency_code)) {
+                return;
+            }
             let procedures = match tallies.get_mut(&d.agency_code) {
                 Some(p) => p,
                 None => tallies.entry(d.agency_code.clone()).or_default(),
             };
             match procedures.get_mut(&d.procedure_code) {
-                Some(t) => t.add(d, now),
+                Some(t) => t.add(&d, now),
                 None => procedures
                     .entry(d.procedure_code.clone())
                     .or_default()
-                    .add(d, now),
+                    .add(&d, now),
             }
-        }
-        match page.last() {
-            Some(last) if more => after.clone_from(&last.dossier_code),
-            _ => break,
-        }
-    }
+        })
+        .await?;
     Ok(tallies
         .into_iter()
         .map(|(agency, procedures)| (agency, procedures.into_iter().collect()))

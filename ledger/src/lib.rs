@@ -191,15 +191,14 @@ pub trait Store: Send + Sync + 'static {
         filter: &Filter,
     ) -> Result<(Vec<Dossier>, bool), Error>;
 
-    /// The report fields ([`dossier::facts`]) of up to `limit` dossiers received in
-    /// `month` (Vietnam time), after the code `after`, in code order; and whether
-    /// more may follow. A dossier's facts outlive its archiving.
+    /// Hands `each` the report fields ([`dossier::facts`]) of every dossier received
+    /// in `month` (Vietnam time), in no set order, reading as it goes (a month may
+    /// hold millions); returns how many. A dossier's facts outlive its archiving.
     async fn dossier_facts(
         &self,
         month: Month,
-        after: &str,
-        limit: usize,
-    ) -> Result<(Vec<Dossier>, bool), Error>;
+        each: &mut (dyn FnMut(Dossier) + Send),
+    ) -> Result<u64, Error>;
 
     /// Replaces each dossier `stubs` names by its stub (a dossier with
     /// `archived_in` set) once its full record is archived: only while the dossier

@@ -240,10 +240,9 @@ impl Store for Postgres {
     async fn dossier_facts(
         &self,
         month: lienthong_proto::Month,
-        after: &str,
-        limit: usize,
-    ) -> Result<(Vec<Dossier>, bool), Error> {
-        read::facts(&**self.client().await?, month, after, limit).await
+        each: &mut (dyn FnMut(Dossier) + Send),
+    ) -> Result<u64, Error> {
+        read::facts(&mut self.client().await?, month, each).await
     }
 
     async fn retire_dossiers(&self, stubs: &[Dossier]) -> Result<u64, Error> {

@@ -55,11 +55,11 @@ impl Bench {
 
     /// An mTLS channel to `gw` as H99.01.
     pub fn channel(&self, gw: &Running) -> Channel {
-        self.channel_as(gw, "H99.01")
+        self.channel_as(gw, "H99.01", Duration::from_secs(5))
     }
 
-    /// An mTLS channel to `gw` as `agency`.
-    pub fn channel_as(&self, gw: &Running, agency: &str) -> Channel {
+    /// An mTLS channel to `gw` as `agency`, each call within `timeout`.
+    pub fn channel_as(&self, gw: &Running, agency: &str, timeout: Duration) -> Channel {
         let read = |p: std::path::PathBuf| std::fs::read(p).unwrap();
         grpc::channel(&GrpcConfig {
             url: format!("https://localhost:{}", gw.addr().port()),
@@ -67,7 +67,7 @@ impl Bench {
             cert_pem: read(self.paths.client_cert(agency)),
             key_pem: read(self.paths.client_key(agency)),
             server_name: None,
-            timeout: Duration::from_secs(5),
+            timeout,
             max_message_bytes: lienthong_adapters::population::grpc::MAX_MESSAGE_BYTES,
             max_header_bytes: lienthong_adapters::population::grpc::MAX_HEADER_BYTES,
         })

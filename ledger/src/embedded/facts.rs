@@ -12,6 +12,9 @@ use super::dossiers::DOSSIERS;
 use crate::Error;
 use crate::dossier::{facts, month_of};
 
+/// Facts read per read transaction.
+pub(super) const PAGE: usize = 10_000;
+
 /// (month of receipt as `yyyymm`, code) → the facts.
 pub(super) const FACTS: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("dossier_facts");
 
@@ -43,7 +46,8 @@ pub(super) fn build(txn: &WriteTransaction) -> Result<u64, Error> {
     Ok(built)
 }
 
-/// See [`crate::Store::dossier_facts`].
+/// Up to `limit` facts of `month` after the code `after`, in code order; and
+/// whether more may follow.
 pub(super) fn page(
     txn: &ReadTransaction,
     month: Month,

@@ -72,12 +72,24 @@ impl Store for Embedded {
     async fn dossier_facts(
         &self,
         month: Month,
-        after: &str,
-        limit: usize,
-    ) -> Result<(Vec<Dossier>, bool), Error> {
-        let after = after.to_owned();
-        self.read(move |txn| facts::page(txn, month, &after, limit))
-            .await
+        each: &mut (dyn FnMut(Dossier) + Send),
+    ) -> Result<u64, Error> {
+        // A page per read transaction: a long report holds no snapshot for long.
+        let (mut after, mut seen) = (String::new(), 0);
+        loop {
+            let from = after.clone();
+            let (page, more) = self
+                .read(move |txn| facts::page(txn, month, &from, facts::PAGE))
+                .await?;
+            if let Some(last) = page.last() {
+                after.clone_from(&last.dossier_code);
+            }
+            seen += page.len() as u64;
+            page.into_iter().for_each(&mut *each);
+            if !more {
+                return Ok(seen);
+            }
+        }
     }
 
     async fn retire_dossiers(&self, stubs: &[Dossier]) -> Result<u64, Error> {

@@ -115,7 +115,8 @@ async fn dossiers(
     done: &mut Imported,
 ) -> Result<(), Error> {
     let mut after = String::new();
-    let mut stubs = std::collections::BTreeSet::new();
+    // Archived dossiers (stubs), by code, with the month they were received in.
+    let mut stubs = std::collections::HashMap::new();
     loop {
         let (page, more) = from.dossiers(&after, PAGE, &Filter::default()).await?;
         let Some(last) = page.last() else { break };
@@ -137,7 +138,7 @@ async fn dossiers(
         stubs.extend(
             page.iter()
                 .filter(|d| !d.archived_in.is_empty())
-                .map(|d| Month::of(d.received_at.map_or(0, |t| t.seconds))),
+                .map(|d| (d.dossier_code.clone(), Month::of(d.received_at.map_or(0, |t| t.seconds)))),
         );
         done.dossiers += page.len() as u64;
         if !more {
@@ -145,12 +146,16 @@ async fn dossiers(
         }
     }
     // An archived dossier's facts are the source's, kept from before its archiving.
-    for month in stubs {
-        let mut after = String::new();
-        loop {
-            let (page, more) = from.dossier_facts(month, &after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.dossier_code.clone();
+    let months: std::collections::BTreeSet<Month> = stubs.values().copied().collect();
+    for month in months {
+        let mut kept = Vec::new();
+        from.dossier_facts(month, &mut |d| {
+            if stubs.contains_key(&d.dossier_code) {
+                kept.push(d);
+            }
+        })
+        .await?;
+        for page in kept.chunks(PAGE) {
             let codes: Vec<&str> = page.iter().map(|d| d.dossier_code.as_str()).collect();
             let facts: Vec<Vec<u8>> = page.iter().map(Message::encode_to_vec).collect();
             txn.execute(
@@ -161,9 +166,6 @@ async fn dossiers(
             )
             .await
             .map_err(db("copy the dossiers' facts"))?;
-            if !more {
-                break;
-            }
         }
     }
     Ok(())

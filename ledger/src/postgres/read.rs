@@ -125,33 +125,45 @@ pub(super) async fn dossier(client: &Client, code: &str) -> Result<Option<Dossie
         .transpose()
 }
 
-/// See [`crate::Store::dossier_facts`].
+/// See [`crate::Store::dossier_facts`]: one statement whose rows are read as they
+/// come, in the order the database finds them (by the month's index or a scan,
+/// whichever its statistics favour; no sort), in a transaction of its own whose
+/// statement may outlast the pool's `statement_timeout`.
 pub(super) async fn facts(
-    client: &Client,
+    client: &mut deadpool_postgres::Object,
     month: lienthong_proto::Month,
-    after: &str,
-    limit: usize,
-) -> Result<(Vec<Dossier>, bool), Error> {
-    let rows = client
-        .query(
-            "SELECT code, facts FROM dossiers
-              WHERE month = $1 AND code > $2 AND facts IS NOT NULL
-              ORDER BY code LIMIT $3",
-            &[&(month.key() as i32), &after, &(limit as i64 + 1)],
-        )
+    each: &mut (dyn FnMut(Dossier) + Send),
+) -> Result<u64, Error> {
+    use futures_util::TryStreamExt;
+    let txn = client
+        .transaction()
         .await
         .map_err(db("read the dossiers' facts"))?;
-    let more = rows.len() > limit;
-    rows.iter()
-        .take(limit)
-        .map(|row| {
-            decode(
-                &format!("facts of dossier {}", row.get::<_, &str>(0)),
-                row.get(1),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(|page| (page, more))
+    txn.batch_execute("SET LOCAL statement_timeout = '10min'")
+        .await
+        .map_err(db("read the dossiers' facts"))?;
+    let statement = txn
+        .prepare_cached("SELECT code, facts FROM dossiers WHERE month = $1 AND facts IS NOT NULL")
+        .await
+        .map_err(db("read the dossiers' facts"))?;
+    let key = month.key() as i32;
+    let rows = txn
+        .query_raw(&statement, [&key as &(dyn tokio_postgres::types::ToSql + Sync)])
+        .await
+        .map_err(db("read the dossiers' facts"))?;
+    let mut rows = std::pin::pin!(rows);
+    let mut seen = 0;
+    while let Some(row) = rows
+        .try_next()
+        .await
+        .map_err(db("read the dossiers' facts"))?
+    {
+        let code: &str = row.get(0);
+        each(decode(&format!("facts of dossier {code}"), row.get(1))?);
+        seen += 1;
+    }
+    txn.commit().await.map_err(db("read the dossiers' facts"))?;
+    Ok(seen)
 }
 
 /// See [`crate::Store::dossiers`]: read in code order, a chunk at a time, until

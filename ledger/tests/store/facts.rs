@@ -7,19 +7,16 @@ use lienthong_proto::Month;
 
 use super::*;
 
-/// Every fact of `month`, a page of `limit` at a time.
-pub async fn all_facts(store: &Arc<dyn Store>, month: Month, limit: usize) -> Vec<Dossier> {
-    let (mut out, mut after) = (Vec::new(), String::new());
-    loop {
-        let (page, more) = store.dossier_facts(month, &after, limit).await.unwrap();
-        if let Some(last) = page.last() {
-            after = last.dossier_code.clone();
-        }
-        out.extend(page);
-        if !more {
-            return out;
-        }
-    }
+/// Every fact of `month`, in code order.
+pub async fn all_facts(store: &Arc<dyn Store>, month: Month) -> Vec<Dossier> {
+    let mut out = Vec::new();
+    let seen = store
+        .dossier_facts(month, &mut |d| out.push(d))
+        .await
+        .unwrap();
+    assert_eq!(seen, out.len() as u64);
+    out.sort_by(|a, b| a.dossier_code.cmp(&b.dossier_code));
+    out
 }
 
 pub async fn facts_follow_each_dossier_by_its_month_and_outlive_its_archiving(b: &dyn Backend) {
@@ -44,13 +41,10 @@ pub async fn facts_follow_each_dossier_by_its_month_and_outlive_its_archiving(b:
     });
     apply(&w, Change::Submit(Box::new(december))).await.unwrap();
 
-    let facts = all_facts(&store, november, 1).await;
+    let facts = all_facts(&store, november).await;
     let listed: Vec<&str> = facts.iter().map(|d| d.dossier_code.as_str()).collect();
-    assert_eq!(
-        listed, codes,
-        "November's, in code order, a page of one at a time"
-    );
-    let december = all_facts(&store, Month::parse("2026-12").unwrap(), 10).await;
+    assert_eq!(listed, codes, "November's, and only those");
+    let december = all_facts(&store, Month::parse("2026-12").unwrap()).await;
     assert_eq!(december.len(), 1);
     let first = &facts[0];
     assert!(first.applicant_name.is_empty() && first.applicant_personal_id.is_empty());
@@ -64,7 +58,7 @@ pub async fn facts_follow_each_dossier_by_its_month_and_outlive_its_archiving(b:
     // Delivered: the portal has it, so nothing is pending.
     let entry = store.outbox(0, 1).await.unwrap().remove(0);
     w.deliver(entry, Outcome::Delivered).await.unwrap();
-    let first = all_facts(&store, november, 10).await.remove(0);
+    let first = all_facts(&store, november).await.remove(0);
     let sync = first.sync.unwrap();
     assert_eq!(
         (sync.last_delivered_revision, sync.pending_since),
@@ -83,7 +77,7 @@ pub async fn facts_follow_each_dossier_by_its_month_and_outlive_its_archiving(b:
             w.deliver(entry, Outcome::Delivered).await.unwrap();
         }
     }
-    let before = all_facts(&store, november, 10).await.remove(0);
+    let before = all_facts(&store, november).await.remove(0);
     assert_eq!(before.revision, 3);
     assert!(before.completed_at.is_some() && before.returned_at.is_some());
     let current = store.dossier(code).await.unwrap().unwrap();
@@ -99,7 +93,7 @@ pub async fn facts_follow_each_dossier_by_its_month_and_outlive_its_archiving(b:
         ..Dossier::default()
     };
     assert_eq!(store.retire_dossiers(&[stub]).await.unwrap(), 1);
-    assert_eq!(all_facts(&store, november, 10).await[0], before);
+    assert_eq!(all_facts(&store, november).await[0], before);
     assert_eq!(
         dossier::facts(&current),
         before,
@@ -108,7 +102,7 @@ pub async fn facts_follow_each_dossier_by_its_month_and_outlive_its_archiving(b:
     w.close().await;
     drop(store);
     let store = b.open().await;
-    assert_eq!(all_facts(&store, november, 10).await.len(), 3, "durable");
+    assert_eq!(all_facts(&store, november).await.len(), 3, "durable");
 }
 
 /// A ledger written before the facts were kept: one dossier submitted, then its
@@ -126,7 +120,7 @@ pub async fn facts_are_built_for_a_ledger_from_before_them(
     drop((w, store));
     forget().await;
     let store = b.open().await;
-    let facts = all_facts(&store, Month::parse("2026-11").unwrap(), 10).await;
+    let facts = all_facts(&store, Month::parse("2026-11").unwrap()).await;
     assert_eq!(facts.len(), 1, "built when the ledger is opened");
     assert_eq!(facts[0].revision, 1);
 }
