@@ -21,7 +21,13 @@ use support::{Bench, on_postgres, sorted};
 mod support;
 
 const AGENCIES: [&str; 4] = ["H99.01", "H99.01.05", "H99.01.07", "H99.02"];
-const PROCEDURES: [&str; 5] = ["1.001193", "1.000894", "1.004227", "2.002154", "1.000948.H38"];
+const PROCEDURES: [&str; 5] = [
+    "1.001193",
+    "1.000894",
+    "1.004227",
+    "2.002154",
+    "1.000948.H38",
+];
 const STATUSES: [DossierStatus; 6] = [
     DossierStatus::Accepted,
     DossierStatus::Processing,
@@ -40,12 +46,20 @@ fn dossier(i: u32, month: Month) -> lienthong_proto::v1::Dossier {
         .to_offset(lienthong_proto::VIETNAM)
         .date();
     let agency = AGENCIES[i as usize % AGENCIES.len()];
-    let at = |s: i64| Some(Timestamp { seconds: s, nanos: 0 });
+    let at = |s: i64| {
+        Some(Timestamp {
+            seconds: s,
+            nanos: 0,
+        })
+    };
     let status = STATUSES[(i / 7) as usize % STATUSES.len()];
     let mut d = lienthong_adapters::sim::dossiers::dossier(
         &lienthong_proto::DossierCode::compose(agency, date, i % 10_000),
         status,
-        Timestamp { seconds: received, nanos: 0 },
+        Timestamp {
+            seconds: received,
+            nanos: 0,
+        },
     );
     // Codes repeat every 10,000 of a day: the index keeps them apart.
     d.dossier_code = format!("{}{}", d.dossier_code, i / 10_000);
@@ -53,8 +67,12 @@ fn dossier(i: u32, month: Month) -> lienthong_proto::v1::Dossier {
     d.procedure_code = PROCEDURES[(i / 3) as usize % PROCEDURES.len()].into();
     d.channel = [Channel::Online, Channel::InPerson, Channel::Postal][i as usize % 3] as i32;
     d.due_at = at(received + 5 * 86_400);
-    if matches!(status, DossierStatus::Processed | DossierStatus::ResultReturned) {
-        d.completed_at = at(received + if i % 3 == 0 { 7 } else { 2 } * 86_400);
+    if matches!(
+        status,
+        DossierStatus::Processed | DossierStatus::ResultReturned
+    ) {
+        let days = if i.is_multiple_of(3) { 7 } else { 2 };
+        d.completed_at = at(received + days * 86_400);
     }
     d
 }
@@ -74,7 +92,10 @@ async fn fill(store: &dyn Store, month: Month, n: u32) {
         let done = store.commit(&mut batch, &mut seal).await.unwrap();
         assert!(done.applied.iter().all(Result::is_ok));
     }
-    println!("filled {n} dossiers in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "filled {n} dossiers in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// The naive report: every dossier read whole, those of `month` counted.
@@ -117,12 +138,15 @@ async fn main() {
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let month = Month::parse("2026-10").unwrap();
     {
-        let store = lienthong_gateway::server::open_store(&config).await.unwrap();
+        let store = lienthong_gateway::server::open_store(&config)
+            .await
+            .unwrap();
         fill(&*store, month, n).await;
         store.close().await.unwrap();
     }
     let gw = bench.start(&config, Duration::ZERO).await;
-    let mut client = ReportServiceClient::new(bench.channel_as(&gw, "H99.99", Duration::from_secs(120)));
+    let mut client =
+        ReportServiceClient::new(bench.channel_as(&gw, "H99.99", Duration::from_secs(120)));
     let store = gw.exchange().dossiers.store.clone();
     let (mut report, mut scan) = (Vec::new(), Vec::new());
     for _ in 0..5 {

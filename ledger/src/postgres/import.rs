@@ -135,11 +135,12 @@ async fn dossiers(
         )
         .await
         .map_err(db("copy dossiers"))?;
-        stubs.extend(
-            page.iter()
-                .filter(|d| !d.archived_in.is_empty())
-                .map(|d| (d.dossier_code.clone(), Month::of(d.received_at.map_or(0, |t| t.seconds)))),
-        );
+        stubs.extend(page.iter().filter(|d| !d.archived_in.is_empty()).map(|d| {
+            (
+                d.dossier_code.clone(),
+                Month::of(d.received_at.map_or(0, |t| t.seconds)),
+            )
+        }));
         done.dossiers += page.len() as u64;
         if !more {
             break;

@@ -148,7 +148,10 @@ pub(super) async fn facts(
         .map_err(db("read the dossiers' facts"))?;
     let key = month.key() as i32;
     let rows = txn
-        .query_raw(&statement, [&key as &(dyn tokio_postgres::types::ToSql + Sync)])
+        .query_raw(
+            &statement,
+            [&key as &(dyn tokio_postgres::types::ToSql + Sync)],
+        )
         .await
         .map_err(db("read the dossiers' facts"))?;
     let mut rows = std::pin::pin!(rows);

@@ -41,7 +41,10 @@ async fn replicas_that_start_together_migrate_once() {
         .unwrap();
     tokio::spawn(connection);
     let versions: Vec<i32> = client
-        .query("SELECT version FROM lienthong.migrations ORDER BY version", &[])
+        .query(
+            "SELECT version FROM lienthong.migrations ORDER BY version",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
