@@ -17,6 +17,7 @@ mod facts;
 mod inbound;
 pub mod journal;
 mod store;
+mod subjects;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -79,6 +80,7 @@ fn create(path: &Path) -> Result<Database, Error> {
         dossiers::SEQ.name(),
         dossiers::DEAD.name(),
         facts::FACTS.name(),
+        subjects::SUBJECTS.name(),
         inbound::INBOUND.name(),
         inbound::CODES.name(),
         inbound::META.name(),
@@ -117,6 +119,13 @@ fn create(path: &Path) -> Result<Database, Error> {
         }
         txn.open_table(facts::FACTS)
             .ctx("create the ledger's tables")?;
+        // And its audit records, their subject index.
+        if !existing.iter().any(|x| x == subjects::SUBJECTS.name()) {
+            let built = subjects::build(&txn)?;
+            if built > 0 {
+                tracing::info!(records = built, "audit subject index built");
+            }
+        }
         txn.commit().ctx("create the ledger's tables")?;
     }
     Ok(db)

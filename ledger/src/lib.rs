@@ -175,6 +175,22 @@ pub trait Store: Send + Sync + 'static {
     /// The record `seq`, if present.
     async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error>;
 
+    /// Up to `limit` records about `subject` (a personal ID, as recorded) numbered
+    /// from `from` and below `below`, newest first, found through the subject index
+    /// (kept in the commit that appends each record, and left with the records
+    /// that are archived): the live log, without reading it.
+    async fn audit_by_subject(
+        &self,
+        subject: &str,
+        from: u64,
+        below: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, Error>;
+
+    /// The first checkpoint signed at or after the record `seq`, the one that
+    /// covers it; none while the record is newer than the last checkpoint.
+    async fn audit_checkpoint_covering(&self, seq: u64) -> Result<Option<Checkpoint>, Error>;
+
     /// The first sequence number whose record is at or after `micros` (records are
     /// appended in time order); one past the head when there is none.
     async fn audit_seq_at(&self, micros: i64) -> Result<u64, Error>;

@@ -250,6 +250,23 @@ impl Store for Postgres {
         prune::retire(&mut client, stubs).await
     }
 
+    async fn audit_by_subject(
+        &self,
+        subject: &str,
+        from: u64,
+        below: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, Error> {
+        read::by_subject(&**self.client().await?, subject, from, below, limit).await
+    }
+
+    async fn audit_checkpoint_covering(
+        &self,
+        seq: u64,
+    ) -> Result<Option<lienthong_proto::v1::Checkpoint>, Error> {
+        read::covering(&**self.client().await?, seq).await
+    }
+
     async fn audit_seq_at(&self, micros: i64) -> Result<u64, Error> {
         read::seq_at(&**self.client().await?, micros).await
     }

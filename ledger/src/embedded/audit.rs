@@ -68,6 +68,8 @@ pub(super) fn insert(
             .insert(r.seq, buf.as_slice())
             .ctx("append audit records")?;
     }
+    drop(table);
+    super::subjects::index(txn, records)?;
     if let Some(c) = checkpoint {
         txn.open_table(CHECKPOINTS)
             .ctx("append audit records")?
@@ -75,6 +77,18 @@ pub(super) fn insert(
             .ctx("append audit records")?;
     }
     Ok(())
+}
+
+/// The first checkpoint signed at or after the record `seq`: the one that covers it.
+pub(super) fn covering(txn: &ReadTransaction, seq: u64) -> Result<Option<Checkpoint>, Error> {
+    let table = txn.open_table(CHECKPOINTS).ctx("read a checkpoint")?;
+    let first = table.range(seq..).ctx("read a checkpoint")?.next();
+    first
+        .map(|entry| {
+            let (_, v) = entry.ctx("read a checkpoint")?;
+            decode_checkpoint(v.value())
+        })
+        .transpose()
 }
 
 /// The record `seq`, if present.
@@ -122,8 +136,13 @@ pub(super) fn remove(
     limit: usize,
 ) -> Result<u64, Error> {
     const CTX: &str = "remove archived records";
-    let mut records = txn.open_table(RECORDS).ctx(CTX)?;
-    let Some(first) = records.first().ctx(CTX)?.map(|(k, _)| k.value()) else {
+    let first = txn
+        .open_table(RECORDS)
+        .ctx(CTX)?
+        .first()
+        .ctx(CTX)?
+        .map(|(k, _)| k.value());
+    let Some(first) = first else {
         return Ok(0);
     };
     let last = upto
@@ -132,6 +151,8 @@ pub(super) fn remove(
     if last < first {
         return Ok(0);
     }
+    super::subjects::unindex(txn, first, last)?;
+    let mut records = txn.open_table(RECORDS).ctx(CTX)?;
     let mut gone = 0u64;
     records
         .retain_in(first..=last, |_, _| {

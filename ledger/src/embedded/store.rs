@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use lienthong_proto::Month;
-use lienthong_proto::v1::{AuditRecord, Dossier};
+use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier};
 
-use super::{Embedded, audit, dossiers, facts, inbound, settle};
+use super::{Embedded, audit, dossiers, facts, inbound, settle, subjects};
 use crate::{Batch, Committed, Depth, Entry, Error, Event, Filter, Head, Page, Seal, Store};
 
 #[async_trait]
@@ -32,6 +32,22 @@ impl Store for Embedded {
 
     async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error> {
         self.read(move |txn| audit::record(txn, seq)).await
+    }
+
+    async fn audit_by_subject(
+        &self,
+        subject: &str,
+        from: u64,
+        below: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, Error> {
+        let subject = subject.to_owned();
+        self.read(move |txn| subjects::page(txn, &subject, from, below, limit))
+            .await
+    }
+
+    async fn audit_checkpoint_covering(&self, seq: u64) -> Result<Option<Checkpoint>, Error> {
+        self.read(move |txn| audit::covering(txn, seq)).await
     }
 
     async fn audit_first(&self) -> Result<u64, Error> {

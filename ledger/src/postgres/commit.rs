@@ -276,6 +276,14 @@ async fn write(txn: &Transaction<'_>, w: &Writes) -> Result<(), Error> {
     Ok(())
 }
 
+/// The records' subjects for the subject index (NULL for a record about no one).
+pub(super) fn subjects(records: &[AuditRecord]) -> Vec<Option<&str>> {
+    records
+        .iter()
+        .map(|r| Some(r.subject_personal_id.as_str()).filter(|s| !s.is_empty()))
+        .collect()
+}
+
 /// Appends sealed `records` in one statement.
 pub(super) async fn insert_records(
     txn: &Transaction<'_>,
@@ -290,9 +298,9 @@ pub(super) async fn insert_records(
     let values: Vec<Vec<u8>> = records.iter().map(Message::encode_to_vec).collect();
     cached(
         txn,
-        "INSERT INTO audit_records (seq, at_micros, request_id, record)
-         SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bytea[])",
-        &[&seqs, &at, &ids, &values],
+        "INSERT INTO audit_records (seq, at_micros, request_id, record, subject)
+         SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bytea[], $5::text[])",
+        &[&seqs, &at, &ids, &values, &subjects(records)],
     )
     .await
     .map_err(db("append audit records"))?;

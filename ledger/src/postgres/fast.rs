@@ -23,8 +23,8 @@ pub(crate) const STATEMENT: &str = "/* lienthong:commit */
 WITH head AS (
   UPDATE audit_head SET seq = $6, hash = $7, at_micros = $8 WHERE seq = $5 RETURNING 1
 ), appended AS (
-  INSERT INTO audit_records (seq, at_micros, request_id, record)
-  SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bytea[])
+  INSERT INTO audit_records (seq, at_micros, request_id, record, subject)
+  SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bytea[], $9::text[])
   WHERE EXISTS (SELECT 1 FROM head)
   RETURNING 1
 )
@@ -61,6 +61,7 @@ pub(super) async fn commit(
     let at: Vec<i64> = records.iter().map(micros).collect();
     let ids: Vec<&str> = records.iter().map(|r| r.request_id.as_str()).collect();
     let values: Vec<Vec<u8>> = records.iter().map(Message::encode_to_vec).collect();
+    let subjects = super::commit::subjects(records);
     let client = pg.client().await?;
     let statement = client
         .prepare_cached(STATEMENT)
@@ -79,6 +80,7 @@ pub(super) async fn commit(
                 &seq,
                 &hash,
                 &head.at,
+                &subjects,
             ],
         )
         .await;

@@ -101,6 +101,42 @@ pub(super) async fn record(client: &Client, seq: u64) -> Result<Option<AuditReco
         .transpose()
 }
 
+/// See [`crate::Store::audit_by_subject`].
+pub(super) async fn by_subject(
+    client: &Client,
+    subject: &str,
+    from: u64,
+    below: u64,
+    limit: usize,
+) -> Result<Vec<AuditRecord>, Error> {
+    let bound = |n: u64| n.min(i64::MAX as u64) as i64;
+    client
+        .query(
+            "SELECT record FROM audit_records
+              WHERE subject = $1 AND seq >= $2 AND seq < $3
+              ORDER BY subject DESC, seq DESC LIMIT $4",
+            &[&subject, &bound(from), &bound(below), &(limit as i64)],
+        )
+        .await
+        .map_err(db("read a subject's records"))?
+        .iter()
+        .map(|row| decode("audit record", row.get(0)))
+        .collect()
+}
+
+/// See [`crate::Store::audit_checkpoint_covering`].
+pub(super) async fn covering(client: &Client, seq: u64) -> Result<Option<Checkpoint>, Error> {
+    client
+        .query_opt(
+            "SELECT checkpoint FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1",
+            &[&(seq.min(i64::MAX as u64) as i64)],
+        )
+        .await
+        .map_err(db("read a checkpoint"))?
+        .map(|row| decode("checkpoint", row.get(0)))
+        .transpose()
+}
+
 /// See [`crate::Store::audit_seq_at`].
 pub(super) async fn seq_at(client: &Client, micros: i64) -> Result<u64, Error> {
     let row = client

@@ -14,7 +14,7 @@ use crate::Error;
 const LOCK: i64 = 0x6c69_656e_7468_6f6e;
 
 /// Each migration: its number and the SQL that takes the schema from the one before.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 /// The first schema.
 ///
@@ -125,6 +125,51 @@ ALTER TABLE dossiers ADD COLUMN month INT, ADD COLUMN facts BYTEA;
 CREATE INDEX dossiers_month ON dossiers (month, code);
 ";
 
+/// The subject index: each record's subject (the personal ID it is about, NULL
+/// when none) beside it, indexed with its number, so that a citizen's records are
+/// found without reading the log; filled in for the records held by [`subjects`].
+const V3: &str = r"
+ALTER TABLE audit_records ADD COLUMN subject TEXT;
+CREATE INDEX audit_records_subject ON audit_records (subject, seq);
+";
+
+/// Fills in the subjects of the records held, a chunk at a time.
+async fn subjects(txn: &tokio_postgres::Transaction<'_>) -> Result<u64, Error> {
+    use prost::Message;
+    let (mut after, mut built) = (0i64, 0);
+    loop {
+        let rows = txn
+            .query(
+                "SELECT seq, record FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT 5000",
+                &[&after],
+            )
+            .await
+            .map_err(db("build the subject index"))?;
+        let Some(last) = rows.last() else {
+            return Ok(built);
+        };
+        after = last.get(0);
+        let (mut seqs, mut subjects) = (Vec::new(), Vec::new());
+        for row in &rows {
+            let r = lienthong_proto::v1::AuditRecord::decode(row.get::<_, &[u8]>(1))
+                .map_err(|e| Error::corrupt("audit record", e))?;
+            if !r.subject_personal_id.is_empty() {
+                seqs.push(row.get::<_, i64>(0));
+                subjects.push(r.subject_personal_id);
+            }
+        }
+        txn.execute(
+            "UPDATE audit_records SET subject = v.subject
+               FROM unnest($1::int8[], $2::text[]) AS v(seq, subject)
+              WHERE audit_records.seq = v.seq",
+            &[&seqs, &subjects],
+        )
+        .await
+        .map_err(db("build the subject index"))?;
+        built += seqs.len() as u64;
+    }
+}
+
 /// Fills in the report fields of the dossiers that have none, a chunk at a time.
 async fn facts(txn: &tokio_postgres::Transaction<'_>) -> Result<u64, Error> {
     use prost::Message;
@@ -205,6 +250,12 @@ pub(super) async fn migrate(client: &mut Client) -> Result<i32, Error> {
             let built = facts(&txn).await?;
             if built > 0 {
                 tracing::info!(dossiers = built, "dossiers' report fields built");
+            }
+        }
+        if *version == 3 {
+            let built = subjects(&txn).await?;
+            if built > 0 {
+                tracing::info!(records = built, "audit subject index built");
             }
         }
         txn.execute("INSERT INTO migrations (version) VALUES ($1)", &[version])

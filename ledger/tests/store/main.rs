@@ -194,12 +194,14 @@ mod dossiers;
 mod facts;
 mod inbound;
 mod shared;
+mod subjects;
 mod work;
 
 use audit::*;
 use dossiers::*;
 use facts::*;
 use inbound::*;
+use subjects::*;
 use work::*;
 
 /// The suite, for one backend.
@@ -230,6 +232,7 @@ macro_rules! every_test {
             deliveries_move_entries_and_numbers_are_never_given_twice,
             requeued_dead_letters_follow_their_held_back_revisions,
             facts_follow_each_dossier_by_its_month_and_outlive_its_archiving,
+            a_subjects_records_are_found_through_the_index,
             inbound_dossiers_are_stored_once_with_their_cursor,
             claims_give_each_dossier_to_one_owner_until_its_lease_runs_out,
             leases_have_one_holder_at_a_time,
@@ -265,6 +268,29 @@ mod postgres {
         })
         .await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_subject_index_is_built_for_a_database_from_before_it() {
+        let Some(backend) = Pg::new().await else {
+            return;
+        };
+        let url = backend.0.clone();
+        super::the_subject_index_is_built_for_a_ledger_from_before_it(&backend, async || {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(
+                    "SET search_path TO lienthong;
+                     ALTER TABLE audit_records DROP COLUMN subject;
+                     DELETE FROM migrations WHERE version = 3;",
+                )
+                .await
+                .unwrap();
+        })
+        .await;
+    }
 }
 
 mod embedded {
@@ -283,6 +309,21 @@ mod embedded {
             let facts: redb::TableDefinition<(u32, &str), &[u8]> =
                 redb::TableDefinition::new("dossier_facts");
             assert!(txn.delete_table(facts).unwrap());
+            txn.commit().unwrap();
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_subject_index_is_built_for_a_ledger_from_before_it() {
+        let backend = Redb::new().unwrap();
+        let path = backend.0.path().join(lienthong_ledger::embedded::FILE);
+        super::the_subject_index_is_built_for_a_ledger_from_before_it(&backend, async || {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            let index: redb::TableDefinition<(&str, u64), ()> =
+                redb::TableDefinition::new("audit_subjects");
+            assert!(txn.delete_table(index).unwrap());
             txn.commit().unwrap();
         })
         .await;
