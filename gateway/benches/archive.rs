@@ -15,9 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lienthong_gateway::audit::archive::{Actor, Plan};
-use lienthong_gateway::audit::{self, Log, Signer};
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
-use support::{Bench, audit_record as record, distinct_ids, pct, request, sorted, timed};
+use support::{Bench, distinct_ids, pct, request, sorted, timed};
 
 mod support;
 
@@ -101,41 +100,7 @@ async fn main() {
 
     // The log to archive, filled through the writer in large group commits.
     let filling = Instant::now();
-    {
-        let signer = Signer::load(&bench.paths.audit_key()).unwrap();
-        let settings = audit::Settings {
-            checkpoint_every: 1000,
-            max_batch: 8192,
-        };
-        let log = Arc::new(
-            Log::open(
-                &config.data_dir.join("ledger.redb"),
-                signer,
-                settings,
-                Duration::from_secs(10),
-            )
-            .unwrap(),
-        );
-        let next = Arc::new(AtomicU64::new(0));
-        let tasks: Vec<_> = (0..512)
-            .map(|_| {
-                let (log, next) = (log.clone(), next.clone());
-                tokio::spawn(async move {
-                    loop {
-                        let n = next.fetch_add(1, Ordering::Relaxed);
-                        if n >= records {
-                            break;
-                        }
-                        log.append(record(n)).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        log.close().await;
-    }
+    support::fill_log(&bench, &config.data_dir, records).await;
     let filled = filling.elapsed();
     let before = lienthong_ledger::now_micros();
     let ledger_bytes = std::fs::metadata(config.data_dir.join("ledger.redb"))

@@ -53,18 +53,7 @@ impl Catalogue {
 
     /// The catalogue in `path`, or the development one.
     pub fn load(path: Option<&Path>) -> Result<Catalogue, Error> {
-        let bad = |message: String| Error::Config {
-            key: "dossiers.catalogue".into(),
-            detail: message,
-        };
-        match path {
-            None => Catalogue::parse(DEV).map_err(bad),
-            Some(p) => {
-                let text =
-                    std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
-                Catalogue::parse(&text).map_err(|e| bad(format!("{}: {e}", p.display())))
-            }
-        }
+        crate::config::load_file("dossiers.catalogue", path, DEV, Catalogue::parse)
     }
 
     /// The time limit of `procedure`, in working days, if known.

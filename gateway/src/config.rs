@@ -27,6 +27,28 @@ pub use operations::{AdminConfig, DiskConfig, LogConfig, LogFormat, ReloadConfig
 pub use trust::{ArchiveConfig, Audit, PolicyConfig, Tls};
 pub use upstreams::{DossiersConfig, Population, Portal, RestApi, SyncConfig};
 
+/// Reads the file the config names at `key` (`path`), or takes `dev` without one,
+/// and parses it; an error names the key and the file.
+pub fn load_file<T>(
+    key: &str,
+    path: Option<&std::path::Path>,
+    dev: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, Error> {
+    let bad = |detail: String| Error::Config {
+        key: key.into(),
+        detail,
+    };
+    match path {
+        None => parse(dev).map_err(bad),
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+            parse(&text).map_err(|e| bad(format!("{}: {e}", p.display())))
+        }
+    }
+}
+
 /// The default configuration as a commented TOML file (`lienthong config default`):
 /// every key with its default and what it does. It parses to [`Config::default`].
 pub const DEFAULT_FILE: &str = include_str!("../config.default.toml");

@@ -22,6 +22,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod data_dir;
+pub mod directory;
 pub mod disk;
 mod error;
 pub mod health;

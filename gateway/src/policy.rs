@@ -106,6 +106,7 @@ pub struct Policy {
     auditors: Vec<Pattern>,
     operators: Vec<Pattern>,
     reporters: Vec<Pattern>,
+    subject_access: Vec<Pattern>,
     /// Everything allowed to everyone: the benchmark baseline only.
     open: bool,
 }
@@ -133,6 +134,7 @@ impl Policy {
             auditors: file.roles.auditor,
             operators: file.roles.operator,
             reporters: file.roles.reporter,
+            subject_access: file.roles.subject_access,
             open: false,
         })
     }
@@ -145,6 +147,7 @@ impl Policy {
             auditors: Vec::new(),
             operators: Vec::new(),
             reporters: Vec::new(),
+            subject_access: Vec::new(),
             open: true,
         }
     }
@@ -266,6 +269,7 @@ impl Policy {
             Role::Auditor => &self.auditors,
             Role::Operator => &self.operators,
             Role::Reporter => &self.reporters,
+            Role::SubjectAccess => &self.subject_access,
         };
         if holders.iter().any(|p| p.matches(agency)) {
             Ok(())

@@ -178,6 +178,9 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     let catalogue = Arc::new(crate::catalogue::Catalogue::load(
         config.dossiers.catalogue.as_deref(),
     )?);
+    let directory = Arc::new(crate::directory::Directory::load(
+        config.audit.agency_directory.as_deref(),
+    )?);
     crate::data_dir::prepare(&config.data_dir)?;
     let ledger = ledger::open(config).await?;
     let (store, writer, audit) = (ledger.store, ledger.writer, ledger.audit);
@@ -265,6 +268,7 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         audit: audit.clone(),
         metrics: metrics.clone(),
         catalogue,
+        directory,
     });
     let (health, health_service) = tonic_health::server::health_reporter();
     let mut readiness = Readiness::new(

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod report;
 mod request;
 pub mod residency;
+pub mod subjects;
 mod validate;
 
 use std::future::Future;
@@ -48,6 +49,8 @@ pub struct Shared {
     pub audit: Option<Arc<crate::audit::Log>>,
     /// The procedures' time limits.
     pub catalogue: Arc<crate::catalogue::Catalogue>,
+    /// Agency code → name, for citizens' access lists.
+    pub directory: Arc<crate::directory::Directory>,
 }
 
 /// What a request's audit record says beyond who called and how it ended.

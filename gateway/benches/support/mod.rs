@@ -177,3 +177,43 @@ pub fn audit_record(n: u64) -> lienthong_proto::v1::AuditRecord {
         ..Default::default()
     }
 }
+
+/// Fills the embedded ledger in `data_dir` with `records` records
+/// ([`audit_record`]), through the audit log's writer in large group commits from
+/// 512 tasks, signed with the bench's audit key.
+pub async fn fill_log(bench: &Bench, data_dir: &std::path::Path, records: u64) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let signer = lienthong_gateway::audit::Signer::load(&bench.paths.audit_key()).unwrap();
+    let settings = lienthong_gateway::audit::Settings {
+        checkpoint_every: 1000,
+        max_batch: 8192,
+    };
+    let log = Arc::new(
+        lienthong_gateway::audit::Log::open(
+            &data_dir.join("ledger.redb"),
+            signer,
+            settings,
+            Duration::from_secs(10),
+        )
+        .unwrap(),
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..512)
+        .map(|_| {
+            let (log, next) = (log.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= records {
+                        break;
+                    }
+                    log.append(audit_record(n)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    log.close().await;
+}

@@ -46,6 +46,9 @@ pub struct Audit {
     pub max_batch: usize,
     /// Moving closed periods out of the live store.
     pub archive: ArchiveConfig,
+    /// The agency directory (code → name) for citizens' access lists; default:
+    /// the demo agencies (`gateway/agencies.dev.toml`).
+    pub agency_directory: Option<PathBuf>,
 }
 
 /// Archives of the audit log (`[audit.archive]`, see `docs/AUDIT.md`).
@@ -99,6 +102,7 @@ impl Default for Audit {
             checkpoint_interval: Duration::from_secs(10),
             max_batch: 1024,
             archive: ArchiveConfig::default(),
+            agency_directory: None,
         }
     }
 }

@@ -32,6 +32,9 @@ pub(super) struct Roles {
     /// May call `ReportService`.
     #[serde(default)]
     pub reporter: Vec<Pattern>,
+    /// May call `SubjectAccessService`.
+    #[serde(default, rename = "subject-access")]
+    pub subject_access: Vec<Pattern>,
 }
 
 /// A grant as written, before its lists are checked against each other.

@@ -43,11 +43,13 @@ pub enum Operation {
     WatchDossiers,
     /// `ReportService/GetIndicators` (role `reporter`).
     GetIndicators,
+    /// `SubjectAccessService/ListSubjectAccesses` (role `subject-access`).
+    ListSubjectAccesses,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 17] = [
         Operation::GetCitizen,
         Operation::VerifyCitizen,
         Operation::GetResidence,
@@ -64,6 +66,7 @@ impl Operation {
         Operation::ListDossiers,
         Operation::WatchDossiers,
         Operation::GetIndicators,
+        Operation::ListSubjectAccesses,
     ];
 
     /// `Service/Method`.
@@ -85,6 +88,7 @@ impl Operation {
             Operation::ListDossiers => "DossierService/ListDossiers",
             Operation::WatchDossiers => "DossierService/WatchDossiers",
             Operation::GetIndicators => "ReportService/GetIndicators",
+            Operation::ListSubjectAccesses => "SubjectAccessService/ListSubjectAccesses",
         }
     }
 
@@ -118,6 +122,7 @@ impl Operation {
             | Operation::RetryDead
             | Operation::ArchiveAudit => Some(Role::Operator),
             Operation::GetIndicators => Some(Role::Reporter),
+            Operation::ListSubjectAccesses => Some(Role::SubjectAccess),
             _ => None,
         }
     }
@@ -140,6 +145,9 @@ pub enum Role {
     /// Follows the province's service quality: may read the QĐ 766 indicators of
     /// every agency.
     Reporter,
+    /// Shows citizens who read their data: may list the accesses to any citizen's
+    /// data (a portal the citizen is logged in to, a one-stop-shop counter).
+    SubjectAccess,
 }
 
 impl Role {
@@ -149,6 +157,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Operator => "operator",
             Role::Reporter => "reporter",
+            Role::SubjectAccess => "subject-access",
         }
     }
 }

@@ -1,0 +1,158 @@
+//! `SubjectAccessService`: "who read my data" for every citizen, read through the
+//! ledger's subject index, each entry with its record hash and the signed
+//! checkpoint that covers it. Role `subject-access`; every call is audited as an
+//! access to that citizen, so it shows in their own list.
+
+use std::sync::Arc;
+
+use lienthong_proto::prost_types::Timestamp;
+use lienthong_proto::v1::subject_access_service_server::SubjectAccessService;
+use lienthong_proto::v1::{
+    AuditRecord, ListSubjectAccessesRequest, ListSubjectAccessesResponse, SubjectAccess,
+};
+use tonic::{Request, Response, Status};
+
+use super::{Ctx, Shared, Trail, Violations, detached};
+use crate::policy::{Operation, Role};
+
+/// Accesses per page by default, and at most.
+const PAGE: (u32, u32) = (50, 500);
+
+/// The subject access service.
+pub struct Subjects {
+    shared: Arc<Shared>,
+}
+
+impl Subjects {
+    /// The service over `shared`.
+    pub fn new(shared: Arc<Shared>) -> Subjects {
+        Subjects { shared }
+    }
+}
+
+/// `t` in Vietnam time, RFC 3339.
+fn in_vietnam(t: Option<&Timestamp>) -> String {
+    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .map(|t| t.to_offset(lienthong_proto::VIETNAM))
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn valid_time(t: Option<&Timestamp>) -> bool {
+    t.is_none_or(|t| (0..1_000_000_000).contains(&t.nanos))
+}
+
+#[tonic::async_trait]
+impl SubjectAccessService for Subjects {
+    async fn list_subject_accesses(
+        &self,
+        request: Request<ListSubjectAccessesRequest>,
+    ) -> Result<Response<ListSubjectAccessesResponse>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::ListSubjectAccesses)?;
+            let req = request.into_inner();
+            let trail = Trail::new(&req.personal_id, None);
+            let result = async {
+                let mut v = Violations::default();
+                let subject = v.personal_id("personal_id", &req.personal_id);
+                for (field, t) in [("from", &req.from), ("to", &req.to)] {
+                    if !valid_time(t.as_ref()) {
+                        v.add(field, "is not a valid time (nanos out of range)");
+                    }
+                }
+                if req.page_size > PAGE.1 {
+                    v.add("page_size", format!("must be at most {}", PAGE.1));
+                }
+                let below = match req.page_token.as_str() {
+                    "" => None,
+                    token => match token.parse::<u64>() {
+                        Ok(seq) if seq > 0 => Some(seq),
+                        _ => {
+                            v.add("page_token", "is not a token this service gave");
+                            None
+                        }
+                    },
+                };
+                v.finish()?;
+                ctx.require(&shared.policy.get(), Role::SubjectAccess)?;
+                let subject = subject.expect("valid when no violation");
+                let store = &*shared.dossiers.store;
+                let (lo, hi) =
+                    crate::audit::query::range(store, 0, 0, req.from.as_ref(), req.to.as_ref())
+                        .await?;
+                let size = match req.page_size {
+                    0 => PAGE.0,
+                    n => n,
+                } as usize;
+                let below = below
+                    .unwrap_or(hi.saturating_add(1))
+                    .min(hi.saturating_add(1));
+                let ledger = crate::Error::ledger;
+                let mut records = store
+                    .audit_by_subject(subject.as_str(), lo, below, size + 1)
+                    .await
+                    .map_err(ledger)?;
+                let more = records.len() > size;
+                records.truncate(size);
+                let mut accesses = Vec::with_capacity(records.len());
+                for r in records {
+                    let checkpoint = store
+                        .audit_checkpoint_covering(r.seq)
+                        .await
+                        .map_err(ledger)?;
+                    accesses.push(access(shared, r, checkpoint));
+                }
+                let first = store.audit_first().await.map_err(ledger)?;
+                let held_since = store
+                    .audit_record(first)
+                    .await
+                    .map_err(ledger)?
+                    .and_then(|r| r.at);
+                Ok(ListSubjectAccessesResponse {
+                    next_page_token: match (more, accesses.last()) {
+                        (true, Some(last)) => last.seq.to_string(),
+                        _ => String::new(),
+                    },
+                    accesses,
+                    held_since,
+                })
+            }
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
+    }
+}
+
+/// What a citizen is shown of the record `r`.
+fn access(
+    shared: &Shared,
+    r: AuditRecord,
+    checkpoint: Option<lienthong_proto::v1::Checkpoint>,
+) -> SubjectAccess {
+    SubjectAccess {
+        seq: r.seq,
+        at_vietnam: in_vietnam(r.at.as_ref()),
+        at: r.at,
+        agency_name: shared
+            .directory
+            .name(&r.agency_code)
+            .unwrap_or_default()
+            .to_owned(),
+        agency_code: r.agency_code,
+        operation: r.operation,
+        purpose: r.purpose,
+        legal_basis: r.legal_basis,
+        case_ref: r.case_ref,
+        fields_released: r.fields_released,
+        decision: r.decision,
+        reason: r.reason,
+        record_hash: r.hash,
+        checkpoint,
+    }
+}
