@@ -50,7 +50,10 @@ async fn main() {
     let (mut api, mut index) = (Vec::new(), Vec::new());
     for id in &citizens {
         let t = Instant::now();
-        let found = store.audit_by_subject(id, 1, u64::MAX, 50).await.unwrap();
+        let found = store
+            .audit_by_subject(id, 1, u64::MAX, 50, true)
+            .await
+            .unwrap();
         index.push(t.elapsed().as_secs_f64() * 1e3);
         assert_eq!(found.len() as u64, per_citizen.min(50), "{id}");
         let t = Instant::now();

@@ -373,8 +373,11 @@ async fn a_client_that_hangs_up_does_not_erase_the_access(ledger: Ledger) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         records = audit_records(
             &mut auditor(gw.addr(), &pki),
+            // The lookup's record, not those of these queries about the same
+            // citizen (each is an access too).
             QueryAuditRequest {
                 subject_personal_id: id.clone(),
+                operation: "IdentityService/GetCitizen".into(),
                 ..Default::default()
             },
         )
@@ -388,7 +391,13 @@ async fn a_client_that_hangs_up_does_not_erase_the_access(ledger: Ledger) {
         1,
         "the data was fetched: the access is on record"
     );
-    assert_eq!(records[0].outcome, Code::Ok as u32);
+    // Fetched from the registry, never released: the client had gone.
+    let r = &records[0];
+    assert_eq!(
+        (r.outcome, r.reason.as_str(), r.cache.as_str()),
+        (Code::Cancelled as u32, "CLIENT_CANCELLED", "miss")
+    );
+    assert!(r.fields_released.is_empty());
 }
 
 integration_tests::on_both_ledgers!(

@@ -176,15 +176,16 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error>;
 
     /// Up to `limit` records about `subject` (a personal ID, as recorded) numbered
-    /// from `from` and below `below`, newest first, found through the subject index
-    /// (kept in the commit that appends each record, and left with the records
-    /// that are archived): the live log, without reading it.
+    /// from `from` and below `below`, newest or oldest first, found through the
+    /// subject index (kept in the commit that appends each record, and left with
+    /// the records that are archived): the live log, without reading it.
     async fn audit_by_subject(
         &self,
         subject: &str,
         from: u64,
         below: u64,
         limit: usize,
+        newest_first: bool,
     ) -> Result<Vec<AuditRecord>, Error>;
 
     /// The first checkpoint signed at or after the record `seq`, the one that

@@ -256,8 +256,10 @@ impl Store for Postgres {
         from: u64,
         below: u64,
         limit: usize,
+        newest_first: bool,
     ) -> Result<Vec<AuditRecord>, Error> {
-        read::by_subject(&**self.client().await?, subject, from, below, limit).await
+        let client = self.client().await?;
+        read::by_subject(&client, subject, from..below, limit, newest_first).await
     }
 
     async fn audit_checkpoint_covering(

@@ -49,7 +49,11 @@ pub fn matches(req: &QueryAuditRequest, r: &AuditRecord) -> bool {
 /// when the query is given the archives.
 pub struct Query {
     archived: Option<super::archive::read::Records>,
+    /// The live records, read in order (no subject asked for)…
     walk: Walk,
+    /// …or found through the subject index, from this number on.
+    store: Arc<dyn Store>,
+    next_seq: u64,
     req: QueryAuditRequest,
     /// The last record the query may return.
     hi: u64,
@@ -89,7 +93,9 @@ impl Query {
         .await?;
         Ok(Query {
             archived,
-            walk: Walk::new(store, lo, hi.max(lo)),
+            walk: Walk::new(store.clone(), lo, hi.max(lo)),
+            store,
+            next_seq: lo,
             done: hi < lo,
             req,
             hi,
@@ -119,6 +125,29 @@ impl Query {
             }
             if self.done {
                 return Ok(None);
+            }
+            // A citizen's records come from the subject index, not the whole log.
+            if !self.req.subject_personal_id.is_empty() {
+                const PAGE: usize = 512;
+                let page = self
+                    .store
+                    .audit_by_subject(
+                        &self.req.subject_personal_id,
+                        self.next_seq,
+                        self.hi.saturating_add(1),
+                        PAGE,
+                        false,
+                    )
+                    .await
+                    .map_err(Error::audit)?;
+                self.done = page.len() < PAGE;
+                if let Some(last) = page.last() {
+                    self.next_seq = last.seq + 1;
+                }
+                let req = &self.req;
+                self.ready
+                    .extend(page.into_iter().filter(|r| matches(req, r)));
+                continue;
             }
             match self.walk.page().await.map_err(Error::audit)? {
                 None => self.done = true,

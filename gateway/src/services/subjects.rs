@@ -94,7 +94,7 @@ impl SubjectAccessService for Subjects {
                     .min(hi.saturating_add(1));
                 let ledger = crate::Error::ledger;
                 let mut records = store
-                    .audit_by_subject(subject.as_str(), lo, below, size + 1)
+                    .audit_by_subject(subject.as_str(), lo, below, size + 1, true)
                     .await
                     .map_err(ledger)?;
                 let more = records.len() > size;

@@ -40,9 +40,10 @@ impl Store for Embedded {
         from: u64,
         below: u64,
         limit: usize,
+        newest_first: bool,
     ) -> Result<Vec<AuditRecord>, Error> {
         let subject = subject.to_owned();
-        self.read(move |txn| subjects::page(txn, &subject, from, below, limit))
+        self.read(move |txn| subjects::page(txn, &subject, from..below, limit, newest_first))
             .await
     }
 

@@ -66,19 +66,22 @@ pub(super) fn build(txn: &WriteTransaction) -> Result<u64, Error> {
 pub(super) fn page(
     txn: &ReadTransaction,
     subject: &str,
-    from: u64,
-    below: u64,
+    seqs: std::ops::Range<u64>,
     limit: usize,
+    newest_first: bool,
 ) -> Result<Vec<AuditRecord>, Error> {
     const CTX: &str = "read a subject's records";
     let table = txn.open_table(SUBJECTS).ctx(CTX)?;
     let records = txn.open_table(RECORDS).ctx(CTX)?;
     let mut out = Vec::new();
-    for entry in table
-        .range((subject, from)..(subject, below))
-        .ctx(CTX)?
-        .rev()
-    {
+    let range = table
+        .range((subject, seqs.start)..(subject, seqs.end))
+        .ctx(CTX)?;
+    let entries: Box<dyn Iterator<Item = _>> = match newest_first {
+        true => Box::new(range.rev()),
+        false => Box::new(range),
+    };
+    for entry in entries {
         let (k, _) = entry.ctx(CTX)?;
         let seq = k.value().1;
         // An entry without its record would be a bug; the record is what counts.

@@ -105,18 +105,29 @@ pub(super) async fn record(client: &Client, seq: u64) -> Result<Option<AuditReco
 pub(super) async fn by_subject(
     client: &Client,
     subject: &str,
-    from: u64,
-    below: u64,
+    seqs: std::ops::Range<u64>,
     limit: usize,
+    newest_first: bool,
 ) -> Result<Vec<AuditRecord>, Error> {
     let bound = |n: u64| n.min(i64::MAX as u64) as i64;
+    let sql = match newest_first {
+        true => {
+            "SELECT record FROM audit_records WHERE subject = $1 AND seq >= $2 AND seq < $3
+              ORDER BY subject DESC, seq DESC LIMIT $4"
+        }
+        false => {
+            "SELECT record FROM audit_records WHERE subject = $1 AND seq >= $2 AND seq < $3
+              ORDER BY subject, seq LIMIT $4"
+        }
+    };
+    let params = [
+        &subject as &(dyn tokio_postgres::types::ToSql + Sync),
+        &bound(seqs.start),
+        &bound(seqs.end),
+        &(limit as i64),
+    ];
     client
-        .query(
-            "SELECT record FROM audit_records
-              WHERE subject = $1 AND seq >= $2 AND seq < $3
-              ORDER BY subject DESC, seq DESC LIMIT $4",
-            &[&subject, &bound(from), &bound(below), &(limit as i64)],
-        )
+        .query(sql, &params)
         .await
         .map_err(db("read a subject's records"))?
         .iter()

@@ -30,25 +30,38 @@ pub async fn a_subjects_records_are_found_through_the_index(b: &dyn Backend) {
         };
         w.append(Some(about(n, subject)), None).await.unwrap();
     }
-    let all = store.audit_by_subject(lan, 1, u64::MAX, 100).await.unwrap();
+    let all = store
+        .audit_by_subject(lan, 1, u64::MAX, 100, true)
+        .await
+        .unwrap();
     assert_eq!(seqs(&all), [9, 5, 2], "newest first");
     assert!(all.iter().all(|r| r.subject_personal_id == lan));
     // A page, then the next below it; a lower bound.
     assert_eq!(
-        seqs(&store.audit_by_subject(lan, 1, u64::MAX, 2).await.unwrap()),
+        seqs(
+            &store
+                .audit_by_subject(lan, 1, u64::MAX, 2, true)
+                .await
+                .unwrap()
+        ),
         [9, 5]
     );
     assert_eq!(
-        seqs(&store.audit_by_subject(lan, 1, 5, 2).await.unwrap()),
+        seqs(&store.audit_by_subject(lan, 1, 5, 2, true).await.unwrap()),
         [2]
     );
     assert_eq!(
-        seqs(&store.audit_by_subject(lan, 3, u64::MAX, 9).await.unwrap()),
+        seqs(
+            &store
+                .audit_by_subject(lan, 3, u64::MAX, 9, true)
+                .await
+                .unwrap()
+        ),
         [9, 5]
     );
     assert!(
         store
-            .audit_by_subject("001085000008", 1, u64::MAX, 9)
+            .audit_by_subject("001085000008", 1, u64::MAX, 9, true)
             .await
             .unwrap()
             .is_empty()
@@ -77,12 +90,17 @@ pub async fn a_subjects_records_are_found_through_the_index(b: &dyn Backend) {
     // Archived records leave the index with the log.
     assert_eq!(store.audit_remove(5, 100).await.unwrap(), 5);
     assert_eq!(
-        seqs(&store.audit_by_subject(lan, 1, u64::MAX, 9).await.unwrap()),
+        seqs(
+            &store
+                .audit_by_subject(lan, 1, u64::MAX, 9, true)
+                .await
+                .unwrap()
+        ),
         [9]
     );
     assert!(
         store
-            .audit_by_subject(minh, 1, u64::MAX, 9)
+            .audit_by_subject(minh, 1, u64::MAX, 9, true)
             .await
             .unwrap()
             .is_empty()
@@ -91,7 +109,12 @@ pub async fn a_subjects_records_are_found_through_the_index(b: &dyn Backend) {
     drop((w, store));
     let store = b.open().await;
     assert_eq!(
-        seqs(&store.audit_by_subject(lan, 1, u64::MAX, 9).await.unwrap()),
+        seqs(
+            &store
+                .audit_by_subject(lan, 1, u64::MAX, 9, true)
+                .await
+                .unwrap()
+        ),
         [9],
         "durable"
     );
@@ -115,7 +138,7 @@ pub async fn the_subject_index_is_built_for_a_ledger_from_before_it(
     forget().await;
     let store = b.open().await;
     let found = store
-        .audit_by_subject("001085000007", 1, u64::MAX, 9)
+        .audit_by_subject("001085000007", 1, u64::MAX, 9, true)
         .await
         .unwrap();
     assert_eq!(seqs(&found), [3, 2, 1], "built when the ledger is opened");
