@@ -82,7 +82,8 @@ pub fn step(n: u32, revision: u64) -> UpdateDossierStatusRequest {
 pub fn record(dir: &Path) -> HashMap<String, Vec<u64>> {
     let mut out: HashMap<String, Vec<u64>> = HashMap::new();
     let text = std::fs::read_to_string(dir.join("portal.jsonl")).unwrap_or_default();
-    for line in text.lines() {
+    // A last line without its newline is still being written: it counts next time.
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
         if let Some(step) = v.get("TienDo") {
             let steps = out
