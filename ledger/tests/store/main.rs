@@ -261,7 +261,8 @@ mod postgres {
                 .batch_execute(
                     "SET search_path TO lienthong;
                      ALTER TABLE dossiers DROP COLUMN month, DROP COLUMN facts;
-                     DELETE FROM migrations WHERE version = 2;",
+                     ALTER TABLE audit_records DROP COLUMN subject;
+                     DELETE FROM migrations WHERE version >= 2;",
                 )
                 .await
                 .unwrap();
@@ -284,7 +285,7 @@ mod postgres {
                 .batch_execute(
                     "SET search_path TO lienthong;
                      ALTER TABLE audit_records DROP COLUMN subject;
-                     DELETE FROM migrations WHERE version = 3;",
+                     DELETE FROM migrations WHERE version >= 3;",
                 )
                 .await
                 .unwrap();
