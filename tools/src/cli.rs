@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod audit;
 pub mod cache;
 pub mod config;
+pub mod examples;
 pub mod health;
 pub mod ledger;
 pub mod policy;

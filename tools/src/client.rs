@@ -24,13 +24,13 @@ mod dossier;
 #[derive(Debug, Clone, Args)]
 pub struct Connect {
     /// The gateway's URL.
-    #[arg(long, default_value = "https://localhost:50051")]
+    #[arg(long, global = true, default_value = "https://localhost:50051")]
     pub url: String,
     /// Certificates directory (the CA and `clients/<agency>.{crt,key}`).
-    #[arg(long, default_value = "certs")]
+    #[arg(long, global = true, default_value = "certs")]
     pub certs_dir: PathBuf,
     /// Deadline of the call in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, global = true, default_value_t = 10_000)]
     pub timeout_ms: u64,
 }
 
@@ -61,22 +61,22 @@ pub struct Client {
     #[command(flatten)]
     pub connect: Connect,
     /// The agency to call as (its certificate under `<certs-dir>/clients/`).
-    #[arg(long, default_value = "H99.01")]
+    #[arg(long, global = true, default_value = "H99.01")]
     pub agency: String,
     /// Purpose of processing, e.g. dossier-processing (lookups).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub purpose: Option<String>,
     /// Legal basis, e.g. ND-47/2020 (lookups).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub legal_basis: Option<String>,
     /// Officer on whose behalf the call is made (lookups).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub officer: Option<String>,
     /// Case reference, e.g. a dossier code.
-    #[arg(long, default_value = "")]
+    #[arg(long, global = true, default_value = "")]
     pub case_ref: String,
     /// Print JSON instead of text.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
     /// The call.
     #[command(subcommand)]

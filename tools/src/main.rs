@@ -3,15 +3,14 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context;
-use clap::Parser;
-use lienthong::cli::{Cli, Command, Pki, Policy, Sim};
+use lienthong::cli::{Command, Pki, Policy, Sim};
 use lienthong_gateway::config::LogFormat;
 use lienthong_pki::{self as pki, Paths, Validity};
 use lienthong_proto::AgencyCode;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = lienthong::cli::examples::parse();
     // `serve` logs as its configuration says, unless flags say otherwise.
     let config = match &cli.command {
         Command::Serve(serve) => Some(serve.config()?),
