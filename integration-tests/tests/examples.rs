@@ -1,7 +1,8 @@
-//! The integrators' examples run against a real gateway: `examples/python/` with
-//! grpcio from PyPI (installed into a virtual environment under the target dir,
-//! again only when its requirements change), over mTLS with the test's PKI.
-//! Without `python3 -m venv` the test fails, saying so: it never skips.
+//! The integrators' examples run against a real gateway, over mTLS with the test's
+//! PKI: `examples/python/` with grpcio from PyPI (in a virtual environment under the
+//! target dir), `examples/node/` with `@grpc/grpc-js` from npm (installed there
+//! too); each installed again only when its dependencies change. Without Python's
+//! venv or Node and npm the tests fail, saying so: they never skip.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,68 +17,95 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A virtual environment with `examples/python/requirements.txt` installed; its
-/// Python.
-fn python() -> PathBuf {
-    let requirements = root().join("examples/python/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-examples");
-    let installed = venv.join("installed-requirements.txt");
-    let python = venv.join("bin/python");
-    if std::fs::read_to_string(&installed).ok().as_deref() == Some(&wanted) && python.exists() {
-        return python;
+/// `dir` under the target dir, holding what `manifest` lists as `install` puts it
+/// there; installed again only when the manifest changes (the copy kept beside
+/// says what is installed).
+fn installed(manifest: &str, dir: &str, install: impl FnOnce(&Path, &Path)) -> PathBuf {
+    let manifest = root().join(manifest);
+    let wanted = std::fs::read_to_string(&manifest).expect("the example's manifest");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    let copy = dir.join("installed-from");
+    if std::fs::read_to_string(&copy).ok().as_deref() != Some(&wanted) {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a directory to install into");
+        install(&manifest, &dir);
+        std::fs::write(&copy, wanted).expect("note what is installed");
     }
-    let run = |cmd: &mut Command, what: &str| {
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("{what}: {e} (is python3 with venv installed?)"));
-        assert!(
-            out.status.success(),
-            "{what} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let _ = std::fs::remove_dir_all(&venv);
-    run(
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        "python3 -m venv",
-    );
-    run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements),
-        "pip install -r examples/python/requirements.txt",
-    );
-    std::fs::write(&installed, wanted).expect("note what is installed");
-    python
+    dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_python_example_runs_against_a_gateway() {
-    let python = tokio::task::spawn_blocking(python).await.unwrap();
+/// Runs `cmd`, which must succeed; `what` and `needs` say what failed.
+fn run(cmd: &mut Command, what: &str, needs: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e} (is {needs} installed?)"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A virtual environment with `examples/python/requirements.txt`; its Python.
+fn python() -> PathBuf {
+    let venv = installed(
+        "examples/python/requirements.txt",
+        "python-examples",
+        |requirements, venv| {
+            let needs = "python3 with its venv module";
+            run(
+                Command::new("python3").args(["-m", "venv"]).arg(venv),
+                "python3 -m venv",
+                needs,
+            );
+            run(
+                Command::new(venv.join("bin/python"))
+                    .args(["-m", "pip", "install", "--quiet"])
+                    .args(["--disable-pip-version-check", "-r"])
+                    .arg(requirements),
+                "pip install -r examples/python/requirements.txt",
+                needs,
+            );
+        },
+    );
+    venv.join("bin/python")
+}
+
+/// What `examples/node/package.json` names, installed; the `node_modules` the
+/// example is to find.
+fn node_modules() -> PathBuf {
+    let dir = installed(
+        "examples/node/package.json",
+        "node-examples",
+        |package, dir| {
+            std::fs::copy(package, dir.join("package.json")).expect("package.json");
+            run(
+                Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--silent"])
+                    .current_dir(dir),
+                "npm install",
+                "Node.js with npm",
+            );
+        },
+    );
+    dir.join("node_modules")
+}
+
+/// Runs `program` against a fresh gateway and checks the lines every example
+/// prints: the lookup, its two refusals read from their details, the dossier and
+/// the audit log.
+async fn runs_against_a_gateway(mut program: Command) {
     let pki = TestPki::new();
     let (gw, _) = integration_tests::start_with_sim(&pki).await;
     let id = integration_tests::sim_id("001085", true);
     let target = format!("localhost:{}", gw.addr().port());
-    let certs = pki.paths.dir.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(root().join("examples/python/lienthong_client.py"))
-            .args(["--target", &target, "--personal-id", &id, "--certs"])
-            .arg(certs)
-            .output()
-            .expect("the example runs")
-    })
-    .await
-    .unwrap();
+    program
+        .args(["--target", &target, "--personal-id", &id, "--certs"])
+        .arg(&pki.paths.dir);
+    let out = tokio::task::spawn_blocking(move || program.output().expect("the example runs"))
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -117,4 +145,22 @@ async fn the_python_example_runs_against_a_gateway() {
     gw.shutdown(std::time::Duration::from_secs(5))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_example_runs_against_a_gateway() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let mut program = Command::new(python);
+    program.arg(root().join("examples/python/lienthong_client.py"));
+    runs_against_a_gateway(program).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_example_runs_against_a_gateway() {
+    let modules = tokio::task::spawn_blocking(node_modules).await.unwrap();
+    let mut program = Command::new("node");
+    program
+        .arg(root().join("examples/node/lienthong_client.js"))
+        .env("NODE_PATH", modules);
+    runs_against_a_gateway(program).await;
 }
