@@ -30,7 +30,13 @@ const googleProtos = require('google-proto-files');
 const PROTO_ROOT = path.resolve(__dirname, '../../proto');
 
 function args() {
-  const out = { target: 'localhost:50051', certs: 'certs', personalId: '001085012345', dossierCode: '' };
+  const out = {
+    target: 'localhost:50051',
+    certs: 'certs',
+    personalId: '001085012345',
+    dossierCode: '',
+    unreachableId: '',
+  };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -132,10 +138,20 @@ async function main() {
   console.log(`invalid: ${grpc.status[invalid.code]}; ${fields}`);
   const residency = new v1.ResidencyService(a.target, credentials(a.certs, 'H99.02'));
   const denied = await expectRefusal(call(residency, 'GetResidence', { personal_id: a.personalId, context }));
-  const { ErrorInfo: info, RetryInfo: retry } = details(denied, types);
+  const { ErrorInfo: info } = details(denied, types);
   console.log(`denied: ${grpc.status[denied.code]} reason ${info ? info.reason : '?'} (${denied.details})`);
-  // Refusals that pass (UNAVAILABLE, RESOURCE_EXHAUSTED) say when to retry.
-  if (retry) console.log(`retry after: ${retry.retry_delay.seconds} s`);
+  // A refusal that passes (the register unreachable, a rate limit) says when to
+  // try again; a program waits that long.
+  if (a.unreachableId) {
+    try {
+      await call(identity, 'GetCitizen', { personal_id: a.unreachableId, context });
+      console.log('retry: answered');
+    } catch (error) {
+      const { ErrorInfo: why, RetryInfo: retry } = details(error, types);
+      const wait = retry ? `${retry.retry_delay.seconds} s` : 'not said';
+      console.log(`retry: ${grpc.status[error.code]} reason ${why ? why.reason : '?'}, again after ${wait}`);
+    }
+  }
 
   // 3. A dossier, and its sync state toward the portal.
   const now = new Date();

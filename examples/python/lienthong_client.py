@@ -86,6 +86,7 @@ def main():
     parser.add_argument("--certs", default="certs")
     parser.add_argument("--personal-id", default="001085012345")
     parser.add_argument("--dossier-code", help="default: H99.01-<today>-9001")
+    parser.add_argument("--unreachable-id", help="a citizen to look up while the register is down")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as generated:
@@ -120,11 +121,20 @@ def main():
             department.GetResidence(residency.GetResidenceRequest(personal_id=args.personal_id, context=context), timeout=10)
             sys.exit("error: a refused lookup was answered")
         except grpc.RpcError as error:
-            info, _, retry = details(error)
+            info, _, _ = details(error)
             print(f"denied: {error.code().name} reason {info.reason if info else '?'} ({error.details()})")
-            # Refusals that pass (UNAVAILABLE, RESOURCE_EXHAUSTED) say when to retry.
-            if retry is not None:
-                print(f"retry after: {retry.retry_delay.seconds} s")
+        # A refusal that passes (the register unreachable, a rate limit) says when
+        # to try again; a program waits that long.
+        if args.unreachable_id:
+            try:
+                lookups.GetCitizen(
+                    identity.GetCitizenRequest(personal_id=args.unreachable_id, context=context), timeout=10
+                )
+                print("retry: answered")
+            except grpc.RpcError as error:
+                info, _, retry = details(error)
+                wait = f"{retry.retry_delay.seconds} s" if retry else "not said"
+                print(f"retry: {error.code().name} reason {info.reason if info else '?'}, again after {wait}")
 
         # 3. A dossier, and its sync state toward the portal.
         now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=7)))

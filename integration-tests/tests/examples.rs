@@ -97,11 +97,20 @@ fn node_modules() -> PathBuf {
 /// the audit log.
 async fn runs_against_a_gateway(mut program: Command) {
     let pki = TestPki::new();
-    let (gw, _) = integration_tests::start_with_sim(&pki).await;
+    let (gw, faults) = integration_tests::start_with_sim(&pki).await;
     let id = integration_tests::sim_id("001085", true);
+    let unreachable = integration_tests::sim_id("079190", true);
+    // The register goes down once the citizen is in the cache: the example's
+    // lookup is served, another citizen's is refused with when to retry.
+    integration_tests::identity(&gw, &pki, "H99.01")
+        .get_citizen(integration_tests::citizen_request(&id))
+        .await
+        .unwrap();
+    faults.set_down(true);
     let target = format!("localhost:{}", gw.addr().port());
     program
-        .args(["--target", &target, "--personal-id", &id, "--certs"])
+        .args(["--target", &target, "--personal-id", &id])
+        .args(["--unreachable-id", &unreachable, "--certs"])
         .arg(&pki.paths.dir);
     let out = tokio::task::spawn_blocking(move || program.output().expect("the example runs"))
         .await
@@ -129,6 +138,11 @@ async fn runs_against_a_gateway(mut program: Command) {
     assert!(
         line("denied").starts_with("denied: PERMISSION_DENIED reason OPERATION_NOT_ALLOWED"),
         "{stdout}"
+    );
+    let retry = line("retry");
+    assert!(
+        retry.starts_with("retry: UNAVAILABLE reason ") && retry.ends_with(", again after 1 s"),
+        "{retry}"
     );
     assert!(
         line("dossier").contains("revision 1 sync SYNC_STATUS_"),
