@@ -296,6 +296,18 @@ pub fn seen<T>(result: Result<tonic::Response<T>, tonic::Status>) -> (String, to
     }
 }
 
+/// The fields named by the BadRequest details of an INVALID_ARGUMENT status.
+pub fn violated(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.metadata().get("x-request-id").is_some());
+    let details = status.get_error_details();
+    let bad = details.bad_request().expect("BadRequest details");
+    bad.field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
+}
+
 /// The `ErrorInfo` reason of an error status (empty without one).
 pub fn reason(status: &tonic::Status) -> String {
     status

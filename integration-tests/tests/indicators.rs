@@ -21,7 +21,6 @@ use lienthong_proto::v1::{
 };
 use tonic::Code;
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 
 use DossierStatus::*;
 
@@ -440,13 +439,8 @@ async fn a_month_of_dossiers_is_reported_as_counted(ledger: Ledger) {
     ] {
         let e = indicators(&mut reports, month, agency).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{month:?} {agency:?}");
-        let violations = e
-            .get_error_details()
-            .bad_request()
-            .unwrap()
-            .field_violations
-            .clone();
-        assert_eq!(violations[0].field, field, "{violations:?}");
+        let violations = integration_tests::violated(&e);
+        assert_eq!(violations[0], field, "{violations:?}");
     }
     let records = audit_records(
         &mut auditor(gw.addr(), &pki),

@@ -2,7 +2,7 @@
 //! request ids, and every class of invalid input.
 
 use integration_tests::{
-    TestPki, channel, citizen_request, context, residence_request, sim_id, start_with_sim,
+    TestPki, channel, citizen_request, context, residence_request, sim_id, start_with_sim, violated,
 };
 use lienthong_proto::prost_types::FieldMask;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
@@ -160,18 +160,6 @@ async fn unknown_citizen_is_not_found() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-}
-
-/// The fields named by the BadRequest details of an INVALID_ARGUMENT status.
-fn violated(status: &tonic::Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    assert!(status.metadata().get("x-request-id").is_some());
-    let details = status.get_error_details();
-    let bad = details.bad_request().expect("BadRequest details");
-    bad.field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect()
 }
 
 #[tokio::test]

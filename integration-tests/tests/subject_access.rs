@@ -14,7 +14,6 @@ use lienthong_proto::v1::{
 };
 use tonic::Code;
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 
 fn list(personal_id: &str) -> ListSubjectAccessesRequest {
     ListSubjectAccessesRequest {
@@ -232,13 +231,8 @@ async fn a_citizen_sees_who_read_their_data(ledger: Ledger) {
     ] {
         let e = accesses(&mut portal, req).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
-        let violations = e
-            .get_error_details()
-            .bad_request()
-            .unwrap()
-            .field_violations
-            .clone();
-        assert_eq!(violations[0].field, field, "{violations:?}");
+        let violations = integration_tests::violated(&e);
+        assert_eq!(violations[0], field, "{violations:?}");
     }
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
 }

@@ -35,6 +35,19 @@ pub use prost_types;
 /// the register (birth dates, "this year") are in +07:00.
 pub const VIETNAM: time::UtcOffset = time::macros::offset!(+7);
 
+/// The instant `unix_micros` as Vietnam shows it, RFC 3339 with its +07:00 offset
+/// (e.g. `2026-11-29T08:15:02+07:00`); empty for an instant out of range.
+pub fn in_vietnam(unix_micros: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_micros) * 1_000)
+        .map(|t| t.to_offset(VIETNAM))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Today's date in Vietnam.
 pub fn today() -> time::Date {
     time::OffsetDateTime::now_utc().to_offset(VIETNAM).date()

@@ -30,17 +30,6 @@ impl Subjects {
     }
 }
 
-/// `t` in Vietnam time, RFC 3339.
-fn in_vietnam(t: Option<&Timestamp>) -> String {
-    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
-        .map(|t| t.to_offset(lienthong_proto::VIETNAM))
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 fn valid_time(t: Option<&Timestamp>) -> bool {
     t.is_none_or(|t| (0..1_000_000_000).contains(&t.nanos))
 }
@@ -99,14 +88,20 @@ impl SubjectAccessService for Subjects {
                     .map_err(ledger)?;
                 let more = records.len() > size;
                 records.truncate(size);
+                // Oldest first, one checkpoint covers every record up to it: asked
+                // for once, not once per record.
                 let mut accesses = Vec::with_capacity(records.len());
-                for r in records {
-                    let checkpoint = store
-                        .audit_checkpoint_covering(r.seq)
-                        .await
-                        .map_err(ledger)?;
-                    accesses.push(access(shared, r, checkpoint));
+                let mut covering: Option<lienthong_proto::v1::Checkpoint> = None;
+                for r in records.into_iter().rev() {
+                    if covering.as_ref().is_none_or(|c| c.seq < r.seq) {
+                        covering = store
+                            .audit_checkpoint_covering(r.seq)
+                            .await
+                            .map_err(ledger)?;
+                    }
+                    accesses.push(access(shared, r, covering.clone()));
                 }
+                accesses.reverse();
                 let first = store.audit_first().await.map_err(ledger)?;
                 let held_since = store
                     .audit_record(first)
@@ -137,7 +132,10 @@ fn access(
 ) -> SubjectAccess {
     SubjectAccess {
         seq: r.seq,
-        at_vietnam: in_vietnam(r.at.as_ref()),
+        at_vietnam: r
+            .at
+            .map(|t| lienthong_proto::in_vietnam(t.seconds * 1_000_000))
+            .unwrap_or_default(),
         at: r.at,
         agency_name: shared
             .directory

@@ -26,6 +26,19 @@ impl Redb {
     fn new() -> Option<Redb> {
         Some(Redb(tempfile::tempdir().unwrap()))
     }
+
+    /// Deletes the table `table` of the ledger, below the store (a ledger from
+    /// before the table).
+    fn delete_table<K: redb::Key + 'static>(
+        &self,
+        table: redb::TableDefinition<K, impl redb::Value + 'static>,
+    ) {
+        let path = self.0.path().join(lienthong_ledger::embedded::FILE);
+        let db = redb::Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn.delete_table(table).unwrap());
+        txn.commit().unwrap();
+    }
 }
 
 #[async_trait::async_trait]
@@ -52,6 +65,17 @@ impl Pg {
             statement_timeout: std::time::Duration::from_secs(10),
             connect_timeout: std::time::Duration::from_secs(5),
         }
+    }
+}
+
+impl Pg {
+    /// Runs `sql` on the database, below the store (a ledger's schema taken back).
+    async fn execute(&self, sql: &str) {
+        let (client, connection) = tokio_postgres::connect(&self.0, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.unwrap();
     }
 }
 
@@ -251,21 +275,15 @@ mod postgres {
         let Some(backend) = Pg::new().await else {
             return;
         };
-        let url = backend.0.clone();
         super::facts_are_built_for_a_ledger_from_before_them(&backend, async || {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-                .batch_execute(
+            backend
+                .execute(
                     "SET search_path TO lienthong;
                      ALTER TABLE dossiers DROP COLUMN month, DROP COLUMN facts;
                      ALTER TABLE audit_records DROP COLUMN subject;
                      DELETE FROM migrations WHERE version >= 2;",
                 )
-                .await
-                .unwrap();
+                .await;
         })
         .await;
     }
@@ -275,20 +293,14 @@ mod postgres {
         let Some(backend) = Pg::new().await else {
             return;
         };
-        let url = backend.0.clone();
         super::the_subject_index_is_built_for_a_ledger_from_before_it(&backend, async || {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-                .batch_execute(
+            backend
+                .execute(
                     "SET search_path TO lienthong;
                      ALTER TABLE audit_records DROP COLUMN subject;
                      DELETE FROM migrations WHERE version >= 3;",
                 )
-                .await
-                .unwrap();
+                .await;
         })
         .await;
     }
@@ -303,14 +315,10 @@ mod embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn facts_are_built_for_a_ledger_from_before_them() {
         let backend = Redb::new().unwrap();
-        let path = backend.0.path().join(lienthong_ledger::embedded::FILE);
         super::facts_are_built_for_a_ledger_from_before_them(&backend, async || {
-            let db = redb::Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            let facts: redb::TableDefinition<(u32, &str), &[u8]> =
-                redb::TableDefinition::new("dossier_facts");
-            assert!(txn.delete_table(facts).unwrap());
-            txn.commit().unwrap();
+            backend.delete_table(redb::TableDefinition::<(u32, &str), &[u8]>::new(
+                "dossier_facts",
+            ));
         })
         .await;
     }
@@ -318,14 +326,10 @@ mod embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_subject_index_is_built_for_a_ledger_from_before_it() {
         let backend = Redb::new().unwrap();
-        let path = backend.0.path().join(lienthong_ledger::embedded::FILE);
         super::the_subject_index_is_built_for_a_ledger_from_before_it(&backend, async || {
-            let db = redb::Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            let index: redb::TableDefinition<(&str, u64), ()> =
-                redb::TableDefinition::new("audit_subjects");
-            assert!(txn.delete_table(index).unwrap());
-            txn.commit().unwrap();
+            backend.delete_table(redb::TableDefinition::<(&str, u64), ()>::new(
+                "audit_subjects",
+            ));
         })
         .await;
     }

@@ -16,6 +16,18 @@ fn seqs(records: &[AuditRecord]) -> Vec<u64> {
     records.iter().map(|r| r.seq).collect()
 }
 
+/// The numbers of `subject`'s records from `from` and below `below`, newest first.
+async fn found(
+    store: &Arc<dyn Store>,
+    subject: &str,
+    from: u64,
+    below: u64,
+    limit: usize,
+) -> Vec<u64> {
+    let records = store.audit_by_subject(subject, from, below, limit, true);
+    seqs(&records.await.unwrap())
+}
+
 pub async fn a_subjects_records_are_found_through_the_index(b: &dyn Backend) {
     let (lan, minh) = ("001085000007", "079190000123");
     let store = b.open().await;
@@ -37,33 +49,12 @@ pub async fn a_subjects_records_are_found_through_the_index(b: &dyn Backend) {
     assert_eq!(seqs(&all), [9, 5, 2], "newest first");
     assert!(all.iter().all(|r| r.subject_personal_id == lan));
     // A page, then the next below it; a lower bound.
-    assert_eq!(
-        seqs(
-            &store
-                .audit_by_subject(lan, 1, u64::MAX, 2, true)
-                .await
-                .unwrap()
-        ),
-        [9, 5]
-    );
-    assert_eq!(
-        seqs(&store.audit_by_subject(lan, 1, 5, 2, true).await.unwrap()),
-        [2]
-    );
-    assert_eq!(
-        seqs(
-            &store
-                .audit_by_subject(lan, 3, u64::MAX, 9, true)
-                .await
-                .unwrap()
-        ),
-        [9, 5]
-    );
+    assert_eq!(found(&store, lan, 1, u64::MAX, 2).await, [9, 5]);
+    assert_eq!(found(&store, lan, 1, 5, 2).await, [2]);
+    assert_eq!(found(&store, lan, 3, u64::MAX, 9).await, [9, 5]);
     assert!(
-        store
-            .audit_by_subject("001085000008", 1, u64::MAX, 9, true)
+        found(&store, "001085000008", 1, u64::MAX, 9)
             .await
-            .unwrap()
             .is_empty()
     );
     // Checkpoints every 4 records: 4 and 8 cover 2 and 5; nothing covers 9 yet.
@@ -89,35 +80,12 @@ pub async fn a_subjects_records_are_found_through_the_index(b: &dyn Backend) {
 
     // Archived records leave the index with the log.
     assert_eq!(store.audit_remove(5, 100).await.unwrap(), 5);
-    assert_eq!(
-        seqs(
-            &store
-                .audit_by_subject(lan, 1, u64::MAX, 9, true)
-                .await
-                .unwrap()
-        ),
-        [9]
-    );
-    assert!(
-        store
-            .audit_by_subject(minh, 1, u64::MAX, 9, true)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(found(&store, lan, 1, u64::MAX, 9).await, [9]);
+    assert!(found(&store, minh, 1, u64::MAX, 9).await.is_empty());
     w.close().await;
     drop((w, store));
     let store = b.open().await;
-    assert_eq!(
-        seqs(
-            &store
-                .audit_by_subject(lan, 1, u64::MAX, 9, true)
-                .await
-                .unwrap()
-        ),
-        [9],
-        "durable"
-    );
+    assert_eq!(found(&store, lan, 1, u64::MAX, 9).await, [9], "durable");
 }
 
 /// A ledger written before the index: records about a citizen, then the index

@@ -93,12 +93,5 @@ fn local(micros: i64) -> String {
     if micros == 0 {
         return "-".into();
     }
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .map(|t| t.to_offset(lienthong_proto::VIETNAM))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    lienthong_proto::in_vietnam(micros)
 }

@@ -149,12 +149,7 @@ pub async fn run(command: &ReportCommand) -> Result<String, String> {
 fn computed_at(report: &Indicators) -> String {
     report
         .computed_at
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
-        .map(|t| t.to_offset(lienthong_proto::VIETNAM))
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .map(|t| lienthong_proto::in_vietnam(t.seconds * 1_000_000))
         .unwrap_or_default()
 }
 
