@@ -23,7 +23,7 @@ mod upstreams;
 pub use cache::{BreakerConfig, CacheConfig, Freshness};
 pub use ledger::{Backend, LedgerConfig};
 pub use limits::{AgencyLimits, Limits, Rate, RateLimits, UpstreamLimits};
-pub use operations::{AdminConfig, DiskConfig, LogConfig, LogFormat, ReloadConfig};
+pub use operations::{AdminConfig, ConsoleConfig, DiskConfig, LogConfig, LogFormat, ReloadConfig};
 pub use trust::{ArchiveConfig, Audit, PolicyConfig, Tls};
 pub use upstreams::{DossiersConfig, Population, Portal, RestApi, SyncConfig};
 
@@ -85,6 +85,8 @@ pub struct Config {
     pub dossiers: DossiersConfig,
     /// The operations listener: metrics, liveness, readiness.
     pub admin: AdminConfig,
+    /// The inspectors' web console.
+    pub console: ConsoleConfig,
     /// The disk under the data dir.
     pub disk: DiskConfig,
     /// Log lines.
@@ -136,6 +138,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             disk: DiskConfig::default(),
             admin: AdminConfig::default(),
+            console: ConsoleConfig::default(),
             log: LogConfig::default(),
             reload: ReloadConfig::default(),
         }
@@ -183,6 +186,12 @@ impl Config {
         }
         if self.admin.health_interval.is_zero() {
             return bad("admin.health_interval", "must be greater than zero");
+        }
+        if self.console.link_ttl.is_zero() || self.console.session_ttl.is_zero() {
+            return bad(
+                "console.link_ttl",
+                "must be greater than zero (and console.session_ttl too)",
+            );
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(

@@ -21,6 +21,7 @@ pub mod cache;
 pub mod catalogue;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod data_dir;
 pub mod directory;
 pub mod disk;

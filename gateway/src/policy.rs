@@ -161,7 +161,25 @@ impl Policy {
         Policy::parse(&text, &path.display().to_string())
     }
 
-    /// The development policy.
+    /// The policy `config` names: its file, the embedded development policy when
+    /// it names none, or none at all when switched off.
+    pub fn configured(config: &crate::config::PolicyConfig) -> Result<Policy, LoadError> {
+        match &config.file {
+            _ if !config.enabled => {
+                tracing::warn!(
+                    "the policy is OFF: every agency reads everything (benchmark baseline only)"
+                );
+                Ok(Policy::open())
+            }
+            Some(path) => Policy::load(path),
+            None => {
+                tracing::warn!("no policy file configured; using the embedded DEVELOPMENT policy");
+                Ok(Policy::dev())
+            }
+        }
+    }
+
+    /// The embedded development policy.
     pub fn dev() -> Policy {
         Policy::parse(DEV_POLICY, "(embedded dev policy)").expect("the dev policy parses")
     }

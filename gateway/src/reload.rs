@@ -75,19 +75,7 @@ impl Reloader {
         let trust = Trust::load(&paths, agency_uri_prefix)?;
         // With the policy off there is no file to reload.
         let policy_file = policy.file.clone().filter(|_| policy.enabled);
-        let policy = match &policy_file {
-            _ if !policy.enabled => {
-                tracing::warn!(
-                    "the policy is OFF: every agency reads everything (benchmark baseline only)"
-                );
-                Policy::open()
-            }
-            Some(path) => Policy::load(path)?,
-            None => {
-                tracing::warn!("no policy file configured; using the embedded DEVELOPMENT policy");
-                Policy::dev()
-            }
-        };
+        let policy = Policy::configured(policy)?;
         let reloader = Reloader {
             paths,
             agency_uri_prefix: agency_uri_prefix.to_owned(),

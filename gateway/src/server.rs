@@ -62,6 +62,8 @@ pub struct Running {
     metrics: Arc<Metrics>,
     /// Where the admin listener is, when it runs.
     admin: Option<SocketAddr>,
+    /// Where the inspectors' console is, when it runs.
+    console: Option<SocketAddr>,
 }
 
 impl Running {
@@ -88,6 +90,11 @@ impl Running {
     /// The admin listener's address (metrics, health), when it runs.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin
+    }
+
+    /// The inspectors' console's address, when it runs.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console
     }
 
     /// The metrics.
@@ -302,6 +309,11 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
     } else {
         None
     };
+    let console = if config.console.on(config.tls.generate_dev_pki) {
+        Some(crate::console::serve(config, shared.clone(), shutdown.clone()).await?)
+    } else {
+        None
+    };
     let task = router::serve(
         &config.limits,
         shared,
@@ -328,5 +340,6 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         readiness,
         metrics,
         admin,
+        console,
     })
 }

@@ -224,6 +224,16 @@ fn read_pem<T: PemObject>(path: &Path) -> Result<Vec<T>, Error> {
         .map_err(|e| Error::Pki(format!("{}: {e}", path.display())))
 }
 
+/// The server's certificate chain and key.
+fn our_certificate(
+    paths: &Paths,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
+    let chain = read_pem::<CertificateDer<'static>>(&paths.server_cert())?;
+    let key = PrivateKeyDer::from_pem_file(paths.server_key())
+        .map_err(|e| Error::Pki(format!("{}: {e}", paths.server_key().display())))?;
+    Ok((chain, key))
+}
+
 /// The server TLS configuration: our certificate, required client certificates
 /// checked against the CA and the CRL, HTTP/2 only.
 pub fn server_config(paths: &Paths, agency_uri_prefix: &str) -> Result<Arc<ServerConfig>, Error> {
@@ -241,9 +251,7 @@ pub fn server_config(paths: &Paths, agency_uri_prefix: &str) -> Result<Arc<Serve
         inner,
         prefix: agency_uri_prefix.to_owned(),
     });
-    let chain = read_pem::<CertificateDer<'static>>(&paths.server_cert())?;
-    let key = PrivateKeyDer::from_pem_file(paths.server_key())
-        .map_err(|e| Error::Pki(format!("{}: {e}", paths.server_key().display())))?;
+    let (chain, key) = our_certificate(paths)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Pki(e.to_string()))?
@@ -251,5 +259,20 @@ pub fn server_config(paths: &Paths, agency_uri_prefix: &str) -> Result<Arc<Serve
         .with_single_cert(chain, key)
         .map_err(|e| Error::Pki(format!("server certificate: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The console's TLS configuration: our certificate, no client certificate (an
+/// inspector signs in with a one-time link), HTTP/1.1.
+pub fn console_config(paths: &Paths) -> Result<Arc<ServerConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let (chain, key) = our_certificate(paths)?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Pki(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| Error::Pki(format!("server certificate: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod audit;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod examples;
 pub mod health;
 pub mod ledger;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Explain the policy's decisions.
     #[command(subcommand)]
     Policy(Policy),
+    /// The inspectors' web console: a one-time sign-in link.
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
     /// Print the default configuration, or check a configuration file.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -84,6 +88,9 @@ pub struct Serve {
     /// Admin listener (metrics, healthz, readyz).
     #[arg(long)]
     pub admin_listen: Option<SocketAddr>,
+    /// The inspectors' console's listener.
+    #[arg(long)]
+    pub console_listen: Option<SocketAddr>,
     /// State directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -227,6 +234,9 @@ impl Serve {
         }
         if let Some(listen) = self.admin_listen {
             config.admin.listen = listen;
+        }
+        if let Some(listen) = self.console_listen {
+            config.console.listen = listen;
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();

@@ -113,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Cache(command) => print_or_exit(lienthong::cli::cache::run(&command).await),
         Command::Ledger(command) => print_or_exit(lienthong::cli::ledger::run(&command).await),
         Command::Report(command) => print_or_exit(lienthong::cli::report::run(&command).await),
+        Command::Console(command) => print_or_exit(lienthong::cli::console::run(&command)),
         Command::Sync(command) => print_or_exit(lienthong::cli::sync::run(&command).await),
         Command::Policy(Policy::Check(check)) => match lienthong::cli::policy::check(&check) {
             Ok(explained) => println!("{explained}"),

@@ -28,6 +28,58 @@ impl Default for AdminConfig {
     }
 }
 
+/// The inspectors' web console (HTTPS, the gateway's server certificate; sign-in
+/// with a one-time link minted on the server by `lienthong console login`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve it: `true` or `false`; unset, it runs exactly when the development
+    /// PKI is generated (the embedded setup) and not in a production config.
+    pub enabled: Option<bool>,
+    /// Its address. Keep it on loopback or the inspectorate's network.
+    pub listen: SocketAddr,
+    /// The address sign-in links point at, when the browser reaches the console by
+    /// another name than `listen` (a DNS name, a reverse tunnel).
+    pub url: Option<String>,
+    /// How long a sign-in link may wait to be used (once).
+    #[serde(with = "humantime_serde")]
+    pub link_ttl: Duration,
+    /// How long a session lasts after sign-in.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            url: None,
+            link_ttl: Duration::from_secs(5 * 60),
+            session_ttl: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl ConsoleConfig {
+    /// Whether it runs, given whether the development PKI is generated.
+    pub fn on(&self, dev_pki: bool) -> bool {
+        self.enabled.unwrap_or(dev_pki)
+    }
+
+    /// Where sign-in links point: `url`, or `https://` and the listen address
+    /// (`localhost` for an unspecified one).
+    pub fn base_url(&self) -> String {
+        if let Some(url) = &self.url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        match self.listen {
+            a if a.ip().is_unspecified() => format!("https://localhost:{}", a.port()),
+            a => format!("https://{a}"),
+        }
+    }
+}
+
 /// The disk under the data dir: when to warn, and when to stop recording.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

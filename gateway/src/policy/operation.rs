@@ -45,11 +45,25 @@ pub enum Operation {
     GetIndicators,
     /// `SubjectAccessService/ListSubjectAccesses` (role `subject-access`).
     ListSubjectAccesses,
+    /// The console's sign-in (role `auditor`).
+    ConsoleSignIn,
+    /// The console's search of the log (role `auditor`).
+    ConsoleSearch,
+    /// One record in the console (role `auditor`).
+    ConsoleRecord,
+    /// The console's integrity page: the log verified (role `auditor`).
+    ConsoleIntegrity,
+    /// The console's export of the log (role `auditor`).
+    ConsoleExport,
+    /// The console's charts (role `auditor`).
+    ConsoleCharts,
+    /// A citizen's access report in the console (role `auditor`).
+    ConsoleCitizenReport,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 24] = [
         Operation::GetCitizen,
         Operation::VerifyCitizen,
         Operation::GetResidence,
@@ -67,6 +81,13 @@ impl Operation {
         Operation::WatchDossiers,
         Operation::GetIndicators,
         Operation::ListSubjectAccesses,
+        Operation::ConsoleSignIn,
+        Operation::ConsoleSearch,
+        Operation::ConsoleRecord,
+        Operation::ConsoleIntegrity,
+        Operation::ConsoleExport,
+        Operation::ConsoleCharts,
+        Operation::ConsoleCitizenReport,
     ];
 
     /// `Service/Method`.
@@ -89,6 +110,13 @@ impl Operation {
             Operation::WatchDossiers => "DossierService/WatchDossiers",
             Operation::GetIndicators => "ReportService/GetIndicators",
             Operation::ListSubjectAccesses => "SubjectAccessService/ListSubjectAccesses",
+            Operation::ConsoleSignIn => "Console/SignIn",
+            Operation::ConsoleSearch => "Console/Search",
+            Operation::ConsoleRecord => "Console/Record",
+            Operation::ConsoleIntegrity => "Console/Integrity",
+            Operation::ConsoleExport => "Console/Export",
+            Operation::ConsoleCharts => "Console/Charts",
+            Operation::ConsoleCitizenReport => "Console/CitizenReport",
         }
     }
 
@@ -114,9 +142,16 @@ impl Operation {
     /// The role it needs, for the operations a role opens rather than a grant.
     pub fn role(self) -> Option<Role> {
         match self {
-            Operation::QueryAudit | Operation::VerifyAudit | Operation::ExportAudit => {
-                Some(Role::Auditor)
-            }
+            Operation::QueryAudit
+            | Operation::VerifyAudit
+            | Operation::ExportAudit
+            | Operation::ConsoleSignIn
+            | Operation::ConsoleSearch
+            | Operation::ConsoleRecord
+            | Operation::ConsoleIntegrity
+            | Operation::ConsoleExport
+            | Operation::ConsoleCharts
+            | Operation::ConsoleCitizenReport => Some(Role::Auditor),
             Operation::PurgeCache
             | Operation::SyncStatus
             | Operation::RetryDead

@@ -81,33 +81,8 @@ impl SubjectAccessService for Subjects {
                 let below = below
                     .unwrap_or(hi.saturating_add(1))
                     .min(hi.saturating_add(1));
-                let ledger = crate::Error::ledger;
-                let mut records = store
-                    .audit_by_subject(subject.as_str(), lo, below, size + 1, true)
-                    .await
-                    .map_err(ledger)?;
-                let more = records.len() > size;
-                records.truncate(size);
-                // Oldest first, one checkpoint covers every record up to it: asked
-                // for once, not once per record.
-                let mut accesses = Vec::with_capacity(records.len());
-                let mut covering: Option<lienthong_proto::v1::Checkpoint> = None;
-                for r in records.into_iter().rev() {
-                    if covering.as_ref().is_none_or(|c| c.seq < r.seq) {
-                        covering = store
-                            .audit_checkpoint_covering(r.seq)
-                            .await
-                            .map_err(ledger)?;
-                    }
-                    accesses.push(access(shared, r, covering.clone()));
-                }
-                accesses.reverse();
-                let first = store.audit_first().await.map_err(ledger)?;
-                let held_since = store
-                    .audit_record(first)
-                    .await
-                    .map_err(ledger)?
-                    .and_then(|r| r.at);
+                let (accesses, more) = accesses(shared, subject.as_str(), lo, below, size).await?;
+                let held_since = held_since(store).await?;
                 Ok(ListSubjectAccessesResponse {
                     next_page_token: match (more, accesses.last()) {
                         (true, Some(last)) => last.seq.to_string(),
@@ -122,6 +97,54 @@ impl SubjectAccessService for Subjects {
         })
         .await
     }
+}
+
+/// Up to `size` accesses to `subject` numbered from `lo` and below `below`, newest
+/// first, each with the signed checkpoint that covers it; and whether there are
+/// more.
+pub(crate) async fn accesses(
+    shared: &Shared,
+    subject: &str,
+    lo: u64,
+    below: u64,
+    size: usize,
+) -> Result<(Vec<SubjectAccess>, bool), crate::Error> {
+    let store = &*shared.dossiers.store;
+    let ledger = crate::Error::ledger;
+    let mut records = store
+        .audit_by_subject(subject, lo, below, size + 1, true)
+        .await
+        .map_err(ledger)?;
+    let more = records.len() > size;
+    records.truncate(size);
+    // Oldest first, one checkpoint covers every record up to it: asked for once,
+    // not once per record.
+    let mut accesses = Vec::with_capacity(records.len());
+    let mut covering: Option<lienthong_proto::v1::Checkpoint> = None;
+    for r in records.into_iter().rev() {
+        if covering.as_ref().is_none_or(|c| c.seq < r.seq) {
+            covering = store
+                .audit_checkpoint_covering(r.seq)
+                .await
+                .map_err(ledger)?;
+        }
+        accesses.push(access(shared, r, covering.clone()));
+    }
+    accesses.reverse();
+    Ok((accesses, more))
+}
+
+/// Since when the live log holds records (older ones are archived).
+pub(crate) async fn held_since(
+    store: &dyn lienthong_ledger::Store,
+) -> Result<Option<Timestamp>, crate::Error> {
+    let ledger = crate::Error::ledger;
+    let first = store.audit_first().await.map_err(ledger)?;
+    Ok(store
+        .audit_record(first)
+        .await
+        .map_err(ledger)?
+        .and_then(|r| r.at))
 }
 
 /// What a citizen is shown of the record `r`.

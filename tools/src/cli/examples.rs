@@ -82,6 +82,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "lienthong report indicators --month 2026-11 --agency H99.01 --csv",
     ),
     (
+        "console login",
+        "lienthong console login --config /etc/lienthong/lienthong.toml --agency H99.90 \\\n      --officer \"Nguyễn Văn A\"",
+    ),
+    (
         "ledger migrate",
         "lienthong ledger migrate --data-dir data --to postgres://lienthong@db/lienthong",
     ),

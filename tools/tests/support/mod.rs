@@ -77,6 +77,12 @@ pub fn serve_with(dir: &Path, port: u16, extra: &[&str]) -> Killed {
         } else {
             &["--admin-listen", "127.0.0.1:0"][..]
         })
+        // …and each console too (on in the embedded setup).
+        .args(if extra.contains(&"--console-listen") {
+            &[][..]
+        } else {
+            &["--console-listen", "127.0.0.1:0"][..]
+        })
         // Its log, appended across restarts, for tests that read it (and for
         // whoever debugs a failing test).
         .stderr(
