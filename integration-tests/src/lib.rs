@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod browser;
+pub mod console;
 pub mod properties;
 pub mod rogue;
 mod status;
