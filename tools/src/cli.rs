@@ -13,6 +13,7 @@ pub mod console;
 pub mod examples;
 pub mod health;
 pub mod ledger;
+pub mod manual;
 pub mod policy;
 pub mod report;
 pub mod sync;
@@ -72,6 +73,13 @@ pub enum Command {
     Config(config::ConfigCommand),
     /// Ask a running gateway whether each service is serving (grpc.health.v1).
     Health(health::Health),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Manpage,
     /// Load a gateway and measure it (`--local`: full versus baseline, same run).
     Bench(crate::bench::Options),
 }

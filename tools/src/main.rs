@@ -114,6 +114,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Ledger(command) => print_or_exit(lienthong::cli::ledger::run(&command).await),
         Command::Report(command) => print_or_exit(lienthong::cli::report::run(&command).await),
         Command::Console(command) => print_or_exit(lienthong::cli::console::run(&command)),
+        Command::Completions { shell } => print_or_exit(lienthong::cli::manual::completions(shell)),
+        Command::Manpage => print_or_exit(lienthong::cli::manual::manpage()),
         Command::Sync(command) => print_or_exit(lienthong::cli::sync::run(&command).await),
         Command::Policy(Policy::Check(check)) => match lienthong::cli::policy::check(&check) {
             Ok(explained) => println!("{explained}"),

@@ -11,7 +11,14 @@ use lienthong_pki::Paths;
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the default configuration: every key, its default, what it does.
-    Default,
+    Default {
+        /// The production values instead (what the Debian package installs as
+        /// /etc/lienthong/lienthong.toml): no development PKI, state in
+        /// /var/lib/lienthong, keys and policy in /etc/lienthong, JSON logs, the
+        /// console off and the admin listener on loopback.
+        #[arg(long)]
+        production: bool,
+    },
     /// Check a configuration file: syntax, unknown keys, values, and the files it
     /// names (policy, certificates, keys).
     Check {
@@ -23,9 +30,45 @@ pub enum ConfigCommand {
 /// Runs the command: the text to print, or why the file is refused.
 pub fn run(command: &ConfigCommand) -> Result<String, String> {
     match command {
-        ConfigCommand::Default => Ok(DEFAULT_FILE.to_owned()),
+        ConfigCommand::Default { production: false } => Ok(DEFAULT_FILE.to_owned()),
+        ConfigCommand::Default { production: true } => production(),
         ConfigCommand::Check { file } => check(file),
     }
+}
+
+/// Where the production values differ from the development setup: (the line as
+/// the default file has it, the line instead). Every key is kept with its comment.
+const PRODUCTION: &[(&str, &str)] = &[
+    (
+        "# lienthong gateway configuration.\n",
+        "# lienthong gateway configuration: PRODUCTION values (`lienthong config default\n# --production`, what the Debian package installs). Unlike the development setup\n# described below: state in /var/lib/lienthong; certificates, keys and policy in\n# /etc/lienthong; no development PKI; the console off; the admin listener on\n# loopback; JSON logs. Before the first start, put the PKI in /etc/lienthong/certs\n# and the grants in /etc/lienthong/policy.toml, and point [population] and\n# [portal] at the national systems (`lienthong config check` warns until then).\n",
+    ),
+    ("listen = \"127.0.0.1:50051\"", "listen = \"0.0.0.0:50051\""),
+    ("data_dir = \"data\"", "data_dir = \"/var/lib/lienthong\""),
+    (
+        "certs_dir = \"certs\"",
+        "certs_dir = \"/etc/lienthong/certs\"",
+    ),
+    ("generate_dev_pki = true", "generate_dev_pki = false"),
+    (
+        "# file = \"/etc/lienthong/policy.toml\"",
+        "file = \"/etc/lienthong/policy.toml\"",
+    ),
+    ("format = \"text\"", "format = \"json\""),
+];
+
+/// The default file with the production values.
+fn production() -> Result<String, String> {
+    let mut text = DEFAULT_FILE.to_owned();
+    for (from, to) in PRODUCTION {
+        if text.matches(from).count() != 1 {
+            return Err(format!(
+                "the default configuration no longer has {from:?} once"
+            ));
+        }
+        text = text.replacen(from, to, 1);
+    }
+    Ok(text)
 }
 
 fn check(file: &Path) -> Result<String, String> {
@@ -89,5 +132,79 @@ fn check(file: &Path) -> Result<String, String> {
     if !config.audit.enabled {
         report.push("warning: audit.enabled = false: requests leave no record".into());
     }
+    if matches!(
+        config.population,
+        lienthong_gateway::config::Population::Sim { .. }
+    ) {
+        report.push(
+            "warning: population.adapter = \"sim\": the in-process simulator, not the national population database".into(),
+        );
+    }
+    if matches!(config.portal, lienthong_gateway::config::Portal::Sim { .. }) {
+        report.push(
+            "warning: portal.adapter = \"sim\": the in-process simulator, not the National Public Service Portal".into(),
+        );
+    }
     Ok(report.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_production_values_are_what_the_package_installs() {
+        let text = production().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lienthong.toml");
+        std::fs::write(&file, &text).unwrap();
+        let config = Config::load(&file).unwrap();
+        config.validate().unwrap();
+        assert!(!config.tls.generate_dev_pki);
+        assert_eq!(config.data_dir, Path::new("/var/lib/lienthong"));
+        assert_eq!(config.tls.certs_dir, Path::new("/etc/lienthong/certs"));
+        assert_eq!(
+            config.policy.file.as_deref(),
+            Some(Path::new("/etc/lienthong/policy.toml"))
+        );
+        assert!(config.admin.listen.ip().is_loopback());
+        assert!(config.console.listen.ip().is_loopback());
+        assert!(
+            !config.console.on(config.tls.generate_dev_pki),
+            "the console is off"
+        );
+        assert_eq!(
+            config.log.format,
+            lienthong_gateway::config::LogFormat::Json
+        );
+        // Every other key as the development file has it, comments included.
+        let changed = DEFAULT_FILE
+            .lines()
+            .zip(text.lines().skip(6))
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            changed,
+            PRODUCTION.len(),
+            "only the header and the production keys differ"
+        );
+    }
+
+    #[test]
+    fn the_readme_shows_the_unit_the_package_installs() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let unit =
+            std::fs::read_to_string(root.join("packaging/debian/lienthong.service")).unwrap();
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        assert!(
+            readme.contains(&format!("```ini\n{unit}```")),
+            "README's unit differs from packaging/debian/lienthong.service"
+        );
+        let policy = std::fs::read_to_string(root.join("packaging/debian/policy.toml")).unwrap();
+        let installed = lienthong_gateway::policy::Policy::parse(&policy, "policy.toml").unwrap();
+        assert!(
+            installed.grants().is_empty(),
+            "the installed policy grants nothing"
+        );
+    }
 }

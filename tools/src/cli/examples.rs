@@ -82,6 +82,14 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "lienthong report indicators --month 2026-11 --agency H99.01 --csv",
     ),
     (
+        "completions",
+        "lienthong completions bash > /usr/share/bash-completion/completions/lienthong",
+    ),
+    (
+        "manpage",
+        "lienthong manpage > /usr/local/share/man/man1/lienthong.1",
+    ),
+    (
         "console login",
         "lienthong console login --config /etc/lienthong/lienthong.toml --agency H99.90 \\\n      --officer \"Nguyễn Văn A\"",
     ),
@@ -95,7 +103,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "config default",
-        "lienthong config default > /etc/lienthong/lienthong.toml",
+        "lienthong config default --production > /etc/lienthong/lienthong.toml",
     ),
     (
         "config check",
