@@ -230,14 +230,15 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-/// Binds the console's listener and serves it until `shutdown`; returns the
-/// bound address.
+/// Binds the console's listener and serves it until `shutdown`, with the server
+/// certificate `trust` holds (reloaded with it); returns the bound address.
 pub async fn serve(
     config: &Config,
     shared: Arc<Shared>,
+    trust: Arc<crate::reload::Current<crate::tls::Trust>>,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, Error> {
-    let tls = crate::tls::console_config(&lienthong_pki::Paths::new(&config.tls.certs_dir))?;
+    let tls = crate::tls::console_config(trust)?;
     let listener =
         listener::TlsListener::bind(config.console.listen, tls, shutdown.clone()).await?;
     let bound = listener.local_addr_now();

@@ -310,7 +310,15 @@ pub async fn start(config: &Config, registry: Arc<dyn Registry>) -> Result<Runni
         None
     };
     let console = if config.console.on(config.tls.generate_dev_pki) {
-        Some(crate::console::serve(config, shared.clone(), shutdown.clone()).await?)
+        Some(
+            crate::console::serve(
+                config,
+                shared.clone(),
+                reloader.trust.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        )
     } else {
         None
     };

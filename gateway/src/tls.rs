@@ -224,16 +224,6 @@ fn read_pem<T: PemObject>(path: &Path) -> Result<Vec<T>, Error> {
         .map_err(|e| Error::Pki(format!("{}: {e}", path.display())))
 }
 
-/// The server's certificate chain and key.
-fn our_certificate(
-    paths: &Paths,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
-    let chain = read_pem::<CertificateDer<'static>>(&paths.server_cert())?;
-    let key = PrivateKeyDer::from_pem_file(paths.server_key())
-        .map_err(|e| Error::Pki(format!("{}: {e}", paths.server_key().display())))?;
-    Ok((chain, key))
-}
-
 /// The server TLS configuration: our certificate, required client certificates
 /// checked against the CA and the CRL, HTTP/2 only.
 pub fn server_config(paths: &Paths, agency_uri_prefix: &str) -> Result<Arc<ServerConfig>, Error> {
@@ -251,7 +241,9 @@ pub fn server_config(paths: &Paths, agency_uri_prefix: &str) -> Result<Arc<Serve
         inner,
         prefix: agency_uri_prefix.to_owned(),
     });
-    let (chain, key) = our_certificate(paths)?;
+    let chain = read_pem::<CertificateDer<'static>>(&paths.server_cert())?;
+    let key = PrivateKeyDer::from_pem_file(paths.server_key())
+        .map_err(|e| Error::Pki(format!("{}: {e}", paths.server_key().display())))?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Pki(e.to_string()))?
@@ -262,17 +254,37 @@ pub fn server_config(paths: &Paths, agency_uri_prefix: &str) -> Result<Arc<Serve
     Ok(Arc::new(config))
 }
 
-/// The console's TLS configuration: our certificate, no client certificate (an
-/// inspector signs in with a one-time link), HTTP/1.1.
-pub fn console_config(paths: &Paths) -> Result<Arc<ServerConfig>, Error> {
+/// The console's TLS configuration: the server certificate the gRPC listener has
+/// now (so a renewed certificate reaches new console connections with the same
+/// reload, SIGHUP or file watch), no client certificate (an inspector signs in
+/// with a one-time link), HTTP/1.1.
+pub fn console_config(
+    trust: Arc<crate::reload::Current<Trust>>,
+) -> Result<Arc<ServerConfig>, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let (chain, key) = our_certificate(paths)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Pki(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| Error::Pki(format!("server certificate: {e}")))?;
+        .with_cert_resolver(Arc::new(Following(trust)));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The certificate of whatever [`Trust`] is current.
+struct Following(Arc<crate::reload::Current<Trust>>);
+
+impl fmt::Debug for Following {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the reloaded server certificate")
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Following {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.get().config.cert_resolver.resolve(hello)
+    }
 }

@@ -1,5 +1,6 @@
 //! The inspectors' console over plain HTTPS: the sign-in page, origins, cookies,
-//! headers and CSRF tokens, the export, sessions that end, a role taken away, and
+//! headers and CSRF tokens, the export, sessions that end, a renewed certificate,
+//! a role taken away, and
 //! the log of it all.
 
 use std::net::SocketAddr;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use integration_tests::TestPki;
 use integration_tests::console::{console_config, https, link_for};
 use lienthong_gateway::Config;
+use rustls_pki_types::pem::PemObject;
 
 /// The value of the hidden `csrf` field on `page`.
 fn csrf_of(page: &str) -> String {
@@ -183,6 +185,18 @@ async fn the_console_keeps_its_doors() {
         "expired"
     );
 
+    // A renewed server certificate reaches new console connections with the reload.
+    let before = console_certificate(&pki, gw.console_addr().unwrap()).await;
+    lienthong_pki::issue_server(
+        &pki.paths,
+        &["localhost", "127.0.0.1", "::1"],
+        lienthong_pki::Validity::days(30),
+    )
+    .unwrap();
+    gw.reload().await;
+    let after = console_certificate(&pki, gw.console_addr().unwrap()).await;
+    assert_ne!(before, after, "the console serves the renewed certificate");
+
     // The role taken away by a policy reload shuts a live session out.
     let cookie = cookie_for(&client, &config, &base, "H99.90").await;
     let without = lienthong_gateway::policy::DEV_POLICY
@@ -213,4 +227,26 @@ async fn the_console_keeps_its_doors() {
         assert!(operations.iter().any(|(op, _)| op == page), "{page}");
     }
     gw.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// The certificate the console presents to a new connection.
+async fn console_certificate(pki: &TestPki, addr: SocketAddr) -> Vec<u8> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls_pki_types::CertificateDer::pem_file_iter(pki.paths.ca_cert()).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
 }
