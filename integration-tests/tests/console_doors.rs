@@ -1,7 +1,6 @@
 //! The inspectors' console over plain HTTPS: the sign-in page, origins, cookies,
 //! headers and CSRF tokens, the export, sessions that end, a renewed certificate,
-//! a role taken away, and
-//! the log of it all.
+//! a role taken away, and the log of it all.
 
 use std::net::SocketAddr;
 use std::time::Duration;
