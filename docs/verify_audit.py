@@ -56,7 +56,11 @@ def canonical(r):
     out += struct.pack(">I", r["outcome"]) + struct.pack(">I", len(r["fields_released"]))
     for f in r["fields_released"]:
         out += string(f)
-    return out + string(r["cache"])
+    out += string(r["cache"])
+    # A trace id is encoded only when the record has one (older records have none).
+    if r.get("trace_id"):
+        out += string(r["trace_id"])
+    return out
 
 
 def record_hash(r):

@@ -85,6 +85,29 @@ fn an_inspector_queries_exports_and_verifies_the_log() {
     let answered: serde_json::Value = serde_json::from_slice(&answered.stdout).expect("JSON");
     let denied = client(dir, port, "H99.02", &["residence", ID]);
     assert!(!denied.status.success());
+    // A lookup in a client's W3C trace: its record keeps the trace id, which the
+    // export and both verifiers below must cover.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traced = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
+        let mut identity = IdentityServiceClient::new(support::channel(dir, port, "H99.01"));
+        let mut request = tonic::Request::new(lienthong_proto::v1::GetCitizenRequest {
+            context: Some(lienthong_proto::v1::RequestContext {
+                officer_id: "cb-0001".into(),
+                purpose: "dossier-processing".into(),
+                legal_basis: "ND-47/2020".into(),
+                ..Default::default()
+            }),
+            personal_id: ID.into(),
+            ..Default::default()
+        });
+        request.metadata_mut().insert(
+            "traceparent",
+            format!("00-{trace}-00f067aa0ba902b7-01").parse().unwrap(),
+        );
+        identity.get_citizen(request).await
+    });
+    assert!(traced.is_ok(), "{traced:?}");
 
     // query: both requests are there, under the request ids the client printed
     let query = run(
@@ -126,6 +149,10 @@ fn an_inspector_queries_exports_and_verifies_the_log() {
     assert!(verify.status.success(), "{verify:?}");
     let export = run(dir, &["audit", "export", "--url", &url]);
     assert!(export.status.success(), "{export:?}");
+    assert!(
+        String::from_utf8_lossy(&export.stdout).contains(&format!("\"trace_id\":\"{trace}\"")),
+        "the traced lookup's record carries its trace id"
+    );
     let file = dir.join("export.jsonl");
     std::fs::write(&file, &export.stdout).unwrap();
     let file_arg = file.to_str().unwrap();

@@ -50,6 +50,9 @@ struct RecordLine {
     fields_released: Vec<String>,
     cache: String,
     request_id: String,
+    /// Absent from lines of records without one (and from older exports).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    trace_id: String,
     prev_hash: String,
     hash: String,
 }
@@ -106,6 +109,7 @@ pub fn to_line(item: &Item) -> String {
             fields_released: r.fields_released.clone(),
             cache: r.cache.clone(),
             request_id: r.request_id.clone(),
+            trace_id: r.trace_id.clone(),
             prev_hash: hex(&r.prev_hash),
             hash: hex(&r.hash),
         }),
@@ -148,6 +152,7 @@ pub fn from_line(text: &str) -> Result<Item, String> {
             fields_released: r.fields_released,
             cache: r.cache,
             request_id: r.request_id,
+            trace_id: r.trace_id,
         }),
         Line::Checkpoint(c) => Item::Checkpoint(Checkpoint {
             seq: c.seq,

@@ -54,6 +54,11 @@ fn feed(record: &AuditRecord, put: &mut impl FnMut(&[u8])) {
         string(put, field);
     }
     string(put, &record.cache);
+    // Added after version 1's first records: written only when set, so a record
+    // without one encodes exactly as it always did.
+    if !record.trace_id.is_empty() {
+        string(put, &record.trace_id);
+    }
 }
 
 fn string(put: &mut impl FnMut(&[u8]), s: &str) {
@@ -166,6 +171,7 @@ mod tests {
             |r| r.fields_released.push("citizen.religion".into()),
             |r| r.cache.push('x'),
             |r| r.request_id.push('x'),
+            |r| r.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736".into(),
         ];
         for (i, edit) in edits.into_iter().enumerate() {
             let mut r = record();
@@ -181,6 +187,25 @@ mod tests {
         b.legal_basis = "bc".into();
         assert_ne!(hash(&GENESIS, &a), hash(&GENESIS, &b));
         assert_ne!(hash(&[1; 32], &record()), base);
+    }
+
+    #[test]
+    fn a_trace_id_is_encoded_only_when_set() {
+        // Without one, the bytes (and the known answer above) are as before.
+        let mut r = record();
+        let without = canonical(&r);
+        r.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736".into();
+        let with = canonical(&r);
+        assert_eq!(&with[..without.len()], &without[..]);
+        assert_eq!(
+            &with[without.len()..without.len() + 4],
+            &32u32.to_be_bytes()
+        );
+        assert_eq!(&with[without.len() + 4..], r.trace_id.as_bytes());
+        assert_eq!(
+            crate::audit::hex(&hash(&GENESIS, &r)),
+            "4f53b0fd0f792ddcba3e1fbae4723f5b2dfb18ae88133dae810d1cfeca418ff8"
+        );
     }
 
     #[test]
