@@ -141,7 +141,12 @@ impl Session {
         for attempt in 0..2 {
             let token = self.token().await?;
             let envelope: Envelope<T> = self
-                .decode(kind, build(&self.http).bearer_auth(&token).send().await)
+                .decode(
+                    kind,
+                    crate::trace::inject_http(build(&self.http).bearer_auth(&token))
+                        .send()
+                        .await,
+                )
                 .await?;
             if envelope.code == schema::UNAUTHORIZED && attempt == 0 {
                 if let Ok(mut slot) = self.token.lock() {

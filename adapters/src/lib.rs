@@ -19,5 +19,6 @@ pub mod population;
 pub mod portal;
 pub mod sim;
 pub mod text;
+pub mod trace;
 
 pub use error::{BadResponse, Error, Fault};

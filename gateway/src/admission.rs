@@ -197,6 +197,11 @@ where
             .unwrap_or_default()
             .to_owned();
         let span = tracing::info_span!("rpc", %request_id, %agency, %service, %method);
+        if let Some(trace) = crate::telemetry::continue_trace(request.headers(), &span) {
+            request
+                .extensions_mut()
+                .insert(crate::telemetry::TraceId(trace));
+        }
         let admission = self.admission.clone();
         let presence = Arc::new(Presence::default());
         request.extensions_mut().insert(presence.clone());

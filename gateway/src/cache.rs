@@ -221,6 +221,7 @@ impl Cache {
     /// from `fetch` (once for all concurrent callers), else stale if the upstream
     /// is down and the agency had it already. The second value is how it was
     /// served, and how the agency is told; `None` when caching is off.
+    #[tracing::instrument(name = "cache", level = "debug", skip_all)]
     pub async fn get<T, F>(
         &self,
         record: Record,

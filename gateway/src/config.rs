@@ -23,7 +23,9 @@ mod upstreams;
 pub use cache::{BreakerConfig, CacheConfig, Freshness};
 pub use ledger::{Backend, LedgerConfig};
 pub use limits::{AgencyLimits, Limits, Rate, RateLimits, UpstreamLimits};
-pub use operations::{AdminConfig, ConsoleConfig, DiskConfig, LogConfig, LogFormat, ReloadConfig};
+pub use operations::{
+    AdminConfig, ConsoleConfig, DiskConfig, LogConfig, LogFormat, ReloadConfig, TracingConfig,
+};
 pub use trust::{ArchiveConfig, Audit, PolicyConfig, Tls};
 pub use upstreams::{DossiersConfig, Population, Portal, RestApi, SyncConfig};
 
@@ -91,6 +93,8 @@ pub struct Config {
     pub disk: DiskConfig,
     /// Log lines.
     pub log: LogConfig,
+    /// Traces across systems (OpenTelemetry).
+    pub tracing: TracingConfig,
     /// Picking up changed certificates, CRL and policy without a restart.
     pub reload: ReloadConfig,
 }
@@ -139,6 +143,7 @@ impl Default for Config {
             disk: DiskConfig::default(),
             admin: AdminConfig::default(),
             console: ConsoleConfig::default(),
+            tracing: TracingConfig::default(),
             log: LogConfig::default(),
             reload: ReloadConfig::default(),
         }
@@ -186,6 +191,17 @@ impl Config {
         }
         if self.admin.health_interval.is_zero() {
             return bad("admin.health_interval", "must be greater than zero");
+        }
+        if !(0.0..=1.0).contains(&self.tracing.sampling_ratio) {
+            return bad("tracing.sampling_ratio", "must be between 0.0 and 1.0");
+        }
+        if let Some(endpoint) = &self.tracing.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return bad(
+                "tracing.otlp_endpoint",
+                "must be a URL such as http://127.0.0.1:4317",
+            );
         }
         if self.console.link_ttl.is_zero() || self.console.session_ttl.is_zero() {
             return bad(

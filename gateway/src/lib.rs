@@ -36,6 +36,7 @@ pub mod server;
 pub mod services;
 mod status;
 pub mod sync;
+pub mod telemetry;
 pub mod tls;
 
 pub use config::Config;

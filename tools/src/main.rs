@@ -7,6 +7,9 @@ use lienthong::cli::{Command, Pki, Policy, Sim};
 use lienthong_gateway::config::LogFormat;
 use lienthong_pki::{self as pki, Paths, Validity};
 use lienthong_proto::AgencyCode;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,21 +22,37 @@ async fn main() -> anyhow::Result<()> {
     let log = config.as_ref().map(|c| c.log.clone()).unwrap_or_default();
     let level = cli.log.as_deref().unwrap_or(&log.level);
     let filter = tracing_subscriber::EnvFilter::try_new(level).context("--log")?;
-    let logger = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // `serve` with a collector configured exports its spans too.
+    let traced = match &config {
+        Some(c) => lienthong_gateway::telemetry::layer(&c.tracing)?,
+        None => None,
+    };
+    let (traces, telemetry) = traced.map_or((None, None), |(l, t)| (Some(l), Some(t)));
+    let logger = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal: never into a log file or
         // the journal, where they are bytes an inspector's viewer interprets.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match cli.log_format.unwrap_or(log.format) {
-        LogFormat::Json => logger.json().flatten_event(true).init(),
-        LogFormat::Text => logger.init(),
-    }
+    let logger = match cli.log_format.unwrap_or(log.format) {
+        LogFormat::Json => logger.json().flatten_event(true).boxed(),
+        LogFormat::Text => logger.boxed(),
+    };
+    // The log's filter is the log's alone: the trace layer keeps the gateway's
+    // debug spans (a request's steps) whatever the log level.
+    tracing_subscriber::registry()
+        .with(traces)
+        .with(logger.with_filter(filter))
+        .init();
     lienthong_gateway::install_crypto_provider();
     match cli.command {
         Command::Serve(_) => {
             let config = config.expect("read above");
-            lienthong_gateway::server::run(config).await?
+            let served = lienthong_gateway::server::run(config).await;
+            if let Some(telemetry) = telemetry {
+                // The last spans leave before the process does.
+                let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+            }
+            served?
         }
         Command::Config(command) => print_or_exit(
             lienthong::cli::config::run(&command).map(|text| text.trim_end().to_owned()),

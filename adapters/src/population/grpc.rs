@@ -128,6 +128,7 @@ impl GrpcRegistry {
                 .metadata_mut()
                 .insert("x-upstream-request-id", value);
         }
+        crate::trace::inject_grpc(request.metadata_mut());
         request
     }
 }

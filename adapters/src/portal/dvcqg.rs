@@ -73,14 +73,15 @@ impl Dvcqg {
         kind: Kind,
         body: &impl serde::Serialize,
     ) -> Result<Reply<T>, Error> {
-        let response = self
-            .http
-            .post(self.url(path))
-            .header("dstcode", &self.unit)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| transport(&self.account, e))?;
+        let response = crate::trace::inject_http(
+            self.http
+                .post(self.url(path))
+                .header("dstcode", &self.unit)
+                .json(body),
+        )
+        .send()
+        .await
+        .map_err(|e| transport(&self.account, e))?;
         let wait = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)

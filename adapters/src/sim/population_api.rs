@@ -7,8 +7,9 @@
 //! (201 not found, 400 bad request, 401 bad token, 500 system error, 503 maintenance),
 //! with the HTTP status a national gateway would send alongside.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -26,12 +27,19 @@ use crate::population::schema::{CongDan, CuTru, Lookup};
 
 struct Shared {
     gate: Gate,
+    /// The W3C `traceparent` of the latest lookups (at most [`TRACES`]), as a
+    /// national system's access log keeps them: what joins its side to a trace.
+    traces: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// Trace contexts remembered.
+const TRACES: usize = 256;
 
 /// A running simulator; dropping it does not stop it, [`Server::stop`] does.
 pub struct Server {
     http: Http,
     faults: Arc<Faults>,
+    traces: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl Server {
@@ -41,8 +49,10 @@ impl Server {
         credentials: Credentials,
         faults: Arc<Faults>,
     ) -> std::io::Result<Server> {
+        let traces = Arc::new(Mutex::new(VecDeque::new()));
         let shared = Arc::new(Shared {
             gate: Gate::new(credentials, faults.clone()),
+            traces: traces.clone(),
         });
         let router = Router::new()
             .route("/api/v1/xacthuc/token", post(token))
@@ -51,7 +61,11 @@ impl Server {
             .route("/healthz", get(|| async { "ok" }))
             .with_state(shared);
         let http = Http::serve(listen, router, faults.clone(), "population").await?;
-        Ok(Server { http, faults })
+        Ok(Server {
+            http,
+            faults,
+            traces,
+        })
     }
 
     /// The address it listens on.
@@ -62,6 +76,14 @@ impl Server {
     /// Its base URL, e.g. `http://127.0.0.1:8080`.
     pub fn url(&self) -> String {
         self.http.url()
+    }
+
+    /// The `traceparent` headers of the latest lookups, oldest first.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.traces
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The faults it injects; change them at run time.
@@ -87,6 +109,14 @@ async fn token(State(s): State<Arc<Shared>>, Json(req): Json<TokenRequest>) -> A
 /// Authenticates, injects faults and parses the personal ID shared by both lookups.
 async fn admit<T>(s: &Shared, headers: &HeaderMap, req: &Lookup) -> Result<PersonalId, Answer<T>> {
     s.gate.admit(headers).await?;
+    if let Some(trace) = headers.get("traceparent").and_then(|v| v.to_str().ok())
+        && let Ok(mut traces) = s.traces.lock()
+    {
+        if traces.len() == TRACES {
+            traces.pop_front();
+        }
+        traces.push_back(trace.to_owned());
+    }
     PersonalId::parse(&req.personal_id).map_err(|e| {
         fail(
             StatusCode::BAD_REQUEST,

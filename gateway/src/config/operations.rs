@@ -80,6 +80,31 @@ impl ConsoleConfig {
     }
 }
 
+/// Distributed tracing (OpenTelemetry): off unless a collector is named.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// The OTLP/gRPC collector spans are exported to, e.g. `http://127.0.0.1:4317`;
+    /// unset, nothing is exported and no trace context is passed on (the trace id
+    /// a client sends is still written to its audit record).
+    pub otlp_endpoint: Option<String>,
+    /// The share of traces started here that are kept (0.0–1.0); a trace the
+    /// client started is kept as the client decided (its `traceparent` flag).
+    pub sampling_ratio: f64,
+    /// The `service.name` the spans carry.
+    pub service_name: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig {
+            otlp_endpoint: None,
+            sampling_ratio: 1.0,
+            service_name: "lienthong".into(),
+        }
+    }
+}
+
 /// The disk under the data dir: when to warn, and when to stop recording.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -28,7 +28,8 @@ impl Ctx {
         let (result, code) = settle(result);
         if let Some(log) = &shared.audit {
             let record = self.record(&mut trail, decision, reason, code);
-            if let Err(e) = log.append(record).await {
+            let commit = tracing::debug_span!("audit.commit");
+            if let Err(e) = tracing::Instrument::instrument(log.append(record), commit).await {
                 return Err(self.unrecorded(e));
             }
         }
@@ -69,7 +70,13 @@ impl Ctx {
         };
         let name_subject = trail.subject.is_empty();
         let record = self.record(&mut trail, Decision::Granted, "", tonic::Code::Ok);
-        let applied = match log.append_change(record, change).await {
+        let commit = tracing::debug_span!("audit.commit");
+        let applied = match tracing::Instrument::instrument(
+            log.append_change(record, change),
+            commit,
+        )
+        .await
+        {
             Ok((_, applied)) => applied,
             Err(e) => return Err(self.unrecorded(e)),
         };
@@ -134,6 +141,7 @@ impl Ctx {
             // How the record was fetched, delivered or not.
             cache: trail.cache.map_or("", |c| c.served.as_str()).to_owned(),
             request_id: self.request_id.clone(),
+            trace_id: self.trace_id.clone(),
             ..Default::default()
         }
     }

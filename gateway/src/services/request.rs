@@ -25,6 +25,8 @@ pub(crate) struct Ctx {
     pub(super) budget: Duration,
     /// Whether the client still waits (set by the door when it goes).
     pub(super) presence: Arc<Presence>,
+    /// The request's trace id, for its record (see [`crate::telemetry`]).
+    pub(super) trace_id: String,
 }
 
 impl Ctx {
@@ -60,7 +62,13 @@ impl Ctx {
             Some(longest) => client.unwrap_or(longest),
             None => client.map_or(limits.request_timeout, |c| c.min(limits.request_timeout)),
         };
+        let trace_id = request
+            .extensions()
+            .get::<crate::telemetry::TraceId>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
         Ok(Ctx {
+            trace_id,
             peer,
             request_id,
             operation,
@@ -81,6 +89,7 @@ impl Ctx {
         policy: &Policy,
         context: Option<&RequestContext>,
     ) -> Result<Allowed, Error> {
+        let _span = tracing::debug_span!("policy").entered();
         let (purpose, legal_basis) =
             context.map_or(("", ""), |c| (c.purpose.as_str(), c.legal_basis.as_str()));
         Ok(policy.decide(
@@ -107,9 +116,11 @@ impl Ctx {
     where
         F: Future<Output = Result<T, lienthong_adapters::Error>>,
     {
+        use tracing::Instrument;
         let remaining = self.budget.saturating_sub(self.started.elapsed());
         let limit = remaining.min(shared.limits.upstream_timeout);
-        match tokio::time::timeout(limit, call).await {
+        let span = tracing::debug_span!("upstream", adapter = shared.registry.name());
+        match tokio::time::timeout(limit, call).instrument(span).await {
             Ok(result) => Ok(result?),
             Err(_) if limit < shared.limits.upstream_timeout => Err(Error::Deadline(self.budget)),
             Err(_) => Err(Error::Upstream(lienthong_adapters::Error::Timeout {
