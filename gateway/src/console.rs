@@ -238,7 +238,7 @@ pub async fn serve(
     trust: Arc<crate::reload::Current<crate::tls::Trust>>,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, Error> {
-    let tls = crate::tls::console_config(trust)?;
+    let tls = listener::config(trust)?;
     let listener =
         listener::TlsListener::bind(config.console.listen, tls, shutdown.clone()).await?;
     let bound = listener.local_addr_now();

@@ -253,38 +253,3 @@ pub fn server_config(paths: &Paths, agency_uri_prefix: &str) -> Result<Arc<Serve
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
-
-/// The console's TLS configuration: the server certificate the gRPC listener has
-/// now (so a renewed certificate reaches new console connections with the same
-/// reload, SIGHUP or file watch), no client certificate (an inspector signs in
-/// with a one-time link), HTTP/1.1.
-pub fn console_config(
-    trust: Arc<crate::reload::Current<Trust>>,
-) -> Result<Arc<ServerConfig>, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Pki(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(Following(trust)));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-/// The certificate of whatever [`Trust`] is current.
-struct Following(Arc<crate::reload::Current<Trust>>);
-
-impl fmt::Debug for Following {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the reloaded server certificate")
-    }
-}
-
-impl rustls::server::ResolvesServerCert for Following {
-    fn resolve(
-        &self,
-        hello: rustls::server::ClientHello<'_>,
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        self.0.get().config.cert_resolver.resolve(hello)
-    }
-}

@@ -1,6 +1,7 @@
 //! The console's TLS listener, as axum serves it: connections are accepted in
 //! their own task, each handshake runs in its own task under a deadline (a slow
 //! or silent client holds up no one), and only finished handshakes are handed on.
+//! It presents the server certificate the reloader holds now.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::reload::Current;
+use crate::tls::Trust;
 
 /// Handshakes in progress at most; more connections wait to be accepted.
 const PENDING: usize = 64;
@@ -93,5 +96,38 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(self.local)
+    }
+}
+
+/// The console's TLS configuration: the server certificate the gRPC listener has
+/// now (so a renewed certificate reaches new console connections with the same
+/// reload, SIGHUP or file watch), no client certificate (an inspector signs in
+/// with a one-time link), HTTP/1.1.
+pub fn config(trust: Arc<Current<Trust>>) -> Result<Arc<ServerConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Pki(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Following(trust)));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The certificate of whatever [`Trust`] is current.
+struct Following(Arc<Current<Trust>>);
+
+impl std::fmt::Debug for Following {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the reloaded server certificate")
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Following {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.get().config.cert_resolver.resolve(hello)
     }
 }
