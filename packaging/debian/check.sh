@@ -72,7 +72,8 @@ chmod -R g+rX /etc/lienthong/certs
 out=$(runuser -u lienthong -- lienthong config check /etc/lienthong/lienthong.toml) \
     || fail "config check failed with the PKI in place: $out"
 grep -q 'valid' <<<"$out" || fail "config check: $out"
-(cd /var/lib/lienthong && exec runuser -u lienthong -- lienthong serve \
+# setpriv execs the gateway in place (no parent in between), so $! is its PID.
+(cd /var/lib/lienthong && exec setpriv --reuid=lienthong --regid=lienthong --init-groups lienthong serve \
     --config /etc/lienthong/lienthong.toml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:59464 \
     >/dev/null 2>&1) &
 gateway=$!
@@ -85,7 +86,7 @@ done
 curl -fsS http://127.0.0.1:59464/healthz >/dev/null || fail "the installed gateway did not come up"
 [ -f /var/lib/lienthong/ledger.redb ] || fail "no ledger in /var/lib/lienthong"
 [ "$(stat -c '%U' /var/lib/lienthong/ledger.redb)" = lienthong ] || fail "the ledger is not the service user's"
-pkill -TERM -f "lienthong serve --config /etc/lienthong/lienthong.toml" || true
+kill -TERM "$gateway"
 wait "$gateway" 2>/dev/null || true
 gateway=""
 
