@@ -165,13 +165,7 @@ impl AdminService for Admin {
                     .before
                     .as_ref()
                     .map(|t| crate::audit::record::micros(Some(t)));
-                if req
-                    .before
-                    .as_ref()
-                    .is_some_and(|t| !(0..1_000_000_000).contains(&t.nanos))
-                {
-                    v.add("before", "is not a valid time (nanos out of range)");
-                } else if before.is_some_and(|b| b > now) {
+                if v.time("before", req.before.as_ref()) && before.is_some_and(|b| b > now) {
                     v.add(
                         "before",
                         "is in the future: only closed periods are archived",

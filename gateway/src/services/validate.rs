@@ -96,6 +96,20 @@ impl Violations {
         }
     }
 
+    /// A time, when given: its nanoseconds within a second. True when valid (or
+    /// absent).
+    pub(crate) fn time(
+        &mut self,
+        field: &str,
+        value: Option<&lienthong_proto::prost_types::Timestamp>,
+    ) -> bool {
+        let valid = value.is_none_or(|t| (0..1_000_000_000).contains(&t.nanos));
+        if !valid {
+            self.add(field, "is not a valid time (nanos out of range)");
+        }
+        valid
+    }
+
     /// `Ok` when no field was invalid, else the error naming every one (the first
     /// [`MAX_VIOLATIONS`], and how many more).
     pub fn finish(mut self) -> Result<(), Error> {
