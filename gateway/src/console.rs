@@ -53,6 +53,8 @@ pub struct Console {
     sessions: session::Sessions,
     /// Where `lienthong console login` leaves sign-in links.
     links: PathBuf,
+    /// The overview's figures, while fresh.
+    figures: std::sync::Mutex<Option<std::sync::Arc<charts::Figures>>>,
 }
 
 /// The signed-in inspector a page is for (an extractor: a page that takes one is
@@ -241,11 +243,15 @@ pub async fn serve(
     let tls = listener::config(trust)?;
     let listener =
         listener::TlsListener::bind(config.console.listen, tls, shutdown.clone()).await?;
-    let bound = listener.local_addr_now();
+    let bound = axum::serve::Listener::local_addr(&listener).map_err(|source| Error::Listen {
+        addr: config.console.listen,
+        source,
+    })?;
     let console = Arc::new(Console {
         shared,
         sessions: session::Sessions::new(config.console.session_ttl),
         links: link::dir(&config.data_dir),
+        figures: std::sync::Mutex::default(),
     });
     let app = axum::Router::new()
         .route("/", get(charts::overview))

@@ -75,11 +75,6 @@ impl TlsListener {
         });
         Ok(TlsListener { ready, local })
     }
-
-    /// The bound address.
-    pub fn local_addr_now(&self) -> SocketAddr {
-        self.local
-    }
 }
 
 impl axum::serve::Listener for TlsListener {

@@ -45,9 +45,14 @@ fn day(text: &str, field: &str) -> Result<(i64, i64), String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(text, &format)
         .map_err(|_| format!("{field}: “{text}” không phải một ngày (năm-tháng-ngày)"))?;
+    let start = day_start(date);
+    Ok((start, start + 86_400_000_000))
+}
+
+/// When `date` starts in Vietnam, in microseconds since the Unix epoch.
+pub fn day_start(date: time::Date) -> i64 {
     let start = date.midnight().assume_offset(lienthong_proto::VIETNAM);
-    let micros = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1_000) as i64;
-    Ok((micros(start), micros(start + time::Duration::DAY)))
+    (start.unix_timestamp_nanos() / 1_000) as i64
 }
 
 /// The time range of the days `from..=to` (either may be empty: open).
@@ -126,26 +131,16 @@ impl Filter {
 
     /// The query string of the page of records below `before`.
     pub fn query(&self, before: u64) -> String {
-        let mut q: Vec<String> = self
+        let before = before.to_string();
+        let pairs: Vec<(&str, &str)> = self
             .form
             .iter()
             .filter(|(_, value)| !value.is_empty())
-            .map(|(name, value)| format!("{name}={}", encode(value)))
+            .map(|(name, value)| (*name, value.as_str()))
+            .chain([("before", before.as_str())])
             .collect();
-        q.push(format!("before={before}"));
-        q.join("&")
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
     }
-}
-
-/// `value` percent-encoded for a query string.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The newest records matching `filter` below `before` (the head when `None`).

@@ -199,29 +199,14 @@ pub async fn signin(state: Shown, Form(q): Form<LinkQuery>) -> Response {
         }
         Redeemed::Valid { agency, officer } => (agency, officer),
     };
-    let policy = console.shared.policy.get();
-    if let Err(denial) = policy.require(&agency, Role::Auditor, Operation::ConsoleSignIn) {
-        let reason = denial.reason.as_str();
-        if let Err(page) = console
-            .record(
-                &agency,
-                &officer,
-                Operation::ConsoleSignIn,
-                "",
-                String::new(),
-                Some(reason),
-            )
-            .await
-        {
-            return page;
-        }
-        return view::refused(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "Cơ quan {agency} không giữ vai trò kiểm toán (auditor), nên không được vào bảng điều khiển."
-            ),
-        );
-    }
+    // Granted or refused, the sign-in is recorded before anything else happens.
+    let denied = console
+        .shared
+        .policy
+        .get()
+        .require(&agency, Role::Auditor, Operation::ConsoleSignIn)
+        .err();
+    let reason = denied.as_ref().map(|d| d.reason.as_str());
     if let Err(page) = console
         .record(
             &agency,
@@ -229,11 +214,19 @@ pub async fn signin(state: Shown, Form(q): Form<LinkQuery>) -> Response {
             Operation::ConsoleSignIn,
             "",
             String::new(),
-            None,
+            reason,
         )
         .await
     {
         return page;
+    }
+    if denied.is_some() {
+        return view::refused(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "Cơ quan {agency} không giữ vai trò kiểm toán (auditor), nên không được vào bảng điều khiển."
+            ),
+        );
     }
     let id = console.sessions.open(&agency, &officer);
     let cookie = format!("{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict");
