@@ -5,6 +5,7 @@
 //! two weeks of the log, bounded; a page that hits the bound says so.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use lienthong_ledger::Walk;
@@ -82,29 +83,61 @@ async fn tally(
 
 /// The start of the Vietnam day holding `micros`.
 fn view_day(micros: i64) -> i64 {
-    const OFFSET: i64 = 7 * 3_600_000_000;
-    (micros + OFFSET).div_euclid(DAY_MICROS) * DAY_MICROS - OFFSET
+    let date = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(lienthong_proto::VIETNAM)
+        .date();
+    super::search::day_start(date)
+}
+
+/// What the overview shows: computed at most once every [`FRESH`] for every
+/// inspector, so a page reloaded does not read two weeks of log and six months
+/// of dossiers again.
+pub struct Figures {
+    tallies: Tallies,
+    months: Vec<(Month, lienthong_proto::v1::IndicatorRow)>,
+    /// When they were computed (microseconds since the Unix epoch).
+    at: i64,
+    computed: std::time::Instant,
+}
+
+/// How long figures are shown before they are computed again.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn figures(console: &super::Console) -> Result<Arc<Figures>, lienthong_ledger::Error> {
+    let cached = console.figures.lock().expect("figures").clone();
+    if let Some(f) = cached.filter(|f| f.computed.elapsed() < FRESH) {
+        return Ok(f);
+    }
+    let store = console.store();
+    let now = crate::clock::now_micros();
+    let tallies = tally(store, now).await?;
+    let mut months = Vec::with_capacity(MONTHS);
+    let mut month = Month::of(now / 1_000_000);
+    for _ in 0..MONTHS {
+        let report = crate::report::indicators(&**store, month, "", now / 1_000_000).await?;
+        months.push((month, report.rows.last().cloned().unwrap_or_default()));
+        month = Month::of(month.start() - 1);
+    }
+    months.reverse();
+    let f = Arc::new(Figures {
+        tallies,
+        months,
+        at: now,
+        computed: std::time::Instant::now(),
+    });
+    *console.figures.lock().expect("figures") = Some(f.clone());
+    Ok(f)
 }
 
 /// The overview page.
 pub async fn overview(state: Shown, inspector: Inspector) -> Response {
     let console = &state.0;
-    let store = console.store();
-    let now = crate::clock::now_micros();
-    let t = match tally(store, now).await {
-        Ok(t) => t,
+    let f = match figures(console).await {
+        Ok(f) => f,
         Err(e) => return super::pages::failed(&e),
     };
-    let mut months = Vec::with_capacity(MONTHS);
-    let mut month = Month::of(now / 1_000_000);
-    for _ in 0..MONTHS {
-        match crate::report::indicators(&**store, month, "", now / 1_000_000).await {
-            Ok(report) => months.push((month, report.rows.last().cloned().unwrap_or_default())),
-            Err(e) => return super::pages::failed(&e),
-        }
-        month = Month::of(month.start() - 1);
-    }
-    months.reverse();
+    let (t, months) = (&f.tallies, &f.months);
     if let Err(page) = console
         .viewed(
             &inspector,
@@ -116,15 +149,16 @@ pub async fn overview(state: Shown, inspector: Inspector) -> Response {
     {
         return page;
     }
-    let today = view_day(now);
+    let today = view_day(f.at);
     let body = html! {
+        p.note { "Số liệu tính lúc " (view::at(f.at)) "." }
         @if t.read >= READ { p.note { "Biểu đồ tính trên " (READ) " bản ghi đầu tiên của hai tuần qua." } }
-        section.chart { h2 { "Số lần truy cập theo cơ quan, 14 ngày qua" } (per_agency(&t, today)) }
+        section.chart { h2 { "Số lần truy cập theo cơ quan, 14 ngày qua" } (per_agency(t, today)) }
         section.chart { h2 { "Các lần từ chối theo lý do, 14 ngày qua" } (hbars(top(&t.refusals, 8), None)) }
         section.chart { h2 { "Công dân được tra cứu nhiều nhất trong tuần" }
             p.note { "Một số định danh bị tra cứu dồn dập là dấu hiệu cần xem kỹ." }
             (hbars(top(&t.subjects, 10), Some("/search?subject="))) }
-        section.chart { h2 { "Chỉ số QĐ 766 theo tháng tiếp nhận (toàn tỉnh)" } (indicators(&months)) }
+        section.chart { h2 { "Chỉ số QĐ 766 theo tháng tiếp nhận (toàn tỉnh)" } (indicators(months)) }
     };
     view::page("Tổng quan", Some(&inspector), body).into_response()
 }
