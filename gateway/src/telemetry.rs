@@ -11,6 +11,7 @@
 //! are the request id, the agency and the method, and log events keep the personal
 //! ID masked.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider};
@@ -30,6 +31,10 @@ use crate::config::TracingConfig;
 /// The trace id of a request (32 lowercase hex digits), for its audit record.
 #[derive(Debug, Clone)]
 pub struct TraceId(pub String);
+
+/// Whether a trace layer was built: without one, a request's trace id is read
+/// from its header alone, and the propagator and span context are not asked.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
 
 /// How long an export may take before the batch is dropped.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -91,6 +96,7 @@ where
         )
         .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    EXPORTING.store(true, Ordering::Relaxed);
     let tracer = provider.tracer("lienthong");
     let ours = Targets::new()
         .with_target("lienthong_gateway", Level::DEBUG)
@@ -108,6 +114,9 @@ where
 /// returns the trace id its audit record keeps: the span's, or else the one the
 /// client's `traceparent` names.
 pub fn continue_trace(headers: &http::HeaderMap, span: &tracing::Span) -> Option<String> {
+    if !EXPORTING.load(Ordering::Relaxed) {
+        return client_trace_id(headers);
+    }
     let parent = lienthong_adapters::trace::extract(headers);
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
