@@ -104,6 +104,15 @@ impl Browser {
                 Err(e) => panic!("no WebDriver session: {e}"),
             }
         };
+        // No page may take forever to load: a hung page fails the test instead.
+        client
+            .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+                Some(Duration::from_secs(10)),
+                Some(Duration::from_secs(30)),
+                Some(Duration::ZERO),
+            ))
+            .await
+            .expect("timeouts");
         let shots = artefacts.join("console-screenshots");
         std::fs::create_dir_all(&shots).expect("screenshot dir");
         Some(Browser {
