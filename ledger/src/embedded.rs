@@ -4,14 +4,16 @@
 //! redb reopens cleanly after a kill and fsyncs every durable commit (see DESIGN.md
 //! for why not sled); one file means one lock, so two gateways can never share a
 //! data dir. Beside it, `ledger.journal` ([`journal`]) makes a batch of plain audit
-//! records durable with one write and one `fdatasync`: such a batch is committed to
-//! redb without a sync (readers see it at once) and framed in the journal; every
+//! records durable with one write and one `fdatasync`: such a batch is framed in
+//! the journal, answered, and committed to redb without a sync afterwards, with
+//! the batches after it ([`commit`]); readers wait for that. Every
 //! durable redb commit (a batch with a dossier change or a delivery, a signed
 //! checkpoint, a full journal, a close) covers the records before it, and the
 //! journal starts again. Opening the ledger replays the journal.
 
 mod audit;
 mod claims;
+mod commit;
 mod dossiers;
 mod facts;
 mod inbound;
@@ -22,10 +24,9 @@ mod subjects;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use lienthong_proto::v1::AuditRecord;
 use redb::{Database, ReadTransaction, ReadableDatabase, TableHandle};
 
-use crate::{Batch, Committed, Error, Event, Head, Seal};
+use crate::{Error, Event, Head};
 use journal::Journal;
 
 /// The ledger's file name in the data dir.
@@ -141,6 +142,12 @@ pub struct Embedded {
     head: Mutex<Head>,
     /// Opened by the first commit (an offline reader never makes one).
     journal: Mutex<Option<Journal>>,
+    /// Records durable in the journal and not yet in redb: a batch of them is
+    /// answered once its frame is synced, and written to redb after, with others.
+    deferred: Mutex<commit::Deferred>,
+    /// The head that readers see: every record up to it is in redb. It trails
+    /// `head` by one batch at most, while the writer indexes it.
+    visible: tokio::sync::watch::Sender<Head>,
     /// Who holds which dossiers' deliveries and which leases.
     claims: Arc<Mutex<claims::Claims>>,
     /// Events, within this process (the only one that can hold the file).
@@ -164,6 +171,8 @@ impl Embedded {
             path: path.to_owned(),
             head: Mutex::new(head),
             journal: Mutex::new(None),
+            deferred: Mutex::default(),
+            visible: tokio::sync::watch::Sender::new(head),
             claims: Arc::default(),
             events: tokio::sync::broadcast::channel(1024).0,
         }))
@@ -227,6 +236,8 @@ impl Embedded {
         match reopened {
             Ok((db, head)) => {
                 *self.head.lock().expect("head") = head;
+                self.deferred.lock().expect("deferred").records.clear();
+                self.visible.send_replace(head);
                 *self.journal.lock().expect("journal") = None;
                 *slot = Some(Arc::new(db));
                 tracing::warn!(
@@ -240,11 +251,26 @@ impl Embedded {
         }
     }
 
-    /// Runs `read` on a snapshot, off the async runtime.
+    /// The head once every record acknowledged before this call is in redb.
+    async fn caught_up(&self) -> Result<Head, Error> {
+        let durable = self.head.lock().expect("head").seq;
+        let mut visible = self.visible.subscribe();
+        let indexed = visible.wait_for(|h| h.seq >= durable);
+        match tokio::time::timeout(std::time::Duration::from_secs(5), indexed).await {
+            Ok(Ok(head)) => Ok(*head),
+            _ => Err(Error::Unavailable(format!(
+                "audit records up to {durable} are durable in the journal but not yet readable; the ledger's writer retries"
+            ))),
+        }
+    }
+
+    /// Runs `read` on a snapshot, off the async runtime, once every record
+    /// acknowledged before it is readable.
     async fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&ReadTransaction) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
+        self.caught_up().await?;
         let db = self.db()?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().ctx("read the ledger")?;
@@ -290,102 +316,6 @@ impl Embedded {
         .await
         .map_err(|e| Error::unavailable("ledger writer", e))?
     }
-
-    /// See [`Store::commit`]; blocks. A failed commit may leave redb refusing the
-    /// file: then it is reopened for the next.
-    fn commit_now(
-        &self,
-        batch: &mut Batch,
-        seal: &mut (dyn Seal + Send),
-    ) -> Result<Committed, Error> {
-        let committed = self.commit_once(batch, seal);
-        if committed.is_err() {
-            self.reopen_if_poisoned();
-        }
-        committed
-    }
-
-    fn commit_once(
-        &self,
-        batch: &mut Batch,
-        seal: &mut (dyn Seal + Send),
-    ) -> Result<Committed, Error> {
-        let db = self.db()?;
-        let mut txn = db.begin_write().ctx("commit")?;
-        let now = crate::now_micros();
-        for (entry, outcome) in &batch.deliveries {
-            dossiers::mark(&txn, entry, outcome)?;
-        }
-        let mut applied = Vec::with_capacity(batch.changes.len());
-        for (record, change) in &batch.changes {
-            let result = dossiers::apply(&txn, change, now)?;
-            if let Some(r) = record.and_then(|i| batch.records.get_mut(i)) {
-                seal.complete(r, &result);
-            }
-            applied.push(result);
-        }
-        let mut head = *self.head.lock().expect("head");
-        let checkpoint = seal.seal(&mut head, &mut batch.records, batch.checkpoint);
-        if let Some(c) = &checkpoint {
-            head.checkpoint = c.seq;
-        }
-        let changed = applied.iter().any(Result::is_ok) || !batch.deliveries.is_empty();
-        if batch.records.is_empty() && checkpoint.is_none() && !changed {
-            txn.abort().ctx("commit")?;
-            return Ok(Committed {
-                applied,
-                checkpoint,
-                head,
-            });
-        }
-        audit::insert(&txn, &batch.records, checkpoint.as_ref())?;
-        // Records alone become durable in the journal; anything else is a durable
-        // commit, which also covers every record before it.
-        let plain = batch.changes.is_empty() && batch.deliveries.is_empty() && checkpoint.is_none();
-        if plain {
-            txn.set_durability(redb::Durability::None)
-                .map_err(|x| Error::unavailable("commit", x))?;
-        }
-        txn.commit().ctx("commit")?;
-        let settled = {
-            let mut journal = self.journal.lock().expect("journal");
-            let journal = match &mut *journal {
-                Some(j) => j,
-                slot => slot.insert(Journal::open(&journal::path_of(&self.path))?),
-            };
-            if plain {
-                durable(&db, journal, &batch.records)
-            } else {
-                journal.restart();
-                Ok(())
-            }
-        };
-        // The records are in redb even when settling failed (their requests are
-        // refused): the head moves past them so that no later record takes their
-        // numbers.
-        *self.head.lock().expect("head") = head;
-        settled?;
-        Ok(Committed {
-            applied,
-            checkpoint,
-            head,
-        })
-    }
-}
-
-/// Makes records committed without a sync durable: in one journal frame or, when
-/// the journal is full or fails, by a durable commit, after which it restarts.
-fn durable(db: &Database, journal: &mut Journal, records: &[AuditRecord]) -> Result<(), Error> {
-    match journal.append(records) {
-        Ok(true) => return Ok(()),
-        Ok(false) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "the audit journal failed; the ledger takes the batch durably")
-        }
-    }
-    settle(db)?;
-    journal.restart();
-    Ok(())
 }
 
 /// Makes every commit before it durable, with one durable commit of nothing.

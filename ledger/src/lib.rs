@@ -113,6 +113,9 @@ pub struct Committed {
     pub checkpoint: Option<Checkpoint>,
     /// The log's head after the commit.
     pub head: Head,
+    /// The records are durable, but readers find them only once given to
+    /// [`Store::index`].
+    pub deferred: bool,
 }
 
 /// The outbox at a glance, for the operator.
@@ -152,6 +155,19 @@ pub trait Store: Send + Sync + 'static {
         batch: &mut Batch,
         seal: &mut (dyn Seal + Send),
     ) -> Result<Committed, Error>;
+
+    /// Hands the store the `records` of a commit that made them durable elsewhere
+    /// ([`Committed::deferred`]: the embedded journal), to write where readers find
+    /// them: at once when `now`, else when enough have gathered or the oldest has
+    /// waited long enough, so that many batches share one write. The writer calls
+    /// it after answering the commit's requests, and with `now` when it has
+    /// nothing else to do; a reader meanwhile waits. Returns whether some still
+    /// wait. When the write fails, the store keeps them and tries again at the
+    /// next call or commit. Nothing to do by default.
+    fn index(&self, records: Vec<AuditRecord>, now: bool) -> Result<bool, Error> {
+        let _ = (records, now);
+        Ok(false)
+    }
 
     /// Where the audit log ends now.
     async fn audit_head(&self) -> Result<Head, Error>;

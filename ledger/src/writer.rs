@@ -136,6 +136,7 @@ impl Writer {
                     observe,
                     stats: counters,
                     runtime,
+                    indexing: false,
                 }
                 .run(rx)
             })
@@ -212,7 +213,12 @@ struct Run {
     observe: Arc<dyn Observe>,
     stats: Arc<Stats>,
     runtime: tokio::runtime::Handle,
+    /// Records wait for [`Store::index`].
+    indexing: bool,
 }
+
+/// How long the writer waits for work before it indexes the records waiting.
+const IDLE: Duration = Duration::from_micros(500);
 
 /// Who waits for what in a batch: the indices of their record and change.
 enum Waiter {
@@ -221,9 +227,34 @@ enum Waiter {
 }
 
 impl Run {
+    /// Hands the store records to index (see [`Store::index`]).
+    fn index(&mut self, records: Vec<AuditRecord>, now: bool) {
+        match self.store.index(records, now) {
+            Ok(waiting) => self.indexing = waiting,
+            Err(e) => {
+                tracing::error!(error = %e, "the ledger could not index durable records; it tries again");
+                self.observe.failed();
+                self.indexing = true;
+            }
+        }
+    }
+
+    /// The next command; while records wait to be indexed, has them indexed when
+    /// none comes for a moment.
+    fn next(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
+        while self.indexing {
+            let wait = async { tokio::time::timeout(IDLE, rx.recv()).await };
+            match self.runtime.block_on(wait) {
+                Ok(command) => return command,
+                Err(_) => self.index(Vec::new(), true),
+            }
+        }
+        rx.blocking_recv()
+    }
+
     fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut waiters = Vec::with_capacity(self.settings.max_batch);
-        while let Some(first) = rx.blocking_recv() {
+        while let Some(first) = self.next(&mut rx) {
             let mut batch = Batch::default();
             let mut close = None;
             let mut next = Some(first);
@@ -301,6 +332,11 @@ impl Run {
                             let _ = reply.send(Ok(()));
                         }
                     }
+                }
+                // The requests are answered; what the commit left for the store's
+                // readers is written now, while the next batch gathers.
+                if committed.deferred {
+                    self.index(std::mem::take(&mut batch.records), false);
                 }
             }
             Err(e) => {

@@ -5,8 +5,8 @@
 //! pages, the allocator state, the commit slot) and then fsyncs them: on the
 //! project's VM about 0.6 ms and one exit to the hypervisor per page run. Most
 //! batches are lookups' records alone, with nothing else to commit. The writer
-//! commits those to redb without a sync (readers see them at once) and makes them
-//! durable here instead: the file is written full of zeros once, so a frame
+//! makes those durable here instead, and commits them to redb without a sync
+//! afterwards: the file is written full of zeros once, so a frame
 //! overwrites allocated pages, the file's size never changes, and the sync flushes
 //! only those pages (0.16 ms on the same VM). Every durable redb commit (a batch
 //! with a dossier change or another ledger write, a signed checkpoint, a full

@@ -21,8 +21,16 @@ impl Store for Embedded {
         self.commit_now(batch, seal)
     }
 
+    fn index(&self, records: Vec<AuditRecord>, now: bool) -> Result<bool, Error> {
+        let indexed = self.index_now(records, now);
+        if indexed.is_err() {
+            self.reopen_if_poisoned();
+        }
+        indexed
+    }
+
     async fn audit_head(&self) -> Result<Head, Error> {
-        Ok(*self.head.lock().expect("head"))
+        self.caught_up().await
     }
 
     async fn audit_page(&self, from: u64, to: u64, limit: usize) -> Result<Page, Error> {
@@ -207,6 +215,9 @@ impl Store for Embedded {
     }
 
     async fn close(&self) -> Result<(), Error> {
+        // Records a failed index left behind go to redb, which the settle makes
+        // durable.
+        self.index_now(Vec::new(), true)?;
         let mut journal = self.journal.lock().expect("journal");
         if let Some(journal) = &mut *journal {
             if journal.used() > 0 {

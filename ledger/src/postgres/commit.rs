@@ -117,6 +117,7 @@ async fn locked(
         applied,
         checkpoint,
         head,
+        deferred: false,
     };
     if batch.records.is_empty() && committed.checkpoint.is_none() && writes.dossiers.is_empty() {
         txn.rollback().await.map_err(db("end a commit"))?;

@@ -88,6 +88,7 @@ pub(super) async fn commit(
         applied: Vec::new(),
         checkpoint: None,
         head,
+        deferred: false,
     };
     match ran {
         Ok(row) if row.get::<_, i64>(0) == records.len() as i64 => Ok(Some(committed)),

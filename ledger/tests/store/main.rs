@@ -7,8 +7,8 @@ use std::sync::Arc;
 use lienthong_ledger::embedded::Embedded;
 use lienthong_ledger::postgres::{Options, Postgres};
 use lienthong_ledger::{
-    Applied, Change, Entry, Error, Filter, Head, Item, Outcome, Refusal, Seal, Settings, Store,
-    Walk, Writer,
+    Applied, Batch, Change, Entry, Error, Filter, Head, Item, Outcome, Refusal, Seal, Settings,
+    Store, Walk, Writer,
 };
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier, DossierStatus, SyncState, SyncStatus};
@@ -332,6 +332,69 @@ mod embedded {
             ));
         })
         .await;
+    }
+
+    /// A batch of records alone is answered once its journal frame is synced, and
+    /// reaches redb later: a reader meanwhile waits for it, a crash before it loses
+    /// nothing, and a durable commit takes the records still waiting.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn journaled_records_are_read_at_once_and_survive_a_crash_before_redb() {
+        let backend = Redb::new().unwrap();
+        let store = backend.open().await;
+        let mut seal = Numbering { every: 1000 };
+        let mut batch = Batch {
+            records: vec![record(1), record(2)],
+            ..Batch::default()
+        };
+        assert!(store.commit(&mut batch, &mut seal).await.unwrap().deferred);
+        let reader = store.clone();
+        let head = tokio::spawn(async move { reader.audit_head().await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!head.is_finished(), "a reader waits for answered records");
+        assert!(
+            !store
+                .index(std::mem::take(&mut batch.records), true)
+                .unwrap()
+        );
+        assert_eq!(head.await.unwrap().unwrap().seq, 2);
+        assert_eq!(record_seqs(&items(&store, 0, 0).await), [1, 2]);
+
+        // Answered, then killed before redb has it: the journal gives it back.
+        let mut batch = Batch {
+            records: vec![record(3)],
+            ..Batch::default()
+        };
+        assert!(store.commit(&mut batch, &mut seal).await.unwrap().deferred);
+        drop(store);
+        let store = backend.open().await;
+        assert_eq!(record_seqs(&items(&store, 0, 0).await), [1, 2, 3]);
+
+        // One waits, then a checkpoint's durable commit takes it with its own: the
+        // journal is no longer needed for either.
+        let mut batch = Batch {
+            records: vec![record(4)],
+            ..Batch::default()
+        };
+        let waiting = store.commit(&mut batch, &mut seal).await.unwrap();
+        assert!(waiting.deferred);
+        assert!(
+            store
+                .index(std::mem::take(&mut batch.records), false)
+                .unwrap()
+        );
+        let mut batch = Batch {
+            records: vec![record(5)],
+            checkpoint: true,
+            ..Batch::default()
+        };
+        let durable = store.commit(&mut batch, &mut seal).await.unwrap();
+        assert!(!durable.deferred);
+        assert_eq!(durable.checkpoint.map(|c| c.seq), Some(5));
+        drop(store);
+        let path = backend.0.path().join(lienthong_ledger::embedded::FILE);
+        std::fs::write(journal::path_of(&path), [0u8; 4096]).unwrap();
+        let store = backend.open().await;
+        assert_eq!(record_seqs(&items(&store, 0, 0).await), [1, 2, 3, 4, 5]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,189 @@
+//! How the embedded ledger commits: records alone become durable in one journal
+//! frame and are answered then; they reach redb afterwards, many batches at a
+//! time, while the next batches gather ([`crate::Store::index`]). Everything
+//! else is one durable redb commit, which takes the records still waiting first.
+
+use lienthong_proto::v1::{AuditRecord, Checkpoint};
+use redb::Database;
+
+use super::journal::{self, Journal};
+use super::{Context, Embedded, audit, dossiers};
+use crate::{Applied, Batch, Committed, Error, Head, Seal};
+
+/// Deferred records are written to redb once this many gather…
+const INDEX_BATCH: usize = 512;
+
+/// … or the oldest has waited this long (readers wait for them meanwhile).
+const INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Records durable in the journal, waiting to be written to redb.
+pub(super) struct Deferred {
+    pub(super) records: Vec<AuditRecord>,
+    /// When the oldest came.
+    since: std::time::Instant,
+}
+
+impl Default for Deferred {
+    fn default() -> Self {
+        Deferred {
+            records: Vec::new(),
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Embedded {
+    /// See [`crate::Store::commit`]; blocks. A failed commit may leave redb refusing the
+    /// file: then it is reopened for the next.
+    pub(super) fn commit_now(
+        &self,
+        batch: &mut Batch,
+        seal: &mut (dyn Seal + Send),
+    ) -> Result<Committed, Error> {
+        let committed = self.commit_once(batch, seal);
+        if committed.is_err() {
+            self.reopen_if_poisoned();
+        }
+        committed
+    }
+
+    fn commit_once(
+        &self,
+        batch: &mut Batch,
+        seal: &mut (dyn Seal + Send),
+    ) -> Result<Committed, Error> {
+        let db = self.db()?;
+        let mut head = *self.head.lock().expect("head");
+        // Records alone are durable once framed in the journal: answered then, and
+        // written to redb after ([`crate::Store::index`]).
+        if batch.changes.is_empty() && batch.deliveries.is_empty() {
+            let checkpoint = seal.seal(&mut head, &mut batch.records, batch.checkpoint);
+            if checkpoint.is_none()
+                && (batch.records.is_empty() || self.journaled(&batch.records)?)
+            {
+                *self.head.lock().expect("head") = head;
+                return Ok(Committed {
+                    applied: Vec::new(),
+                    checkpoint,
+                    deferred: !batch.records.is_empty(),
+                    head,
+                });
+            }
+            return self.commit_durably(&db, batch, Vec::new(), checkpoint, head);
+        }
+        let txn = db.begin_write().ctx("commit")?;
+        let now = crate::now_micros();
+        for (entry, outcome) in &batch.deliveries {
+            dossiers::mark(&txn, entry, outcome)?;
+        }
+        let mut applied = Vec::with_capacity(batch.changes.len());
+        for (record, change) in &batch.changes {
+            let result = dossiers::apply(&txn, change, now)?;
+            if let Some(r) = record.and_then(|i| batch.records.get_mut(i)) {
+                seal.complete(r, &result);
+            }
+            applied.push(result);
+        }
+        let checkpoint = seal.seal(&mut head, &mut batch.records, batch.checkpoint);
+        let changed = applied.iter().any(Result::is_ok) || !batch.deliveries.is_empty();
+        if batch.records.is_empty() && checkpoint.is_none() && !changed {
+            txn.abort().ctx("commit")?;
+            return Ok(Committed {
+                applied,
+                checkpoint,
+                head,
+                deferred: false,
+            });
+        }
+        self.commit_in(txn, batch, applied, checkpoint, head)
+    }
+
+    /// See [`crate::Store::index`]: the records go to redb without a sync (the journal
+    /// holds them durably), and readers see them.
+    pub(super) fn index_now(&self, records: Vec<AuditRecord>, now: bool) -> Result<bool, Error> {
+        let mut deferred = self.deferred.lock().expect("deferred");
+        if deferred.records.is_empty() {
+            deferred.records = records;
+            deferred.since = std::time::Instant::now();
+        } else {
+            deferred.records.extend(records);
+        }
+        let due =
+            now || deferred.records.len() >= INDEX_BATCH || deferred.since.elapsed() >= INDEX_AFTER;
+        if deferred.records.is_empty() || !due {
+            return Ok(!deferred.records.is_empty());
+        }
+        let db = self.db()?;
+        let mut txn = db.begin_write().ctx("index audit records")?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(|x| Error::unavailable("index audit records", x))?;
+        audit::insert(&txn, &deferred.records, None)?;
+        txn.commit().ctx("index audit records")?;
+        deferred.records.clear();
+        self.visible.send_replace(*self.head.lock().expect("head"));
+        Ok(false)
+    }
+
+    /// Makes `records` durable in one journal frame; false when the journal is
+    /// full or fails, and they are to be committed durably instead.
+    fn journaled(&self, records: &[AuditRecord]) -> Result<bool, Error> {
+        let mut journal = self.journal.lock().expect("journal");
+        let journal = match &mut *journal {
+            Some(j) => j,
+            slot => slot.insert(Journal::open(&journal::path_of(&self.path))?),
+        };
+        match journal.append(records) {
+            Ok(fits) => Ok(fits),
+            Err(e) => {
+                tracing::warn!(error = %e, "the audit journal failed; the ledger takes the batch durably");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Commits `batch`'s records (after any not yet indexed) and `checkpoint`
+    /// durably in a transaction of their own.
+    fn commit_durably(
+        &self,
+        db: &Database,
+        batch: &mut Batch,
+        applied: Vec<Applied>,
+        checkpoint: Option<Checkpoint>,
+        head: Head,
+    ) -> Result<Committed, Error> {
+        let txn = db.begin_write().ctx("commit")?;
+        self.commit_in(txn, batch, applied, checkpoint, head)
+    }
+
+    /// Writes the records not yet indexed, `batch`'s records and `checkpoint` in
+    /// `txn` and commits it durably: it covers every record before it, and the
+    /// journal starts again.
+    fn commit_in(
+        &self,
+        txn: redb::WriteTransaction,
+        batch: &mut Batch,
+        applied: Vec<Applied>,
+        checkpoint: Option<Checkpoint>,
+        mut head: Head,
+    ) -> Result<Committed, Error> {
+        let mut deferred = self.deferred.lock().expect("deferred");
+        audit::insert(&txn, &deferred.records, None)?;
+        audit::insert(&txn, &batch.records, checkpoint.as_ref())?;
+        if let Some(c) = &checkpoint {
+            head.checkpoint = c.seq;
+        }
+        txn.commit().ctx("commit")?;
+        deferred.records.clear();
+        if let Some(journal) = &mut *self.journal.lock().expect("journal") {
+            journal.restart();
+        }
+        *self.head.lock().expect("head") = head;
+        self.visible.send_replace(head);
+        Ok(Committed {
+            applied,
+            checkpoint,
+            head,
+            deferred: false,
+        })
+    }
+}
