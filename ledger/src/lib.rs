@@ -30,6 +30,7 @@ pub mod embedded;
 mod error;
 #[cfg(feature = "forge")]
 pub mod forge;
+pub mod merkle;
 pub mod postgres;
 mod walk;
 mod writer;
