@@ -137,6 +137,7 @@ impl Writer {
                     stats: counters,
                     runtime,
                     indexing: false,
+                    waker: Arc::new(Unpark(std::thread::current())).into(),
                 }
                 .run(rx)
             })
@@ -215,6 +216,21 @@ struct Run {
     runtime: tokio::runtime::Handle,
     /// Records wait for [`Store::index`].
     indexing: bool,
+    /// Unparks this thread.
+    waker: std::task::Waker,
+}
+
+/// Wakes a parked thread.
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
 }
 
 /// How long the writer waits for work before it indexes the records waiting.
@@ -240,14 +256,26 @@ impl Run {
     }
 
     /// The next command; while records wait to be indexed, has them indexed when
-    /// none comes for a moment.
+    /// none comes for a moment. The wait is the thread's own (woken by the
+    /// channel, or timed out by the kernel): a timer of the runtime's would wake
+    /// one of its workers to arm it.
     fn next(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
         while self.indexing {
-            let wait = async { tokio::time::timeout(IDLE, rx.recv()).await };
-            match self.runtime.block_on(wait) {
-                Ok(command) => return command,
-                Err(_) => self.index(Vec::new(), true),
+            let waker = self.waker.clone();
+            match rx.poll_recv(&mut std::task::Context::from_waker(&waker)) {
+                std::task::Poll::Ready(command) => return command,
+                std::task::Poll::Pending => {}
             }
+            let since = Instant::now();
+            while since.elapsed() < IDLE {
+                std::thread::park_timeout(IDLE.saturating_sub(since.elapsed()));
+                match rx.try_recv() {
+                    Ok(command) => return Some(command),
+                    Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+            }
+            self.index(Vec::new(), true);
         }
         rx.blocking_recv()
     }
