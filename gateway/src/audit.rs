@@ -20,6 +20,7 @@ pub mod checkpoint;
 pub mod export;
 pub mod query;
 pub mod record;
+pub mod signed_note;
 pub mod verify;
 
 use std::path::Path;
