@@ -146,7 +146,8 @@ pub struct Embedded {
     /// answered once its frame is synced, and written to redb after, with others.
     deferred: Mutex<commit::Deferred>,
     /// The head that readers see: every record up to it is in redb. It trails
-    /// `head` by one batch at most, while the writer indexes it.
+    /// `head` while answered records wait to be indexed (up to 512 of them, for
+    /// about a millisecond; see [`commit`]).
     visible: tokio::sync::watch::Sender<Head>,
     /// Who holds which dossiers' deliveries and which leases.
     claims: Arc<Mutex<claims::Claims>>,
@@ -254,6 +255,10 @@ impl Embedded {
     /// The head once every record acknowledged before this call is in redb.
     async fn caught_up(&self) -> Result<Head, Error> {
         let durable = self.head.lock().expect("head").seq;
+        let now = *self.visible.borrow();
+        if now.seq >= durable {
+            return Ok(now);
+        }
         let mut visible = self.visible.subscribe();
         let indexed = visible.wait_for(|h| h.seq >= durable);
         match tokio::time::timeout(std::time::Duration::from_secs(5), indexed).await {

@@ -211,26 +211,27 @@ fn range(first: u64, second: u64) -> Result<(), ProofError> {
     Ok(())
 }
 
-/// The root that the inclusion `proof` of the entry `index` (leaf hash `leaf`)
-/// in a tree of `size` entries leads to (RFC 9162 §2.1.3.2).
-pub fn root_from_inclusion(
-    index: u64,
-    size: u64,
-    leaf: &Hash,
-    proof: &[Hash],
-) -> Result<Hash, ProofError> {
-    if index >= size {
-        return Err(ProofError::Range(format!(
-            "entry {index} is not in a tree of {size}"
-        )));
-    }
-    let (mut fnode, mut snode, mut r) = (index, size - 1, *leaf);
-    for p in proof {
+/// RFC 9162's verification walk (§2.1.3.2, §2.1.4.2): folds `path` into the
+/// hash of the tree of `snode + 1` entries, starting from `seed` at the node
+/// `fnode`; when `first` is given, also into the root of the smaller tree that
+/// ends at `fnode` (a consistency proof's first root).
+fn fold<'a>(
+    mut fnode: u64,
+    mut snode: u64,
+    seed: Hash,
+    mut first: Option<Hash>,
+    path: impl IntoIterator<Item = &'a Hash>,
+) -> Result<(Option<Hash>, Hash), ProofError> {
+    let mut r = seed;
+    for p in path {
         if snode == 0 {
             return Err(ProofError::Mismatch("the proof is too long"));
         }
         if fnode & 1 == 1 || fnode == snode {
             r = node_hash(p, &r);
+            if let Some(f) = &mut first {
+                *f = node_hash(p, f);
+            }
             while fnode & 1 == 0 && fnode != 0 {
                 fnode >>= 1;
                 snode >>= 1;
@@ -244,7 +245,23 @@ pub fn root_from_inclusion(
     if snode != 0 {
         return Err(ProofError::Mismatch("the proof is too short"));
     }
-    Ok(r)
+    Ok((first, r))
+}
+
+/// The root that the inclusion `proof` of the entry `index` (leaf hash `leaf`)
+/// in a tree of `size` entries leads to (RFC 9162 §2.1.3.2).
+pub fn root_from_inclusion(
+    index: u64,
+    size: u64,
+    leaf: &Hash,
+    proof: &[Hash],
+) -> Result<Hash, ProofError> {
+    if index >= size {
+        return Err(ProofError::Range(format!(
+            "entry {index} is not in a tree of {size}"
+        )));
+    }
+    Ok(fold(index, size - 1, *leaf, None, proof)?.1)
 }
 
 /// Checks that the entry `index` with leaf hash `leaf` is in the tree of `size`
@@ -279,39 +296,21 @@ pub fn verify_consistency(
             (true, false) => Err(ProofError::Mismatch("equal sizes with different roots")),
         };
     }
-    let mut path: Vec<&Hash> = proof.iter().collect();
-    if first.is_power_of_two() {
-        path.insert(0, first_root);
-    }
-    let Some((&seed, rest)) = path.split_first() else {
-        return Err(ProofError::Mismatch("the proof is empty"));
+    // The walk starts from the first tree's root when that tree is a perfect
+    // subtree, else from the proof's first hash.
+    let (seed, rest) = match first.is_power_of_two() {
+        true => (first_root, proof),
+        false => proof
+            .split_first()
+            .ok_or(ProofError::Mismatch("the proof is empty"))?,
     };
     let (mut fnode, mut snode) = (first - 1, second - 1);
     while fnode & 1 == 1 {
         fnode >>= 1;
         snode >>= 1;
     }
-    let (mut fr, mut sr) = (*seed, *seed);
-    for &c in rest {
-        if snode == 0 {
-            return Err(ProofError::Mismatch("the proof is too long"));
-        }
-        if fnode & 1 == 1 || fnode == snode {
-            fr = node_hash(c, &fr);
-            sr = node_hash(c, &sr);
-            while fnode & 1 == 0 && fnode != 0 {
-                fnode >>= 1;
-                snode >>= 1;
-            }
-        } else {
-            sr = node_hash(&sr, c);
-        }
-        fnode >>= 1;
-        snode >>= 1;
-    }
-    if snode != 0 {
-        return Err(ProofError::Mismatch("the proof is too short"));
-    }
+    let (fr, sr) = fold(fnode, snode, *seed, Some(*seed), rest)?;
+    let fr = fr.expect("the first root is folded");
     if fr != *first_root {
         return Err(ProofError::Mismatch("the first root differs"));
     }

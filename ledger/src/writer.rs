@@ -137,6 +137,7 @@ impl Writer {
                     stats: counters,
                     runtime,
                     indexing: false,
+                    pause: IDLE,
                     waker: Arc::new(Unpark(std::thread::current())).into(),
                 }
                 .run(rx)
@@ -216,6 +217,9 @@ struct Run {
     runtime: tokio::runtime::Handle,
     /// Records wait for [`Store::index`].
     indexing: bool,
+    /// How long to wait for work before indexing them: [`IDLE`], or [`RETRY`]
+    /// after a failed index.
+    pause: Duration,
     /// Unparks this thread.
     waker: std::task::Waker,
 }
@@ -236,6 +240,9 @@ impl std::task::Wake for Unpark {
 /// How long the writer waits for work before it indexes the records waiting.
 const IDLE: Duration = Duration::from_micros(500);
 
+/// … and, after a failed index, before it tries again while idle.
+const RETRY: Duration = Duration::from_secs(1);
+
 /// Who waits for what in a batch: the indices of their record and change.
 enum Waiter {
     Append(Option<usize>, Option<usize>, Reply<Appended>),
@@ -246,11 +253,13 @@ impl Run {
     /// Hands the store records to index (see [`Store::index`]).
     fn index(&mut self, records: Vec<AuditRecord>, now: bool) {
         match self.store.index(records, now) {
-            Ok(waiting) => self.indexing = waiting,
+            Ok(waiting) => (self.indexing, self.pause) = (waiting, IDLE),
             Err(e) => {
                 tracing::error!(error = %e, "the ledger could not index durable records; it tries again");
                 self.observe.failed();
-                self.indexing = true;
+                // Idle retries wait longer, so a lasting failure is not retried
+                // (and logged) thousands of times a second.
+                (self.indexing, self.pause) = (true, RETRY);
             }
         }
     }
@@ -261,14 +270,13 @@ impl Run {
     /// one of its workers to arm it.
     fn next(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
         while self.indexing {
-            let waker = self.waker.clone();
-            match rx.poll_recv(&mut std::task::Context::from_waker(&waker)) {
+            match rx.poll_recv(&mut std::task::Context::from_waker(&self.waker)) {
                 std::task::Poll::Ready(command) => return command,
                 std::task::Poll::Pending => {}
             }
-            let since = Instant::now();
-            while since.elapsed() < IDLE {
-                std::thread::park_timeout(IDLE.saturating_sub(since.elapsed()));
+            let (since, wait) = (Instant::now(), self.pause);
+            while since.elapsed() < wait {
+                std::thread::park_timeout(wait.saturating_sub(since.elapsed()));
                 match rx.try_recv() {
                     Ok(command) => return Some(command),
                     Err(mpsc::error::TryRecvError::Disconnected) => return None,

@@ -170,28 +170,29 @@ fn proofs_made_from_stored_nodes_are_the_published_proofs() {
     let (nodes, roots) = Nodes::of(&leaves);
     let on_reference =
         |size: u64, root: &Value| (1..=8).contains(&size) && b64(root) == roots[size as usize - 1];
-    let mut compared = 0;
-    for case in v["inclusion"].as_array().unwrap() {
-        let (index, size) = (case["leafIdx"].as_u64(), case["treeSize"].as_u64());
-        let (Some(index), Some(size)) = (index, size) else {
-            continue;
-        };
-        if case["wantErr"].as_bool().unwrap() || !on_reference(size, &case["root"]) {
-            continue;
+    // The valid cases of `kind` on the reference tree: the case, its two numbers
+    // (index and size, or the two sizes).
+    let valid = |kind: &str, a: &str, b: &str, root: &str| {
+        let mut out = Vec::new();
+        for case in v[kind].as_array().unwrap() {
+            let (Some(x), Some(y)) = (case[a].as_u64(), case[b].as_u64()) else {
+                continue;
+            };
+            if !case["wantErr"].as_bool().unwrap() && on_reference(y, &case[root]) {
+                out.push((case.clone(), x, y));
+            }
         }
-        let made = inclusion_proof(index, size, |l, i| nodes.get(l, i)).unwrap();
+        out
+    };
+    let get = |l: u8, i: u64| nodes.get(l, i);
+    let mut compared = 0;
+    for (case, index, size) in valid("inclusion", "leafIdx", "treeSize", "root") {
+        let made = inclusion_proof(index, size, get).unwrap();
         assert_eq!(Some(made), proof(&case["proof"]), "{}", case["file"]);
         compared += 1;
     }
-    for case in v["consistency"].as_array().unwrap() {
-        let (first, second) = (case["size1"].as_u64(), case["size2"].as_u64());
-        let (Some(first), Some(second)) = (first, second) else {
-            continue;
-        };
-        if case["wantErr"].as_bool().unwrap() || !on_reference(second, &case["root2"]) {
-            continue;
-        }
-        let made = consistency_proof(first, second, |l, i| nodes.get(l, i)).unwrap();
+    for (case, first, second) in valid("consistency", "size1", "size2", "root2") {
+        let made = consistency_proof(first, second, get).unwrap();
         assert_eq!(Some(made), proof(&case["proof"]), "{}", case["file"]);
         compared += 1;
     }

@@ -19,6 +19,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 
+use super::hex;
+
 /// Ed25519 over the note's text.
 const ED25519_TYPE: u8 = 0x01;
 /// Ed25519 cosignature/v1 over a checkpoint.
@@ -107,10 +109,6 @@ impl VerifierKey {
         key.extend_from_slice(&self.public);
         format!("{}+{}+{}", self.name, hex(&self.id()), B64.encode(key))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A private key that signs notes.

@@ -4,7 +4,6 @@
 //! else is one durable redb commit, which takes the records still waiting first.
 
 use lienthong_proto::v1::{AuditRecord, Checkpoint};
-use redb::Database;
 
 use super::journal::{self, Journal};
 use super::{Context, Embedded, audit, dossiers};
@@ -69,7 +68,8 @@ impl Embedded {
                     head,
                 });
             }
-            return self.commit_durably(&db, batch, Vec::new(), checkpoint, head);
+            let txn = db.begin_write().ctx("commit")?;
+            return self.commit_in(txn, batch, Vec::new(), checkpoint, head);
         }
         let txn = db.begin_write().ctx("commit")?;
         let now = crate::now_micros();
@@ -139,20 +139,6 @@ impl Embedded {
                 Ok(false)
             }
         }
-    }
-
-    /// Commits `batch`'s records (after any not yet indexed) and `checkpoint`
-    /// durably in a transaction of their own.
-    fn commit_durably(
-        &self,
-        db: &Database,
-        batch: &mut Batch,
-        applied: Vec<Applied>,
-        checkpoint: Option<Checkpoint>,
-        head: Head,
-    ) -> Result<Committed, Error> {
-        let txn = db.begin_write().ctx("commit")?;
-        self.commit_in(txn, batch, applied, checkpoint, head)
     }
 
     /// Writes the records not yet indexed, `batch`'s records and `checkpoint` in
