@@ -18,10 +18,12 @@ pub mod archive;
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
+pub mod prove;
 pub mod query;
 pub mod record;
 pub mod signed_note;
 pub mod verify;
+pub mod witnesses;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -64,6 +66,10 @@ pub struct Log {
     readers: Arc<tokio::sync::RwLock<()>>,
     /// How this log is archived.
     plan: std::sync::OnceLock<archive::Plan>,
+    /// Its witnesses.
+    witnesses: std::sync::OnceLock<witnesses::Witnesses>,
+    /// When it was opened (µs since the Unix epoch).
+    opened: i64,
 }
 
 impl Log {
@@ -137,6 +143,8 @@ impl Log {
             archiving: tokio::sync::Mutex::new(()),
             readers: Arc::default(),
             plan: std::sync::OnceLock::new(),
+            witnesses: std::sync::OnceLock::new(),
+            opened: crate::clock::now_micros(),
         }
     }
 
@@ -266,6 +274,27 @@ impl Log {
     /// until dropped (one removal of archived records).
     pub(crate) async fn removing(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
         self.readers.write().await
+    }
+
+    /// Keeps the cosignatures of `witnesses` (set once, at start).
+    pub fn witnessed_by(&self, witnesses: witnesses::Witnesses) {
+        let _ = self.witnesses.set(witnesses);
+    }
+
+    /// Its witnesses (none unless configured).
+    pub fn witnesses(&self) -> &witnesses::Witnesses {
+        static NONE: std::sync::OnceLock<witnesses::Witnesses> = std::sync::OnceLock::new();
+        self.witnesses
+            .get()
+            .unwrap_or_else(|| NONE.get_or_init(witnesses::Witnesses::default))
+    }
+
+    /// How its witnesses keep up, when it has any.
+    pub async fn witnessed(&self) -> Result<Option<witnesses::Witnessed>, Error> {
+        self.witnesses()
+            .keeping_up(&*self.store, self.opened)
+            .await
+            .map_err(Error::audit)
     }
 
     /// Archives this log as `plan` says (set once, at start).

@@ -113,6 +113,13 @@ pub enum Error {
     /// A dossier change the rules refuse.
     #[error("{0}")]
     Dossier(#[from] lienthong_ledger::Refusal),
+    /// What was asked for is not there (a record, a signed tree size).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A proof the audit log cannot give: the checkpoint was signed before the
+    /// log kept its Merkle tree, or the record is archived.
+    #[error("no proof: {0}")]
+    Unprovable(String),
     /// The ledger (dossiers and outbox) cannot be read or written.
     #[error("ledger: {0}")]
     Ledger(String),

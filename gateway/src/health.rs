@@ -11,6 +11,11 @@
 //!   it nothing may be released);
 //! - `population_circuit`: the population registry's circuit is not open.
 //!
+//! Beside the checks: the audit log's witnesses, when it has any. Their falling
+//! behind (no checkpoint signed within `audit.witness_grace` of the latest has
+//! the quorum of cosignatures) shows as `degraded`, not as a failing check: the
+//! gateway still records and serves.
+//!
 //! Every service needs the first four. The identity and residency services also need
 //! the fifth (they can still answer from the cache, but a balancer should prefer a
 //! gateway whose upstream answers). The overall status (`""`) is serving only when
@@ -49,6 +54,9 @@ pub struct Report {
     pub degraded: Vec<String>,
     /// Each check: its name, whether it passes, and why not.
     pub checks: Vec<Check>,
+    /// How the audit log's witnesses keep up, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witnesses: Option<audit::witnesses::Witnessed>,
 }
 
 /// One check.
@@ -119,10 +127,21 @@ impl Readiness {
             Level::Full => Err(self.disk.describe()),
             _ => Ok(()),
         };
-        let degraded = match self.disk.level() {
+        let mut degraded = match self.disk.level() {
             Level::Low => vec![self.disk.describe()],
             _ => Vec::new(),
         };
+        let witnesses = match &self.audit {
+            Some(log) => log.witnessed().await.unwrap_or_default(),
+            None => None,
+        };
+        if let Some(w) = witnesses.as_ref().filter(|w| w.lagging) {
+            degraded.push(format!(
+                "witnesses: the newest checkpoint with {} cosignatures is at tree size {}, \
+                 {} s before the latest ({}); see `lienthong witness`",
+                w.quorum, w.cosigned, w.lag_seconds, w.latest
+            ));
+        }
         let ledger = match tokio::time::timeout(PROBE_TIMEOUT, self.ledger.ping()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
@@ -175,6 +194,7 @@ impl Readiness {
             ready: all,
             degraded,
             checks,
+            witnesses,
         };
         let previous = self.report.get();
         if previous.ready != report.ready && !previous.checks.is_empty() {
@@ -209,6 +229,7 @@ impl Readiness {
                 ok: false,
                 detail: "the gateway is stopping".into(),
             }],
+            witnesses: None,
         });
     }
 

@@ -82,6 +82,8 @@ pub struct Snapshot {
     pub disk_level: i64,
     /// Readiness checks: name and whether it passes.
     pub checks: Vec<(&'static str, bool)>,
+    /// The audit log's witnesses, when it has any.
+    pub witnesses: Option<crate::audit::witnesses::Witnessed>,
 }
 
 /// Every metric of a running gateway.
@@ -119,6 +121,9 @@ pub struct Metrics {
     outbox_dead: Gauge,
     disk_free: Gauge,
     disk_level: Gauge,
+    witness_cosigned: Gauge,
+    witness_latest: Gauge,
+    witness_lag: Gauge,
     checks: Family<CheckLabels, Gauge>,
     indicators: Family<IndicatorLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
@@ -153,6 +158,9 @@ impl Metrics {
             outbox_dead: Gauge::default(),
             disk_free: Gauge::default(),
             disk_level: Gauge::default(),
+            witness_cosigned: Gauge::default(),
+            witness_latest: Gauge::default(),
+            witness_lag: Gauge::default(),
             checks: Family::default(),
             indicators: Family::default(),
             registry: Prometheus::default(),
@@ -260,6 +268,21 @@ impl Metrics {
             m.disk_level.clone(),
         );
         r.register(
+            "audit_witness_cosigned_tree_size",
+            "tree size of the newest checkpoint cosigned by the quorum of witnesses (0: none)",
+            m.witness_cosigned.clone(),
+        );
+        r.register(
+            "audit_checkpoint_tree_size",
+            "tree size of the latest signed checkpoint",
+            m.witness_latest.clone(),
+        );
+        r.register(
+            "audit_witness_lag_seconds",
+            "how long before the latest checkpoint the newest cosigned one was signed",
+            m.witness_lag.clone(),
+        );
+        r.register(
             "reloads",
             "reloads of certificates and policy, by component and outcome",
             m.reloads.clone(),
@@ -294,6 +317,11 @@ impl Metrics {
         self.disk_free
             .set(state.disk_free_bytes.min(i64::MAX as u64) as i64);
         self.disk_level.set(state.disk_level);
+        if let Some(w) = &state.witnesses {
+            self.witness_cosigned.set(w.cosigned as i64);
+            self.witness_latest.set(w.latest as i64);
+            self.witness_lag.set(w.lag_seconds);
+        }
         for (check, ok) in &state.checks {
             self.checks
                 .get_or_create(&CheckLabels { check })

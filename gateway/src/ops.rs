@@ -66,6 +66,7 @@ impl Sources {
                 .iter()
                 .map(|c| (c.name, c.ok))
                 .collect(),
+            witnesses: self.readiness.report.get().witnesses.clone(),
         }
     }
 }

@@ -107,6 +107,7 @@ pub struct Policy {
     operators: Vec<Pattern>,
     reporters: Vec<Pattern>,
     subject_access: Vec<Pattern>,
+    witnesses: Vec<Pattern>,
     /// Everything allowed to everyone: the benchmark baseline only.
     open: bool,
 }
@@ -135,6 +136,7 @@ impl Policy {
             operators: file.roles.operator,
             reporters: file.roles.reporter,
             subject_access: file.roles.subject_access,
+            witnesses: file.roles.witness,
             open: false,
         })
     }
@@ -148,6 +150,7 @@ impl Policy {
             operators: Vec::new(),
             reporters: Vec::new(),
             subject_access: Vec::new(),
+            witnesses: Vec::new(),
             open: true,
         }
     }
@@ -288,6 +291,7 @@ impl Policy {
             Role::Operator => &self.operators,
             Role::Reporter => &self.reporters,
             Role::SubjectAccess => &self.subject_access,
+            Role::Witness => &self.witnesses,
         };
         if holders.iter().any(|p| p.matches(agency)) {
             Ok(())

@@ -15,6 +15,7 @@ mod request;
 pub mod residency;
 pub mod subjects;
 mod validate;
+pub mod witness;
 
 use std::future::Future;
 use std::sync::Arc;

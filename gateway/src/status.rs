@@ -117,6 +117,8 @@ fn parts(error: &Error) -> Parts {
             };
             p(code, reason, &refusal.to_string(), None)
         }
+        Error::NotFound(detail) => p(Code::NotFound, "NOT_FOUND", detail, None),
+        Error::Unprovable(detail) => p(Code::FailedPrecondition, "NOT_PROVABLE", detail, None),
         Error::Ledger(_) => p(
             Code::Unavailable,
             "LEDGER_UNAVAILABLE",

@@ -20,12 +20,14 @@ mod inbound;
 pub mod journal;
 mod store;
 mod subjects;
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, TableHandle};
 
+use crate::merkle::Frontier;
 use crate::{Error, Event, Head};
 use journal::Journal;
 
@@ -76,6 +78,8 @@ fn create(path: &Path) -> Result<Database, Error> {
     let names = [
         audit::RECORDS.name(),
         audit::CHECKPOINTS.name(),
+        tree::TREE.name(),
+        tree::COSIGNATURES.name(),
         dossiers::DOSSIERS.name(),
         dossiers::OUTBOX.name(),
         dossiers::SEQ.name(),
@@ -103,6 +107,8 @@ fn create(path: &Path) -> Result<Database, Error> {
         open_all!(
             audit::RECORDS,
             audit::CHECKPOINTS,
+            tree::TREE,
+            tree::COSIGNATURES,
             dossiers::DOSSIERS,
             dossiers::OUTBOX,
             dossiers::SEQ,
@@ -140,6 +146,9 @@ pub struct Embedded {
     /// Where the audit log ends: read at open, moved by each commit (only the writer
     /// commits records).
     head: Mutex<Head>,
+    /// The Merkle tree over the records up to `head` (its right edge; the nodes
+    /// are in redb, or wait in `deferred`). Only the writer moves it.
+    tree: Mutex<Frontier>,
     /// Opened by the first commit (an offline reader never makes one).
     journal: Mutex<Option<Journal>>,
     /// Records durable in the journal and not yet in redb: a batch of them is
@@ -164,13 +173,12 @@ impl Embedded {
     /// Opens (or creates) the ledger at `path`, with the audit records of its
     /// journal that it lacks committed to it.
     pub fn open(path: &Path) -> Result<Arc<Embedded>, Error> {
-        let db = create(path)?;
-        journal::recover(&db, &journal::path_of(path))?;
-        let head = audit::head(&db.begin_read().ctx("open the ledger")?)?;
+        let (db, head, tree) = load(create(path)?, path)?;
         Ok(Arc::new(Embedded {
             db: std::sync::RwLock::new(Some(Arc::new(db))),
             path: path.to_owned(),
             head: Mutex::new(head),
+            tree: Mutex::new(tree),
             journal: Mutex::new(None),
             deferred: Mutex::default(),
             visible: tokio::sync::watch::Sender::new(head),
@@ -229,15 +237,12 @@ impl Embedded {
             }
         }
         // Closed: open it again (or, while the cause lasts, at the next commit).
-        let reopened = create(&self.path).and_then(|db| {
-            journal::recover(&db, &journal::path_of(&self.path))?;
-            let head = audit::head(&db.begin_read().ctx("reopen the ledger")?)?;
-            Ok((db, head))
-        });
+        let reopened = create(&self.path).and_then(|db| load(db, &self.path));
         match reopened {
-            Ok((db, head)) => {
+            Ok((db, head, tree)) => {
                 *self.head.lock().expect("head") = head;
-                self.deferred.lock().expect("deferred").records.clear();
+                *self.tree.lock().expect("tree") = tree;
+                self.deferred.lock().expect("deferred").clear();
                 self.visible.send_replace(head);
                 *self.journal.lock().expect("journal") = None;
                 *slot = Some(Arc::new(db));
@@ -321,6 +326,16 @@ impl Embedded {
         .await
         .map_err(|e| Error::unavailable("ledger writer", e))?
     }
+}
+
+/// The ledger in `db` (the file at `path`) as it opens: the journal's records
+/// it lacks committed, the Merkle tree completed, and where the log ends.
+fn load(db: Database, path: &Path) -> Result<(Database, Head, Frontier), Error> {
+    journal::recover(&db, &journal::path_of(path))?;
+    let tree = tree::open(&db)?;
+    let mut head = audit::head(&db.begin_read().ctx("open the ledger")?)?;
+    head.root = tree.root();
+    Ok((db, head, tree))
 }
 
 /// Makes every commit before it durable, with one durable commit of nothing.

@@ -31,3 +31,11 @@ impl Error {
         Error::Corrupt(format!("undecodable {what}: {e}"))
     }
 }
+
+impl From<crate::merkle::ProofError> for Error {
+    /// A proof asked of sizes that do not fit is refused; it is never a fault of
+    /// the store.
+    fn from(e: crate::merkle::ProofError) -> Error {
+        Error::Refused(e.to_string())
+    }
+}

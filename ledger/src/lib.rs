@@ -32,6 +32,7 @@ mod error;
 pub mod forge;
 pub mod merkle;
 pub mod postgres;
+mod seal;
 mod walk;
 mod writer;
 
@@ -44,11 +45,12 @@ use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier};
 
 pub use dossier::{Applied, Change, Entry, Filter, Outcome, Refusal};
 pub use error::Error;
+pub use seal::{Seal, Unsealed};
 pub use walk::Walk;
-pub use writer::{Appended, Observe, Seal, Settings, Stats, Unsealed, Writer};
+pub use writer::{Appended, Observe, Settings, Stats, Writer};
 
 /// Where the audit log ends.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     /// The last record's sequence number; 0 when empty.
     pub seq: u64,
@@ -58,6 +60,21 @@ pub struct Head {
     pub at: i64,
     /// The last record covered by a signed checkpoint.
     pub checkpoint: u64,
+    /// The root of the Merkle tree over the records `1..=seq` ([`merkle`]: record
+    /// `n` is the entry `n - 1`, and its leaf hash is that of the record's hash).
+    pub root: merkle::Hash,
+}
+
+impl Default for Head {
+    fn default() -> Head {
+        Head {
+            seq: 0,
+            hash: [0; 32],
+            at: 0,
+            checkpoint: 0,
+            root: merkle::empty_root(),
+        }
+    }
 }
 
 /// One item of the audit log in order: what an export holds and a verification
@@ -209,6 +226,28 @@ pub trait Store: Send + Sync + 'static {
     /// covers it; none while the record is newer than the last checkpoint.
     async fn audit_checkpoint_covering(&self, seq: u64) -> Result<Option<Checkpoint>, Error>;
 
+    /// The inclusion proof (RFC 9162) of the record `seq` in the Merkle tree of
+    /// the first `size` records (record `n` is the tree's entry `n - 1`),
+    /// innermost sibling first. Refused when `seq` is not in that tree or the
+    /// tree is larger than the log's.
+    async fn audit_inclusion(&self, seq: u64, size: u64) -> Result<Vec<merkle::Hash>, Error>;
+
+    /// The consistency proof (RFC 9162) from the tree of the first `first`
+    /// records to that of the first `second`, innermost first.
+    async fn audit_consistency(&self, first: u64, second: u64) -> Result<Vec<merkle::Hash>, Error>;
+
+    /// Keeps `line`, witness `witness`'s cosignature of the checkpoint signed at
+    /// `seq` (replacing an earlier one of that witness for it), durably. The
+    /// caller has checked it.
+    async fn audit_cosign(&self, seq: u64, witness: &str, line: &str) -> Result<(), Error>;
+
+    /// The cosignature lines kept for the checkpoint signed at `seq`, in witness
+    /// name order.
+    async fn audit_cosignatures(&self, seq: u64) -> Result<Vec<String>, Error>;
+
+    /// The newest checkpoint cosigned by at least `quorum` witnesses, if any.
+    async fn audit_cosigned(&self, quorum: usize) -> Result<Option<u64>, Error>;
+
     /// The first sequence number whose record is at or after `micros` (records are
     /// appended in time order); one past the head when there is none.
     async fn audit_seq_at(&self, micros: i64) -> Result<u64, Error>;
@@ -310,6 +349,12 @@ pub trait Store: Send + Sync + 'static {
 
 /// A shared store.
 pub type Shared = Arc<dyn Store>;
+
+/// The tree's entry index of the record `seq`; refused for 0 (no record has it).
+pub(crate) fn entry_of(seq: u64) -> Result<u64, Error> {
+    seq.checked_sub(1)
+        .ok_or_else(|| Error::Refused("records are numbered from 1".into()))
+}
 
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {

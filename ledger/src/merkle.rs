@@ -51,7 +51,10 @@ pub struct Frontier {
 
 impl Frontier {
     /// The frontier of a tree of `size` entries, from its stored nodes.
-    pub fn load<E>(size: u64, node: impl Fn(u8, u64) -> Result<Hash, E>) -> Result<Frontier, E> {
+    pub fn load<E>(
+        size: u64,
+        mut node: impl FnMut(u8, u64) -> Result<Hash, E>,
+    ) -> Result<Frontier, E> {
         let mut roots = Vec::new();
         let mut start = 0u64;
         for level in (0..64u8).rev() {
@@ -68,11 +71,38 @@ impl Frontier {
         self.size
     }
 
+    /// Its subtree roots, largest first, one after the other: with the size,
+    /// all a store needs to keep to append again.
+    pub fn encode(&self) -> Vec<u8> {
+        self.roots.iter().flat_map(|(_, h)| *h).collect()
+    }
+
+    /// The frontier of a tree of `size` entries from what [`Frontier::encode`]
+    /// wrote; `None` when the bytes do not fit the size.
+    pub fn decode(size: u64, bytes: &[u8]) -> Option<Frontier> {
+        let mut chunks = bytes.chunks_exact(32);
+        let frontier = Frontier::load(size, |_, _| {
+            chunks
+                .next()
+                .map(|c| Hash::try_from(c).expect("32 bytes"))
+                .ok_or(())
+        })
+        .ok()?;
+        (chunks.next().is_none() && chunks.remainder().is_empty()).then_some(frontier)
+    }
+
     /// Appends the entry whose leaf hash is `leaf`; returns the nodes this
     /// completes, leaf first.
     pub fn push(&mut self, leaf: Hash) -> Vec<Node> {
+        let mut made = Vec::with_capacity(2);
+        self.push_into(leaf, &mut made);
+        made
+    }
+
+    /// [`Frontier::push`], adding the nodes to `made`.
+    pub fn push_into(&mut self, leaf: Hash, made: &mut Vec<Node>) {
         let index = self.size;
-        let mut made = vec![(0u8, index, leaf)];
+        made.push((0u8, index, leaf));
         let (mut level, mut hash) = (0u8, leaf);
         while let Some(&(top, left)) = self.roots.last() {
             if top != level {
@@ -85,7 +115,6 @@ impl Frontier {
         }
         self.roots.push((level, hash));
         self.size += 1;
-        made
     }
 
     /// The tree's root hash.

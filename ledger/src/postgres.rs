@@ -28,6 +28,7 @@ mod import;
 mod prune;
 mod read;
 mod schema;
+mod tree;
 mod work;
 
 use std::fmt;
@@ -42,6 +43,7 @@ use tokio_postgres::NoTls;
 
 pub use import::Imported;
 
+use crate::merkle::{Frontier, Hash};
 use crate::{Batch, Committed, Depth, Entry, Error, Event, Filter, Head, Page, Seal, Store};
 
 /// How to reach the database.
@@ -126,8 +128,8 @@ pub struct Postgres {
     listener: tokio::task::JoinHandle<()>,
     /// How long an interrupted commit's outcome is asked for.
     resolve_for: Duration,
-    /// The head this replica committed last, for the fast path.
-    last: std::sync::Mutex<Option<Head>>,
+    /// The head (and Merkle tree) this replica committed last, for the fast path.
+    last: std::sync::Mutex<Option<(Head, Frontier)>>,
 }
 
 impl Drop for Postgres {
@@ -227,6 +229,63 @@ impl Store for Postgres {
 
     async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, Error> {
         read::record(&**self.client().await?, seq).await
+    }
+
+    async fn audit_inclusion(&self, seq: u64, size: u64) -> Result<Vec<Hash>, Error> {
+        let index = crate::entry_of(seq)?;
+        let client = self.client().await?;
+        tree::prove(&**client, size, |node| {
+            crate::merkle::inclusion_proof(index, size, node)
+        })
+        .await
+    }
+
+    async fn audit_consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, Error> {
+        let client = self.client().await?;
+        tree::prove(&**client, second, |node| {
+            crate::merkle::consistency_proof(first, second, node)
+        })
+        .await
+    }
+
+    async fn audit_cosign(&self, seq: u64, witness: &str, line: &str) -> Result<(), Error> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO audit_cosignatures (seq, witness, line) VALUES ($1, $2, $3)
+                 ON CONFLICT (seq, witness) DO UPDATE SET line = EXCLUDED.line",
+                &[&(seq as i64), &witness, &line],
+            )
+            .await
+            .map_err(db("keep a cosignature"))?;
+        Ok(())
+    }
+
+    async fn audit_cosignatures(&self, seq: u64) -> Result<Vec<String>, Error> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT line FROM audit_cosignatures WHERE seq = $1 ORDER BY witness",
+                &[&(seq as i64)],
+            )
+            .await
+            .map_err(db("read cosignatures"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn audit_cosigned(&self, quorum: usize) -> Result<Option<u64>, Error> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT seq FROM audit_cosignatures GROUP BY seq HAVING count(*) >= $1
+                 ORDER BY seq DESC LIMIT 1",
+                &[&(quorum.max(1) as i64)],
+            )
+            .await
+            .map_err(db("read cosignatures"))?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
     }
 
     async fn audit_first(&self) -> Result<u64, Error> {

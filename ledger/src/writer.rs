@@ -11,41 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use lienthong_proto::v1::{AuditRecord, Checkpoint};
+use lienthong_proto::v1::AuditRecord;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Applied, Batch, Change, Entry, Error, Head, Outcome, Store, now_micros};
-
-/// Completes audit records inside the writer's transaction: what a record means is
-/// the caller's business (the gateway chains and signs), where it goes is the
-/// store's.
-pub trait Seal: Send + 'static {
-    /// Completes `record`, whose dossier change was just applied (or refused) in
-    /// this transaction, before it is sealed.
-    fn complete(&mut self, record: &mut AuditRecord, applied: &Applied);
-
-    /// Numbers and chains `records` after `head`, moving `head` past them, and
-    /// returns the checkpoint to store with them if one is due (or `force`d and
-    /// there is something to sign). Called once per commit, even with no records.
-    fn seal(
-        &mut self,
-        head: &mut Head,
-        records: &mut [AuditRecord],
-        force: bool,
-    ) -> Option<Checkpoint>;
-}
-
-/// A seal for a ledger without an audit log (the benchmark baseline): it never
-/// receives records and never signs.
-pub struct Unsealed;
-
-impl Seal for Unsealed {
-    fn complete(&mut self, _: &mut AuditRecord, _: &Applied) {}
-
-    fn seal(&mut self, _: &mut Head, _: &mut [AuditRecord], _: bool) -> Option<Checkpoint> {
-        None
-    }
-}
+use crate::{Applied, Batch, Change, Entry, Error, Outcome, Seal, Store, now_micros};
 
 /// Told about every commit, for metrics.
 pub trait Observe: Send + Sync + 'static {

@@ -17,6 +17,7 @@ pub mod manual;
 pub mod policy;
 pub mod report;
 pub mod sync;
+pub mod witness;
 
 /// lienthong: a gRPC gateway for Vietnamese e-government data exchange.
 #[derive(Debug, Parser)]
@@ -50,6 +51,10 @@ pub enum Command {
     /// Query, verify and export the audit log.
     #[command(subcommand)]
     Audit(audit::Audit),
+    /// Witness another gateway's audit log: cosign its checkpoints while each
+    /// extends the last one cosigned.
+    #[command(subcommand)]
+    Witness(witness::Witness),
     /// Look into or empty the cache of a stopped gateway.
     #[command(subcommand)]
     Cache(cache::CacheCommand),

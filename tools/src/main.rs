@@ -129,6 +129,17 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Witness(witness) => {
+            let mut out = std::io::stdout().lock();
+            match lienthong::cli::witness::run(&witness, &mut out).await {
+                Ok(0) => {}
+                Ok(status) => std::process::exit(status),
+                Err(failure) => {
+                    eprintln!("{failure}");
+                    std::process::exit(2);
+                }
+            }
+        }
         Command::Cache(command) => print_or_exit(lienthong::cli::cache::run(&command).await),
         Command::Ledger(command) => print_or_exit(lienthong::cli::ledger::run(&command).await),
         Command::Report(command) => print_or_exit(lienthong::cli::report::run(&command).await),

@@ -4,8 +4,10 @@
 //! again on the same data dir each time. The portal simulator is a process of its
 //! own that outlives every kill and fails 5 % of deliveries.
 //!
-//! After every kill: the audit chain verifies offline, and every request id a
-//! client saw answered has its record. After every restart: every acknowledged
+//! After every kill: the audit chain verifies offline, the Merkle tree proves
+//! the latest checkpoint's last record and that the checkpoint extends the one
+//! seen at the kill before, and every request id a client saw answered has its
+//! record. After every restart: every acknowledged
 //! dossier update is stored. Every fifth kill also wrecks the cache, which must be
 //! moved aside and rebuilt rather than stop the gateway. At the end, every
 //! acknowledged update has reached the portal, in order, none missing.
@@ -103,9 +105,21 @@ fn moved_aside(dir: &Path) -> usize {
 /// Starts the gateway on `port` in front of the portal simulator.
 async fn start(dir: &Path, port: u16, portal_port: u16) -> Killed {
     let (dir, url) = (dir.to_path_buf(), format!("http://127.0.0.1:{portal_port}"));
-    tokio::task::spawn_blocking(move || serve_with(&dir, port, &["--portal-url", &url]))
-        .await
-        .unwrap()
+    // Checkpoints within every round, so that each kill falls between them.
+    std::fs::write(
+        dir.join("crash.toml"),
+        "[audit]\ncheckpoint_every = 200\ncheckpoint_interval = \"200ms\"\n",
+    )
+    .unwrap();
+    tokio::task::spawn_blocking(move || {
+        serve_with(
+            &dir,
+            port,
+            &["--portal-url", &url, "--config", "crash.toml"],
+        )
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,6 +167,7 @@ async fn twenty_kills_under_mixed_load_lose_nothing_acknowledged() {
 
         let head = ledger.head;
         ledger.catch_up(&dir, DATA, head);
+        ledger.tree_holds(&dir, DATA, &format!("kill {kill}"));
         ledger.holds_every(&seen, &format!("kill {kill}"));
         let wrecked = (kill + 1).is_multiple_of(WRECK_EVERY);
         if wrecked {
@@ -222,4 +237,5 @@ async fn twenty_kills_under_mixed_load_lose_nothing_acknowledged() {
     let mut whole = Ledger::default();
     whole.catch_up(&dir, DATA, 0);
     whole.holds_every(&seen, "at the end");
+    assert!(ledger.tree > 0, "the tree was proved after the kills");
 }

@@ -176,7 +176,8 @@ async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_resta
         dir.join("replica.toml"),
         format!(
             "[ledger]\nbackend = \"postgres\"\nurl = \"{url}\"\nconnect_timeout = \"2s\"\n\
-             [sync]\nlease = \"{}s\"\npoll_interval = \"200ms\"\nbackoff_base = \"50ms\"\nbackoff_max = \"1s\"\n",
+             [sync]\nlease = \"{}s\"\npoll_interval = \"200ms\"\nbackoff_base = \"50ms\"\nbackoff_max = \"1s\"\n\
+             [audit]\ncheckpoint_interval = \"200ms\"\n",
             LEASE.as_secs()
         ),
     )
@@ -253,6 +254,7 @@ async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_resta
 
         let head = ledger.head;
         ledger.catch_up(&dir, &source, head);
+        ledger.tree_holds(&dir, &source, &format!("kill {kill}"));
         ledger.holds_every(&seen, &format!("kill {kill}"));
         // Only what was acknowledged since the last look: the walks go on for
         // thousands of dossiers.
@@ -337,6 +339,7 @@ async fn three_replicas_lose_nothing_through_twenty_kills_and_two_database_resta
     let mut whole = Ledger::default();
     whole.catch_up(&dir, &source, 0);
     whole.holds_every(&seen, "at the end");
+    assert!(ledger.tree > 0, "the tree was proved after the kills");
     let answered = seen.lock().unwrap().len();
     eprintln!(
         "{KILLS} kills of {REPLICAS} replicas, PostgreSQL restarted {} times: {answered} answers all on record ({} records), {queries} audit queries answered, {started} dossiers ({} updates) stored and delivered in order, portal saw {} duplicates",

@@ -44,12 +44,7 @@ impl Seal for Chain {
         }
     }
 
-    fn seal(
-        &mut self,
-        head: &mut Head,
-        records: &mut [AuditRecord],
-        force: bool,
-    ) -> Option<Checkpoint> {
+    fn seal(&mut self, head: &mut Head, records: &mut [AuditRecord], force: bool) -> bool {
         let now = now_micros();
         for r in records.iter_mut() {
             head.seq += 1;
@@ -60,7 +55,10 @@ impl Seal for Chain {
             head.hash = hash(&head.hash, r);
             r.hash = head.hash.to_vec();
         }
-        let due = head.seq - head.checkpoint >= self.every || (force && head.seq > head.checkpoint);
-        due.then(|| self.signer.sign(head.seq, &head.hash, head.at))
+        head.seq - head.checkpoint >= self.every || (force && head.seq > head.checkpoint)
+    }
+
+    fn sign(&mut self, head: &Head) -> Checkpoint {
+        self.signer.sign_head(head)
     }
 }

@@ -17,7 +17,11 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{PrivatePkcs8KeyDer, SubjectPublicKeyInfoDer};
 
+use lienthong_ledger::Head;
+use sha2::{Digest, Sha256};
+
 use super::record::{micros, timestamp};
+use super::signed_note::{self, Note, TreeHead, VerifierKey};
 use crate::Error;
 
 /// What every signed message starts with.
@@ -41,6 +45,8 @@ pub fn message(seq: u64, hash: &[u8], at_micros: i64) -> Vec<u8> {
 /// The log's signing key.
 pub struct Signer {
     key: Ed25519KeyPair,
+    /// The same key, signing the checkpoint's note under the log's origin.
+    note: signed_note::Signer,
 }
 
 impl Signer {
@@ -49,23 +55,40 @@ impl Signer {
         let bad =
             |detail: String| Error::Pki(format!("audit signing key {}: {detail}", path.display()));
         let der = PrivatePkcs8KeyDer::from_pem_file(path).map_err(|e| bad(e.to_string()))?;
-        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.secret_pkcs8_der())
-            .map_err(|e| bad(format!("not an Ed25519 key: {e}")))?;
-        Ok(Signer { key })
+        Signer::from_pkcs8(der.secret_pkcs8_der()).map_err(bad)
     }
 
     /// A fresh key that lives only in memory (tests and benchmarks).
     pub fn ephemeral() -> Signer {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key generation");
-        Signer {
-            key: Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("fresh key parses"),
-        }
+        Signer::from_pkcs8(pkcs8.as_ref()).expect("a fresh key parses")
+    }
+
+    fn from_pkcs8(der: &[u8]) -> Result<Signer, String> {
+        let pair = || {
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+                .map_err(|e| format!("not an Ed25519 key: {e}"))
+        };
+        let key = pair()?;
+        let note = signed_note::Signer::new(&origin(key.public_key().as_ref()), pair()?, false)
+            .map_err(|e| e.to_string())?;
+        Ok(Signer { key, note })
     }
 
     /// The raw 32-byte public key.
     pub fn public_key(&self) -> &[u8] {
         self.key.public_key().as_ref()
+    }
+
+    /// The log's name in its checkpoints' notes ([`origin`]).
+    pub fn origin(&self) -> &str {
+        &self.note.verifier().name
+    }
+
+    /// The note verifier key that witnesses and verifiers are given.
+    pub fn verifier(&self) -> &VerifierKey {
+        self.note.verifier()
     }
 
     /// Signs the head `(seq, hash)` as of `at_micros`.
@@ -77,11 +100,62 @@ impl Signer {
             at: Some(timestamp(at_micros)),
             signature: signature.as_ref().to_vec(),
             public_key: self.public_key().to_vec(),
+            ..Checkpoint::default()
+        }
+    }
+
+    /// Signs `head` with its Merkle root: the chain's head as [`Signer::sign`]
+    /// does, and the tree's as a C2SP checkpoint note.
+    pub fn sign_head(&self, head: &Head) -> Checkpoint {
+        let text = TreeHead {
+            origin: self.origin().to_owned(),
+            size: head.seq,
+            root: head.root,
+        }
+        .text();
+        let signature = self.note.line(&text, 0);
+        Checkpoint {
+            root: head.root.to_vec(),
+            note: format!("{text}\n{signature}"),
+            ..self.sign(head.seq, &head.hash, head.at)
         }
     }
 }
 
-/// Checks a checkpoint's signature against the trusted raw public key.
+/// The origin of the log whose checkpoints `public` signs: `lienthong/audit/`
+/// and the first 8 bytes of the key's SHA-256 in hex. It follows the key, so
+/// that the gateway and every tool that signs for the log (offline archiving)
+/// name it alike, with nothing to configure.
+pub fn origin(public: &[u8]) -> String {
+    let digest = Sha256::digest(public);
+    format!("lienthong/audit/{}", super::hex(&digest[..8]))
+}
+
+/// The tree head a checkpoint's note signs, checked against `trusted` (the
+/// log's raw public key) and against the checkpoint's own size and root; `None`
+/// for a checkpoint from before the tree.
+pub fn tree_head(checkpoint: &Checkpoint, trusted: &[u8]) -> Result<Option<TreeHead>, String> {
+    if checkpoint.root.is_empty() && checkpoint.note.is_empty() {
+        return Ok(None);
+    }
+    let public: [u8; 32] = trusted
+        .try_into()
+        .map_err(|_| "the trusted key is not 32 bytes".to_owned())?;
+    let note = Note::parse(&checkpoint.note).map_err(|e| format!("its note: {e}"))?;
+    note.verify(&VerifierKey::signer(&origin(trusted), public))
+        .map_err(|e| format!("its note: {e}"))?;
+    let head = TreeHead::parse(&note.text).map_err(|e| format!("its note: {e}"))?;
+    if head.origin != origin(trusted)
+        || head.size != checkpoint.seq
+        || head.root[..] != checkpoint.root[..]
+    {
+        return Err("its note signs another tree head than the checkpoint's".into());
+    }
+    Ok(Some(head))
+}
+
+/// Checks a checkpoint's signatures against the trusted raw public key: over
+/// the chain's head, and over the tree's when it has one.
 pub fn verify(checkpoint: &Checkpoint, trusted: &[u8]) -> Result<(), String> {
     if checkpoint.public_key != trusted {
         return Err("signed by a key other than the trusted one".into());
@@ -93,7 +167,8 @@ pub fn verify(checkpoint: &Checkpoint, trusted: &[u8]) -> Result<(), String> {
     );
     UnparsedPublicKey::new(&ED25519, trusted)
         .verify(&m, &checkpoint.signature)
-        .map_err(|_| "signature does not verify".to_owned())
+        .map_err(|_| "signature does not verify".to_owned())?;
+    tree_head(checkpoint, trusted).map(|_| ())
 }
 
 /// Reads a public key file: SPKI PEM (as `pki init` writes it) or 64 hex digits.
@@ -135,5 +210,48 @@ mod tests {
         let other = Signer::ephemeral();
         let forged = other.sign(42, &[7; 32], 1_000);
         assert!(verify(&forged, signer.public_key()).is_err());
+    }
+
+    #[test]
+    fn a_tree_head_is_signed_as_a_c2sp_checkpoint_note() {
+        let signer = Signer::ephemeral();
+        let head = Head {
+            seq: 5,
+            hash: [3; 32],
+            at: 1_000,
+            checkpoint: 0,
+            root: [8; 32],
+        };
+        let cp = signer.sign_head(&head);
+        verify(&cp, signer.public_key()).expect("verifies");
+        let signed = tree_head(&cp, signer.public_key()).unwrap().unwrap();
+        assert_eq!(
+            (signed.origin.as_str(), signed.size, signed.root),
+            (signer.origin(), 5, [8; 32])
+        );
+        assert!(signer.origin().starts_with("lienthong/audit/"));
+        assert!(cp.note.starts_with(&format!("{}\n5\n", signer.origin())));
+        // A root beside the note changed, a note over another root, a note by
+        // another key, a note cut off: each refused.
+        let mut other_root = cp.clone();
+        other_root.root[0] ^= 1;
+        let mut other_note = cp.clone();
+        other_note.note = signer
+            .sign_head(&Head {
+                root: [9; 32],
+                ..head
+            })
+            .note;
+        let mut other_key = cp.clone();
+        other_key.note = Signer::ephemeral().sign_head(&head).note;
+        let mut cut = cp.clone();
+        cut.note.truncate(cut.note.find("\n\n").unwrap());
+        for bad in [other_root, other_note, other_key, cut] {
+            assert!(verify(&bad, signer.public_key()).is_err(), "{bad:?}");
+        }
+        // A checkpoint from before the tree has neither, and still verifies.
+        let old = signer.sign(5, &[3; 32], 1_000);
+        assert_eq!(tree_head(&old, signer.public_key()), Ok(None));
+        verify(&old, signer.public_key()).expect("verifies");
     }
 }

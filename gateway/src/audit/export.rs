@@ -65,6 +65,12 @@ struct CheckpointLine {
     at: String,
     signature: String,
     public_key: String,
+    /// The Merkle root (hex) and the signed note; absent from checkpoints from
+    /// before the tree (and from older exports).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    root: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    note: String,
 }
 
 /// The RFC 3339 form of a record time.
@@ -119,6 +125,8 @@ pub fn to_line(item: &Item) -> String {
             at: format_time(micros(c.at.as_ref())),
             signature: hex(&c.signature),
             public_key: hex(&c.public_key),
+            root: hex(&c.root),
+            note: c.note.clone(),
         }),
     };
     serde_json::to_string(&line).expect("plain data serializes")
@@ -160,6 +168,8 @@ pub fn from_line(text: &str) -> Result<Item, String> {
             at: Some(timestamp(parse_time(&c.at)?)),
             signature: bytes(&c.signature, "signature")?,
             public_key: bytes(&c.public_key, "public_key")?,
+            root: bytes(&c.root, "root")?,
+            note: c.note,
         }),
     })
 }

@@ -22,9 +22,9 @@ use sha2::{Digest, Sha256};
 use super::hex;
 
 /// Ed25519 over the note's text.
-const ED25519_TYPE: u8 = 0x01;
+pub const ED25519_TYPE: u8 = 0x01;
 /// Ed25519 cosignature/v1 over a checkpoint.
-const COSIGNATURE_TYPE: u8 = 0x04;
+pub const COSIGNATURE_TYPE: u8 = 0x04;
 
 /// What is wrong with a note, a key or a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +72,15 @@ pub struct VerifierKey {
 }
 
 impl VerifierKey {
+    /// The key named `name` that signs notes (not a cosigner's).
+    pub fn signer(name: &str, public: [u8; 32]) -> VerifierKey {
+        VerifierKey {
+            name: name.to_owned(),
+            kind: ED25519_TYPE,
+            public,
+        }
+    }
+
     /// Reads a verifier key, checking its id.
     pub fn parse(text: &str) -> Result<VerifierKey, NoteError> {
         let mut parts = text.splitn(3, '+');
@@ -140,6 +149,26 @@ impl Signer {
                 public,
             },
         })
+    }
+
+    /// A fresh key named `name`, and its text form (for [`Signer::parse`]; keep it
+    /// secret).
+    pub fn generate(name: &str, cosigner: bool) -> Result<(Signer, String), NoteError> {
+        use ring::rand::SecureRandom;
+        let mut seed = [0u8; 32];
+        ring::rand::SystemRandom::new()
+            .fill(&mut seed)
+            .or(malformed("random seed"))?;
+        let pair = Ed25519KeyPair::from_seed_unchecked(&seed).or(malformed("seed"))?;
+        let signer = Signer::new(name, pair, cosigner)?;
+        let mut key = vec![signer.key.kind];
+        key.extend_from_slice(&seed);
+        let text = format!(
+            "PRIVATE+KEY+{name}+{}+{}",
+            hex(&signer.key.id()),
+            B64.encode(key)
+        );
+        Ok((signer, text))
     }
 
     /// A signer from the text form `PRIVATE+KEY+<name>+<hex id>+<base64(type ‖ seed)>`.

@@ -3,10 +3,14 @@
 //!
 //! Records must come in sequence order with no gaps, each chained to the one before
 //! and hashing to its stored hash; a checkpoint must follow the record it signs and
-//! carry that record's hash under a valid signature of the trusted key. The first
+//! carry that record's hash under a valid signature of the trusted key, and a
+//! checkpoint with a Merkle root the root of the records up to it (when the walk
+//! starts at the log's start) under its note's signature. The first
 //! thing found wrong stops the walk and names the sequence number where it is.
 
 use lienthong_proto::v1::{AuditRecord, Checkpoint, VerifyAuditResponse};
+
+use lienthong_ledger::merkle::{self, Frontier};
 
 use super::checkpoint;
 use super::record::{GENESIS, hash};
@@ -25,6 +29,9 @@ pub struct Verifier {
     checkpoints: u64,
     /// Sequence number of the last record a checkpoint covered.
     sealed: u64,
+    /// The Merkle tree over the records walked, when the walk starts at the
+    /// log's start: each checkpoint's root is checked against it.
+    tree: Option<Frontier>,
     bad: Option<(u64, String)>,
 }
 
@@ -41,6 +48,7 @@ impl Verifier {
             records: 0,
             checkpoints: 0,
             sealed: 0,
+            tree: (from <= 1).then(Frontier::default),
             bad: None,
         }
     }
@@ -111,6 +119,9 @@ impl Verifier {
             );
         }
         self.head.copy_from_slice(&r.hash);
+        if let Some(tree) = &mut self.tree {
+            tree.push(merkle::leaf_hash(&r.hash));
+        }
         self.last_seq = r.seq;
         self.next = Some(r.seq + 1);
         self.records += 1;
@@ -146,6 +157,17 @@ impl Verifier {
                 c.seq,
                 format!(
                     "record {}'s hash differs from the signed checkpoint: rewritten",
+                    c.seq
+                ),
+            );
+        }
+        if let Some(tree) = self.tree.as_ref().filter(|_| !c.root.is_empty())
+            && tree.root()[..] != c.root[..]
+        {
+            return self.fail(
+                c.seq,
+                format!(
+                    "the Merkle root of records 1 to {} differs from the signed checkpoint: rewritten",
                     c.seq
                 ),
             );

@@ -49,6 +49,16 @@ pub struct Audit {
     /// The agency directory (code → name) for citizens' access lists; default:
     /// the demo agencies (`gateway/agencies.dev.toml`).
     pub agency_directory: Option<PathBuf>,
+    /// The witnesses whose cosignatures the gateway keeps: each one's C2SP
+    /// verifier key (`<name>+<hex id>+<base64>`, as `lienthong witness init`
+    /// prints it). None: no witness.
+    pub witnesses: Vec<String>,
+    /// How many of them must cosign (default: all).
+    pub witness_quorum: Option<usize>,
+    /// `/readyz` reports the log degraded when no checkpoint signed within this
+    /// of the latest has the quorum of cosignatures.
+    #[serde(with = "humantime_serde")]
+    pub witness_grace: Duration,
 }
 
 /// Archives of the audit log (`[audit.archive]`, see `docs/AUDIT.md`).
@@ -103,6 +113,9 @@ impl Default for Audit {
             max_batch: 1024,
             archive: ArchiveConfig::default(),
             agency_directory: None,
+            witnesses: Vec::new(),
+            witness_quorum: None,
+            witness_grace: Duration::from_secs(300),
         }
     }
 }

@@ -232,6 +232,11 @@ pub async fn integrity(state: Shown, inspector: Inspector) -> Response {
             .flatten(),
         _ => None,
     };
+    let witnessed = log.witnessed().await.ok().flatten();
+    let cosignatures = match &last {
+        Some(c) => store.audit_cosignatures(c.seq).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let summary = if verdict.ok {
         "verified".to_owned()
     } else {
@@ -262,8 +267,27 @@ pub async fn integrity(state: Shown, inspector: Inspector) -> Response {
                 dt { "Lúc" } dd { (view::at(micros(c.at.as_ref()))) }
                 dt { "Mã băm" } dd { code.hash { (hex(&c.hash)) } }
                 dt { "Khoá ký (Ed25519)" } dd { code.hash { (hex(&c.public_key)) } }
+                @if !c.root.is_empty() {
+                    dt { "Gốc cây Merkle" } dd { code.hash id="root" { (hex(&c.root)) } }
+                }
+                dt { "Nhân chứng đã đồng ký" }
+                dd id="cosigners" {
+                    @if cosignatures.is_empty() { "chưa có" }
+                    @for line in &cosignatures {
+                        code { (line.split(' ').nth(1).unwrap_or_default()) } " "
+                    }
+                }
             },
             None => p { "Chưa có điểm kiểm nào." },
+        }
+        @if let Some(w) = &witnessed {
+            @if w.lagging {
+                div.verdict.bad id="witnesses" {
+                    p { strong { "Nhân chứng chậm." } " Điểm kiểm mới nhất có đủ " (w.quorum) " chữ ký đồng ký bao phủ đến bản ghi " (w.cosigned) ", ký trước điểm kiểm mới nhất (" (w.latest) ") " (w.lag_seconds) " giây." }
+                }
+            } @else {
+                p id="witnesses" { "Nhân chứng theo kịp: điểm kiểm có đủ " (w.quorum) " chữ ký đồng ký gần nhất bao phủ đến bản ghi " (w.cosigned) "." }
+            }
         }
         p { "Khoá công khai mà cổng tin cậy: " code.hash { (hex(key)) } }
     };

@@ -35,6 +35,9 @@ pub(super) struct Roles {
     /// May call `SubjectAccessService`.
     #[serde(default, rename = "subject-access")]
     pub subject_access: Vec<Pattern>,
+    /// May call `WitnessService`.
+    #[serde(default)]
+    pub witness: Vec<Pattern>,
 }
 
 /// A grant as written, before its lists are checked against each other.

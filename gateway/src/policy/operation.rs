@@ -23,6 +23,10 @@ pub enum Operation {
     VerifyAudit,
     /// `AuditService/ExportAudit` (role `auditor`).
     ExportAudit,
+    /// `AuditService/ProveInclusion` (role `auditor`).
+    ProveInclusion,
+    /// `AuditService/ProveConsistency` (role `auditor`).
+    ProveConsistency,
     /// `AdminService/PurgeCache` (role `operator`).
     PurgeCache,
     /// `AdminService/SyncStatus` (role `operator`).
@@ -45,6 +49,14 @@ pub enum Operation {
     GetIndicators,
     /// `SubjectAccessService/ListSubjectAccesses` (role `subject-access`).
     ListSubjectAccesses,
+    /// `SubjectAccessService/ProveAccess` (role `subject-access`).
+    ProveAccess,
+    /// `WitnessService/GetCheckpoint` (role `witness`).
+    GetCheckpoint,
+    /// `WitnessService/GetConsistencyProof` (role `witness`).
+    GetConsistencyProof,
+    /// `WitnessService/AddCosignature` (role `witness`).
+    AddCosignature,
     /// The console's sign-in (role `auditor`).
     ConsoleSignIn,
     /// The console's search of the log (role `auditor`).
@@ -63,13 +75,15 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 24] = [
+    pub const ALL: [Operation; 30] = [
         Operation::GetCitizen,
         Operation::VerifyCitizen,
         Operation::GetResidence,
         Operation::QueryAudit,
         Operation::VerifyAudit,
         Operation::ExportAudit,
+        Operation::ProveInclusion,
+        Operation::ProveConsistency,
         Operation::PurgeCache,
         Operation::SyncStatus,
         Operation::RetryDead,
@@ -81,6 +95,10 @@ impl Operation {
         Operation::WatchDossiers,
         Operation::GetIndicators,
         Operation::ListSubjectAccesses,
+        Operation::ProveAccess,
+        Operation::GetCheckpoint,
+        Operation::GetConsistencyProof,
+        Operation::AddCosignature,
         Operation::ConsoleSignIn,
         Operation::ConsoleSearch,
         Operation::ConsoleRecord,
@@ -99,6 +117,8 @@ impl Operation {
             Operation::QueryAudit => "AuditService/QueryAudit",
             Operation::VerifyAudit => "AuditService/VerifyAudit",
             Operation::ExportAudit => "AuditService/ExportAudit",
+            Operation::ProveInclusion => "AuditService/ProveInclusion",
+            Operation::ProveConsistency => "AuditService/ProveConsistency",
             Operation::PurgeCache => "AdminService/PurgeCache",
             Operation::SyncStatus => "AdminService/SyncStatus",
             Operation::RetryDead => "AdminService/RetryDead",
@@ -110,6 +130,10 @@ impl Operation {
             Operation::WatchDossiers => "DossierService/WatchDossiers",
             Operation::GetIndicators => "ReportService/GetIndicators",
             Operation::ListSubjectAccesses => "SubjectAccessService/ListSubjectAccesses",
+            Operation::ProveAccess => "SubjectAccessService/ProveAccess",
+            Operation::GetCheckpoint => "WitnessService/GetCheckpoint",
+            Operation::GetConsistencyProof => "WitnessService/GetConsistencyProof",
+            Operation::AddCosignature => "WitnessService/AddCosignature",
             Operation::ConsoleSignIn => "Console/SignIn",
             Operation::ConsoleSearch => "Console/Search",
             Operation::ConsoleRecord => "Console/Record",
@@ -145,6 +169,8 @@ impl Operation {
             Operation::QueryAudit
             | Operation::VerifyAudit
             | Operation::ExportAudit
+            | Operation::ProveInclusion
+            | Operation::ProveConsistency
             | Operation::ConsoleSignIn
             | Operation::ConsoleSearch
             | Operation::ConsoleRecord
@@ -157,7 +183,10 @@ impl Operation {
             | Operation::RetryDead
             | Operation::ArchiveAudit => Some(Role::Operator),
             Operation::GetIndicators => Some(Role::Reporter),
-            Operation::ListSubjectAccesses => Some(Role::SubjectAccess),
+            Operation::ListSubjectAccesses | Operation::ProveAccess => Some(Role::SubjectAccess),
+            Operation::GetCheckpoint
+            | Operation::GetConsistencyProof
+            | Operation::AddCosignature => Some(Role::Witness),
             _ => None,
         }
     }
@@ -183,6 +212,9 @@ pub enum Role {
     /// Shows citizens who read their data: may list the accesses to any citizen's
     /// data (a portal the citizen is logged in to, a one-stop-shop counter).
     SubjectAccess,
+    /// Witnesses the audit log: may fetch its checkpoints and consistency proofs,
+    /// and cosign them.
+    Witness,
 }
 
 impl Role {
@@ -193,6 +225,7 @@ impl Role {
             Role::Operator => "operator",
             Role::Reporter => "reporter",
             Role::SubjectAccess => "subject-access",
+            Role::Witness => "witness",
         }
     }
 }

@@ -77,6 +77,17 @@ pub(super) async fn open(config: &Config) -> Result<Ledger, Error> {
                 config.audit.checkpoint_interval,
             );
             log.check_head().await?;
+            log.witnessed_by(
+                audit::witnesses::Witnesses::parse(
+                    &config.audit.witnesses,
+                    config.audit.witness_quorum,
+                )
+                .map_err(|detail| Error::Config {
+                    key: "audit.witnesses".into(),
+                    detail,
+                })?
+                .with_grace(config.audit.witness_grace),
+            );
             Some(Arc::new(log))
         }
         None => {

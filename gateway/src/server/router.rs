@@ -16,6 +16,7 @@ use lienthong_proto::v1::identity_service_server::IdentityServiceServer;
 use lienthong_proto::v1::report_service_server::ReportServiceServer;
 use lienthong_proto::v1::residency_service_server::ResidencyServiceServer;
 use lienthong_proto::v1::subject_access_service_server::SubjectAccessServiceServer;
+use lienthong_proto::v1::witness_service_server::WitnessServiceServer;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
@@ -36,6 +37,7 @@ use crate::services::identity::Identity;
 use crate::services::report::Reports;
 use crate::services::residency::Residency;
 use crate::services::subjects::Subjects;
+use crate::services::witness::Witness;
 use crate::{Error, tls};
 
 /// The services whose health `grpc.health.v1` reports: the lookups also need the
@@ -46,12 +48,13 @@ pub(super) const LOOKUPS: [&str; 2] = [
 ];
 
 /// The services that need only the data dir and the audit log.
-pub(super) const BASIC: [&str; 5] = [
+pub(super) const BASIC: [&str; 6] = [
     <AuditServiceServer<Audit> as NamedService>::NAME,
     <AdminServiceServer<Admin> as NamedService>::NAME,
     <DossierServiceServer<Dossiers> as NamedService>::NAME,
     <ReportServiceServer<Reports> as NamedService>::NAME,
     <SubjectAccessServiceServer<Subjects> as NamedService>::NAME,
+    <WitnessServiceServer<Witness> as NamedService>::NAME,
 ];
 
 /// Serves `shared`'s services on the connections of `incoming` until `stop`.
@@ -117,6 +120,7 @@ pub(super) fn serve<H: Health>(
             SubjectAccessServiceServer,
             Subjects::new(shared.clone())
         ))
+        .add_service(sized!(WitnessServiceServer, Witness::new(shared.clone())))
         .add_service(sized!(DossierServiceServer, Dossiers::new(shared)));
     Ok(tokio::spawn(async move {
         let incoming = ReceiverStream::new(incoming).map(Ok::<_, std::io::Error>);

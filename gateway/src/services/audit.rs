@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use lienthong_proto::v1::audit_service_server::AuditService;
 use lienthong_proto::v1::{
-    AuditRecord, ExportAuditRequest, ExportItem, QueryAuditRequest, VerifyAuditRequest,
+    AuditRecord, ConsistencyProof, ExportAuditRequest, ExportItem, InclusionProof,
+    ProveConsistencyRequest, ProveInclusionRequest, QueryAuditRequest, VerifyAuditRequest,
     VerifyAuditResponse, export_item,
 };
 use tokio::sync::mpsc;
@@ -66,6 +67,21 @@ fn range(
     {
         v.add("to", "must be after from");
     }
+}
+
+/// Checks the sizes a consistency proof is asked between.
+pub(super) fn sizes(first: u64, second: u64) -> Result<(), Error> {
+    let mut v = Violations::default();
+    if first == 0 {
+        v.add("first_size", "must be at least 1");
+    }
+    if second != 0 && second < first {
+        v.add(
+            "second_size",
+            "must be 0 (the latest checkpoint) or at least first_size",
+        );
+    }
+    v.finish()
 }
 
 #[tonic::async_trait]
@@ -204,6 +220,59 @@ impl AuditService for Audit {
                     }
                 });
                 Ok(ReceiverStream::new(rx))
+            }
+            .await;
+            ctx.finish(shared, Trail::default(), result).await
+        })
+        .await
+    }
+
+    async fn prove_inclusion(
+        &self,
+        request: Request<ProveInclusionRequest>,
+    ) -> Result<Response<InclusionProof>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::ProveInclusion)?;
+            let req = request.into_inner();
+            let result = async {
+                let mut v = Violations::default();
+                if req.seq == 0 {
+                    v.add("seq", "must be a record's sequence number (from 1)");
+                }
+                if req.tree_size != 0 && req.tree_size < req.seq {
+                    v.add(
+                        "tree_size",
+                        "must be 0 (the latest checkpoint) or at least seq",
+                    );
+                }
+                v.finish()?;
+                ctx.require(&shared.policy.get(), Role::Auditor)?;
+                let log = log(shared)?;
+                crate::audit::prove::inclusion(&**log.store(), req.seq, req.tree_size).await
+            }
+            .await;
+            ctx.finish(shared, Trail::default(), result).await
+        })
+        .await
+    }
+
+    async fn prove_consistency(
+        &self,
+        request: Request<ProveConsistencyRequest>,
+    ) -> Result<Response<ConsistencyProof>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::ProveConsistency)?;
+            let req = request.into_inner();
+            let result = async {
+                sizes(req.first_size, req.second_size)?;
+                ctx.require(&shared.policy.get(), Role::Auditor)?;
+                let log = log(shared)?;
+                crate::audit::prove::consistency(&**log.store(), req.first_size, req.second_size)
+                    .await
             }
             .await;
             ctx.finish(shared, Trail::default(), result).await

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use lienthong_proto::prost_types::Timestamp;
 use lienthong_proto::v1::subject_access_service_server::SubjectAccessService;
 use lienthong_proto::v1::{
-    AuditRecord, ListSubjectAccessesRequest, ListSubjectAccessesResponse, SubjectAccess,
+    AuditRecord, InclusionProof, ListSubjectAccessesRequest, ListSubjectAccessesResponse,
+    ProveAccessRequest, SubjectAccess,
 };
 use tonic::{Request, Response, Status};
 
@@ -84,6 +85,50 @@ impl SubjectAccessService for Subjects {
                     accesses,
                     held_since,
                 })
+            }
+            .await;
+            ctx.finish(shared, trail, result).await
+        })
+        .await
+    }
+
+    async fn prove_access(
+        &self,
+        request: Request<ProveAccessRequest>,
+    ) -> Result<Response<InclusionProof>, Status> {
+        let shared = self.shared.clone();
+        detached(async move {
+            let shared = &*shared;
+            let ctx = Ctx::of(&request, &shared.limits, Operation::ProveAccess)?;
+            let req = request.into_inner();
+            let trail = Trail::new(&req.personal_id, None);
+            let result = async {
+                let mut v = Violations::default();
+                let subject = v.personal_id("personal_id", &req.personal_id);
+                if req.seq == 0 {
+                    v.add("seq", "must be an access's sequence number (from 1)");
+                }
+                if req.tree_size != 0 && req.tree_size < req.seq {
+                    v.add(
+                        "tree_size",
+                        "must be 0 (the latest checkpoint) or at least seq",
+                    );
+                }
+                v.finish()?;
+                ctx.require(&shared.policy.get(), Role::SubjectAccess)?;
+                let subject = subject.expect("valid when no violation");
+                let store = &*shared.dossiers.store;
+                let mut proof =
+                    crate::audit::prove::inclusion(store, req.seq, req.tree_size).await?;
+                // Only the citizen's own accesses, and of those only the hash: the
+                // same as their list shows, nothing about anyone else.
+                match proof.record.take() {
+                    Some(r) if r.subject_personal_id == subject.as_str() => Ok(proof),
+                    _ => Err(crate::Error::NotFound(format!(
+                        "record {} is not an access to this citizen's data",
+                        req.seq
+                    ))),
+                }
             }
             .await;
             ctx.finish(shared, trail, result).await

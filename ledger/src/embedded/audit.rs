@@ -15,7 +15,7 @@ pub(super) const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("au
 pub(super) const CHECKPOINTS: TableDefinition<u64, &[u8]> =
     TableDefinition::new("audit_checkpoints");
 
-fn decode_record(bytes: &[u8]) -> Result<AuditRecord, Error> {
+pub(super) fn decode_record(bytes: &[u8]) -> Result<AuditRecord, Error> {
     AuditRecord::decode(bytes).map_err(|e| Error::corrupt("audit record", e))
 }
 
@@ -50,6 +50,7 @@ pub(super) fn head(txn: &ReadTransaction) -> Result<Head, Error> {
         hash,
         at: micros(&r),
         checkpoint,
+        ..Head::default()
     })
 }
 

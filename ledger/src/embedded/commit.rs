@@ -6,7 +6,8 @@
 use lienthong_proto::v1::{AuditRecord, Checkpoint};
 
 use super::journal::{self, Journal};
-use super::{Context, Embedded, audit, dossiers};
+use super::{Context, Embedded, audit, dossiers, tree};
+use crate::merkle::{Frontier, Node};
 use crate::{Applied, Batch, Committed, Error, Head, Seal};
 
 /// Deferred records are written to redb once this many gather…
@@ -15,9 +16,11 @@ const INDEX_BATCH: usize = 512;
 /// … or the oldest has waited this long (readers wait for them meanwhile).
 const INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Records durable in the journal, waiting to be written to redb.
+/// Records durable in the journal, waiting to be written to redb with the
+/// Merkle tree's nodes over them.
 pub(super) struct Deferred {
-    pub(super) records: Vec<AuditRecord>,
+    records: Vec<AuditRecord>,
+    nodes: Vec<Node>,
     /// When the oldest came.
     since: std::time::Instant,
 }
@@ -26,8 +29,23 @@ impl Default for Deferred {
     fn default() -> Self {
         Deferred {
             records: Vec::new(),
+            nodes: Vec::new(),
             since: std::time::Instant::now(),
         }
+    }
+}
+
+impl Deferred {
+    /// Forgets them: they are in redb, or the journal gives them back.
+    pub(super) fn clear(&mut self) {
+        self.records.clear();
+        self.nodes.clear();
+    }
+
+    /// Writes them in `txn`.
+    fn insert(&self, txn: &redb::WriteTransaction) -> Result<(), Error> {
+        audit::insert(txn, &self.records, None)?;
+        tree::insert(txn, &self.nodes)
     }
 }
 
@@ -53,13 +71,23 @@ impl Embedded {
     ) -> Result<Committed, Error> {
         let db = self.db()?;
         let mut head = *self.head.lock().expect("head");
+        let mut tree = Tree {
+            frontier: self.tree.lock().expect("tree").clone(),
+            made: Vec::with_capacity(batch.records.len() * 2),
+        };
         // Records alone are durable once framed in the journal: answered then, and
-        // written to redb after ([`crate::Store::index`]).
+        // written to redb after ([`crate::Store::index`]), the tree's nodes with them.
         if batch.changes.is_empty() && batch.deliveries.is_empty() {
-            let checkpoint = seal.seal(&mut head, &mut batch.records, batch.checkpoint);
+            let checkpoint = tree.seal(seal, &mut head, &mut batch.records, batch.checkpoint)?;
             if checkpoint.is_none()
                 && (batch.records.is_empty() || self.journaled(&batch.records)?)
             {
+                self.deferred
+                    .lock()
+                    .expect("deferred")
+                    .nodes
+                    .extend(tree.made);
+                *self.tree.lock().expect("tree") = tree.frontier;
                 *self.head.lock().expect("head") = head;
                 return Ok(Committed {
                     applied: Vec::new(),
@@ -69,7 +97,7 @@ impl Embedded {
                 });
             }
             let txn = db.begin_write().ctx("commit")?;
-            return self.commit_in(txn, batch, Vec::new(), checkpoint, head);
+            return self.commit_in(txn, batch, tree, Vec::new(), checkpoint, head);
         }
         let txn = db.begin_write().ctx("commit")?;
         let now = crate::now_micros();
@@ -84,7 +112,7 @@ impl Embedded {
             }
             applied.push(result);
         }
-        let checkpoint = seal.seal(&mut head, &mut batch.records, batch.checkpoint);
+        let checkpoint = tree.seal(seal, &mut head, &mut batch.records, batch.checkpoint)?;
         let changed = applied.iter().any(Result::is_ok) || !batch.deliveries.is_empty();
         if batch.records.is_empty() && checkpoint.is_none() && !changed {
             txn.abort().ctx("commit")?;
@@ -95,7 +123,7 @@ impl Embedded {
                 deferred: false,
             });
         }
-        self.commit_in(txn, batch, applied, checkpoint, head)
+        self.commit_in(txn, batch, tree, applied, checkpoint, head)
     }
 
     /// See [`crate::Store::index`]: the records go to redb without a sync (the journal
@@ -117,9 +145,9 @@ impl Embedded {
         let mut txn = db.begin_write().ctx("index audit records")?;
         txn.set_durability(redb::Durability::None)
             .map_err(|x| Error::unavailable("index audit records", x))?;
-        audit::insert(&txn, &deferred.records, None)?;
+        deferred.insert(&txn)?;
         txn.commit().ctx("index audit records")?;
-        deferred.records.clear();
+        deferred.clear();
         self.visible.send_replace(*self.head.lock().expect("head"));
         Ok(false)
     }
@@ -141,25 +169,28 @@ impl Embedded {
         }
     }
 
-    /// Writes the records not yet indexed, `batch`'s records and `checkpoint` in
-    /// `txn` and commits it durably: it covers every record before it, and the
-    /// journal starts again.
+    /// Writes the records not yet indexed, `batch`'s records, the tree's nodes
+    /// over them and `checkpoint` in `txn` and commits it durably: it covers every
+    /// record before it, and the journal starts again.
     fn commit_in(
         &self,
         txn: redb::WriteTransaction,
         batch: &mut Batch,
+        tree: Tree,
         applied: Vec<Applied>,
         checkpoint: Option<Checkpoint>,
         mut head: Head,
     ) -> Result<Committed, Error> {
         let mut deferred = self.deferred.lock().expect("deferred");
-        audit::insert(&txn, &deferred.records, None)?;
+        deferred.insert(&txn)?;
         audit::insert(&txn, &batch.records, checkpoint.as_ref())?;
+        tree::insert(&txn, &tree.made)?;
         if let Some(c) = &checkpoint {
             head.checkpoint = c.seq;
         }
         txn.commit().ctx("commit")?;
-        deferred.records.clear();
+        deferred.clear();
+        *self.tree.lock().expect("tree") = tree.frontier;
         if let Some(journal) = &mut *self.journal.lock().expect("journal") {
             journal.restart();
         }
@@ -171,5 +202,31 @@ impl Embedded {
             head,
             deferred: false,
         })
+    }
+}
+
+/// The tree as a commit grows it: kept only if the commit is.
+struct Tree {
+    frontier: Frontier,
+    made: Vec<Node>,
+}
+
+impl Tree {
+    /// See [`crate::seal::seal_into`].
+    fn seal(
+        &mut self,
+        seal: &mut (dyn Seal + Send),
+        head: &mut Head,
+        records: &mut [AuditRecord],
+        force: bool,
+    ) -> Result<Option<Checkpoint>, Error> {
+        crate::seal::seal_into(
+            seal,
+            head,
+            &mut self.frontier,
+            &mut self.made,
+            records,
+            force,
+        )
     }
 }

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use lienthong_proto::Month;
 use lienthong_proto::v1::{AuditRecord, Checkpoint, Dossier};
 
-use super::{Embedded, audit, dossiers, facts, inbound, settle, subjects};
+use super::{Embedded, audit, dossiers, facts, inbound, settle, subjects, tree};
+use crate::merkle::Hash;
 use crate::{Batch, Committed, Depth, Entry, Error, Event, Filter, Head, Page, Seal, Store};
 
 #[async_trait]
@@ -57,6 +58,31 @@ impl Store for Embedded {
 
     async fn audit_checkpoint_covering(&self, seq: u64) -> Result<Option<Checkpoint>, Error> {
         self.read(move |txn| audit::covering(txn, seq)).await
+    }
+
+    async fn audit_inclusion(&self, seq: u64, size: u64) -> Result<Vec<Hash>, Error> {
+        let index = crate::entry_of(seq)?;
+        self.read(move |txn| tree::inclusion(txn, index, size))
+            .await
+    }
+
+    async fn audit_consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, Error> {
+        self.read(move |txn| tree::consistency(txn, first, second))
+            .await
+    }
+
+    async fn audit_cosign(&self, seq: u64, witness: &str, line: &str) -> Result<(), Error> {
+        let (witness, line) = (witness.to_owned(), line.to_owned());
+        self.write(move |txn| tree::cosign(txn, seq, &witness, &line))
+            .await
+    }
+
+    async fn audit_cosignatures(&self, seq: u64) -> Result<Vec<String>, Error> {
+        self.read(move |txn| tree::cosignatures(txn, seq)).await
+    }
+
+    async fn audit_cosigned(&self, quorum: usize) -> Result<Option<u64>, Error> {
+        self.read(move |txn| tree::cosigned(txn, quorum)).await
     }
 
     async fn audit_first(&self) -> Result<u64, Error> {

@@ -14,7 +14,8 @@ use tokio_postgres::types::ToSql;
 
 use super::{Postgres, db};
 use crate::dossier::{self, Outcome};
-use crate::{Batch, Committed, Entry, Error, Head, Seal};
+use crate::merkle::Frontier;
+use crate::{Batch, Committed, Entry, Error, Seal};
 
 /// What a commit writes, gathered while the batch is applied.
 #[derive(Default)]
@@ -36,11 +37,11 @@ pub(super) async fn commit(
     batch: &mut Batch,
     seal: &mut (dyn Seal + Send),
 ) -> Result<Committed, Error> {
-    let committed = match super::fast::commit(pg, batch, seal).await? {
-        Some(committed) => committed,
+    let (committed, tree) = match super::fast::commit(pg, batch, seal).await? {
+        Some(done) => done,
         None => locked(pg, batch, seal).await?,
     };
-    *pg.last.lock().expect("last head") = Some(committed.head);
+    *pg.last.lock().expect("last head") = Some((committed.head, tree));
     Ok(committed)
 }
 
@@ -49,14 +50,14 @@ async fn locked(
     pg: &Postgres,
     batch: &mut Batch,
     seal: &mut (dyn Seal + Send),
-) -> Result<Committed, Error> {
+) -> Result<(Committed, Frontier), Error> {
     let mut client = pg.client().await?;
     let txn = client.transaction().await.map_err(db("begin a commit"))?;
     // The transaction's id (to ask after it if its COMMIT is cut off) and the lock
     // on the head, in one round trip.
     let lock = txn
         .prepare_cached(
-            "SELECT pg_current_xact_id()::text, seq, hash, at_micros, checkpoint
+            "SELECT pg_current_xact_id()::text, seq, hash, at_micros, checkpoint, tree_size, tree
              FROM audit_head FOR UPDATE",
         )
         .await
@@ -66,15 +67,7 @@ async fn locked(
         .await
         .map_err(db("lock the audit head"))?;
     let xid: String = row.get(0);
-    let mut head = Head {
-        seq: row.get::<_, i64>(1) as u64,
-        hash: row
-            .get::<_, Vec<u8>>(2)
-            .try_into()
-            .map_err(|_| Error::Corrupt("the audit head's hash is not 32 bytes".into()))?,
-        at: row.get(3),
-        checkpoint: row.get::<_, i64>(4) as u64,
-    };
+    let (mut head, mut tree) = super::tree::head(&row, 1)?;
     let mut current = load(&txn, batch).await?;
     let mut writes = Writes::default();
     let now = crate::now_micros();
@@ -109,7 +102,15 @@ async fn locked(
         }
         applied.push(result);
     }
-    let checkpoint = seal.seal(&mut head, &mut batch.records, batch.checkpoint);
+    let mut made = Vec::with_capacity(batch.records.len() * 2);
+    let checkpoint = crate::seal::seal_into(
+        seal,
+        &mut head,
+        &mut tree,
+        &mut made,
+        &mut batch.records,
+        batch.checkpoint,
+    )?;
     if let Some(c) = &checkpoint {
         head.checkpoint = c.seq;
     }
@@ -121,7 +122,7 @@ async fn locked(
     };
     if batch.records.is_empty() && committed.checkpoint.is_none() && writes.dossiers.is_empty() {
         txn.rollback().await.map_err(db("end a commit"))?;
-        return Ok(committed);
+        return Ok((committed, tree));
     }
     // The writes go out pipelined (one round trip for all of them); each still
     // answers for itself, and the COMMIT is sent only if all of them succeeded.
@@ -154,14 +155,15 @@ async fn locked(
     tokio::try_join!(
         write(&txn, &writes),
         insert_records(&txn, &batch.records),
+        super::tree::grow(&txn, &made, &tree),
         checkpointed,
         moved
     )?;
     match txn.commit().await {
-        Ok(()) => Ok(committed),
+        Ok(()) => Ok((committed, tree)),
         Err(e) => {
             drop(client);
-            resolve(pg, &xid, e).await.map(|()| committed)
+            resolve(pg, &xid, e).await.map(|()| (committed, tree))
         }
     }
 }

@@ -16,17 +16,23 @@ use prost::Message;
 
 use super::commit::micros;
 use super::{Postgres, db};
+use crate::merkle::Frontier;
 use crate::{Batch, Committed, Error, Seal};
 
 /// The statement; the marker lets the tests' proxy find its commit point.
 pub(crate) const STATEMENT: &str = "/* lienthong:commit */
 WITH head AS (
-  UPDATE audit_head SET seq = $6, hash = $7, at_micros = $8 WHERE seq = $5 RETURNING 1
+  UPDATE audit_head SET seq = $6, hash = $7, at_micros = $8, tree_size = $6, tree = $10
+  WHERE seq = $5 RETURNING 1
 ), appended AS (
   INSERT INTO audit_records (seq, at_micros, request_id, record, subject)
   SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bytea[], $9::text[])
   WHERE EXISTS (SELECT 1 FROM head)
   RETURNING 1
+), grown AS (
+  INSERT INTO audit_tree (level, idx, hash)
+  SELECT * FROM unnest($11::int2[], $12::int8[], $13::bytea[])
+  WHERE EXISTS (SELECT 1 FROM head)
 )
 SELECT count(*) FROM appended";
 
@@ -41,21 +47,29 @@ pub(super) async fn commit(
     pg: &Postgres,
     batch: &mut Batch,
     seal: &mut (dyn Seal + Send),
-) -> Result<Option<Committed>, Error> {
+) -> Result<Option<(Committed, Frontier)>, Error> {
     if batch.records.is_empty() || !batch.changes.is_empty() || !batch.deliveries.is_empty() {
         return Ok(None);
     }
-    let Some(mut head) = *pg.last.lock().expect("last head") else {
+    let Some((mut head, mut tree)) = pg.last.lock().expect("last head").clone() else {
         return Ok(None);
     };
     let last = head.seq;
-    if seal
-        .seal(&mut head, &mut batch.records, batch.checkpoint)
-        .is_some()
-    {
+    let mut made = Vec::with_capacity(batch.records.len() * 2);
+    let due = crate::seal::seal_into(
+        seal,
+        &mut head,
+        &mut tree,
+        &mut made,
+        &mut batch.records,
+        batch.checkpoint,
+    )?;
+    if due.is_some() {
         // The locked path signs it, after the head it reads.
         return Ok(None);
     }
+    let (levels, indexes, hashes) = super::tree::columns(&made);
+    let edge = tree.encode();
     let records = &batch.records;
     let seqs: Vec<i64> = records.iter().map(|r| r.seq as i64).collect();
     let at: Vec<i64> = records.iter().map(micros).collect();
@@ -81,6 +95,10 @@ pub(super) async fn commit(
                 &hash,
                 &head.at,
                 &subjects,
+                &edge,
+                &levels,
+                &indexes,
+                &hashes,
             ],
         )
         .await;
@@ -91,13 +109,13 @@ pub(super) async fn commit(
         deferred: false,
     };
     match ran {
-        Ok(row) if row.get::<_, i64>(0) == records.len() as i64 => Ok(Some(committed)),
+        Ok(row) if row.get::<_, i64>(0) == records.len() as i64 => Ok(Some((committed, tree))),
         Ok(_) => Ok(None),
         Err(e) if e.as_db_error().is_some() => Err(db("append audit records")(e)),
         Err(e) => {
             drop(client);
             settle(pg, records[0].seq, &values[0], last, e).await?;
-            Ok(Some(committed))
+            Ok(Some((committed, tree)))
         }
     }
 }

@@ -105,6 +105,7 @@ async fn audit(txn: &Transaction<'_>, from: &dyn Store, done: &mut Imported) -> 
     )
     .await
     .map_err(db("copy the audit head"))?;
+    super::tree::complete(txn).await?;
     Ok(())
 }
 

@@ -26,20 +26,12 @@ pub(super) fn entry(row: &Row) -> Result<Entry, Error> {
 pub(super) async fn head(client: &Client) -> Result<Head, Error> {
     let row = client
         .query_one(
-            "SELECT seq, hash, at_micros, checkpoint FROM audit_head",
+            "SELECT seq, hash, at_micros, checkpoint, tree_size, tree FROM audit_head",
             &[],
         )
         .await
         .map_err(db("read the audit head"))?;
-    Ok(Head {
-        seq: row.get::<_, i64>(0) as u64,
-        hash: row
-            .get::<_, Vec<u8>>(1)
-            .try_into()
-            .map_err(|_| Error::Corrupt("the audit head's hash is not 32 bytes".into()))?,
-        at: row.get(2),
-        checkpoint: row.get::<_, i64>(3) as u64,
-    })
+    Ok(super::tree::head(&row, 0)?.0)
 }
 
 /// See [`crate::Store::audit_page`].

@@ -14,7 +14,7 @@ use crate::Error;
 const LOCK: i64 = 0x6c69_656e_7468_6f6e;
 
 /// Each migration: its number and the SQL that takes the schema from the one before.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
 /// The first schema.
 ///
@@ -131,6 +131,30 @@ CREATE INDEX dossiers_month ON dossiers (month, code);
 const V3: &str = r"
 ALTER TABLE audit_records ADD COLUMN subject TEXT;
 CREATE INDEX audit_records_subject ON audit_records (subject, seq);
+";
+
+/// The Merkle tree over the records ([`super::tree`]): its nodes, and its size
+/// and right edge beside the head; built for the records held by
+/// [`super::tree::complete`] in the same transaction.
+const V4: &str = r"
+ALTER TABLE audit_head ADD COLUMN tree_size BIGINT NOT NULL DEFAULT 0,
+                       ADD COLUMN tree BYTEA NOT NULL DEFAULT ''::bytea;
+CREATE TABLE audit_tree (
+  level SMALLINT NOT NULL,
+  idx BIGINT NOT NULL,
+  hash BYTEA NOT NULL,
+  PRIMARY KEY (level, idx)
+);
+";
+
+/// Witnesses' cosignatures of the checkpoints, by checkpoint and witness.
+const V5: &str = r"
+CREATE TABLE audit_cosignatures (
+  seq BIGINT NOT NULL,
+  witness TEXT NOT NULL,
+  line TEXT NOT NULL,
+  PRIMARY KEY (seq, witness)
+);
 ";
 
 /// Fills in the subjects of the records held, a chunk at a time.
@@ -256,6 +280,12 @@ pub(super) async fn migrate(client: &mut Client) -> Result<i32, Error> {
             let built = subjects(&txn).await?;
             if built > 0 {
                 tracing::info!(records = built, "audit subject index built");
+            }
+        }
+        if *version == 4 {
+            let built = super::tree::complete(&txn).await?;
+            if built > 0 {
+                tracing::info!(records = built, "audit Merkle tree built");
             }
         }
         txn.execute("INSERT INTO migrations (version) VALUES ($1)", &[version])

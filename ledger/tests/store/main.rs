@@ -103,12 +103,7 @@ impl Seal for Numbering {
         }
     }
 
-    fn seal(
-        &mut self,
-        head: &mut Head,
-        records: &mut [AuditRecord],
-        force: bool,
-    ) -> Option<Checkpoint> {
+    fn seal(&mut self, head: &mut Head, records: &mut [AuditRecord], force: bool) -> bool {
         for r in records.iter_mut() {
             head.seq += 1;
             r.seq = head.seq;
@@ -117,12 +112,16 @@ impl Seal for Numbering {
             head.hash[..8].copy_from_slice(&head.seq.to_be_bytes());
             r.hash = head.hash.to_vec();
         }
-        let due = head.seq - head.checkpoint >= self.every || (force && head.seq > head.checkpoint);
-        due.then(|| Checkpoint {
+        head.seq - head.checkpoint >= self.every || (force && head.seq > head.checkpoint)
+    }
+
+    fn sign(&mut self, head: &Head) -> Checkpoint {
+        Checkpoint {
             seq: head.seq,
             hash: head.hash.to_vec(),
+            root: head.root.to_vec(),
             ..Default::default()
-        })
+        }
     }
 }
 
@@ -219,6 +218,7 @@ mod facts;
 mod inbound;
 mod shared;
 mod subjects;
+mod tree;
 mod work;
 
 use audit::*;
@@ -226,6 +226,7 @@ use dossiers::*;
 use facts::*;
 use inbound::*;
 use subjects::*;
+use tree::*;
 use work::*;
 
 /// The suite, for one backend.
@@ -261,6 +262,8 @@ macro_rules! every_test {
             claims_give_each_dossier_to_one_owner_until_its_lease_runs_out,
             leases_have_one_holder_at_a_time,
             events_reach_every_subscriber,
+            the_merkle_tree_grows_with_the_records_and_proves_them,
+            cosignatures_are_kept_per_checkpoint_and_witness,
         );
     };
 }
@@ -281,7 +284,27 @@ mod postgres {
                     "SET search_path TO lienthong;
                      ALTER TABLE dossiers DROP COLUMN month, DROP COLUMN facts;
                      ALTER TABLE audit_records DROP COLUMN subject;
+                     DROP TABLE audit_tree;
+                     ALTER TABLE audit_head DROP COLUMN tree_size, DROP COLUMN tree;
                      DELETE FROM migrations WHERE version >= 2;",
+                )
+                .await;
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tree_is_built_for_a_database_from_before_it() {
+        let Some(backend) = Pg::new().await else {
+            return;
+        };
+        super::the_tree_is_built_for_a_ledger_from_before_it(&backend, async || {
+            backend
+                .execute(
+                    "SET search_path TO lienthong;
+                     DROP TABLE audit_tree;
+                     ALTER TABLE audit_head DROP COLUMN tree_size, DROP COLUMN tree;
+                     DELETE FROM migrations WHERE version >= 4;",
                 )
                 .await;
         })
@@ -298,6 +321,8 @@ mod postgres {
                 .execute(
                     "SET search_path TO lienthong;
                      ALTER TABLE audit_records DROP COLUMN subject;
+                     DROP TABLE audit_tree;
+                     ALTER TABLE audit_head DROP COLUMN tree_size, DROP COLUMN tree;
                      DELETE FROM migrations WHERE version >= 3;",
                 )
                 .await;
@@ -318,6 +343,17 @@ mod embedded {
         super::facts_are_built_for_a_ledger_from_before_them(&backend, async || {
             backend.delete_table(redb::TableDefinition::<(u32, &str), &[u8]>::new(
                 "dossier_facts",
+            ));
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tree_is_built_for_a_ledger_from_before_it() {
+        let backend = Redb::new().unwrap();
+        super::the_tree_is_built_for_a_ledger_from_before_it(&backend, async || {
+            backend.delete_table(redb::TableDefinition::<(u8, u64), [u8; 32]>::new(
+                "audit_tree",
             ));
         })
         .await;
@@ -368,6 +404,14 @@ mod embedded {
         drop(store);
         let store = backend.open().await;
         assert_eq!(record_seqs(&items(&store, 0, 0).await), [1, 2, 3]);
+        // The tree's nodes for record 3 were waiting too: the open completes it.
+        let root = rebuilt(&store, 3).await.root();
+        assert_eq!(store.audit_head().await.unwrap().root, root);
+        let proof = store.audit_inclusion(3, 3).await.unwrap();
+        let leaf = lienthong_ledger::merkle::leaf_hash(
+            &store.audit_record(3).await.unwrap().unwrap().hash,
+        );
+        lienthong_ledger::merkle::verify_inclusion(2, 3, &leaf, &proof, &root).unwrap();
 
         // One waits, then a checkpoint's durable commit takes it with its own: the
         // journal is no longer needed for either.

@@ -21,6 +21,8 @@ use lienthong_ledger::Store;
 use crate::client::{Connect, explain, parse_time};
 
 mod archive;
+mod prove;
+use lienthong_gateway::audit::prove as proof;
 use lienthong_gateway::audit::{self, Item, checkpoint, export, query};
 use lienthong_pki::Paths;
 
@@ -65,6 +67,9 @@ pub enum Audit {
         /// An export file to verify instead of a log.
         #[arg(long, conflicts_with_all = ["data_dir", "ledger_url"])]
         file: Option<PathBuf>,
+        /// A proof document (`audit prove --json`) to check instead of a log.
+        #[arg(long, conflicts_with_all = ["data_dir", "ledger_url", "file"])]
+        proof: Option<PathBuf>,
         /// The public key to trust (offline and for files); default
         /// `<certs-dir>/audit-signing.pub`.
         #[arg(long)]
@@ -80,6 +85,9 @@ pub enum Audit {
     /// fsynced, read back and verified, noted in the log, and only then removed
     /// from the live store.
     Archive(archive::Archive),
+    /// The proof that a record is in the log as a signed checkpoint has it, or
+    /// that the latest checkpoint extends an earlier tree.
+    Prove(prove::Prove),
     /// Write a range of the log as JSON lines, sealed with a signed checkpoint.
     Export {
         /// Where the log is.
@@ -239,6 +247,7 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
         Audit::Verify {
             source,
             file,
+            proof,
             public_key,
             from_seq,
             to_seq,
@@ -249,6 +258,19 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
                     .unwrap_or_else(|| source.paths().audit_public_key());
                 checkpoint::load_public_key(&path).map_err(|e| e.to_string())
             };
+            if let Some(path) = proof {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let document: proof::Document = serde_json::from_str(&text)
+                    .map_err(|e| format!("{}: not a proof document: {e}", path.display()))?;
+                let checked = document.check(&trusted()?);
+                match &checked {
+                    Ok(what) => writeln!(out, "OK: {what}"),
+                    Err(why) => writeln!(out, "FAILED: {why}"),
+                }
+                .map_err(io)?;
+                return Ok(checked.is_ok());
+            }
             let report = if let Some(file) = file {
                 let f =
                     std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -279,6 +301,7 @@ pub async fn run(command: &Audit, out: &mut impl Write) -> Result<bool, String> 
             Ok(report.ok)
         }
         Audit::Archive(a) => archive::run(a, out).await,
+        Audit::Prove(p) => prove::run(p, out).await,
         Audit::Export {
             source,
             from,

@@ -64,8 +64,20 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "lienthong audit archive --agency H99.99 --before 2026-11-01T00:00:00+07:00 --expire",
     ),
     (
+        "audit prove",
+        "lienthong audit prove --seq 42 --json > proof.json",
+    ),
+    (
         "audit export",
         "lienthong audit export --from 2026-11-01T00:00:00+07:00 > audit.jsonl",
+    ),
+    (
+        "witness init",
+        "lienthong witness init --dir witness --name thanhtra.h99.gov.vn/witness",
+    ),
+    (
+        "witness run",
+        "lienthong witness run --dir witness --log-key audit-signing.pub \\\n      --url https://gateway.h99.gov.vn:50051 --agency H99.90 --every 1m",
     ),
     ("cache stats", "lienthong cache stats --data-dir data"),
     (

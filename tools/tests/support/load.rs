@@ -89,6 +89,8 @@ pub struct Ledger {
     pub ids: HashSet<String>,
     pub head: u64,
     pub replayed: usize,
+    /// The tree size of the latest checkpoint at the last [`Ledger::tree_holds`].
+    pub tree: u64,
 }
 
 impl Ledger {
@@ -122,6 +124,57 @@ impl Ledger {
                 .insert(record["request_id"].as_str().unwrap().to_owned());
             self.head = self.head.max(record["seq"].as_u64().expect("a seq"));
         }
+    }
+
+    /// Checks the Merkle tree as the binary reads it: the latest signed
+    /// checkpoint proves its own last record, and extends the checkpoint seen at
+    /// the last call (nothing a kill did changed that tree). Each proof is
+    /// checked from its document (`audit verify --proof`).
+    pub fn tree_holds(&mut self, dir: &Path, source: &[&str], when: &str) {
+        let prove = |args: &[&str]| -> Option<String> {
+            let out = std::process::Command::new(BIN)
+                .current_dir(dir)
+                .args(["audit", "prove", "--json"])
+                .args(args)
+                .args(source)
+                .output()
+                .expect("audit prove runs");
+            let said = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() && said.contains("no checkpoint is signed yet") {
+                return None;
+            }
+            assert!(out.status.success(), "{when}: audit prove {args:?}: {said}");
+            Some(String::from_utf8(out.stdout).unwrap())
+        };
+        let check = |document: &str| {
+            let path = dir.join("proof.json");
+            std::fs::write(&path, document).unwrap();
+            let out = std::process::Command::new(BIN)
+                .current_dir(dir)
+                .args(["audit", "verify", "--proof", "proof.json"])
+                .output()
+                .expect("audit verify runs");
+            assert!(
+                out.status.success(),
+                "{when}: the proof does not hold: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let Some(extends) = prove(&["--extends", &self.tree.max(1).to_string()]) else {
+            return;
+        };
+        let v: serde_json::Value = serde_json::from_str(&extends).expect("a proof document");
+        let size = v["consistency"]["second_size"]
+            .as_u64()
+            .expect("a tree size");
+        if self.tree > 0 {
+            check(&extends);
+        }
+        let size_arg = size.to_string();
+        let own = prove(&["--seq", &size_arg, "--tree-size", &size_arg]).expect("signed");
+        check(&own);
+        self.tree = size;
     }
 
     /// Panics unless every id in `seen` is on record.

@@ -109,3 +109,13 @@ fn a_checkpoint_is_signed_by_the_log_and_cosigned_by_a_witness() {
         assert!(TreeHead::parse(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn a_generated_key_reads_back_from_its_text() {
+    let (signer, text) = Signer::generate("witness.h99", true).unwrap();
+    let again = Signer::parse(&text).unwrap();
+    assert_eq!(again.verifier(), signer.verifier());
+    let line = signer.line("origin\n1\nAAAA\n", 1_795_000_000);
+    let note = Note::parse(&format!("origin\n1\nAAAA\n\n{line}")).unwrap();
+    assert_eq!(note.verify(again.verifier()), Ok(1_795_000_000));
+}

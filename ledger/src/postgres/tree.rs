@@ -1,0 +1,185 @@
+//! The Merkle tree on PostgreSQL ([`crate::merkle`]).
+//!
+//! `audit_tree (level, idx, hash)`: every perfect subtree's root once complete,
+//! written by the statement or transaction that appends the records it covers;
+//! `audit_head.tree_size` and `audit_head.tree`: the tree's size and its right
+//! edge ([`Frontier::encode`]), moved with the head under its lock, so that
+//! every replica appends to the same tree. Nodes are never removed (archiving
+//! removes records only).
+
+use std::collections::HashMap;
+
+use deadpool_postgres::Transaction;
+use lienthong_proto::v1::AuditRecord;
+use prost::Message;
+use tokio_postgres::GenericClient;
+
+use super::commit::cached;
+use super::db;
+use crate::merkle::{self, Frontier, Hash, Node};
+use crate::{Error, Head};
+
+/// Records read per round trip while the tree is completed.
+const CHUNK: i64 = 5_000;
+
+/// The head and the tree from `audit_head`'s row `seq, hash, at_micros,
+/// checkpoint, tree_size, tree`.
+pub(super) fn head(row: &tokio_postgres::Row, from: usize) -> Result<(Head, Frontier), Error> {
+    let size = row.get::<_, i64>(from + 4) as u64;
+    let tree = Frontier::decode(size, row.get::<_, &[u8]>(from + 5)).ok_or_else(|| {
+        Error::Corrupt(format!("the audit head's tree does not fit {size} records"))
+    })?;
+    let head = Head {
+        seq: row.get::<_, i64>(from) as u64,
+        hash: row
+            .get::<_, Vec<u8>>(from + 1)
+            .try_into()
+            .map_err(|_| Error::Corrupt("the audit head's hash is not 32 bytes".into()))?,
+        at: row.get(from + 2),
+        checkpoint: row.get::<_, i64>(from + 3) as u64,
+        root: tree.root(),
+    };
+    Ok((head, tree))
+}
+
+/// The parameters that store `nodes`: levels, indexes, hashes.
+pub(super) fn columns(nodes: &[Node]) -> (Vec<i16>, Vec<i64>, Vec<&[u8]>) {
+    let mut columns = (
+        Vec::with_capacity(nodes.len()),
+        Vec::with_capacity(nodes.len()),
+        Vec::with_capacity(nodes.len()),
+    );
+    for (level, index, hash) in nodes {
+        columns.0.push(i16::from(*level));
+        columns.1.push(*index as i64);
+        columns.2.push(hash.as_slice());
+    }
+    columns
+}
+
+/// Stores nodes: levels, indexes and hashes as arrays.
+const INSERT: &str = "INSERT INTO audit_tree (level, idx, hash)
+ SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])";
+
+/// Moves the stored tree: its size and right edge.
+const MOVE: &str = "UPDATE audit_head SET tree_size = $1, tree = $2";
+
+/// Writes `nodes` and moves the stored tree to `tree`, in the commit `txn`.
+pub(super) async fn grow(
+    txn: &Transaction<'_>,
+    nodes: &[Node],
+    tree: &Frontier,
+) -> Result<(), Error> {
+    let (levels, indexes, hashes) = columns(nodes);
+    let (size, edge) = (tree.size() as i64, tree.encode());
+    let inserted = async {
+        match nodes.is_empty() {
+            true => Ok(0),
+            false => cached(txn, INSERT, &[&levels, &indexes, &hashes]).await,
+        }
+    };
+    let moved = async { cached(txn, MOVE, &[&size, &edge]).await };
+    tokio::try_join!(inserted, moved).map_err(db("grow the Merkle tree"))?;
+    Ok(())
+}
+
+/// Completes the stored tree with the records held beyond it (a database from
+/// before the tree, an import), in `txn`; how many records it took. Left short,
+/// with an error logged, when a record it needs is not held (archived and removed
+/// before the tree was kept): nothing is appended until it is complete.
+pub(super) async fn complete(txn: &tokio_postgres::Transaction<'_>) -> Result<u64, Error> {
+    let row = txn
+        .query_one(
+            "SELECT seq, hash, at_micros, checkpoint, tree_size, tree FROM audit_head FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(db("read the Merkle tree"))?;
+    let (head, mut tree) = head(&row, 0)?;
+    let before = tree.size();
+    while tree.size() < head.seq {
+        let from = tree.size() as i64 + 1;
+        let rows = txn
+            .query(
+                "SELECT seq, record FROM audit_records WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                &[&from, &CHUNK],
+            )
+            .await
+            .map_err(db("complete the Merkle tree"))?;
+        let mut made = Vec::new();
+        for row in rows {
+            if row.get::<_, i64>(0) as u64 != tree.size() + 1 {
+                break;
+            }
+            let record = AuditRecord::decode(row.get::<_, &[u8]>(1))
+                .map_err(|e| Error::corrupt("audit record", e))?;
+            tree.push_into(merkle::leaf_hash(&record.hash), &mut made);
+        }
+        if made.is_empty() {
+            tracing::error!(
+                tree = tree.size(),
+                head = head.seq,
+                "the audit log's Merkle tree cannot be completed: record {from} is not held; \
+                 nothing is appended until it is"
+            );
+            break;
+        }
+        let (levels, indexes, hashes) = columns(&made);
+        txn.execute(INSERT, &[&levels, &indexes, &hashes])
+            .await
+            .map_err(db("complete the Merkle tree"))?;
+        txn.execute(MOVE, &[&(tree.size() as i64), &tree.encode()])
+            .await
+            .map_err(db("complete the Merkle tree"))?;
+    }
+    Ok(tree.size() - before)
+}
+
+/// Reads the nodes a proof over stored nodes takes, in one round trip, and
+/// makes the proof: `prove` runs once to learn which nodes (their hashes do not
+/// decide which), then again over what was read.
+pub(super) async fn prove(
+    client: &impl GenericClient,
+    size: u64,
+    prove: impl Fn(&dyn Fn(u8, u64) -> Result<Hash, Error>) -> Result<Vec<Hash>, Error>,
+) -> Result<Vec<Hash>, Error> {
+    let stored = client
+        .query_one("SELECT tree_size FROM audit_head", &[])
+        .await
+        .map_err(db("read the Merkle tree"))?
+        .get::<_, i64>(0) as u64;
+    if size > stored {
+        return Err(Error::Refused(format!(
+            "the audit log's tree has {stored} records, not {size}"
+        )));
+    }
+    let wanted = std::cell::RefCell::new(Vec::new());
+    prove(&|level, index| {
+        wanted.borrow_mut().push((level, index, [0; 32]));
+        Ok([0; 32])
+    })?;
+    let (levels, indexes, _) = columns(&wanted.into_inner());
+    let rows = client
+        .query(
+            "SELECT t.level, t.idx, t.hash FROM audit_tree t
+               JOIN unnest($1::int2[], $2::int8[]) AS w(level, idx)
+                 ON t.level = w.level AND t.idx = w.idx",
+            &[&levels, &indexes],
+        )
+        .await
+        .map_err(db("read the Merkle tree"))?;
+    let mut nodes = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let hash = Hash::try_from(row.get::<_, &[u8]>(2))
+            .map_err(|_| Error::Corrupt("a Merkle tree node is not 32 bytes".into()))?;
+        nodes.insert(
+            (row.get::<_, i16>(0) as u8, row.get::<_, i64>(1) as u64),
+            hash,
+        );
+    }
+    prove(&|level, index| {
+        nodes.get(&(level, index)).copied().ok_or_else(|| {
+            Error::Corrupt(format!("the Merkle tree lacks its node ({level}, {index})"))
+        })
+    })
+}

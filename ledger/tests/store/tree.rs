@@ -1,0 +1,180 @@
+//! The Merkle tree over the audit log in a store: grown in the commit that
+//! appends the records, signed in every checkpoint, continued after a reopen,
+//! built for a ledger from before it; its proofs verify against the roots a
+//! reader computes from the records alone.
+
+use std::sync::Arc;
+
+use lienthong_ledger::merkle::{self, Frontier};
+
+use super::*;
+
+/// The tree a reader builds from the records `1..=upto`, as the store gives them.
+pub async fn rebuilt(store: &Arc<dyn Store>, upto: u64) -> Frontier {
+    let mut tree = Frontier::default();
+    for item in items(store, 1, upto).await {
+        if let Item::Record(r) = item {
+            assert_eq!(r.seq, tree.size() + 1, "records in order, without gaps");
+            tree.push(merkle::leaf_hash(&r.hash));
+        }
+    }
+    tree
+}
+
+/// Checks every checkpoint's root, every record's inclusion in the last
+/// checkpoint and the consistency of each checkpoint with the next.
+async fn check_proofs(store: &Arc<dyn Store>) {
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(
+        head.root,
+        rebuilt(store, head.seq).await.root(),
+        "the head's root"
+    );
+    let checkpoints: Vec<Checkpoint> = items(store, 0, 0)
+        .await
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Checkpoint(c) => Some(c),
+            Item::Record(_) => None,
+        })
+        .collect();
+    assert!(checkpoints.len() >= 2, "{} checkpoints", checkpoints.len());
+    for c in &checkpoints {
+        assert_eq!(
+            c.root,
+            rebuilt(store, c.seq).await.root(),
+            "checkpoint {}",
+            c.seq
+        );
+    }
+    let last = checkpoints.last().unwrap();
+    let root: merkle::Hash = last.root.clone().try_into().unwrap();
+    for seq in 1..=last.seq {
+        let proof = store.audit_inclusion(seq, last.seq).await.unwrap();
+        let record = store.audit_record(seq).await.unwrap().unwrap();
+        let leaf = merkle::leaf_hash(&record.hash);
+        merkle::verify_inclusion(seq - 1, last.seq, &leaf, &proof, &root)
+            .unwrap_or_else(|e| panic!("record {seq}: {e}"));
+        let other = merkle::leaf_hash(&[9; 32]);
+        assert!(merkle::verify_inclusion(seq - 1, last.seq, &other, &proof, &root).is_err());
+    }
+    for pair in checkpoints.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let proof = store.audit_consistency(a.seq, b.seq).await.unwrap();
+        let (ra, rb): (merkle::Hash, merkle::Hash) = (
+            a.root.clone().try_into().unwrap(),
+            b.root.clone().try_into().unwrap(),
+        );
+        merkle::verify_consistency(a.seq, b.seq, &ra, &rb, &proof)
+            .unwrap_or_else(|e| panic!("{} to {}: {e}", a.seq, b.seq));
+        assert!(merkle::verify_consistency(a.seq, b.seq, &rb, &rb, &proof).is_err());
+    }
+    // Sizes beyond the log, and record 0, are refused, not guessed at.
+    for refused in [
+        store.audit_inclusion(0, head.seq).await,
+        store.audit_inclusion(1, head.seq + 1).await,
+        store.audit_inclusion(head.seq + 1, head.seq).await,
+        store.audit_consistency(0, head.seq).await,
+        store.audit_consistency(2, 1).await,
+        store.audit_consistency(1, head.seq + 1).await,
+    ] {
+        assert!(matches!(refused, Err(Error::Refused(_))), "{refused:?}");
+    }
+}
+
+pub async fn the_merkle_tree_grows_with_the_records_and_proves_them(b: &dyn Backend) {
+    let store = b.open().await;
+    let w = Arc::new(writer(&store, 7));
+    // Some together (one batch, one commit), then one at a time (a checkpoint
+    // every 7).
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let w = w.clone();
+            tokio::spawn(async move { w.append(Some(record(i)), None).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for i in 12..45 {
+        w.append(Some(record(i)), None).await.unwrap();
+    }
+    w.close().await;
+    check_proofs(&store).await;
+    let head = store.audit_head().await.unwrap();
+    drop(w);
+    drop(store);
+
+    // Reopened, the tree goes on from where it was.
+    let store = b.open().await;
+    assert_eq!(store.audit_head().await.unwrap(), head);
+    let w = writer(&store, 7);
+    for i in 45..64 {
+        w.append(Some(record(i)), None).await.unwrap();
+    }
+    w.close().await;
+    check_proofs(&store).await;
+}
+
+/// A ledger whose records were written before the tree was kept: `forget`
+/// takes the tree away below the store; the next open builds it.
+pub async fn the_tree_is_built_for_a_ledger_from_before_it(
+    b: &dyn Backend,
+    forget: impl AsyncFnOnce(),
+) {
+    let store = b.open().await;
+    let w = writer(&store, 10);
+    for i in 0..33 {
+        w.append(Some(record(i)), None).await.unwrap();
+    }
+    w.close().await;
+    let head = store.audit_head().await.unwrap();
+    drop(w);
+    drop(store);
+    forget().await;
+    let store = b.open().await;
+    assert_eq!(
+        store.audit_head().await.unwrap().root,
+        head.root,
+        "built alike"
+    );
+    let w = writer(&store, 10);
+    w.append(Some(record(33)), None).await.unwrap();
+    w.close().await;
+    check_proofs(&store).await;
+}
+
+pub async fn cosignatures_are_kept_per_checkpoint_and_witness(b: &dyn Backend) {
+    let store = b.open().await;
+    assert!(store.audit_cosignatures(7).await.unwrap().is_empty());
+    store
+        .audit_cosign(7, "witness.b", "— witness.b BBB=")
+        .await
+        .unwrap();
+    store
+        .audit_cosign(7, "witness.a", "— witness.a AAA=")
+        .await
+        .unwrap();
+    store
+        .audit_cosign(8, "witness.a", "— witness.a CCC=")
+        .await
+        .unwrap();
+    // A witness cosigning the same checkpoint again replaces its line.
+    store
+        .audit_cosign(7, "witness.b", "— witness.b DDD=")
+        .await
+        .unwrap();
+    drop(store);
+    let store = b.open().await;
+    assert_eq!(
+        store.audit_cosignatures(7).await.unwrap(),
+        ["— witness.a AAA=", "— witness.b DDD="]
+    );
+    assert_eq!(
+        store.audit_cosignatures(8).await.unwrap(),
+        ["— witness.a CCC="]
+    );
+    assert_eq!(store.audit_cosigned(1).await.unwrap(), Some(8));
+    assert_eq!(store.audit_cosigned(2).await.unwrap(), Some(7));
+    assert_eq!(store.audit_cosigned(3).await.unwrap(), None);
+}
