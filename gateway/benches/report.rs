@@ -119,11 +119,7 @@ async fn naive(store: &dyn Store, month: Month) -> u64 {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: u32 = args
-        .iter()
-        .position(|a| a == "--dossiers")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(1_000_000);
+    let n: u32 = support::arg("--dossiers", 1_000_000);
     let bench = Bench::new();
     let mut config = bench.config("report");
     config.dossiers.indicators_every = Duration::ZERO;

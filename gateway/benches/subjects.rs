@@ -21,23 +21,8 @@ mod support;
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let records: u64 = args
-        .iter()
-        .position(|a| a == "--records")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(10_000_000);
     let bench = Bench::new();
-    let mut config = bench.config("data");
-    config.audit.archive.enabled = false;
-    config.dossiers.indicators_every = Duration::ZERO;
-    std::fs::create_dir_all(&config.data_dir).unwrap();
-    let filling = Instant::now();
-    support::fill_log(&bench, &config.data_dir, records).await;
-    println!(
-        "{records} records filled in {:.0} s",
-        filling.elapsed().as_secs_f64()
-    );
+    let (config, records) = support::large_log(&bench).await;
 
     let gw = bench.start(&config, Duration::ZERO).await;
     let timeout = Duration::from_secs(600);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use integration_tests::{Ledger, TestPki, audit_records, auditor, channel, reason};
 use lienthong_gateway::audit::checkpoint;
-use lienthong_gateway::audit::prove::Document;
+use lienthong_gateway::audit::prove::{self, Document};
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::subject_access_service_client::SubjectAccessServiceClient;
 use lienthong_proto::v1::{
@@ -434,3 +434,130 @@ integration_tests::on_both_ledgers!(
     records_and_trees_are_proved_from_the_document_alone,
     cosignatures_are_checked_kept_and_their_lag_shows,
 );
+
+/// Twenty records as an agency's lookups, numbered by `n` in their request ids.
+fn lookups(ns: impl IntoIterator<Item = u64>) -> Vec<lienthong_proto::v1::AuditRecord> {
+    ns.into_iter()
+        .map(|n| lienthong_proto::v1::AuditRecord {
+            request_id: format!("request-{n}"),
+            agency_code: "H99.01".into(),
+            operation: "IdentityService/GetCitizen".into(),
+            subject_personal_id: format!("001085{n:06}"),
+            decision: lienthong_proto::v1::Decision::Granted as i32,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// A log in `dir` holding `records` in order, appended one commit each and
+/// closed (its last checkpoint signed), signed with the key in `key`.
+async fn written(
+    dir: &std::path::Path,
+    key: &std::path::Path,
+    records: Vec<lienthong_proto::v1::AuditRecord>,
+) -> std::sync::Arc<dyn lienthong_ledger::Store> {
+    std::fs::create_dir_all(dir).unwrap();
+    let log = lienthong_gateway::audit::Log::open(
+        &dir.join("ledger.redb"),
+        lienthong_gateway::audit::Signer::load(key).unwrap(),
+        lienthong_gateway::audit::Settings {
+            checkpoint_every: 5,
+            max_batch: 64,
+        },
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    for r in records {
+        log.append(r).await.unwrap();
+    }
+    log.close().await;
+    log.store().clone()
+}
+
+/// Whoever holds the signing key rewrites the log — a changed record, a record
+/// removed, a pair reordered, the tail rewritten — and signs fresh checkpoints:
+/// each rewrite is caught by a consistency proof against the checkpoint a
+/// witness cosigned before, and its records' inclusion proofs do not lead to that
+/// checkpoint's root. Without the key, a record changed in place is caught by
+/// its own inclusion proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rewrite_is_caught_against_a_checkpoint_witnessed_before() {
+    use lienthong_gateway::audit::signed_note::{Note, Signer as NoteSigner};
+    use lienthong_ledger::merkle;
+
+    let pki = TestPki::new();
+    let key = pki.paths.audit_key();
+    let trusted = checkpoint::load_public_key(&pki.paths.audit_public_key()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let honest = written(&tmp.path().join("honest"), &key, lookups(0..20)).await;
+    let witnessed = prove::signed(&*honest, 20).await.unwrap();
+    // A witness cosigned it, after checking it as it checks every checkpoint.
+    let (witness, _) = NoteSigner::generate("witness.test", true).unwrap();
+    let text = &witnessed.note[..witnessed.note.find("\n\n").unwrap() + 1];
+    let cosigned = format!("{}{}", witnessed.note, witness.line(text, 1_795_000_000));
+    Note::parse(&cosigned)
+        .unwrap()
+        .verify(witness.verifier())
+        .unwrap();
+    let root: merkle::Hash = witnessed.root.clone().try_into().unwrap();
+
+    let rewrites: Vec<(&str, Vec<u64>, u64)> = vec![
+        (
+            "a changed record",
+            (0..20).map(|n| if n == 7 { 1007 } else { n }).collect(),
+            7,
+        ),
+        (
+            "a removed record",
+            (0..20).filter(|n| *n != 7).chain([20]).collect(),
+            7,
+        ),
+        (
+            "a reordered pair",
+            [0, 1, 2, 3, 4, 5, 6, 8, 7]
+                .into_iter()
+                .chain(9..20)
+                .collect(),
+            7,
+        ),
+        ("a rewritten tail", (0..15).chain(100..110).collect(), 15),
+    ];
+    for (what, ns, touched) in rewrites {
+        let dir = tmp.path().join(what.replace(' ', "-"));
+        let forged = written(&dir, &key, lookups(ns)).await;
+        let latest = prove::signed(&*forged, 0).await.unwrap();
+        assert!(latest.seq >= 20, "{what}: {}", latest.seq);
+        checkpoint::verify(&latest, &trusted).expect("signed with the log's own key");
+        let second: merkle::Hash = latest.root.clone().try_into().unwrap();
+        let proof = forged.audit_consistency(20, latest.seq).await.unwrap();
+        assert!(
+            merkle::verify_consistency(20, latest.seq, &root, &second, &proof).is_err(),
+            "{what}: the rewritten log passes for an extension of the witnessed one"
+        );
+        // The record the rewrite touched is not in the witnessed tree as it
+        // stands now.
+        let record = forged.audit_record(touched + 1).await.unwrap().unwrap();
+        let path = forged.audit_inclusion(touched + 1, 20).await.unwrap();
+        let leaf = merkle::leaf_hash(&record.hash);
+        assert!(
+            merkle::verify_inclusion(touched, 20, &leaf, &path, &root).is_err(),
+            "{what}: its record {} proves into the witnessed root",
+            touched + 1
+        );
+    }
+    // The honest log extends it, and proves every record into it.
+    let proof = honest.audit_consistency(20, 20).await.unwrap();
+    merkle::verify_consistency(20, 20, &root, &root, &proof).unwrap();
+
+    // Without the key: record 8 changed in place, its stored hash kept. Its
+    // inclusion proof, checked from the document, names it.
+    drop(honest);
+    lienthong_ledger::forge::embedded_rewrite(&tmp.path().join("honest/ledger.redb"), 8, |r| {
+        r.agency_code = "H99.02".into()
+    });
+    let reopened =
+        lienthong_ledger::embedded::Embedded::open(&tmp.path().join("honest/ledger.redb")).unwrap();
+    let document = Document::inclusion(prove::inclusion(&*reopened, 8, 20).await.unwrap());
+    let refused = document.check(&trusted).unwrap_err();
+    assert!(refused.contains("altered"), "{refused}");
+}

@@ -78,7 +78,7 @@ fn create(path: &Path) -> Result<Database, Error> {
     let names = [
         audit::RECORDS.name(),
         audit::CHECKPOINTS.name(),
-        tree::TREE.name(),
+        tree::TILES.name(),
         tree::COSIGNATURES.name(),
         dossiers::DOSSIERS.name(),
         dossiers::OUTBOX.name(),
@@ -107,7 +107,7 @@ fn create(path: &Path) -> Result<Database, Error> {
         open_all!(
             audit::RECORDS,
             audit::CHECKPOINTS,
-            tree::TREE,
+            tree::TILES,
             tree::COSIGNATURES,
             dossiers::DOSSIERS,
             dossiers::OUTBOX,

@@ -11,6 +11,8 @@
 
 use sha2::{Digest, Sha256};
 
+pub mod tiles;
+
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
 

@@ -239,3 +239,77 @@ fn every_proof_of_small_trees_verifies_and_a_changed_one_does_not() {
     assert!(consistency_proof(0, 5, get).is_err());
     assert!(verify_consistency(0, 5, &merkle::empty_root(), &roots[4], &[]).is_err());
 }
+
+/// Stores keep the nodes in tiles of height 8: every node read back from them,
+/// at every size (growing in batches of uneven length, each batch written twice
+/// as a replay would), is the node the appends made, and proofs from tiles are
+/// the proofs from the nodes; the frontier's encoding reads back.
+#[test]
+fn tiles_give_back_every_node_and_the_same_proofs() {
+    use lienthong_ledger::merkle::tiles::{self, Growth};
+    use std::collections::HashMap;
+
+    let mut tree = Frontier::default();
+    let mut nodes: HashMap<(u8, u64), merkle::Hash> = HashMap::new();
+    let mut stored: HashMap<tiles::TileId, Vec<u8>> = HashMap::new();
+    let mut n = 0u64;
+    for batch in [1u64, 3, 250, 2, 1, 300, 17, 1, 600, 5, 70000] {
+        let mut made = Vec::new();
+        for _ in 0..batch {
+            tree.push_into(merkle::leaf_hash(&n.to_be_bytes()), &mut made);
+            n += 1;
+        }
+        let mut growth = Growth::default();
+        growth.add(&made);
+        for _ in 0..2 {
+            for (id, start, bytes) in &growth.0 {
+                let tile = stored.entry(*id).or_default();
+                *tile = tiles::grown(tile, *start, bytes).expect("grows from what is kept");
+            }
+        }
+        nodes.extend(made.iter().map(|(l, i, h)| ((*l, *i), *h)));
+        let last = (0..)
+            .take_while(|i| stored.contains_key(&(0, *i)))
+            .last()
+            .map(|i| (i, stored[&(0, i)].len()));
+        assert_eq!(tiles::size(last), tree.size());
+        let read = |level: u8, index: u64| -> Result<merkle::Hash, ProofError> {
+            stored
+                .get(&tiles::tile_of(level, index))
+                .and_then(|t| tiles::node(level, index, t))
+                .ok_or(ProofError::Mismatch("no such node"))
+        };
+        let loaded = Frontier::load(tree.size(), read).unwrap();
+        assert_eq!(loaded.root(), tree.root(), "size {}", tree.size());
+        let from_nodes = |level: u8, index: u64| -> Result<merkle::Hash, ProofError> {
+            nodes
+                .get(&(level, index))
+                .copied()
+                .ok_or(ProofError::Mismatch("no such node"))
+        };
+        for index in [0, tree.size() / 3, tree.size() - 1] {
+            assert_eq!(
+                merkle::inclusion_proof(index, tree.size(), read).unwrap(),
+                merkle::inclusion_proof(index, tree.size(), from_nodes).unwrap()
+            );
+        }
+        let first = (tree.size() / 2).max(1);
+        assert_eq!(
+            merkle::consistency_proof(first, tree.size(), read).unwrap(),
+            merkle::consistency_proof(first, tree.size(), from_nodes).unwrap()
+        );
+        let mut longer = tree.encode();
+        longer.extend_from_slice(&[0; 32]);
+        assert!(Frontier::decode(tree.size(), &longer).is_none());
+        assert_eq!(
+            Frontier::decode(tree.size(), &tree.encode())
+                .unwrap()
+                .root(),
+            tree.root()
+        );
+    }
+    for ((level, index), hash) in &nodes {
+        let tile = &stored[&tiles::tile_of(*level, *index)];
+        assert_eq!(tiles::node(*level, *index, tile).as_ref(), Some(hash));
+    }
+}

@@ -178,6 +178,34 @@ pub fn audit_record(n: u64) -> lienthong_proto::v1::AuditRecord {
     }
 }
 
+/// The number after the flag `name` on the bench's command line, or `default`.
+pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A config whose embedded ledger holds a large log (`--records N`, default
+/// 10,000,000: [`fill_log`]), with nothing running beside the lookups measured
+/// (no archiving, no indicators); and how many records.
+pub async fn large_log(bench: &Bench) -> (Config, u64) {
+    let records: u64 = arg("--records", 10_000_000);
+    let mut config = bench.config("data");
+    config.audit.archive.enabled = false;
+    config.dossiers.indicators_every = Duration::ZERO;
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    let filling = Instant::now();
+    fill_log(bench, &config.data_dir, records).await;
+    let fill = filling.elapsed().as_secs_f64();
+    println!(
+        "{records} records filled in {fill:.0} s ({:.0} records/s)",
+        records as f64 / fill
+    );
+    (config, records)
+}
+
 /// Fills the embedded ledger in `data_dir` with `records` records
 /// ([`audit_record`]), through the audit log's writer in large group commits from
 /// 512 tasks, signed with the bench's audit key.

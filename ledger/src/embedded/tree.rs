@@ -1,11 +1,15 @@
 //! The Merkle tree of the embedded ledger ([`crate::merkle`]).
 //!
-//! `audit_tree`: (level, index) → the hash of that perfect subtree, kept once it is
-//! complete. Nodes are written in the transaction that writes the records they
-//! cover, and are never removed (archiving removes records, not the tree: proofs
-//! about archived records still work). A tree that lacks records the ledger holds
-//! (after the journal's replay, or in a ledger from before the tree) is completed
-//! when the ledger opens.
+//! `audit_tiles`: (tile level, index) → the tile's hashes ([`tiles`], C2SP
+//! `tlog-tiles`' layout, height 8): about one new tile per 256 records, and the
+//! partial tiles at the right edge rewritten as they fill. Tiles are written in
+//! the transaction that writes the records they cover, and are never removed
+//! (archiving removes records, not the tree: proofs about archived records still
+//! work). A tree that lacks records the ledger holds (after the journal's replay,
+//! or in a ledger from before the tree) is completed when the ledger opens.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
@@ -13,9 +17,10 @@ use redb::{
 
 use super::{Context, audit};
 use crate::Error;
+use crate::merkle::tiles::{self, Growth, TileId};
 use crate::merkle::{self, Frontier, Hash, Node};
 
-pub(super) const TREE: TableDefinition<(u8, u64), [u8; 32]> = TableDefinition::new("audit_tree");
+pub(super) const TILES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("audit_tiles");
 
 /// (checkpoint seq, witness name) → the witness's cosignature line.
 pub(super) const COSIGNATURES: TableDefinition<(u64, &str), &str> =
@@ -24,42 +29,78 @@ pub(super) const COSIGNATURES: TableDefinition<(u64, &str), &str> =
 /// Records read per transaction while the tree is completed at open.
 const CHUNK: u64 = 20_000;
 
-/// Writes `nodes` in `txn`.
+/// Writes the tiles' part of `nodes` in `txn`.
 pub(super) fn insert(txn: &WriteTransaction, nodes: &[Node]) -> Result<(), Error> {
-    if nodes.is_empty() {
+    let mut growth = Growth::default();
+    growth.add(nodes);
+    if growth.is_empty() {
         return Ok(());
     }
-    let mut table = txn.open_table(TREE).ctx("grow the Merkle tree")?;
-    for (level, index, hash) in nodes {
+    let mut table = txn.open_table(TILES).ctx("grow the Merkle tree")?;
+    for (id, start, bytes) in &growth.0 {
+        let stored = table
+            .get(*id)
+            .ctx("grow the Merkle tree")?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
+        let tile = tiles::grown(&stored, *start, bytes).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "the Merkle tree's tile {id:?} holds {} hashes, not the {start} it grows from",
+                stored.len() / 32
+            ))
+        })?;
         table
-            .insert((*level, *index), hash)
+            .insert(*id, tile.as_slice())
             .ctx("grow the Merkle tree")?;
     }
     Ok(())
 }
 
-/// How many records the stored tree covers: one past its last leaf.
-fn size(table: &impl ReadableTable<(u8, u64), [u8; 32]>) -> Result<u64, Error> {
+/// How many records the stored tree covers.
+fn size(table: &impl ReadableTable<(u8, u64), &'static [u8]>) -> Result<u64, Error> {
     let last = table
         .range((0u8, 0u64)..=(0u8, u64::MAX))
         .ctx("read the Merkle tree")?
         .next_back()
         .transpose()
         .ctx("read the Merkle tree")?;
-    Ok(last.map_or(0, |(k, _)| k.value().1 + 1))
+    Ok(tiles::size(
+        last.map(|(k, v)| (k.value().1, v.value().len())),
+    ))
 }
 
-/// Reads the node `(level, index)`.
-fn node(
-    table: &impl ReadableTable<(u8, u64), [u8; 32]>,
-    level: u8,
-    index: u64,
-) -> Result<Hash, Error> {
-    table
-        .get((level, index))
-        .ctx("read the Merkle tree")?
-        .map(|v| v.value())
-        .ok_or_else(|| Error::Corrupt(format!("the Merkle tree lacks its node ({level}, {index})")))
+/// Reads nodes from the tiles, each tile once.
+struct Reader<'a, T> {
+    table: &'a T,
+    read: RefCell<HashMap<TileId, Vec<u8>>>,
+}
+
+impl<'a, T: ReadableTable<(u8, u64), &'static [u8]>> Reader<'a, T> {
+    fn new(table: &'a T) -> Self {
+        Reader {
+            table,
+            read: RefCell::default(),
+        }
+    }
+
+    /// The node `(level, index)`.
+    fn node(&self, level: u8, index: u64) -> Result<Hash, Error> {
+        let id = tiles::tile_of(level, index);
+        let mut read = self.read.borrow_mut();
+        let tile = match read.entry(id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                self.table
+                    .get(id)
+                    .ctx("read the Merkle tree")?
+                    .map(|v| v.value().to_vec())
+                    .unwrap_or_default(),
+            ),
+        };
+        tiles::node(level, index, tile).ok_or_else(|| {
+            Error::Corrupt(format!("the Merkle tree lacks its node ({level}, {index})"))
+        })
+    }
 }
 
 /// The stored tree, completed with the records the ledger holds beyond it: what
@@ -68,10 +109,11 @@ fn node(
 pub(super) fn open(db: &Database) -> Result<Frontier, Error> {
     let (mut frontier, head) = {
         let txn = db.begin_read().ctx("open the Merkle tree")?;
-        let table = txn.open_table(TREE).ctx("open the Merkle tree")?;
+        let table = txn.open_table(TILES).ctx("open the Merkle tree")?;
         let size = size(&table)?;
+        let reader = Reader::new(&table);
         (
-            Frontier::load(size, |l, i| node(&table, l, i))?,
+            Frontier::load(size, |l, i| reader.node(l, i))?,
             audit::head(&txn)?.seq,
         )
     };
@@ -118,9 +160,10 @@ pub(super) fn open(db: &Database) -> Result<Frontier, Error> {
 
 /// The inclusion proof of the entry `index` in the tree of `size` entries.
 pub(super) fn inclusion(txn: &ReadTransaction, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
-    let table = txn.open_table(TREE).ctx("read the Merkle tree")?;
+    let table = txn.open_table(TILES).ctx("read the Merkle tree")?;
     within(&table, size)?;
-    merkle::inclusion_proof(index, size, |l, i| node(&table, l, i))
+    let reader = Reader::new(&table);
+    merkle::inclusion_proof(index, size, |l, i| reader.node(l, i))
 }
 
 /// The consistency proof between the trees of `first` and `second` entries.
@@ -129,13 +172,14 @@ pub(super) fn consistency(
     first: u64,
     second: u64,
 ) -> Result<Vec<Hash>, Error> {
-    let table = txn.open_table(TREE).ctx("read the Merkle tree")?;
+    let table = txn.open_table(TILES).ctx("read the Merkle tree")?;
     within(&table, second)?;
-    merkle::consistency_proof(first, second, |l, i| node(&table, l, i))
+    let reader = Reader::new(&table);
+    merkle::consistency_proof(first, second, |l, i| reader.node(l, i))
 }
 
 /// Refuses a tree larger than the one stored.
-fn within(table: &impl ReadableTable<(u8, u64), [u8; 32]>, size: u64) -> Result<(), Error> {
+fn within(table: &impl ReadableTable<(u8, u64), &'static [u8]>, size: u64) -> Result<(), Error> {
     let stored = self::size(table)?;
     if size > stored {
         return Err(Error::Refused(format!(

@@ -30,9 +30,10 @@ WITH head AS (
   WHERE EXISTS (SELECT 1 FROM head)
   RETURNING 1
 ), grown AS (
-  INSERT INTO audit_tree (level, idx, hash)
+  INSERT INTO audit_tiles AS t (level, idx, hashes)
   SELECT * FROM unnest($11::int2[], $12::int8[], $13::bytea[])
   WHERE EXISTS (SELECT 1 FROM head)
+  ON CONFLICT (level, idx) DO UPDATE SET hashes = t.hashes || EXCLUDED.hashes
 )
 SELECT count(*) FROM appended";
 

@@ -133,16 +133,16 @@ ALTER TABLE audit_records ADD COLUMN subject TEXT;
 CREATE INDEX audit_records_subject ON audit_records (subject, seq);
 ";
 
-/// The Merkle tree over the records ([`super::tree`]): its nodes, and its size
+/// The Merkle tree over the records ([`super::tree`]): its tiles, and its size
 /// and right edge beside the head; built for the records held by
 /// [`super::tree::complete`] in the same transaction.
 const V4: &str = r"
 ALTER TABLE audit_head ADD COLUMN tree_size BIGINT NOT NULL DEFAULT 0,
                        ADD COLUMN tree BYTEA NOT NULL DEFAULT ''::bytea;
-CREATE TABLE audit_tree (
+CREATE TABLE audit_tiles (
   level SMALLINT NOT NULL,
   idx BIGINT NOT NULL,
-  hash BYTEA NOT NULL,
+  hashes BYTEA NOT NULL,
   PRIMARY KEY (level, idx)
 );
 ";

@@ -1,6 +1,9 @@
 //! The Merkle tree on PostgreSQL ([`crate::merkle`]).
 //!
-//! `audit_tree (level, idx, hash)`: every perfect subtree's root once complete,
+//! `audit_tiles (level, idx, hashes)`: the tree's tiles ([`tiles`], C2SP
+//! `tlog-tiles`' layout, height 8), a partial tile at the right edge growing by
+//! concatenation, written by the statement or transaction that appends the
+//! records they cover;
 //! written by the statement or transaction that appends the records it covers;
 //! `audit_head.tree_size` and `audit_head.tree`: the tree's size and its right
 //! edge ([`Frontier::encode`]), moved with the head under its lock, so that
@@ -16,7 +19,7 @@ use tokio_postgres::GenericClient;
 
 use super::commit::cached;
 use super::db;
-use crate::merkle::{self, Frontier, Hash, Node};
+use crate::merkle::{self, Frontier, Hash, Node, tiles};
 use crate::{Error, Head};
 
 /// Records read per round trip while the tree is completed.
@@ -42,24 +45,26 @@ pub(super) fn head(row: &tokio_postgres::Row, from: usize) -> Result<(Head, Fron
     Ok((head, tree))
 }
 
-/// The parameters that store `nodes`: levels, indexes, hashes.
-pub(super) fn columns(nodes: &[Node]) -> (Vec<i16>, Vec<i64>, Vec<&[u8]>) {
-    let mut columns = (
-        Vec::with_capacity(nodes.len()),
-        Vec::with_capacity(nodes.len()),
-        Vec::with_capacity(nodes.len()),
-    );
-    for (level, index, hash) in nodes {
-        columns.0.push(i16::from(*level));
-        columns.1.push(*index as i64);
-        columns.2.push(hash.as_slice());
+/// The parameters that grow the tiles by what `nodes` complete: tile levels,
+/// indexes, and the hashes to append to each.
+pub(super) fn columns(nodes: &[Node]) -> (Vec<i16>, Vec<i64>, Vec<Vec<u8>>) {
+    let mut growth = tiles::Growth::default();
+    growth.add(nodes);
+    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    for ((level, index), _, bytes) in growth.0 {
+        columns.0.push(i16::from(level));
+        columns.1.push(index as i64);
+        columns.2.push(bytes);
     }
     columns
 }
 
-/// Stores nodes: levels, indexes and hashes as arrays.
-const INSERT: &str = "INSERT INTO audit_tree (level, idx, hash)
- SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])";
+/// Grows tiles: levels, indexes and the hashes appended to each, as arrays. A
+/// tile grows only at its end and only with the head, under its lock or in the
+/// fast path's one statement, so appending is writing at its end.
+pub(super) const INSERT: &str = "INSERT INTO audit_tiles AS t (level, idx, hashes)
+ SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])
+ ON CONFLICT (level, idx) DO UPDATE SET hashes = t.hashes || EXCLUDED.hashes";
 
 /// Moves the stored tree: its size and right edge.
 const MOVE: &str = "UPDATE audit_head SET tree_size = $1, tree = $2";
@@ -153,33 +158,37 @@ pub(super) async fn prove(
             "the audit log's tree has {stored} records, not {size}"
         )));
     }
-    let wanted = std::cell::RefCell::new(Vec::new());
+    let wanted = std::cell::RefCell::new(std::collections::BTreeSet::new());
     prove(&|level, index| {
-        wanted.borrow_mut().push((level, index, [0; 32]));
+        wanted.borrow_mut().insert(tiles::tile_of(level, index));
         Ok([0; 32])
     })?;
-    let (levels, indexes, _) = columns(&wanted.into_inner());
+    let (levels, indexes): (Vec<i16>, Vec<i64>) = wanted
+        .into_inner()
+        .into_iter()
+        .map(|(level, index)| (i16::from(level), index as i64))
+        .unzip();
     let rows = client
         .query(
-            "SELECT t.level, t.idx, t.hash FROM audit_tree t
+            "SELECT t.level, t.idx, t.hashes FROM audit_tiles t
                JOIN unnest($1::int2[], $2::int8[]) AS w(level, idx)
                  ON t.level = w.level AND t.idx = w.idx",
             &[&levels, &indexes],
         )
         .await
         .map_err(db("read the Merkle tree"))?;
-    let mut nodes = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let hash = Hash::try_from(row.get::<_, &[u8]>(2))
-            .map_err(|_| Error::Corrupt("a Merkle tree node is not 32 bytes".into()))?;
-        nodes.insert(
-            (row.get::<_, i16>(0) as u8, row.get::<_, i64>(1) as u64),
-            hash,
-        );
-    }
-    prove(&|level, index| {
-        nodes.get(&(level, index)).copied().ok_or_else(|| {
-            Error::Corrupt(format!("the Merkle tree lacks its node ({level}, {index})"))
+    let read: HashMap<tiles::TileId, Vec<u8>> = rows
+        .into_iter()
+        .map(|row| {
+            let id = (row.get::<_, i16>(0) as u8, row.get::<_, i64>(1) as u64);
+            (id, row.get::<_, Vec<u8>>(2))
         })
+        .collect();
+    prove(&|level, index| {
+        read.get(&tiles::tile_of(level, index))
+            .and_then(|tile| tiles::node(level, index, tile))
+            .ok_or_else(|| {
+                Error::Corrupt(format!("the Merkle tree lacks its node ({level}, {index})"))
+            })
     })
 }

@@ -284,7 +284,8 @@ mod postgres {
                     "SET search_path TO lienthong;
                      ALTER TABLE dossiers DROP COLUMN month, DROP COLUMN facts;
                      ALTER TABLE audit_records DROP COLUMN subject;
-                     DROP TABLE audit_tree;
+                     DROP TABLE audit_tiles;
+                     DROP TABLE audit_cosignatures;
                      ALTER TABLE audit_head DROP COLUMN tree_size, DROP COLUMN tree;
                      DELETE FROM migrations WHERE version >= 2;",
                 )
@@ -302,7 +303,8 @@ mod postgres {
             backend
                 .execute(
                     "SET search_path TO lienthong;
-                     DROP TABLE audit_tree;
+                     DROP TABLE audit_tiles;
+                     DROP TABLE audit_cosignatures;
                      ALTER TABLE audit_head DROP COLUMN tree_size, DROP COLUMN tree;
                      DELETE FROM migrations WHERE version >= 4;",
                 )
@@ -321,7 +323,8 @@ mod postgres {
                 .execute(
                     "SET search_path TO lienthong;
                      ALTER TABLE audit_records DROP COLUMN subject;
-                     DROP TABLE audit_tree;
+                     DROP TABLE audit_tiles;
+                     DROP TABLE audit_cosignatures;
                      ALTER TABLE audit_head DROP COLUMN tree_size, DROP COLUMN tree;
                      DELETE FROM migrations WHERE version >= 3;",
                 )
@@ -352,8 +355,8 @@ mod embedded {
     async fn the_tree_is_built_for_a_ledger_from_before_it() {
         let backend = Redb::new().unwrap();
         super::the_tree_is_built_for_a_ledger_from_before_it(&backend, async || {
-            backend.delete_table(redb::TableDefinition::<(u8, u64), [u8; 32]>::new(
-                "audit_tree",
+            backend.delete_table(redb::TableDefinition::<(u8, u64), &[u8]>::new(
+                "audit_tiles",
             ));
         })
         .await;
