@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lienthong_proto::v1::witness_service_server::WitnessService;
 use lienthong_proto::v1::{
     AddCosignatureRequest, Checkpoint, ConsistencyProof, GetCheckpointRequest,
-    ProveConsistencyRequest,
+    GetConsistencyProofRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -71,7 +71,7 @@ impl WitnessService for Witness {
 
     async fn get_consistency_proof(
         &self,
-        request: Request<ProveConsistencyRequest>,
+        request: Request<GetConsistencyProofRequest>,
     ) -> Result<Response<ConsistencyProof>, Status> {
         let shared = self.shared.clone();
         detached(async move {

@@ -19,7 +19,7 @@ use lienthong_gateway::audit::{checkpoint, hex, unhex};
 use lienthong_ledger::merkle;
 use lienthong_proto::v1::witness_service_client::WitnessServiceClient;
 use lienthong_proto::v1::{
-    AddCosignatureRequest, Checkpoint, GetCheckpointRequest, ProveConsistencyRequest,
+    AddCosignatureRequest, Checkpoint, GetCheckpointRequest, GetConsistencyProofRequest,
 };
 
 use crate::client::{Connect, explain};
@@ -204,7 +204,7 @@ pub async fn round(r: &Run) -> Result<Round, String> {
             return Ok(Round::Unchanged(head.size));
         }
         let proof = client
-            .get_consistency_proof(ProveConsistencyRequest {
+            .get_consistency_proof(GetConsistencyProofRequest {
                 first_size: s.size,
                 second_size: head.size,
             })
