@@ -215,12 +215,6 @@ impl Config {
                 "must be a filter such as info or info,lienthong_gateway=debug",
             );
         }
-        if let Err(e) = crate::audit::witnesses::Witnesses::parse(
-            &self.audit.witnesses,
-            self.audit.witness_quorum,
-        ) {
-            return bad("audit.witnesses", &e);
-        }
         if self.audit.checkpoint_every == 0 {
             return bad("audit.checkpoint_every", "must be at least 1");
         }

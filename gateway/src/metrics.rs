@@ -82,8 +82,10 @@ pub struct Snapshot {
     pub disk_level: i64,
     /// Readiness checks: name and whether it passes.
     pub checks: Vec<(&'static str, bool)>,
-    /// The audit log's witnesses, when it has any.
-    pub witnesses: Option<crate::audit::witnesses::Witnessed>,
+    /// The audit log's witnesses, when it has any: the tree size of the newest
+    /// checkpoint cosigned by their quorum, that of the latest checkpoint, and the
+    /// lag between them in seconds.
+    pub witnesses: Option<(u64, u64, i64)>,
 }
 
 /// Every metric of a running gateway.
@@ -317,10 +319,10 @@ impl Metrics {
         self.disk_free
             .set(state.disk_free_bytes.min(i64::MAX as u64) as i64);
         self.disk_level.set(state.disk_level);
-        if let Some(w) = &state.witnesses {
-            self.witness_cosigned.set(w.cosigned as i64);
-            self.witness_latest.set(w.latest as i64);
-            self.witness_lag.set(w.lag_seconds);
+        if let Some((cosigned, latest, lag)) = state.witnesses {
+            self.witness_cosigned.set(cosigned as i64);
+            self.witness_latest.set(latest as i64);
+            self.witness_lag.set(lag);
         }
         for (check, ok) in &state.checks {
             self.checks

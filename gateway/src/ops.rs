@@ -66,7 +66,13 @@ impl Sources {
                 .iter()
                 .map(|c| (c.name, c.ok))
                 .collect(),
-            witnesses: self.readiness.report.get().witnesses.clone(),
+            witnesses: self
+                .readiness
+                .report
+                .get()
+                .witnesses
+                .as_ref()
+                .map(|w| (w.cosigned, w.latest, w.lag_seconds)),
         }
     }
 }

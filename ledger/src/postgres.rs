@@ -249,43 +249,15 @@ impl Store for Postgres {
     }
 
     async fn audit_cosign(&self, seq: u64, witness: &str, line: &str) -> Result<(), Error> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO audit_cosignatures (seq, witness, line) VALUES ($1, $2, $3)
-                 ON CONFLICT (seq, witness) DO UPDATE SET line = EXCLUDED.line",
-                &[&(seq as i64), &witness, &line],
-            )
-            .await
-            .map_err(db("keep a cosignature"))?;
-        Ok(())
+        tree::cosign(&**self.client().await?, seq, witness, line).await
     }
 
     async fn audit_cosignatures(&self, seq: u64) -> Result<Vec<String>, Error> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT line FROM audit_cosignatures WHERE seq = $1 ORDER BY witness",
-                &[&(seq as i64)],
-            )
-            .await
-            .map_err(db("read cosignatures"))?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        tree::cosignatures(&**self.client().await?, seq).await
     }
 
     async fn audit_cosigned(&self, quorum: usize) -> Result<Option<u64>, Error> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT seq FROM audit_cosignatures GROUP BY seq HAVING count(*) >= $1
-                 ORDER BY seq DESC LIMIT 1",
-                &[&(quorum.max(1) as i64)],
-            )
-            .await
-            .map_err(db("read cosignatures"))?;
-        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+        tree::cosigned(&**self.client().await?, quorum).await
     }
 
     async fn audit_first(&self) -> Result<u64, Error> {

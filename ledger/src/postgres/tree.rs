@@ -192,3 +192,52 @@ pub(super) async fn prove(
             })
     })
 }
+
+/// See [`crate::Store::audit_cosign`].
+pub(super) async fn cosign(
+    client: &impl GenericClient,
+    seq: u64,
+    witness: &str,
+    line: &str,
+) -> Result<(), Error> {
+    client
+        .execute(
+            "INSERT INTO audit_cosignatures (seq, witness, line) VALUES ($1, $2, $3)
+             ON CONFLICT (seq, witness) DO UPDATE SET line = EXCLUDED.line",
+            &[&(seq as i64), &witness, &line],
+        )
+        .await
+        .map_err(db("keep a cosignature"))?;
+    Ok(())
+}
+
+/// See [`crate::Store::audit_cosignatures`].
+pub(super) async fn cosignatures(
+    client: &impl GenericClient,
+    seq: u64,
+) -> Result<Vec<String>, Error> {
+    let rows = client
+        .query(
+            "SELECT line FROM audit_cosignatures WHERE seq = $1 ORDER BY witness",
+            &[&(seq as i64)],
+        )
+        .await
+        .map_err(db("read cosignatures"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// See [`crate::Store::audit_cosigned`].
+pub(super) async fn cosigned(
+    client: &impl GenericClient,
+    quorum: usize,
+) -> Result<Option<u64>, Error> {
+    let row = client
+        .query_opt(
+            "SELECT seq FROM audit_cosignatures GROUP BY seq HAVING count(*) >= $1
+             ORDER BY seq DESC LIMIT 1",
+            &[&(quorum.max(1) as i64)],
+        )
+        .await
+        .map_err(db("read cosignatures"))?;
+    Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+}
