@@ -348,7 +348,8 @@ async fn health_and_reflection_answer() {
             "lienthong.v1.IdentityService",
             "lienthong.v1.ReportService",
             "lienthong.v1.ResidencyService",
-            "lienthong.v1.SubjectAccessService"
+            "lienthong.v1.SubjectAccessService",
+            "lienthong.v1.WitnessService"
         ]
     );
     let Some(MessageResponse::FileDescriptorResponse(files)) =
