@@ -15,15 +15,7 @@ use lienthong_proto::v1::audit_service_client::AuditServiceClient;
 use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::{GetCitizenRequest, QueryAuditRequest, VerifyAuditRequest};
 use support::load::{Ledger, Seen, context, remember};
-use support::{BIN, ID, channel, free_port, serve_with};
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("lienthong runs")
-}
+use support::{ID, channel, free_port, run, serve_with, text};
 
 fn python(dir: &Path, args: &[&str]) -> Output {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/verify_audit.py");
@@ -34,14 +26,6 @@ fn python(dir: &Path, args: &[&str]) -> Output {
         .arg("certs/audit-signing.pub")
         .output()
         .expect("python3 runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn now_rfc3339() -> String {

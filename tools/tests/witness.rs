@@ -15,23 +15,7 @@ use lienthong_proto::v1::identity_service_client::IdentityServiceClient;
 use lienthong_proto::v1::witness_service_client::WitnessServiceClient;
 use lienthong_proto::v1::{Checkpoint, GetCheckpointRequest, GetCitizenRequest};
 use support::load::context;
-use support::{BIN, channel, free_port, serve_with};
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("lienthong runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::{channel, free_port, run, serve_with, text};
 
 /// One round of the witness against the gateway on `port`.
 fn witness(dir: &Path, port: u16) -> Output {

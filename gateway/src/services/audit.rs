@@ -238,15 +238,7 @@ impl AuditService for Audit {
             let req = request.into_inner();
             let result = async {
                 let mut v = Violations::default();
-                if req.seq == 0 {
-                    v.add("seq", "must be a record's sequence number (from 1)");
-                }
-                if req.tree_size != 0 && req.tree_size < req.seq {
-                    v.add(
-                        "tree_size",
-                        "must be 0 (the latest checkpoint) or at least seq",
-                    );
-                }
+                v.record_in_tree(req.seq, req.tree_size);
                 v.finish()?;
                 ctx.require(&shared.policy.get(), Role::Auditor)?;
                 let log = log(shared)?;

@@ -105,15 +105,7 @@ impl SubjectAccessService for Subjects {
             let result = async {
                 let mut v = Violations::default();
                 let subject = v.personal_id("personal_id", &req.personal_id);
-                if req.seq == 0 {
-                    v.add("seq", "must be an access's sequence number (from 1)");
-                }
-                if req.tree_size != 0 && req.tree_size < req.seq {
-                    v.add(
-                        "tree_size",
-                        "must be 0 (the latest checkpoint) or at least seq",
-                    );
-                }
+                v.record_in_tree(req.seq, req.tree_size);
                 v.finish()?;
                 ctx.require(&shared.policy.get(), Role::SubjectAccess)?;
                 let subject = subject.expect("valid when no violation");

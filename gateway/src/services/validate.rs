@@ -96,6 +96,20 @@ impl Violations {
         }
     }
 
+    /// The record a proof is asked for (`seq`, from 1) and the tree size of the
+    /// checkpoint to prove it in (0: the latest, else at least `seq`).
+    pub(crate) fn record_in_tree(&mut self, seq: u64, tree_size: u64) {
+        if seq == 0 {
+            self.add("seq", "must be a record's sequence number (from 1)");
+        }
+        if tree_size != 0 && tree_size < seq {
+            self.add(
+                "tree_size",
+                "must be 0 (the latest checkpoint) or at least seq",
+            );
+        }
+    }
+
     /// A time, when given: its nanoseconds within a second. True when valid (or
     /// absent).
     pub(crate) fn time(

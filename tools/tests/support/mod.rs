@@ -14,6 +14,24 @@ use std::time::{Duration, Instant};
 use lienthong_adapters::population::grpc::{self, GrpcConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lienthong");
+
+/// `lienthong args…` in `dir`, to its end.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("lienthong runs")
+}
+
+/// What a command printed, stdout then stderr.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
 pub const ID: &str = "001085012345";
 
 /// A child process killed when dropped, so a failing test leaves nothing running.
