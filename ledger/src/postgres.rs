@@ -265,7 +265,8 @@ impl Store for Postgres {
     }
 
     async fn audit_remove(&self, upto: u64, limit: usize) -> Result<u64, Error> {
-        prune::remove(&**self.client().await?, upto, limit).await
+        let mut client = self.client().await?;
+        prune::remove(&mut client, upto, limit).await
     }
 
     async fn dossier_facts(

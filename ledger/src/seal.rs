@@ -3,7 +3,7 @@
 
 use lienthong_proto::v1::{AuditRecord, Checkpoint};
 
-use crate::merkle::{self, Frontier, Node};
+use crate::merkle::{self, Frontier, Hash, Node, tiles};
 use crate::{Applied, Error, Head};
 
 /// Completes audit records inside the writer's transaction: what a record means is
@@ -41,8 +41,8 @@ impl Seal for Unsealed {
 }
 
 /// Seals `records` after `head` with `seal`, appends them to `tree` (the
-/// Merkle tree over the records before them; the nodes this completes go to
-/// `made`), sets the head's root, and signs the checkpoint if one is due. What
+/// Merkle tree over the records before them; the nodes this completes that a
+/// store keeps go to `made`, [`tiles::kept`]), sets the head's root, and signs the checkpoint if one is due. What
 /// every store does inside the transaction that appends the records.
 pub(crate) fn seal_into(
     seal: &mut (dyn Seal + Send),
@@ -62,8 +62,31 @@ pub(crate) fn seal_into(
     }
     let due = seal.seal(head, records, force);
     for r in records.iter() {
-        tree.push_into(merkle::leaf_hash(&r.hash), made);
+        tiles::append(tree, merkle::leaf_hash(&r.hash), made);
     }
     head.root = tree.root();
     Ok(due.then(|| seal.sign(head)))
+}
+
+/// The Merkle leaf hash of the audit record stored as `bytes` (its protobuf
+/// encoding), decoding its number and hash only: how stores read the leaves of
+/// the live log ([`tiles::leaf_tile`]). Its number is checked against `seq`.
+pub(crate) fn stored_leaf(seq: u64, bytes: &[u8]) -> Result<Hash, Error> {
+    /// The fields of `AuditRecord` a leaf needs; prost skips the others.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Leaf {
+        #[prost(uint64, tag = "1")]
+        seq: u64,
+        #[prost(bytes = "vec", tag = "18")]
+        hash: Vec<u8>,
+    }
+    let leaf = <Leaf as prost::Message>::decode(bytes)
+        .map_err(|e| Error::corrupt(&format!("audit record {seq}"), e))?;
+    if leaf.seq != seq {
+        return Err(Error::Corrupt(format!(
+            "audit record {seq} is stored as number {}",
+            leaf.seq
+        )));
+    }
+    Ok(merkle::leaf_hash(&leaf.hash))
 }

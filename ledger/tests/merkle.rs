@@ -240,44 +240,63 @@ fn every_proof_of_small_trees_verifies_and_a_changed_one_does_not() {
     assert!(verify_consistency(0, 5, &merkle::empty_root(), &roots[4], &[]).is_err());
 }
 
-/// Stores keep the nodes in tiles of height 8: every node read back from them,
-/// at every size (growing in batches of uneven length, each batch written twice
-/// as a replay would), is the node the appends made, and proofs from tiles are
-/// the proofs from the nodes; the frontier's encoding reads back.
+/// Stores keep the nodes in tiles of height 5, level 1 and up as the log grows,
+/// and the leaves of archived entries only; the other leaves come from the
+/// records. Every node read back, at every size (growing in batches of uneven
+/// length, each batch written twice as a replay would, a third of the entries
+/// archived after each), is the node the appends made; proofs from tiles are the
+/// proofs from the nodes; the frontier's encoding reads back.
 #[test]
 fn tiles_give_back_every_node_and_the_same_proofs() {
-    use lienthong_ledger::merkle::tiles::{self, Growth};
+    use lienthong_ledger::merkle::tiles::{self, Growth, WIDTH};
     use std::collections::HashMap;
 
-    let mut tree = Frontier::default();
+    let (mut tree, mut full) = (Frontier::default(), Frontier::default());
     let mut nodes: HashMap<(u8, u64), merkle::Hash> = HashMap::new();
     let mut stored: HashMap<tiles::TileId, Vec<u8>> = HashMap::new();
-    let mut n = 0u64;
-    for batch in [1u64, 3, 250, 2, 1, 300, 17, 1, 600, 5, 70000] {
-        let mut made = Vec::new();
-        for _ in 0..batch {
-            tree.push_into(merkle::leaf_hash(&n.to_be_bytes()), &mut made);
-            n += 1;
-        }
-        let mut growth = Growth::default();
-        growth.add(&made);
+    let (mut leaves, mut archived) = (Vec::new(), 0u64);
+    let grow = |stored: &mut HashMap<tiles::TileId, Vec<u8>>, growth: &Growth| {
         for _ in 0..2 {
             for (id, start, bytes) in &growth.0 {
                 let tile = stored.entry(*id).or_default();
                 *tile = tiles::grown(tile, *start, bytes).expect("grows from what is kept");
             }
         }
-        nodes.extend(made.iter().map(|(l, i, h)| ((*l, *i), *h)));
-        let last = (0..)
-            .take_while(|i| stored.contains_key(&(0, *i)))
+    };
+    for batch in [1u64, 3, 250, 2, 1, 300, 17, 1, 600, 5, 70000] {
+        let (mut made, mut all) = (Vec::new(), Vec::new());
+        for _ in 0..batch {
+            let leaf = merkle::leaf_hash(&(leaves.len() as u64).to_be_bytes());
+            tiles::append(&mut tree, leaf, &mut made);
+            full.push_into(leaf, &mut all);
+            leaves.push(leaf);
+        }
+        assert!(made.iter().all(|n| tiles::kept(n.0)));
+        let kept: Vec<_> = all.iter().filter(|n| tiles::kept(n.0)).copied().collect();
+        assert_eq!(made, kept, "append keeps what stores keep");
+        let mut growth = Growth::default();
+        growth.add(&made);
+        grow(&mut stored, &growth);
+        nodes.extend(all.iter().map(|(l, i, h)| ((*l, *i), *h)));
+        let level1 = (0..)
+            .take_while(|i| stored.contains_key(&(1, *i)))
             .last()
-            .map(|i| (i, stored[&(0, i)].len()));
-        assert_eq!(tiles::size(last), tree.size());
+            .map(|i| (i, stored[&(1, i)].len()));
+        assert_eq!(tiles::size(level1), tree.size() / WIDTH);
         let read = |level: u8, index: u64| -> Result<merkle::Hash, ProofError> {
-            stored
-                .get(&tiles::tile_of(level, index))
-                .and_then(|t| tiles::node(level, index, t))
-                .ok_or(ProofError::Mismatch("no such node"))
+            let id = tiles::tile_of(level, index);
+            let tile = match id.0 {
+                0 => tiles::leaf_tile(
+                    id.1,
+                    stored.get(&id).cloned().unwrap_or_default(),
+                    (id.1 * WIDTH..leaves.len() as u64)
+                        .take(WIDTH as usize)
+                        .filter(|e| *e >= archived)
+                        .map(|e| (e, leaves[e as usize])),
+                ),
+                _ => stored.get(&id).cloned().unwrap_or_default(),
+            };
+            tiles::node(level, index, &tile).ok_or(ProofError::Mismatch("no such node"))
         };
         let loaded = Frontier::load(tree.size(), read).unwrap();
         assert_eq!(loaded.root(), tree.root(), "size {}", tree.size());
@@ -298,6 +317,13 @@ fn tiles_give_back_every_node_and_the_same_proofs() {
             merkle::consistency_proof(first, tree.size(), read).unwrap(),
             merkle::consistency_proof(first, tree.size(), from_nodes).unwrap()
         );
+        for ((level, index), hash) in nodes.iter().filter(|((_, i), _)| i % 97 == 0) {
+            assert_eq!(
+                read(*level, *index).as_ref(),
+                Ok(hash),
+                "({level}, {index})"
+            );
+        }
         let mut longer = tree.encode();
         longer.extend_from_slice(&[0; 32]);
         assert!(Frontier::decode(tree.size(), &longer).is_none());
@@ -307,9 +333,14 @@ fn tiles_give_back_every_node_and_the_same_proofs() {
                 .root(),
             tree.root()
         );
-    }
-    for ((level, index), hash) in &nodes {
-        let tile = &stored[&tiles::tile_of(*level, *index)];
-        assert_eq!(tiles::node(*level, *index, tile).as_ref(), Some(hash));
+        // Archived: a third of the log, its leaves written as level-0 tiles.
+        let upto = tree.size() / 3;
+        let removed: Vec<_> = (archived..upto)
+            .map(|e| (0u8, e, leaves[e as usize]))
+            .collect();
+        let mut growth = Growth::default();
+        growth.add(&removed);
+        grow(&mut stored, &growth);
+        archived = upto.max(archived);
     }
 }

@@ -129,7 +129,8 @@ pub(super) fn first(txn: &ReadTransaction, head: u64) -> Result<u64, Error> {
 }
 
 /// See [`crate::Store::audit_remove`]: removes in `txn` up to `limit` records
-/// numbered at most `upto` and below `head`, with their checkpoints.
+/// numbered at most `upto` and below `head`, with their checkpoints, keeping
+/// their Merkle leaves.
 pub(super) fn remove(
     txn: &WriteTransaction,
     upto: u64,
@@ -152,6 +153,7 @@ pub(super) fn remove(
     if last < first {
         return Ok(0);
     }
+    super::tree::keep_leaves(txn, first, last)?;
     super::subjects::unindex(txn, first, last)?;
     let mut records = txn.open_table(RECORDS).ctx(CTX)?;
     let mut gone = 0u64;

@@ -73,7 +73,7 @@ impl Embedded {
         let mut head = *self.head.lock().expect("head");
         let mut tree = Tree {
             frontier: self.tree.lock().expect("tree").clone(),
-            made: Vec::with_capacity(batch.records.len() * 2),
+            made: Vec::new(),
         };
         // Records alone are durable once framed in the journal: answered then, and
         // written to redb after ([`crate::Store::index`]), the tree's nodes with them.

@@ -102,7 +102,7 @@ async fn locked(
         }
         applied.push(result);
     }
-    let mut made = Vec::with_capacity(batch.records.len() * 2);
+    let mut made = Vec::new();
     let checkpoint = crate::seal::seal_into(
         seal,
         &mut head,

@@ -56,7 +56,7 @@ pub(super) async fn commit(
         return Ok(None);
     };
     let last = head.seq;
-    let mut made = Vec::with_capacity(batch.records.len() * 2);
+    let mut made = Vec::new();
     let due = crate::seal::seal_into(
         seal,
         &mut head,

@@ -21,26 +21,51 @@ pub(super) async fn first(client: &Client) -> Result<u64, Error> {
     Ok(row.get::<_, i64>(0) as u64)
 }
 
-/// See [`crate::Store::audit_remove`]. The head row is not locked: the records
-/// removed are all below the head, which appends never touch.
-pub(super) async fn remove(client: &Client, upto: u64, limit: usize) -> Result<u64, Error> {
-    let row = client
-        .query_one(
-            "WITH doomed AS (
-               SELECT seq FROM audit_records
-                WHERE seq <= $1 AND seq < (SELECT seq FROM audit_head)
-                ORDER BY seq LIMIT $2),
-             gone AS (
-               DELETE FROM audit_records WHERE seq IN (SELECT seq FROM doomed)
-               RETURNING seq),
-             signed AS (
-               DELETE FROM audit_checkpoints
-                WHERE seq <= (SELECT coalesce(max(seq), 0) FROM doomed))
-             SELECT count(*) FROM gone",
+/// Taken by removals alone, so that two do not keep the same leaves at once
+/// ("lienthong-prune" in ASCII, cut to a number).
+const REMOVING: i64 = 0x6c69_656e_7072_756e;
+
+/// See [`crate::Store::audit_remove`]: in one transaction, which keeps the
+/// removed records' Merkle leaves as level-0 tiles ([`super::tree`]). Appends do
+/// not wait for it: the records removed are all below the head, which appends
+/// never touch, and appends write no level-0 tile.
+pub(super) async fn remove(client: &mut Client, upto: u64, limit: usize) -> Result<u64, Error> {
+    const CTX: &str = "remove archived records";
+    let txn = client.transaction().await.map_err(db(CTX))?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&REMOVING])
+        .await
+        .map_err(db(CTX))?;
+    let doomed = txn
+        .query(
+            "SELECT seq, record FROM audit_records
+              WHERE seq <= $1 AND seq < (SELECT seq FROM audit_head)
+              ORDER BY seq LIMIT $2",
             &[&(upto.min(i64::MAX as u64) as i64), &(limit as i64)],
         )
         .await
-        .map_err(db("remove archived records"))?;
+        .map_err(db(CTX))?;
+    let (Some(first), Some(last)) = (doomed.first(), doomed.last()) else {
+        return Ok(0);
+    };
+    let (first, last) = (first.get::<_, i64>(0), last.get::<_, i64>(0));
+    if (last - first + 1) as usize != doomed.len() {
+        return Err(Error::Corrupt(format!(
+            "the audit log lacks records between {first} and {last}"
+        )));
+    }
+    super::tree::keep_leaves(&txn, &doomed).await?;
+    let row = txn
+        .query_one(
+            "WITH gone AS (
+               DELETE FROM audit_records WHERE seq BETWEEN $1 AND $2 RETURNING seq),
+             signed AS (
+               DELETE FROM audit_checkpoints WHERE seq <= $2)
+             SELECT count(*) FROM gone",
+            &[&first, &last],
+        )
+        .await
+        .map_err(db(CTX))?;
+    txn.commit().await.map_err(db(CTX))?;
     Ok(row.get::<_, i64>(0) as u64)
 }
 

@@ -1,14 +1,13 @@
 //! The Merkle tree on PostgreSQL ([`crate::merkle`]).
 //!
 //! `audit_tiles (level, idx, hashes)`: the tree's tiles ([`tiles`], C2SP
-//! `tlog-tiles`' layout, height 8), a partial tile at the right edge growing by
-//! concatenation, written by the statement or transaction that appends the
-//! records they cover;
-//! written by the statement or transaction that appends the records it covers;
+//! `tlog-tiles`' layout, height 5). Tiles of level 1 and up grow by concatenation
+//! in the statement or transaction that appends the records they cover; the
+//! leaves are read from the records ([`tiles::leaf_tile`]), and written as level-0
+//! tiles only when archived records are removed ([`super::prune`]).
 //! `audit_head.tree_size` and `audit_head.tree`: the tree's size and its right
 //! edge ([`Frontier::encode`]), moved with the head under its lock, so that
-//! every replica appends to the same tree. Nodes are never removed (archiving
-//! removes records only).
+//! every replica appends to the same tree. Tiles are never removed.
 
 use std::collections::HashMap;
 
@@ -16,10 +15,12 @@ use deadpool_postgres::Transaction;
 use lienthong_proto::v1::AuditRecord;
 use prost::Message;
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
 use super::commit::cached;
 use super::db;
 use crate::merkle::{self, Frontier, Hash, Node, tiles};
+use crate::seal::stored_leaf;
 use crate::{Error, Head};
 
 /// Records read per round trip while the tree is completed.
@@ -88,6 +89,53 @@ pub(super) async fn grow(
     Ok(())
 }
 
+/// Keeps the leaves of `rows` (`seq, record` of the records about to be
+/// removed, in order, following those removed before) as level-0 tiles.
+pub(super) async fn keep_leaves(
+    client: &impl GenericClient,
+    rows: &[tokio_postgres::Row],
+) -> Result<(), Error> {
+    let mut leaves = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq = row.get::<_, i64>(0) as u64;
+        leaves.push((0u8, seq - 1, stored_leaf(seq, row.get::<_, &[u8]>(1))?));
+    }
+    let mut growth = tiles::Growth::default();
+    growth.add(&leaves);
+    let indexes: Vec<i64> = growth.0.iter().map(|((_, i), ..)| *i as i64).collect();
+    let stored: HashMap<i64, Vec<u8>> = client
+        .query(
+            "SELECT idx, hashes FROM audit_tiles WHERE level = 0 AND idx = ANY($1)",
+            &[&indexes],
+        )
+        .await
+        .map_err(db("keep the Merkle tree's leaves"))?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let mut tiles_out = Vec::with_capacity(growth.0.len());
+    for ((_, index), start, bytes) in &growth.0 {
+        let kept = stored.get(&(*index as i64)).map_or(&[][..], Vec::as_slice);
+        tiles_out.push(tiles::grown(kept, *start, bytes).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "the Merkle tree keeps {} leaves of tile {index}, not the {start} the \
+                 records removed follow",
+                kept.len() / 32
+            ))
+        })?);
+    }
+    client
+        .execute(
+            "INSERT INTO audit_tiles (level, idx, hashes)
+             SELECT 0, * FROM unnest($1::int8[], $2::bytea[])
+             ON CONFLICT (level, idx) DO UPDATE SET hashes = EXCLUDED.hashes",
+            &[&indexes, &tiles_out],
+        )
+        .await
+        .map_err(db("keep the Merkle tree's leaves"))?;
+    Ok(())
+}
+
 /// Completes the stored tree with the records held beyond it (a database from
 /// before the tree, an import), in `txn`; how many records it took. Left short,
 /// with an error logged, when a record it needs is not held (archived and removed
@@ -111,16 +159,16 @@ pub(super) async fn complete(txn: &tokio_postgres::Transaction<'_>) -> Result<u6
             )
             .await
             .map_err(db("complete the Merkle tree"))?;
-        let mut made = Vec::new();
+        let (mut made, at) = (Vec::new(), tree.size());
         for row in rows {
             if row.get::<_, i64>(0) as u64 != tree.size() + 1 {
                 break;
             }
             let record = AuditRecord::decode(row.get::<_, &[u8]>(1))
                 .map_err(|e| Error::corrupt("audit record", e))?;
-            tree.push_into(merkle::leaf_hash(&record.hash), &mut made);
+            tiles::append(&mut tree, merkle::leaf_hash(&record.hash), &mut made);
         }
-        if made.is_empty() {
+        if tree.size() == at {
             tracing::error!(
                 tree = tree.size(),
                 head = head.seq,
@@ -140,9 +188,10 @@ pub(super) async fn complete(txn: &tokio_postgres::Transaction<'_>) -> Result<u6
     Ok(tree.size() - before)
 }
 
-/// Reads the nodes a proof over stored nodes takes, in one round trip, and
-/// makes the proof: `prove` runs once to learn which nodes (their hashes do not
-/// decide which), then again over what was read.
+/// Reads the nodes a proof over stored nodes takes, in one round trip (the
+/// tiles, and the records that give the leaves), and makes the proof: `prove`
+/// runs once to learn which nodes (their hashes do not decide which), then
+/// again over what was read.
 pub(super) async fn prove(
     client: &impl GenericClient,
     size: u64,
@@ -163,27 +212,56 @@ pub(super) async fn prove(
         wanted.borrow_mut().insert(tiles::tile_of(level, index));
         Ok([0; 32])
     })?;
+    let wanted = wanted.into_inner();
     let (levels, indexes): (Vec<i16>, Vec<i64>) = wanted
-        .into_inner()
-        .into_iter()
-        .map(|(level, index)| (i16::from(level), index as i64))
+        .iter()
+        .map(|&(level, index)| (i16::from(level), index as i64))
         .unzip();
-    let rows = client
-        .query(
+    let leaves: Vec<i64> = wanted
+        .iter()
+        .filter(|(level, _)| *level == 0)
+        .map(|&(_, index)| index as i64)
+        .collect();
+    let width = tiles::WIDTH as i64;
+    let (tile_params, record_params): ([&(dyn ToSql + Sync); 2], [&(dyn ToSql + Sync); 2]) =
+        ([&levels, &indexes], [&leaves, &width]);
+    let (rows, records) = tokio::try_join!(
+        client.query(
             "SELECT t.level, t.idx, t.hashes FROM audit_tiles t
                JOIN unnest($1::int2[], $2::int8[]) AS w(level, idx)
                  ON t.level = w.level AND t.idx = w.idx",
-            &[&levels, &indexes],
-        )
-        .await
-        .map_err(db("read the Merkle tree"))?;
-    let read: HashMap<tiles::TileId, Vec<u8>> = rows
+            &tile_params,
+        ),
+        client.query(
+            "SELECT r.seq, r.record FROM unnest($1::int8[]) AS w(idx)
+               JOIN audit_records r ON r.seq > w.idx * $2 AND r.seq <= (w.idx + 1) * $2
+              ORDER BY r.seq",
+            &record_params,
+        ),
+    )
+    .map_err(db("read the Merkle tree"))?;
+    let mut read: HashMap<tiles::TileId, Vec<u8>> = rows
         .into_iter()
         .map(|row| {
             let id = (row.get::<_, i16>(0) as u8, row.get::<_, i64>(1) as u64);
             (id, row.get::<_, Vec<u8>>(2))
         })
         .collect();
+    let mut by_tile: HashMap<u64, Vec<(u64, Hash)>> = HashMap::new();
+    for row in &records {
+        let seq = row.get::<_, i64>(0) as u64;
+        let leaf = stored_leaf(seq, row.get::<_, &[u8]>(1))?;
+        by_tile
+            .entry((seq - 1) / tiles::WIDTH)
+            .or_default()
+            .push((seq - 1, leaf));
+    }
+    for index in leaves {
+        let index = index as u64;
+        let stored = read.remove(&(0, index)).unwrap_or_default();
+        let tile = tiles::leaf_tile(index, stored, by_tile.remove(&index).unwrap_or_default());
+        read.insert((0, index), tile);
+    }
     prove(&|level, index| {
         read.get(&tiles::tile_of(level, index))
             .and_then(|tile| tiles::node(level, index, tile))

@@ -263,6 +263,7 @@ macro_rules! every_test {
             leases_have_one_holder_at_a_time,
             events_reach_every_subscriber,
             the_merkle_tree_grows_with_the_records_and_proves_them,
+            the_tree_proves_across_archived_records,
             cosignatures_are_kept_per_checkpoint_and_witness,
         );
     };

@@ -116,6 +116,72 @@ pub async fn the_merkle_tree_grows_with_the_records_and_proves_them(b: &dyn Back
     check_proofs(&store).await;
 }
 
+/// The leaves of records `from..=to` as the store gives them.
+async fn leaves(store: &Arc<dyn Store>, from: u64, to: u64) -> Vec<merkle::Hash> {
+    let records = items(store, from, to).await.into_iter();
+    records
+        .filter_map(|i| match i {
+            Item::Record(r) => Some(merkle::leaf_hash(&r.hash)),
+            Item::Checkpoint(_) => None,
+        })
+        .collect()
+}
+
+/// Archiving removes records, not their leaves: proofs that need them (the
+/// inclusion of an archived record, consistency from an old checkpoint whose
+/// edge they make) still verify, after a reopen and more appends too.
+pub async fn the_tree_proves_across_archived_records(b: &dyn Backend) {
+    let store = b.open().await;
+    let w = writer(&store, 7);
+    for i in 0..100 {
+        w.append(Some(record(i)), None).await.unwrap();
+    }
+    w.close().await;
+    let mut all = leaves(&store, 1, 100).await;
+    // One removal, then several short ones, each starting mid-tile.
+    assert_eq!(store.audit_remove(17, 1000).await.unwrap(), 17);
+    while store.audit_remove(70, 20).await.unwrap() > 0 {}
+    assert_eq!(store.audit_first().await.unwrap(), 71);
+    drop(w);
+    drop(store);
+
+    let store = b.open().await;
+    let w = writer(&store, 7);
+    for i in 100..130 {
+        w.append(Some(record(i)), None).await.unwrap();
+    }
+    w.close().await;
+    all.extend(leaves(&store, 101, 130).await);
+    assert_eq!(all.len(), 130);
+    let mut roots = vec![merkle::empty_root()];
+    let mut tree = Frontier::default();
+    for leaf in &all {
+        tree.push(*leaf);
+        roots.push(tree.root());
+    }
+    let head = store.audit_head().await.unwrap();
+    assert_eq!((head.seq, head.root), (130, roots[130]), "the head's root");
+    for old in [
+        1, 5, 7, 14, 17, 18, 31, 32, 33, 63, 64, 70, 71, 99, 100, 129,
+    ] {
+        let proof = store.audit_consistency(old, 130).await.unwrap();
+        merkle::verify_consistency(old, 130, &roots[old as usize], &roots[130], &proof)
+            .unwrap_or_else(|e| panic!("{old} to 130: {e}"));
+    }
+    for seq in 1..=130u64 {
+        let proof = store.audit_inclusion(seq, 130).await.unwrap();
+        let leaf = &all[seq as usize - 1];
+        merkle::verify_inclusion(seq - 1, 130, leaf, &proof, &roots[130])
+            .unwrap_or_else(|e| panic!("record {seq}: {e}"));
+    }
+    for (seq, size) in [(3, 17), (17, 17), (20, 50), (64, 71)] {
+        let proof = store.audit_inclusion(seq, size).await.unwrap();
+        let leaf = &all[seq as usize - 1];
+        merkle::verify_inclusion(seq - 1, size, leaf, &proof, &roots[size as usize])
+            .unwrap_or_else(|e| panic!("record {seq} in {size}: {e}"));
+    }
+}
+
 /// A ledger whose records were written before the tree was kept: `forget`
 /// takes the tree away below the store; the next open builds it.
 pub async fn the_tree_is_built_for_a_ledger_from_before_it(
