@@ -86,6 +86,17 @@ fn the_default_config_checks_and_bad_ones_name_their_key() {
             text.replace("[policy]", "[policy]\nfile = \"nowhere.toml\""),
             "nowhere.toml",
         ),
+        (
+            text.replace(
+                "witnesses = []",
+                "witnesses = [\"inspectorate+0badc0de+AQ\"]",
+            ),
+            "audit.witnesses",
+        ),
+        (
+            text.replace("# witness_quorum = 1", "witness_quorum = 1"),
+            "audit.witnesses",
+        ),
     ] {
         std::fs::write(dir.join("bad.toml"), bad).unwrap();
         let check = run(dir, &["config", "check", "bad.toml"]);

@@ -85,6 +85,12 @@ async fn a_witness_cosigns_what_extends_its_tree_and_refuses_a_split_view() {
         format!("[audit]\ncheckpoint_every = 1\nwitnesses = [\"{vkey}\"]\n"),
     )
     .unwrap();
+    let check = run(&dir, &["config", "check", "witnessed.toml"]);
+    assert!(
+        text(&check).contains("checkpoints cosigned by 1 of 1 witnesses"),
+        "{}",
+        text(&check)
+    );
     let port = free_port();
     let serve = |data: &str| {
         let dir = dir.clone();

@@ -98,6 +98,18 @@ fn check(file: &Path) -> Result<String, String> {
             ""
         }
     ));
+    let witnesses = lienthong_gateway::audit::witnesses::Witnesses::parse(
+        &config.audit.witnesses,
+        config.audit.witness_quorum,
+    )
+    .map_err(|detail| format!("audit.witnesses: {detail}"))?;
+    if !config.audit.witnesses.is_empty() {
+        report.push(format!(
+            "audit: checkpoints cosigned by {} of {} witnesses",
+            witnesses.quorum(),
+            config.audit.witnesses.len()
+        ));
+    }
     lienthong_gateway::catalogue::Catalogue::load(config.dossiers.catalogue.as_deref())
         .map_err(|e| e.to_string())?;
     if config.dossiers.catalogue.is_none() {
