@@ -72,15 +72,7 @@ fn range(
 /// Checks the sizes a consistency proof is asked between.
 pub(super) fn sizes(first: u64, second: u64) -> Result<(), Error> {
     let mut v = Violations::default();
-    if first == 0 {
-        v.add("first_size", "must be at least 1");
-    }
-    if second != 0 && second < first {
-        v.add(
-            "second_size",
-            "must be 0 (the latest checkpoint) or at least first_size",
-        );
-    }
+    v.in_tree(("first_size", first), ("second_size", second));
     v.finish()
 }
 
@@ -238,7 +230,7 @@ impl AuditService for Audit {
             let req = request.into_inner();
             let result = async {
                 let mut v = Violations::default();
-                v.record_in_tree(req.seq, req.tree_size);
+                v.in_tree(("seq", req.seq), ("tree_size", req.tree_size));
                 v.finish()?;
                 ctx.require(&shared.policy.get(), Role::Auditor)?;
                 let log = log(shared)?;

@@ -105,7 +105,7 @@ impl SubjectAccessService for Subjects {
             let result = async {
                 let mut v = Violations::default();
                 let subject = v.personal_id("personal_id", &req.personal_id);
-                v.record_in_tree(req.seq, req.tree_size);
+                v.in_tree(("seq", req.seq), ("tree_size", req.tree_size));
                 v.finish()?;
                 ctx.require(&shared.policy.get(), Role::SubjectAccess)?;
                 let subject = subject.expect("valid when no violation");

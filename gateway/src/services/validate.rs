@@ -96,16 +96,18 @@ impl Violations {
         }
     }
 
-    /// The record a proof is asked for (`seq`, from 1) and the tree size of the
-    /// checkpoint to prove it in (0: the latest, else at least `seq`).
-    pub(crate) fn record_in_tree(&mut self, seq: u64, tree_size: u64) {
-        if seq == 0 {
-            self.add("seq", "must be a record's sequence number (from 1)");
+    /// What a proof is asked about: `at`, a position in the log from 1 (a
+    /// record's `seq`, or the first tree size), and `size`, the tree size of the
+    /// checkpoint to prove it in (0: the latest, else at least `at`). Each is a
+    /// field's name and its value.
+    pub(crate) fn in_tree(&mut self, (field, at): (&str, u64), (size_field, size): (&str, u64)) {
+        if at == 0 {
+            self.add(field, "must be at least 1 (the log is numbered from 1)");
         }
-        if tree_size != 0 && tree_size < seq {
+        if size != 0 && size < at {
             self.add(
-                "tree_size",
-                "must be 0 (the latest checkpoint) or at least seq",
+                size_field,
+                format!("must be 0 (the latest checkpoint) or at least {field}"),
             );
         }
     }
