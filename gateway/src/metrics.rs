@@ -18,12 +18,14 @@ use prometheus_client::registry::Registry as Prometheus;
 mod indicators;
 mod labels;
 mod measured;
+mod writer;
 
 pub use labels::{
     BadResponseLabels, CacheLabels, CheckLabels, IndicatorLabels, MethodLabels, OperationLabels,
     ReasonLabels, ReloadLabels, RequestLabels, ShedLabels, UpstreamLabels, UpstreamName,
 };
 pub use measured::Measured;
+pub use writer::AuditMetrics;
 
 /// Latency buckets in seconds: 100 µs to about 26 s.
 fn latency() -> Histogram {
@@ -32,38 +34,6 @@ fn latency() -> Histogram {
 
 /// A family of latency histograms.
 type Latencies<L> = Family<L, Histogram, fn() -> Histogram>;
-
-/// The audit writer's work, shared with the writer thread.
-#[derive(Debug, Clone)]
-pub struct AuditMetrics {
-    /// Records per durable commit.
-    pub batch: Histogram,
-    /// Time from the batch's first record taken to its commit done, in seconds.
-    pub flush: Histogram,
-    /// Commits that failed (every request in them refused).
-    pub failures: Counter,
-}
-
-impl lienthong_ledger::Observe for AuditMetrics {
-    fn committed(&self, records: usize, took: std::time::Duration) {
-        self.batch.observe(records as f64);
-        self.flush.observe(took.as_secs_f64());
-    }
-
-    fn failed(&self) {
-        self.failures.inc();
-    }
-}
-
-impl Default for AuditMetrics {
-    fn default() -> Self {
-        AuditMetrics {
-            batch: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
-            flush: latency(),
-            failures: Counter::default(),
-        }
-    }
-}
 
 /// State read at scrape time.
 #[derive(Debug, Default, Clone)]
