@@ -65,11 +65,16 @@ fn io(path: &Path, what: &'static str) -> impl Fn(std::io::Error) -> Error {
 /// The open journal, written by the audit writer alone.
 pub struct Journal {
     file: File,
+    /// The same file opened for direct, synchronous writes, where the file
+    /// system takes them.
+    direct: Option<File>,
     path: PathBuf,
     /// Where the next frame goes.
     offset: u64,
     /// The frame being built, reused.
     frame: Vec<u8>,
+    /// Room for a page-aligned copy of a frame, for [`Journal::direct`].
+    aligned: Vec<u8>,
 }
 
 impl Journal {
@@ -102,10 +107,12 @@ impl Journal {
             }
         }
         Ok(Journal {
+            direct: open_direct(path),
             file,
             path: path.to_owned(),
             offset: 0,
             frame: Vec::with_capacity(64 * 1024),
+            aligned: Vec::new(),
         })
     }
 
@@ -121,12 +128,39 @@ impl Journal {
         if end > SIZE {
             return Ok(false);
         }
-        self.file
-            .write_all_at(&self.frame, self.offset)
-            .map_err(io(&self.path, "write"))?;
-        self.file.sync_data().map_err(io(&self.path, "sync"))?;
+        let frame = std::mem::take(&mut self.frame);
+        let written = self.write(&frame, self.offset);
+        self.frame = frame;
+        written?;
         self.offset = end;
         Ok(true)
+    }
+
+    /// Writes `bytes` (whole pages) at `offset` (a page boundary) and makes them
+    /// durable: with one direct, synchronous write where the file system takes
+    /// it (no page cache, and the data and the disk's cache flush in one call:
+    /// on the project's VM a third of the CPU of a buffered write and
+    /// `fdatasync`), else buffered and synced. A file system that refuses the
+    /// direct write is not asked again.
+    fn write(&mut self, bytes: &[u8], offset: u64) -> Result<(), Error> {
+        if let Some(direct) = &self.direct {
+            self.aligned.resize(bytes.len() + PAGE, 0);
+            let start = self.aligned.as_ptr().align_offset(PAGE);
+            let page_aligned = &mut self.aligned[start..start + bytes.len()];
+            page_aligned.copy_from_slice(bytes);
+            match direct.write_all_at(page_aligned, offset) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                    tracing::info!(path = %self.path.display(), "the file system refuses direct writes to the audit journal; it writes and syncs instead");
+                    self.direct = None;
+                }
+                Err(e) => return Err(io(&self.path, "write")(e)),
+            }
+        }
+        self.file
+            .write_all_at(bytes, offset)
+            .map_err(io(&self.path, "write"))?;
+        self.file.sync_data().map_err(io(&self.path, "sync"))
     }
 
     /// Starts again from the first page: everything written so far is durable in
@@ -139,10 +173,7 @@ impl Journal {
     /// ledger, and a later open finds nothing to replay (not even records the
     /// ledger has since lost, whose loss `audit verify` then shows).
     pub fn clear(&mut self) -> Result<(), Error> {
-        self.file
-            .write_all_at(&[0; PAGE], 0)
-            .and_then(|()| self.file.sync_data())
-            .map_err(io(&self.path, "clear"))?;
+        self.write(&[0; PAGE], 0)?;
         self.offset = 0;
         Ok(())
     }
@@ -151,6 +182,21 @@ impl Journal {
     pub fn used(&self) -> u64 {
         self.offset
     }
+}
+
+/// `path` opened for writes that bypass the page cache and return once durable
+/// (`O_DIRECT | O_DSYNC`); `None` where the file system does not offer them.
+fn open_direct(path: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::DIRECT | rustix::fs::OFlags::DSYNC;
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .inspect_err(|e| {
+            tracing::info!(path = %path.display(), error = %e, "the audit journal is written and synced without direct writes");
+        })
+        .ok()
 }
 
 /// Encodes one frame of `records`, padded to whole pages, into `out`.
@@ -281,11 +327,27 @@ mod tests {
         records.iter().map(|r| r.seq).collect()
     }
 
+    /// Written directly where the file system takes it (here: the test's temporary
+    /// directory on ext4 or tmpfs), and buffered and synced where it does not.
     #[test]
     fn frames_read_back_in_order_up_to_the_first_that_does_not_continue() {
+        for direct in [true, false] {
+            frames_read_back(direct);
+        }
+    }
+
+    fn frames_read_back(direct: bool) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.journal");
         let mut journal = Journal::open(&path).unwrap();
+        if direct {
+            assert!(
+                journal.direct.is_some(),
+                "this file system takes direct writes"
+            );
+        } else {
+            journal.direct = None;
+        }
         assert_eq!(std::fs::metadata(&path).unwrap().len(), SIZE);
         assert!(journal.append(&batch(1..=3)).unwrap());
         assert!(journal.append(&batch(4..=4)).unwrap());
