@@ -156,8 +156,10 @@ pub struct Embedded {
     deferred: Mutex<commit::Deferred>,
     /// The head that readers see: every record up to it is in redb. It trails
     /// `head` while answered records wait to be indexed (up to 512 of them, for
-    /// about a millisecond; see [`commit`]).
+    /// at most 10 ms, or until a reader asks for them; see [`commit`]).
     visible: tokio::sync::watch::Sender<Head>,
+    /// Readers waiting for `deferred`, and the writer they wake.
+    wanted: commit::Wanted,
     /// Who holds which dossiers' deliveries and which leases.
     claims: Arc<Mutex<claims::Claims>>,
     /// Events, within this process (the only one that can hold the file).
@@ -182,6 +184,7 @@ impl Embedded {
             journal: Mutex::new(None),
             deferred: Mutex::default(),
             visible: tokio::sync::watch::Sender::new(head),
+            wanted: commit::Wanted::default(),
             claims: Arc::default(),
             events: tokio::sync::broadcast::channel(1024).0,
         }))
@@ -265,6 +268,7 @@ impl Embedded {
             return Ok(now);
         }
         let mut visible = self.visible.subscribe();
+        self.wanted.ask();
         let indexed = visible.wait_for(|h| h.seq >= durable);
         match tokio::time::timeout(std::time::Duration::from_secs(5), indexed).await {
             Ok(Ok(head)) => Ok(*head),

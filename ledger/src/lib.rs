@@ -176,8 +176,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Hands the store the `records` of a commit that made them durable elsewhere
     /// ([`Committed::deferred`]: the embedded journal), to write where readers find
-    /// them: at once when `now`, else when enough have gathered or the oldest has
-    /// waited long enough, so that many batches share one write. The writer calls
+    /// them: at once when `now` or when a reader waits for them, else when enough
+    /// have gathered or the oldest has waited long enough, so that many batches
+    /// share one write. The writer calls
     /// it after answering the commit's requests, and with `now` when it has
     /// nothing else to do; a reader meanwhile waits. Returns whether some still
     /// wait. When the write fails, the store keeps them and tries again at the
@@ -185,6 +186,14 @@ pub trait Store: Send + Sync + 'static {
     fn index(&self, records: Vec<AuditRecord>, now: bool) -> Result<bool, Error> {
         let _ = (records, now);
         Ok(false)
+    }
+
+    /// Whether a reader waits for records [`Store::index`] holds back (the writer
+    /// then indexes them at once); `writer` is woken when one comes to wait.
+    /// Never, by default.
+    fn readers_waiting(&self, writer: &std::task::Waker) -> bool {
+        let _ = writer;
+        false
     }
 
     /// Where the audit log ends now.

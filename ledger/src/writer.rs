@@ -206,8 +206,9 @@ impl std::task::Wake for Unpark {
     }
 }
 
-/// How long the writer waits for work before it indexes the records waiting.
-const IDLE: Duration = Duration::from_micros(500);
+/// How long the writer waits for work before it indexes the records waiting
+/// (at once when a reader waits for them).
+const IDLE: Duration = Duration::from_millis(5);
 
 /// … and, after a failed index, before it tries again while idle.
 const RETRY: Duration = Duration::from_secs(1);
@@ -244,7 +245,7 @@ impl Run {
                 std::task::Poll::Pending => {}
             }
             let (since, wait) = (Instant::now(), self.pause);
-            while since.elapsed() < wait {
+            while since.elapsed() < wait && !self.store.readers_waiting(&self.waker) {
                 std::thread::park_timeout(wait.saturating_sub(since.elapsed()));
                 match rx.try_recv() {
                     Ok(command) => return Some(command),

@@ -3,6 +3,9 @@
 //! time, while the next batches gather ([`crate::Store::index`]). Everything
 //! else is one durable redb commit, which takes the records still waiting first.
 
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
 use lienthong_proto::v1::{AuditRecord, Checkpoint};
 
 use super::journal::{self, Journal};
@@ -13,8 +16,42 @@ use crate::{Applied, Batch, Committed, Error, Head, Seal};
 /// Deferred records are written to redb once this many gather…
 const INDEX_BATCH: usize = 512;
 
-/// … or the oldest has waited this long (readers wait for them meanwhile).
-const INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
+/// … or the oldest has waited this long, or a reader waits for them ([`Wanted`]).
+/// Redb's commit costs the same for one record as for hundreds: the longer
+/// records gather, the less each pays.
+const INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Whether a reader waits for deferred records, and the writer to wake for them.
+#[derive(Default)]
+pub(super) struct Wanted {
+    asked: std::sync::atomic::AtomicBool,
+    writer: Mutex<Option<std::task::Waker>>,
+}
+
+impl Wanted {
+    /// A reader waits: the writer is to index at once.
+    pub(super) fn ask(&self) {
+        self.asked.store(true, Ordering::SeqCst);
+        if let Some(writer) = &*self.writer.lock().expect("writer waker") {
+            writer.wake_by_ref();
+        }
+    }
+
+    /// Whether a reader waits; `writer` is woken when one asks.
+    pub(super) fn asked(&self, writer: &std::task::Waker) -> bool {
+        let mut slot = self.writer.lock().expect("writer waker");
+        if !slot.as_ref().is_some_and(|w| w.will_wake(writer)) {
+            *slot = Some(writer.clone());
+        }
+        drop(slot);
+        self.asked.load(Ordering::SeqCst)
+    }
+
+    /// Taken by the index write that is about to serve every reader that asked.
+    fn take(&self) -> bool {
+        self.asked.swap(false, Ordering::SeqCst)
+    }
+}
 
 /// Records durable in the journal, waiting to be written to redb with the
 /// Merkle tree's nodes over them.
@@ -136,17 +173,32 @@ impl Embedded {
         } else {
             deferred.records.extend(records);
         }
-        let due =
-            now || deferred.records.len() >= INDEX_BATCH || deferred.since.elapsed() >= INDEX_AFTER;
-        if deferred.records.is_empty() || !due {
-            return Ok(!deferred.records.is_empty());
+        if deferred.records.is_empty() {
+            return Ok(false);
         }
-        let db = self.db()?;
-        let mut txn = db.begin_write().ctx("index audit records")?;
-        txn.set_durability(redb::Durability::None)
-            .map_err(|x| Error::unavailable("index audit records", x))?;
-        deferred.insert(&txn)?;
-        txn.commit().ctx("index audit records")?;
+        // Every record answered so far is in `deferred` (the writer hands them over
+        // before anything else), so this write serves every reader that asked.
+        let asked = self.wanted.take();
+        let due = now
+            || asked
+            || deferred.records.len() >= INDEX_BATCH
+            || deferred.since.elapsed() >= INDEX_AFTER;
+        if !due {
+            return Ok(true);
+        }
+        let written = self.db().and_then(|db| {
+            let mut txn = db.begin_write().ctx("index audit records")?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|x| Error::unavailable("index audit records", x))?;
+            deferred.insert(&txn)?;
+            txn.commit().ctx("index audit records")
+        });
+        if let Err(e) = written {
+            if asked {
+                self.wanted.asked.store(true, Ordering::SeqCst);
+            }
+            return Err(e);
+        }
         deferred.clear();
         self.visible.send_replace(*self.head.lock().expect("head"));
         Ok(false)

@@ -22,6 +22,10 @@ impl Store for Embedded {
         self.commit_now(batch, seal)
     }
 
+    fn readers_waiting(&self, writer: &std::task::Waker) -> bool {
+        self.wanted.asked(writer)
+    }
+
     fn index(&self, records: Vec<AuditRecord>, now: bool) -> Result<bool, Error> {
         let indexed = self.index_now(records, now);
         if indexed.is_err() {

@@ -445,6 +445,58 @@ mod embedded {
         assert_eq!(record_seqs(&items(&store, 0, 0).await), [1, 2, 3, 4, 5]);
     }
 
+    /// Deferred records wait up to 10 ms for others to share their write to redb;
+    /// a reader that comes meanwhile wakes the writer, and the next index call
+    /// writes them whatever their number and age.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_waiting_for_deferred_records_has_them_written_at_once() {
+        #[derive(Default)]
+        struct Woken(std::sync::atomic::AtomicBool);
+        impl std::task::Wake for Woken {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let backend = Redb::new().unwrap();
+        let store = backend.open().await;
+        let woken = Arc::new(Woken::default());
+        let wake = std::task::Waker::from(woken.clone());
+        assert!(!store.readers_waiting(&wake));
+        let mut seal = Numbering { every: 1000 };
+        let mut batch = Batch {
+            records: vec![record(1)],
+            ..Batch::default()
+        };
+        assert!(store.commit(&mut batch, &mut seal).await.unwrap().deferred);
+        // One record, just handed over: it waits for more.
+        assert!(
+            store
+                .index(std::mem::take(&mut batch.records), false)
+                .unwrap()
+        );
+        let reader = store.clone();
+        let head = tokio::spawn(async move { reader.audit_head().await });
+        let asked = std::time::Instant::now();
+        while !woken.0.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(asked.elapsed().as_secs() < 5, "the reader wakes the writer");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert!(store.readers_waiting(&wake));
+        assert!(!head.is_finished(), "the reader waits for the record");
+        assert!(!store.index(Vec::new(), false).unwrap(), "written at once");
+        assert_eq!(head.await.unwrap().unwrap().seq, 1);
+        assert!(!store.readers_waiting(&wake), "the write served the reader");
+
+        // With the writer running, a reader right after an answer gets its record.
+        let w = writer(&store, 1000);
+        for i in 0..20 {
+            let seq = w.append(Some(record(i)), None).await.unwrap().seq;
+            assert_eq!(store.audit_head().await.unwrap().seq, seq);
+            assert_eq!(store.audit_record(seq).await.unwrap().unwrap().seq, seq);
+        }
+        w.close().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn plain_batches_go_to_the_journal_and_a_clean_close_clears_it() {
         let backend = Redb::new().unwrap();
