@@ -79,15 +79,51 @@ impl Trail {
     }
 }
 
-/// Runs a handler in its own task, so that a client that hangs up mid-request does
-/// not cancel it: once a request is under way it always reaches its audit record.
+/// Runs a handler so that a client that hangs up mid-request does not cancel it:
+/// once a request is under way it always reaches its audit record. The handler
+/// runs in the request's own task, and only if that task drops it unfinished is
+/// the rest spawned on its own (a task and its wake-ups per request cost more
+/// than the rest of a cached lookup's handler).
 pub(crate) async fn detached<T: Send + 'static>(
     handler: impl Future<Output = Result<T, Status>> + Send + 'static,
 ) -> Result<T, Status> {
     use tracing::Instrument;
-    tokio::spawn(handler.in_current_span())
-        .await
-        .unwrap_or_else(|e| Err(Status::internal(format!("handler failed: {e}"))))
+    Finish(Some(Box::pin(handler.in_current_span()))).await
+}
+
+/// A handler polled where it is awaited, and finished on its own if dropped.
+struct Finish<F: Future + Send + 'static>(Option<std::pin::Pin<Box<F>>>);
+
+impl<T, F: Future<Output = Result<T, Status>> + Send + 'static> Future for Finish<F> {
+    type Output = Result<T, Status>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let handler = self.0.as_mut().expect("a handler polled after it finished");
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.as_mut().poll(cx)));
+        let out = match polled {
+            Ok(std::task::Poll::Pending) => return std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(out)) => out,
+            Err(_) => Err(Status::internal("handler failed: it panicked")),
+        };
+        self.0 = None;
+        std::task::Poll::Ready(out)
+    }
+}
+
+impl<F: Future + Send + 'static> Drop for Finish<F> {
+    fn drop(&mut self) {
+        if let Some(rest) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                rest.await;
+            });
+        }
+    }
 }
 
 /// A request's message with its free text in NFC: the one form the gateway

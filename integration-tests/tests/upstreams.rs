@@ -239,6 +239,41 @@ async fn the_clients_own_deadline_is_honoured() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
+/// A client that hangs up while the gateway waits for the registry does not cancel
+/// the request's end: its record is written, and says so.
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_request_leaves_its_record() {
+    let pki = TestPki::new();
+    let (gw, faults) = start_with_sim(&pki).await;
+    faults.set_latency(Duration::from_millis(600));
+    let mut identity = IdentityServiceClient::new(channel(gw.addr(), &pki.paths, "H99.01"));
+    let started = std::time::Instant::now();
+    let call = identity.get_citizen(citizen_request(&sim_id("001085", true)));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(150), call)
+            .await
+            .is_err(),
+        "the client hangs up first"
+    );
+    let record = loop {
+        let mut auditor = AuditServiceClient::new(channel(gw.addr(), &pki.paths, "H99.90"));
+        let records = audit_records(&mut auditor, QueryAuditRequest::default()).await;
+        if let Some(r) = records
+            .into_iter()
+            .find(|r| r.operation.ends_with("GetCitizen"))
+        {
+            break r;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no record");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (record.outcome, record.reason.as_str()),
+        (Code::Cancelled as u32, "CLIENT_CANCELLED"),
+        "{record:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_gateway_federated_behind_another() {
     // B holds the registry (simulator); A reaches it over mTLS as agency H99.01.
