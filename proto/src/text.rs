@@ -95,10 +95,20 @@ impl fmt::Display for Problem {
 
 /// True for a character that changes how text around it is shown, or is not shown.
 pub fn is_hidden(c: char) -> bool {
-    matches!(
-        c.general_category(),
-        GeneralCategory::Control | GeneralCategory::Format
-    )
+    hidden(c).is_some()
+}
+
+/// `Control` or `Format` for a character of those general categories. Unicode's
+/// tables are looked up only outside ASCII, where most of what the gateway checks
+/// is, and where only U+0000–U+001F and U+007F are either (controls).
+fn hidden(c: char) -> Option<GeneralCategory> {
+    if c.is_ascii() {
+        return c.is_ascii_control().then_some(GeneralCategory::Control);
+    }
+    match c.general_category() {
+        g @ (GeneralCategory::Control | GeneralCategory::Format) => Some(g),
+        _ => None,
+    }
 }
 
 /// The first reason `text` cannot be kept, if any: at most `max` characters, no
@@ -111,10 +121,10 @@ pub fn check(text: &str, max: usize) -> Result<(), Problem> {
         if count > max {
             return Err(Problem::TooLong { max });
         }
-        match c.general_category() {
-            GeneralCategory::Control => return Err(Problem::Control(c)),
-            GeneralCategory::Format => return Err(Problem::Format(c)),
-            _ => {}
+        match hidden(c) {
+            Some(GeneralCategory::Control) => return Err(Problem::Control(c)),
+            Some(_) => return Err(Problem::Format(c)),
+            None => {}
         }
     }
     match legacy::detect(text) {
@@ -158,6 +168,18 @@ pub fn shown(text: &str, max: usize) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_shortcut_agrees_with_unicodes_tables() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let table = matches!(
+                c.general_category(),
+                GeneralCategory::Control | GeneralCategory::Format
+            )
+            .then(|| c.general_category());
+            assert_eq!(hidden(c), table, "{c:?}");
+        }
+    }
 
     #[test]
     fn vietnamese_text_passes_and_hidden_characters_do_not() {
