@@ -135,7 +135,7 @@ async fn main() {
     let cluster = lienthong_testdb::Cluster::shared();
     println!("durable audit appends, {secs} s each");
     println!(
-        "  redb: group commit, redb without a sync + one journal frame and fdatasync per commit"
+        "  redb: group commit, redb without a sync + one journal frame per commit, one direct synchronous write"
     );
     println!(
         "  PostgreSQL: group commit, one transaction per batch (head row lock, multi-row INSERT), synchronous_commit = on"
