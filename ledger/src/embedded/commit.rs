@@ -3,7 +3,6 @@
 //! time, while the next batches gather ([`crate::Store::index`]). Everything
 //! else is one durable redb commit, which takes the records still waiting first.
 
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 use lienthong_proto::v1::{AuditRecord, Checkpoint};
@@ -25,31 +24,20 @@ const INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
 #[derive(Default)]
 pub(super) struct Wanted {
     asked: std::sync::atomic::AtomicBool,
-    writer: Mutex<Option<std::task::Waker>>,
+    writer: futures_util::task::AtomicWaker,
 }
 
 impl Wanted {
     /// A reader waits: the writer is to index at once.
     pub(super) fn ask(&self) {
         self.asked.store(true, Ordering::SeqCst);
-        if let Some(writer) = &*self.writer.lock().expect("writer waker") {
-            writer.wake_by_ref();
-        }
+        self.writer.wake();
     }
 
     /// Whether a reader waits; `writer` is woken when one asks.
     pub(super) fn asked(&self, writer: &std::task::Waker) -> bool {
-        let mut slot = self.writer.lock().expect("writer waker");
-        if !slot.as_ref().is_some_and(|w| w.will_wake(writer)) {
-            *slot = Some(writer.clone());
-        }
-        drop(slot);
+        self.writer.register(writer);
         self.asked.load(Ordering::SeqCst)
-    }
-
-    /// Taken by the index write that is about to serve every reader that asked.
-    fn take(&self) -> bool {
-        self.asked.swap(false, Ordering::SeqCst)
     }
 }
 
@@ -176,29 +164,23 @@ impl Embedded {
         if deferred.records.is_empty() {
             return Ok(false);
         }
-        // Every record answered so far is in `deferred` (the writer hands them over
-        // before anything else), so this write serves every reader that asked.
-        let asked = self.wanted.take();
         let due = now
-            || asked
+            || self.wanted.asked.load(Ordering::SeqCst)
             || deferred.records.len() >= INDEX_BATCH
             || deferred.since.elapsed() >= INDEX_AFTER;
         if !due {
             return Ok(true);
         }
-        let written = self.db().and_then(|db| {
-            let mut txn = db.begin_write().ctx("index audit records")?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(|x| Error::unavailable("index audit records", x))?;
-            deferred.insert(&txn)?;
-            txn.commit().ctx("index audit records")
-        });
-        if let Err(e) = written {
-            if asked {
-                self.wanted.asked.store(true, Ordering::SeqCst);
-            }
-            return Err(e);
-        }
+        let db = self.db()?;
+        let mut txn = db.begin_write().ctx("index audit records")?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(|x| Error::unavailable("index audit records", x))?;
+        deferred.insert(&txn)?;
+        txn.commit().ctx("index audit records")?;
+        // Every record answered so far is in `deferred` (the writer hands them over
+        // before it commits again, and only it moves the head), so this write
+        // served every reader that asked.
+        self.wanted.asked.store(false, Ordering::SeqCst);
         deferred.clear();
         self.visible.send_replace(*self.head.lock().expect("head"));
         Ok(false)
