@@ -203,6 +203,31 @@ async fn upstream_slow_is_deadline_exceeded() {
     );
 }
 
+/// The gateway's record of a `GetCitizen`, as the inspectorate reads it, once it
+/// is written; fails when none is by `within` after `started`.
+async fn get_citizen_record(
+    gw: &Running,
+    pki: &TestPki,
+    started: std::time::Instant,
+    within: Duration,
+) -> lienthong_proto::v1::AuditRecord {
+    loop {
+        let mut auditor = AuditServiceClient::new(channel(gw.addr(), &pki.paths, "H99.90"));
+        let records = audit_records(&mut auditor, QueryAuditRequest::default()).await;
+        if let Some(r) = records
+            .into_iter()
+            .find(|r| r.operation.ends_with("GetCitizen"))
+        {
+            return r;
+        }
+        assert!(
+            started.elapsed() < within,
+            "no GetCitizen record within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_clients_own_deadline_is_honoured() {
     let pki = TestPki::new();
@@ -223,18 +248,7 @@ async fn the_clients_own_deadline_is_honoured() {
     );
     // Either way the gateway gave up on the 3 s upstream within the client's
     // deadline, and said so in its record.
-    let record = loop {
-        let mut auditor = AuditServiceClient::new(channel(gw.addr(), &pki.paths, "H99.90"));
-        let records = audit_records(&mut auditor, QueryAuditRequest::default()).await;
-        if let Some(r) = records
-            .into_iter()
-            .find(|r| r.operation.ends_with("GetCitizen"))
-        {
-            break r;
-        }
-        assert!(started.elapsed() < Duration::from_secs(2), "no record yet");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let record = get_citizen_record(&gw, &pki, started, Duration::from_secs(2)).await;
     assert_eq!(record.outcome, Code::DeadlineExceeded as u32, "{record:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
@@ -255,18 +269,7 @@ async fn a_client_that_hangs_up_mid_request_leaves_its_record() {
             .is_err(),
         "the client hangs up first"
     );
-    let record = loop {
-        let mut auditor = AuditServiceClient::new(channel(gw.addr(), &pki.paths, "H99.90"));
-        let records = audit_records(&mut auditor, QueryAuditRequest::default()).await;
-        if let Some(r) = records
-            .into_iter()
-            .find(|r| r.operation.ends_with("GetCitizen"))
-        {
-            break r;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "no record");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let record = get_citizen_record(&gw, &pki, started, Duration::from_secs(10)).await;
     assert_eq!(
         (record.outcome, record.reason.as_str()),
         (Code::Cancelled as u32, "CLIENT_CANCELLED"),
