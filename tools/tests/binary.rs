@@ -445,3 +445,24 @@ fn what_a_client_sends_cannot_write_on_an_inspectors_terminal() {
         "the wide data dir was warned about"
     );
 }
+
+/// The binary allocates with jemalloc as `.cargo/config.toml` configures it: asked
+/// to, jemalloc prints its settings at exit, and those include the decay built in.
+#[test]
+fn the_binary_allocates_with_jemalloc_as_configured() {
+    let output = Command::new(BIN)
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true,stats_print_opts:J")
+        .output()
+        .expect("lienthong --version runs");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stats: serde_json::Value =
+        serde_json::from_str(stderr.trim()).expect("jemalloc's statistics as JSON");
+    let jemalloc = &stats["jemalloc"];
+    assert_eq!(
+        jemalloc["config"]["malloc_conf"], "dirty_decay_ms:1000",
+        "{stderr}"
+    );
+    assert_eq!(jemalloc["opt"]["dirty_decay_ms"], 1000, "{stderr}");
+}
