@@ -206,8 +206,8 @@ where
         let presence = Arc::new(Presence::default());
         request.extensions_mut().insert(presence.clone());
         let labels = RequestLabels {
-            service: service.to_owned(),
-            method: method.to_owned(),
+            service,
+            method,
             agency,
             code: "",
         };

@@ -87,18 +87,15 @@ impl Done {
         if self.counted {
             self.metrics.in_flight.dec();
         }
-        let labels = RequestLabels {
-            code,
-            ..self.labels.clone()
-        };
+        self.labels.code = code;
         self.metrics
             .latency
             .get_or_create(&MethodLabels {
-                service: labels.service.clone(),
-                method: labels.method.clone(),
+                service: self.labels.service,
+                method: self.labels.method,
             })
             .observe(elapsed.as_secs_f64());
-        self.metrics.requests.get_or_create(&labels).inc();
+        self.metrics.requests.get_or_create(&self.labels).inc();
         let elapsed_ms = elapsed.as_secs_f64() * 1e3;
         self.span.in_scope(|| {
             tracing::info!(status = code, elapsed_ms, "rpc finished");

@@ -6,9 +6,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// `lienthong.v1.IdentityService`.
-    pub service: String,
+    pub service: &'static str,
     /// `GetCitizen`.
-    pub method: String,
+    pub method: &'static str,
     /// The calling agency's code.
     pub agency: String,
     /// The gRPC status code's name, e.g. `OK`, `PERMISSION_DENIED`.
@@ -19,9 +19,9 @@ pub struct RequestLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
     /// The gRPC service.
-    pub service: String,
+    pub service: &'static str,
     /// The method.
-    pub method: String,
+    pub method: &'static str,
 }
 
 /// A request refused before it reached its handler.
