@@ -5,10 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use redb::{ReadTransaction, ReadableTable};
+use lienthong_proto::v1::SyncStatus;
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use super::Context;
-use super::dossiers::{DEAD, OUTBOX, decode_dead, decode_entry};
+use super::dossiers::{DEAD, DOSSIERS, OUTBOX, decode_dead, decode_dossier, decode_entry};
 use crate::{Entry, Error};
 
 /// Who holds what, until when.
@@ -42,12 +43,16 @@ impl Claims {
                 dead.insert(entry.code().to_owned());
             }
         }
-        let mine: HashSet<&str> = self
-            .dossiers
-            .iter()
-            .filter(|(_, (o, _))| o == owner)
-            .map(|(code, _)| code.as_str())
-            .collect();
+        // The dossiers held whose heads may still wait: one fully delivered, or
+        // held back by a dead letter, has none to find, and counting it would make
+        // the scan below read the whole outbox (and take fewer new dossiers).
+        let stored = txn.open_table(DOSSIERS).ctx("read the dossiers held")?;
+        let mut mine = HashSet::new();
+        for (code, (o, _)) in &self.dossiers {
+            if o == owner && may_wait(&stored, code)? {
+                mine.insert(code.as_str());
+            }
+        }
         let budget = limit.saturating_sub(mine.len());
         let (mut found_mine, mut taken) = (0, 0);
         let mut seen = HashSet::new();
@@ -72,7 +77,7 @@ impl Claims {
             } else if self
                 .dossiers
                 .get(entry.code())
-                .is_some_and(|(_, until)| *until > now)
+                .is_some_and(|(o, until)| o != owner && *until > now)
                 || taken == budget
             {
                 continue;
@@ -107,4 +112,17 @@ impl Claims {
             }
         }
     }
+}
+
+/// False when dossier `code` has nothing in the outbox for a worker: all delivered,
+/// or held back behind a dead letter (what its sync state says; unknown counts as
+/// waiting).
+fn may_wait(stored: &ReadOnlyTable<&str, &[u8]>, code: &str) -> Result<bool, Error> {
+    let Some(value) = stored.get(code).ctx("read the dossiers held")? else {
+        return Ok(false);
+    };
+    let dossier = decode_dossier(code, value.value())?;
+    Ok(dossier
+        .sync
+        .is_none_or(|s| s.status == SyncStatus::Pending as i32))
 }

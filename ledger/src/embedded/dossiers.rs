@@ -47,7 +47,7 @@ pub(super) fn decode_dead(seq: u64, value: &[u8]) -> Option<(Entry, String)> {
     Some((entry, reason))
 }
 
-fn decode_dossier(code: &str, bytes: &[u8]) -> Result<Dossier, Error> {
+pub(super) fn decode_dossier(code: &str, bytes: &[u8]) -> Result<Dossier, Error> {
     Dossier::decode(bytes).map_err(|e| Error::corrupt(&format!("dossier {code}"), e))
 }
 

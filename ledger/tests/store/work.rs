@@ -39,8 +39,12 @@ pub async fn claims_give_each_dossier_to_one_owner_until_its_lease_runs_out(b: &
     w.deliver(r1[0].clone(), Outcome::Delivered).await.unwrap();
     let r1 = store.claim("r1", LONG, 2).await.unwrap();
     assert_eq!(codes(&r1), [pair("0002", 1), pair("0001", 2)]);
-    // Delivered to the end, a dossier is let go of; a dead letter holds one back.
+    // Delivered to the end, a dossier is let go of, and no longer counts against
+    // the limit; a dead letter holds one back.
     w.deliver(r1[1].clone(), Outcome::Delivered).await.unwrap();
+    apply(&w, submit(&code(5), Accepted)).await.unwrap();
+    let r1 = store.claim("r1", LONG, 2).await.unwrap();
+    assert_eq!(codes(&r1), [pair("0002", 1), pair("0005", 1)]);
     w.deliver(
         r1[0].clone(),
         Outcome::Dead {
@@ -49,11 +53,16 @@ pub async fn claims_give_each_dossier_to_one_owner_until_its_lease_runs_out(b: &
     )
     .await
     .unwrap();
-    assert!(store.claim("r1", LONG, 2).await.unwrap().is_empty());
-    apply(&w, submit(&code(5), Accepted)).await.unwrap();
     assert_eq!(
         codes(&store.claim("r1", LONG, 2).await.unwrap()),
         [pair("0005", 1)]
+    );
+    w.deliver(r1[1].clone(), Outcome::Delivered).await.unwrap();
+    assert!(store.claim("r1", LONG, 2).await.unwrap().is_empty());
+    apply(&w, submit(&code(6), Accepted)).await.unwrap();
+    assert_eq!(
+        codes(&store.claim("r1", LONG, 2).await.unwrap()),
+        [pair("0006", 1)]
     );
     // A clean stop lets go at once; a lease that runs out lets go by itself.
     store.release("r2").await.unwrap();

@@ -106,8 +106,10 @@ pub async fn delivered(dir: &Path, dossiers: usize, want: u64) -> HashMap<String
         }
         assert!(
             Instant::now() < deadline,
-            "not delivered: {} dossiers in the record",
-            rec.len()
+            "not delivered: {} dossiers, {} of {} revisions in the record",
+            rec.len(),
+            rec.values().map(Vec::len).sum::<usize>(),
+            dossiers as u64 * want
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
