@@ -115,8 +115,8 @@ impl Claims {
 }
 
 /// False when dossier `code` has nothing in the outbox for a worker: all delivered,
-/// or held back behind a dead letter (what its sync state says; unknown counts as
-/// waiting).
+/// or held back behind a dead letter, as its sync state says (a dossier without one
+/// counts as waiting; one not stored has no entry either).
 fn may_wait(stored: &ReadOnlyTable<&str, &[u8]>, code: &str) -> Result<bool, Error> {
     let Some(value) = stored.get(code).ctx("read the dossiers held")? else {
         return Ok(false);
