@@ -72,6 +72,9 @@ impl Claims {
             if !seen.insert(entry.code().to_owned()) || dead.contains(entry.code()) {
                 continue;
             }
+            // A dossier of this owner's that `may_wait` left out but that has a
+            // head after all is taken anew, not skipped as another's: the sync
+            // state only spares the scan, it never decides what is handed out.
             if mine.contains(entry.code()) {
                 found_mine += 1;
             } else if self
