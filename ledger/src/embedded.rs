@@ -6,7 +6,8 @@
 //! data dir. Beside it, `ledger.journal` ([`journal`]) makes a batch of plain audit
 //! records durable with one write and one `fdatasync`: such a batch is framed in
 //! the journal, answered, and committed to redb without a sync afterwards, with
-//! the batches after it ([`commit`]); readers wait for that. Every
+//! the batches after it, by a thread of its own ([`commit`], [`indexer`]);
+//! readers wait for that. Every
 //! durable redb commit (a batch with a dossier change or a delivery, a signed
 //! checkpoint, a full journal, a close) covers the records before it, and the
 //! journal starts again. Opening the ledger replays the journal.
@@ -17,6 +18,7 @@ mod commit;
 mod dossiers;
 mod facts;
 mod inbound;
+mod indexer;
 pub mod journal;
 mod store;
 mod subjects;
@@ -140,26 +142,23 @@ fn create(path: &Path) -> Result<Database, Error> {
 
 /// The embedded ledger.
 pub struct Embedded {
-    /// The open file; `None` only while it is reopened after an I/O error.
-    db: std::sync::RwLock<Option<Arc<Database>>>,
+    /// The open file, the records waiting for it and the head readers see, shared
+    /// with the indexer thread.
+    shared: Arc<indexer::Shared>,
+    /// Writes the records the journal made durable to redb.
+    indexer: indexer::Indexer,
     path: PathBuf,
     /// Where the audit log ends: read at open, moved by each commit (only the writer
-    /// commits records).
+    /// commits records). Readers see it once the indexer has written the records
+    /// up to it (up to 512 of them wait, for at most 10 ms, or until a reader
+    /// asks for them).
     head: Mutex<Head>,
     /// The Merkle tree over the records up to `head` (its right edge; the nodes
-    /// are in redb, or wait in `deferred`). Only the writer moves it.
+    /// are in redb, or wait with the records to be indexed). Only the writer
+    /// moves it.
     tree: Mutex<Frontier>,
     /// Opened by the first commit (an offline reader never makes one).
     journal: Mutex<Option<Journal>>,
-    /// Records durable in the journal and not yet in redb: a batch of them is
-    /// answered once its frame is synced, and written to redb after, with others.
-    deferred: Mutex<commit::Deferred>,
-    /// The head that readers see: every record up to it is in redb. It trails
-    /// `head` while answered records wait to be indexed (up to 512 of them, for
-    /// at most 10 ms, or until a reader asks for them; see [`commit`]).
-    visible: tokio::sync::watch::Sender<Head>,
-    /// Readers waiting for `deferred`, and the writer they wake.
-    wanted: commit::Wanted,
     /// Who holds which dossiers' deliveries and which leases.
     claims: Arc<Mutex<claims::Claims>>,
     /// Events, within this process (the only one that can hold the file).
@@ -177,14 +176,12 @@ impl Embedded {
     pub fn open(path: &Path) -> Result<Arc<Embedded>, Error> {
         let (db, head, tree) = load(create(path)?, path)?;
         Ok(Arc::new(Embedded {
-            db: std::sync::RwLock::new(Some(Arc::new(db))),
+            shared: Arc::new(indexer::Shared::new(db, head)),
+            indexer: indexer::Indexer::default(),
             path: path.to_owned(),
             head: Mutex::new(head),
             tree: Mutex::new(tree),
             journal: Mutex::new(None),
-            deferred: Mutex::default(),
-            visible: tokio::sync::watch::Sender::new(head),
-            wanted: commit::Wanted::default(),
             claims: Arc::default(),
             events: tokio::sync::broadcast::channel(1024).0,
         }))
@@ -192,11 +189,7 @@ impl Embedded {
 
     /// The open file.
     fn db(&self) -> Result<Arc<Database>, Error> {
-        self.db
-            .read()
-            .expect("ledger handle")
-            .clone()
-            .ok_or_else(|| Error::Unavailable("the ledger is being reopened".into()))
+        self.shared.db()
     }
 
     /// After a failed write, whether redb has refused the file for good until it is
@@ -204,7 +197,9 @@ impl Embedded {
     /// replaying the journal (the acknowledged records redb may not have kept), so
     /// that the gateway writes again once the cause is gone, without a restart.
     fn reopen_if_poisoned(&self) {
-        let mut slot = self.db.write().expect("ledger handle");
+        // No index is under way, and none puts records back after the reopening.
+        let _writing = self.shared.writing.lock().expect("writing");
+        let mut slot = self.shared.db.write().expect("ledger handle");
         if let Some(mut old) = slot.take() {
             let poisoned = matches!(
                 old.begin_write(),
@@ -245,8 +240,8 @@ impl Embedded {
             Ok((db, head, tree)) => {
                 *self.head.lock().expect("head") = head;
                 *self.tree.lock().expect("tree") = tree;
-                self.deferred.lock().expect("deferred").clear();
-                self.visible.send_replace(head);
+                self.shared.deferred.lock().expect("deferred").clear();
+                self.shared.visible.send_replace(head);
                 *self.journal.lock().expect("journal") = None;
                 *slot = Some(Arc::new(db));
                 tracing::warn!(
@@ -263,17 +258,17 @@ impl Embedded {
     /// The head once every record acknowledged before this call is in redb.
     async fn caught_up(&self) -> Result<Head, Error> {
         let durable = self.head.lock().expect("head").seq;
-        let now = *self.visible.borrow();
+        let now = *self.shared.visible.borrow();
         if now.seq >= durable {
             return Ok(now);
         }
-        let mut visible = self.visible.subscribe();
-        self.wanted.ask();
+        let mut visible = self.shared.visible.subscribe();
+        self.shared.ask();
         let indexed = visible.wait_for(|h| h.seq >= durable);
         match tokio::time::timeout(std::time::Duration::from_secs(5), indexed).await {
             Ok(Ok(head)) => Ok(*head),
             _ => Err(Error::Unavailable(format!(
-                "audit records up to {durable} are durable in the journal but not yet readable; the ledger's writer retries"
+                "audit records up to {durable} are durable in the journal but not yet readable; the ledger's indexer retries"
             ))),
         }
     }
@@ -329,6 +324,13 @@ impl Embedded {
         })
         .await
         .map_err(|e| Error::unavailable("ledger writer", e))?
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        // The file closes with this: not while the indexer writes to it.
+        self.indexer.stop(&self.shared);
     }
 }
 

@@ -176,24 +176,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Hands the store the `records` of a commit that made them durable elsewhere
     /// ([`Committed::deferred`]: the embedded journal), to write where readers find
-    /// them: at once when `now` or when a reader waits for them, else when enough
-    /// have gathered or the oldest has waited long enough, so that many batches
-    /// share one write. The writer calls
-    /// it after answering the commit's requests, and with `now` when it has
-    /// nothing else to do; a reader meanwhile waits. Returns whether some still
-    /// wait. When the write fails, the store keeps them and tries again at the
-    /// next call or commit. Nothing to do by default.
-    fn index(&self, records: Vec<AuditRecord>, now: bool) -> Result<bool, Error> {
-        let _ = (records, now);
-        Ok(false)
-    }
-
-    /// Whether a reader waits for records [`Store::index`] holds back (the writer
-    /// then indexes them at once); `writer` is woken when one comes to wait.
-    /// Never, by default.
-    fn readers_waiting(&self, writer: &std::task::Waker) -> bool {
-        let _ = writer;
-        false
+    /// them. The writer calls it after answering the commit's requests, before its
+    /// next commit; the store writes them later, off the writer's thread, many
+    /// batches at a time, and a reader meanwhile waits. When that write fails, the
+    /// store keeps them and tries again. Nothing to do by default.
+    fn index(&self, records: Vec<AuditRecord>) -> Result<(), Error> {
+        let _ = records;
+        Ok(())
     }
 
     /// Where the audit log ends now.

@@ -105,9 +105,6 @@ impl Writer {
                     observe,
                     stats: counters,
                     runtime,
-                    indexing: false,
-                    pause: IDLE,
-                    waker: Arc::new(Unpark(std::thread::current())).into(),
                 }
                 .run(rx)
             })
@@ -184,34 +181,7 @@ struct Run {
     observe: Arc<dyn Observe>,
     stats: Arc<Stats>,
     runtime: tokio::runtime::Handle,
-    /// Records wait for [`Store::index`].
-    indexing: bool,
-    /// How long to wait for work before indexing them: [`IDLE`], or [`RETRY`]
-    /// after a failed index.
-    pause: Duration,
-    /// Unparks this thread.
-    waker: std::task::Waker,
 }
-
-/// Wakes a parked thread.
-struct Unpark(std::thread::Thread);
-
-impl std::task::Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// How long the writer waits for work before it indexes the records waiting
-/// (at once when a reader waits for them).
-const IDLE: Duration = Duration::from_millis(5);
-
-/// … and, after a failed index, before it tries again while idle.
-const RETRY: Duration = Duration::from_secs(1);
 
 /// Who waits for what in a batch: the indices of their record and change.
 enum Waiter {
@@ -220,47 +190,17 @@ enum Waiter {
 }
 
 impl Run {
-    /// Hands the store records to index (see [`Store::index`]).
-    fn index(&mut self, records: Vec<AuditRecord>, now: bool) {
-        match self.store.index(records, now) {
-            Ok(waiting) => (self.indexing, self.pause) = (waiting, IDLE),
-            Err(e) => {
-                tracing::error!(error = %e, "the ledger could not index durable records; it tries again");
-                self.observe.failed();
-                // Idle retries wait longer, so a lasting failure is not retried
-                // (and logged) thousands of times a second.
-                (self.indexing, self.pause) = (true, RETRY);
-            }
+    /// Hands the store the records of a commit to index (see [`Store::index`]).
+    fn index(&self, records: Vec<AuditRecord>) {
+        if let Err(e) = self.store.index(records) {
+            tracing::error!(error = %e, "the ledger could not take durable records to index");
+            self.observe.failed();
         }
-    }
-
-    /// The next command; while records wait to be indexed, has them indexed when
-    /// none comes for a moment. The wait is the thread's own (woken by the
-    /// channel, or timed out by the kernel): a timer of the runtime's would wake
-    /// one of its workers to arm it.
-    fn next(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
-        while self.indexing {
-            match rx.poll_recv(&mut std::task::Context::from_waker(&self.waker)) {
-                std::task::Poll::Ready(command) => return command,
-                std::task::Poll::Pending => {}
-            }
-            let (since, wait) = (Instant::now(), self.pause);
-            while since.elapsed() < wait && !self.store.readers_waiting(&self.waker) {
-                std::thread::park_timeout(wait.saturating_sub(since.elapsed()));
-                match rx.try_recv() {
-                    Ok(command) => return Some(command),
-                    Err(mpsc::error::TryRecvError::Disconnected) => return None,
-                    Err(mpsc::error::TryRecvError::Empty) => {}
-                }
-            }
-            self.index(Vec::new(), true);
-        }
-        rx.blocking_recv()
     }
 
     fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut waiters = Vec::with_capacity(self.settings.max_batch);
-        while let Some(first) = self.next(&mut rx) {
+        while let Some(first) = rx.blocking_recv() {
             let mut batch = Batch::default();
             let mut close = None;
             let mut next = Some(first);
@@ -340,9 +280,9 @@ impl Run {
                     }
                 }
                 // The requests are answered; what the commit left for the store's
-                // readers is written now, while the next batch gathers.
+                // readers goes to the store, which writes it off this thread.
                 if committed.deferred {
-                    self.index(std::mem::take(&mut batch.records), false);
+                    self.index(std::mem::take(&mut batch.records));
                 }
             }
             Err(e) => {

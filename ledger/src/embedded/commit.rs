@@ -1,9 +1,8 @@
 //! How the embedded ledger commits: records alone become durable in one journal
 //! frame and are answered then; they reach redb afterwards, many batches at a
-//! time, while the next batches gather ([`crate::Store::index`]). Everything
-//! else is one durable redb commit, which takes the records still waiting first.
-
-use std::sync::atomic::Ordering;
+//! time, written by the indexer while the next batches gather ([`super::indexer`]).
+//! Everything else is one durable redb commit, which takes the records still
+//! waiting first.
 
 use lienthong_proto::v1::{AuditRecord, Checkpoint};
 
@@ -11,68 +10,6 @@ use super::journal::{self, Journal};
 use super::{Context, Embedded, audit, dossiers, tree};
 use crate::merkle::{Frontier, Node};
 use crate::{Applied, Batch, Committed, Error, Head, Seal};
-
-/// Deferred records are written to redb once this many gather…
-const INDEX_BATCH: usize = 512;
-
-/// … or the oldest has waited this long, or a reader waits for them ([`Wanted`]).
-/// Redb's commit costs the same for one record as for hundreds: the longer
-/// records gather, the less each pays.
-const INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// Whether a reader waits for deferred records, and the writer to wake for them.
-#[derive(Default)]
-pub(super) struct Wanted {
-    asked: std::sync::atomic::AtomicBool,
-    writer: futures_util::task::AtomicWaker,
-}
-
-impl Wanted {
-    /// A reader waits: the writer is to index at once.
-    pub(super) fn ask(&self) {
-        self.asked.store(true, Ordering::SeqCst);
-        self.writer.wake();
-    }
-
-    /// Whether a reader waits; `writer` is woken when one asks.
-    pub(super) fn asked(&self, writer: &std::task::Waker) -> bool {
-        self.writer.register(writer);
-        self.asked.load(Ordering::SeqCst)
-    }
-}
-
-/// Records durable in the journal, waiting to be written to redb with the
-/// Merkle tree's nodes over them.
-pub(super) struct Deferred {
-    records: Vec<AuditRecord>,
-    nodes: Vec<Node>,
-    /// When the oldest came.
-    since: std::time::Instant,
-}
-
-impl Default for Deferred {
-    fn default() -> Self {
-        Deferred {
-            records: Vec::new(),
-            nodes: Vec::new(),
-            since: std::time::Instant::now(),
-        }
-    }
-}
-
-impl Deferred {
-    /// Forgets them: they are in redb, or the journal gives them back.
-    pub(super) fn clear(&mut self) {
-        self.records.clear();
-        self.nodes.clear();
-    }
-
-    /// Writes them in `txn`.
-    fn insert(&self, txn: &redb::WriteTransaction) -> Result<(), Error> {
-        audit::insert(txn, &self.records, None)?;
-        tree::insert(txn, &self.nodes)
-    }
-}
 
 impl Embedded {
     /// See [`crate::Store::commit`]; blocks. A failed commit may leave redb refusing the
@@ -107,10 +44,11 @@ impl Embedded {
             if checkpoint.is_none()
                 && (batch.records.is_empty() || self.journaled(&batch.records)?)
             {
-                self.deferred
+                self.shared
+                    .deferred
                     .lock()
                     .expect("deferred")
-                    .nodes
+                    .made
                     .extend(tree.made);
                 *self.tree.lock().expect("tree") = tree.frontier;
                 *self.head.lock().expect("head") = head;
@@ -121,9 +59,11 @@ impl Embedded {
                     head,
                 });
             }
+            let _writing = self.shared.writing.lock().expect("writing");
             let txn = db.begin_write().ctx("commit")?;
             return self.commit_in(txn, batch, tree, Vec::new(), checkpoint, head);
         }
+        let _writing = self.shared.writing.lock().expect("writing");
         let txn = db.begin_write().ctx("commit")?;
         let now = crate::now_micros();
         for (entry, outcome) in &batch.deliveries {
@@ -151,39 +91,19 @@ impl Embedded {
         self.commit_in(txn, batch, tree, applied, checkpoint, head)
     }
 
-    /// See [`crate::Store::index`]: the records go to redb without a sync (the journal
-    /// holds them durably), and readers see them.
-    pub(super) fn index_now(&self, records: Vec<AuditRecord>, now: bool) -> Result<bool, Error> {
-        let mut deferred = self.deferred.lock().expect("deferred");
-        if deferred.records.is_empty() {
-            deferred.records = records;
-            deferred.since = std::time::Instant::now();
-        } else {
-            deferred.records.extend(records);
+    /// See [`crate::Store::index`]: the records go to the indexer, which writes
+    /// them to redb without a sync (the journal holds them durably) and shows them
+    /// to readers; with `now`, they are written before this returns.
+    pub(super) fn index_now(&self, records: Vec<AuditRecord>, now: bool) -> Result<(), Error> {
+        if !records.is_empty() {
+            let head = *self.head.lock().expect("head");
+            self.shared.hand_over(records, head);
+            self.indexer.ensure(&self.shared)?;
         }
-        if deferred.records.is_empty() {
-            return Ok(false);
+        if now {
+            self.shared.write()?;
         }
-        let due = now
-            || self.wanted.asked.load(Ordering::SeqCst)
-            || deferred.records.len() >= INDEX_BATCH
-            || deferred.since.elapsed() >= INDEX_AFTER;
-        if !due {
-            return Ok(true);
-        }
-        let db = self.db()?;
-        let mut txn = db.begin_write().ctx("index audit records")?;
-        txn.set_durability(redb::Durability::None)
-            .map_err(|x| Error::unavailable("index audit records", x))?;
-        deferred.insert(&txn)?;
-        txn.commit().ctx("index audit records")?;
-        // Every record answered so far is in `deferred` (the writer hands them over
-        // before it commits again, and only it moves the head), so this write
-        // served every reader that asked.
-        self.wanted.asked.store(false, Ordering::SeqCst);
-        deferred.clear();
-        self.visible.send_replace(*self.head.lock().expect("head"));
-        Ok(false)
+        Ok(())
     }
 
     /// Makes `records` durable in one journal frame; false when the journal is
@@ -205,7 +125,8 @@ impl Embedded {
 
     /// Writes the records not yet indexed, `batch`'s records, the tree's nodes
     /// over them and `checkpoint` in `txn` and commits it durably: it covers every
-    /// record before it, and the journal starts again.
+    /// record before it, and the journal starts again. The caller holds
+    /// [`super::indexer::Shared::writing`]: no index is under way.
     fn commit_in(
         &self,
         txn: redb::WriteTransaction,
@@ -215,21 +136,26 @@ impl Embedded {
         checkpoint: Option<Checkpoint>,
         mut head: Head,
     ) -> Result<Committed, Error> {
-        let mut deferred = self.deferred.lock().expect("deferred");
-        deferred.insert(&txn)?;
+        // Unchanged until the commit is done: only this thread hands records
+        // over, and the indexer waits for `writing`.
+        self.shared
+            .deferred
+            .lock()
+            .expect("deferred")
+            .insert(&txn)?;
         audit::insert(&txn, &batch.records, checkpoint.as_ref())?;
         tree::insert(&txn, &tree.made)?;
         if let Some(c) = &checkpoint {
             head.checkpoint = c.seq;
         }
         txn.commit().ctx("commit")?;
-        deferred.clear();
+        self.shared.deferred.lock().expect("deferred").clear();
         *self.tree.lock().expect("tree") = tree.frontier;
         if let Some(journal) = &mut *self.journal.lock().expect("journal") {
             journal.restart();
         }
         *self.head.lock().expect("head") = head;
-        self.visible.send_replace(head);
+        self.shared.visible.send_replace(head);
         Ok(Committed {
             applied,
             checkpoint,

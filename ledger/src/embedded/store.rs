@@ -22,16 +22,8 @@ impl Store for Embedded {
         self.commit_now(batch, seal)
     }
 
-    fn readers_waiting(&self, writer: &std::task::Waker) -> bool {
-        self.wanted.asked(writer)
-    }
-
-    fn index(&self, records: Vec<AuditRecord>, now: bool) -> Result<bool, Error> {
-        let indexed = self.index_now(records, now);
-        if indexed.is_err() {
-            self.reopen_if_poisoned();
-        }
-        indexed
+    fn index(&self, records: Vec<AuditRecord>) -> Result<(), Error> {
+        self.index_now(records, false)
     }
 
     async fn audit_head(&self) -> Result<Head, Error> {
@@ -245,8 +237,9 @@ impl Store for Embedded {
     }
 
     async fn close(&self) -> Result<(), Error> {
-        // Records a failed index left behind go to redb, which the settle makes
-        // durable.
+        // The indexer stops; the records it has not written (or failed to) go to
+        // redb now, which the settle makes durable.
+        self.indexer.stop(&self.shared);
         self.index_now(Vec::new(), true)?;
         let mut journal = self.journal.lock().expect("journal");
         if let Some(journal) = &mut *journal {

@@ -116,6 +116,61 @@ pub async fn the_merkle_tree_grows_with_the_records_and_proves_them(b: &dyn Back
     check_proofs(&store).await;
 }
 
+/// Readers see a head only once its record and the tree's nodes up to it are
+/// readable, while records reach the store's index beside durable commits
+/// (a checkpoint every 7 records) and concurrent appends: every head read
+/// proves its last record against its root.
+pub async fn every_head_a_reader_sees_is_readable_and_proven(b: &dyn Backend) {
+    let store = b.open().await;
+    let w = Arc::new(writer(&store, 7));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (store.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut seen = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let head = store.audit_head().await.unwrap();
+                assert!(head.seq >= seen, "the head never goes back");
+                seen = head.seq;
+                if head.seq == 0 {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                let last = store.audit_record(head.seq).await.unwrap();
+                let last = last.expect("the head's record is readable");
+                let proof = store.audit_inclusion(head.seq, head.seq).await.unwrap();
+                merkle::verify_inclusion(
+                    head.seq - 1,
+                    head.seq,
+                    &merkle::leaf_hash(&last.hash),
+                    &proof,
+                    &head.root,
+                )
+                .unwrap();
+            }
+            seen
+        })
+    };
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                for i in 0..40 {
+                    w.append(Some(record(t * 100 + i)), None).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(reader.await.unwrap() > 0, "the reader saw records");
+    assert_eq!(store.audit_head().await.unwrap().seq, 640);
+    w.close().await;
+    check_proofs(&store).await;
+}
+
 /// The leaves of records `from..=to` as the store gives them.
 async fn leaves(store: &Arc<dyn Store>, from: u64, to: u64) -> Vec<merkle::Hash> {
     let records = items(store, from, to).await.into_iter();
