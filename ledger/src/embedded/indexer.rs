@@ -76,8 +76,7 @@ impl Deferred {
 
     /// Writes all of them in `txn` (a durable commit's).
     pub(super) fn insert(&self, txn: &redb::WriteTransaction) -> Result<(), Error> {
-        audit::insert(txn, &self.records, None)?;
-        tree::insert(txn, &self.nodes)?;
+        insert(txn, &self.records, &self.nodes)?;
         tree::insert(txn, &self.made)
     }
 
@@ -87,6 +86,16 @@ impl Deferred {
             && self.retry_at.is_none_or(|t| Instant::now() >= t)
             && (asked || self.records.len() >= INDEX_BATCH || self.since.elapsed() >= INDEX_AFTER)
     }
+}
+
+/// Writes `records` and the tree's `nodes` over them in `txn`.
+fn insert(
+    txn: &redb::WriteTransaction,
+    records: &[AuditRecord],
+    nodes: &[Node],
+) -> Result<(), Error> {
+    audit::insert(txn, records, None)?;
+    tree::insert(txn, nodes)
 }
 
 /// What the ledger shares with its indexer thread.
@@ -165,24 +174,22 @@ impl Shared {
             let records = std::mem::take(&mut deferred.records);
             (records, std::mem::take(&mut deferred.nodes), deferred.head)
         };
-        if records.is_empty() && nodes.is_empty() {
+        // Nodes come with the records they are over (see `hand_over`).
+        if records.is_empty() {
             return Ok(());
         }
         let written = self.db().and_then(|db| {
             let mut txn = db.begin_write().ctx("index audit records")?;
             txn.set_durability(redb::Durability::None)
                 .map_err(|x| Error::unavailable("index audit records", x))?;
-            audit::insert(&txn, &records, None)?;
-            tree::insert(&txn, &nodes)?;
+            insert(&txn, &records, &nodes)?;
             txn.commit().ctx("index audit records")
         });
         let mut deferred = self.deferred.lock().expect("deferred");
         match written {
             Ok(()) => {
                 deferred.retry_at = None;
-                if !records.is_empty() {
-                    self.visible.send_replace(head);
-                }
+                self.visible.send_replace(head);
                 Ok(())
             }
             Err(e) => {
@@ -203,12 +210,16 @@ impl Shared {
         let mut deferred = self.deferred.lock().expect("deferred");
         while !self.stop.load(Ordering::SeqCst) {
             if !deferred.due(self.asked.load(Ordering::SeqCst)) {
-                let wait = match (deferred.retry_at, deferred.records.is_empty()) {
-                    (Some(t), false) => t.saturating_duration_since(Instant::now()),
-                    (None, false) => INDEX_AFTER.saturating_sub(deferred.since.elapsed()),
-                    (_, true) => Duration::from_secs(60),
+                // With nothing waiting, the first records handed over wake it.
+                let wait = match deferred.retry_at {
+                    _ if deferred.records.is_empty() => None,
+                    Some(t) => Some(t.saturating_duration_since(Instant::now())),
+                    None => Some(INDEX_AFTER.saturating_sub(deferred.since.elapsed())),
                 };
-                deferred = self.wake.wait_timeout(deferred, wait).expect("deferred").0;
+                deferred = match wait {
+                    None => self.wake.wait(deferred).expect("deferred"),
+                    Some(wait) => self.wake.wait_timeout(deferred, wait).expect("deferred").0,
+                };
                 continue;
             }
             drop(deferred);
